@@ -1,0 +1,186 @@
+"""The noise: Brownian paths that answer the same query with the same bits.
+
+Two sources are supported (MATH.md §1):
+
+* ``torchsde.BrownianInterval`` (the default), built by :func:`make_brownian`;
+* :class:`BrownianGrid`, an exact Brownian path sampled on a fixed grid, with
+  counter-based seeds so that any cell is regenerated identically in any order.
+  It costs one indexing operation per step instead of a tree search.
+
+:func:`increment` returns ``(W, H)`` over a step, where ``H`` is the
+space-time Lévy area ``H = U/h - W/2`` (MATH.md §0).  A step taken backwards
+in time queries the same interval and applies ``W -> -W``, ``H -> H``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+
+import torch
+import torchsde
+
+
+def make_brownian(t0, t1, size, *, dtype, device, entropy=None, dt=None, levy_area=False):
+    """Build a ``torchsde.BrownianInterval`` covering ``[min(t0,t1), max(t0,t1)]``.
+
+    ``dt`` is the step-size hint that lets it build its dyadic skeleton, and
+    ``levy_area=True`` asks for space-time Lévy area (needed by SEA, ShARK, SRA1).
+    """
+    lo, hi = (t0, t1) if t0 < t1 else (t1, t0)
+    if entropy is None:
+        entropy = int(torch.randint(0, 2**31 - 1, ()).item())
+    return torchsde.BrownianInterval(
+        t0=float(lo),
+        t1=float(hi),
+        size=tuple(size),
+        dtype=dtype,
+        device=device,
+        entropy=int(entropy),
+        dt=None if dt is None else float(abs(dt)),
+        levy_area_approximation="space-time" if levy_area else "none",
+    )
+
+
+def _seed(entropy: int, *keys: int) -> int:
+    digest = hashlib.blake2b(repr((entropy,) + keys).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+class BrownianGrid:
+    """An exact Brownian path (with space-time Lévy area) on a fixed time grid.
+
+    On each grid cell ``[t_n, t_{n+1}]`` of length ``h`` the increment is
+    ``W ~ N(0, h)`` and the Lévy area ``H ~ N(0, h/12)``, independent, as for a
+    true Brownian motion.  Cells are generated in chunks from counter-based
+    seeds, so a query returns the same bits in any order (forward or reverse),
+    and memory stays bounded (a small LRU of chunks).  A query over several
+    cells returns their exact combination (sum of ``W``; ``U`` combined by
+    ``U_ac = U_ab + U_bc + (c-b) W_ab``), so coarse increments are sums of
+    fine ones.  Queries must start and end on grid points.
+
+    Args:
+        grid: 1-D increasing sequence of times (python floats or a tensor).
+        size: shape of one increment, e.g. ``(batch, d)``.
+        dtype, device: of the increments.
+        entropy: integer seed of the path.
+        levy_area: also generate ``H`` (needed by SEA, ShARK, SRA1).
+        chunk: cells per generated chunk.
+        cache_size: chunks kept in memory.
+    """
+
+    def __init__(self, grid, size, *, dtype=torch.float32, device=None, entropy=0,
+                 levy_area=False, chunk=128, cache_size=4):
+        times = [float(t) for t in (grid.tolist() if torch.is_tensor(grid) else grid)]
+        if len(times) < 2:
+            raise ValueError("BrownianGrid needs at least two grid times")
+        if any(b <= a for a, b in zip(times[:-1], times[1:])):
+            raise ValueError("BrownianGrid grid times must be strictly increasing")
+        if not torch.empty((), dtype=dtype).is_floating_point():
+            raise ValueError(f"BrownianGrid dtype must be floating point; got {dtype}")
+        self.times = times
+        self.t0, self.t1 = times[0], times[-1]
+        self._index = {t: i for i, t in enumerate(times)}
+        self._grid = torch.tensor(times, dtype=torch.float64)
+        self.size = tuple(size)
+        self.shape = self.size
+        self.dtype = dtype
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        self.entropy = int(entropy)
+        self.levy_area = bool(levy_area)
+        self.chunk = int(chunk)
+        self._cache: OrderedDict[int, tuple] = OrderedDict()
+        self._cache_size = int(cache_size)
+
+    # -- generation -------------------------------------------------------------
+    def _chunk(self, k: int):
+        hit = self._cache.get(k)
+        if hit is not None:
+            self._cache.move_to_end(k)
+            return hit
+        lo = k * self.chunk
+        hi = min(lo + self.chunk, len(self.times) - 1)
+        gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 0))
+        shape = (hi - lo, *self.size)
+        z = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
+        h = (self._grid[lo + 1 : hi + 1] - self._grid[lo:hi]).to(self.device)
+        scale = h.sqrt().to(self.dtype).reshape((-1,) + (1,) * len(self.size))
+        w = z * scale
+        hh = None
+        if self.levy_area:
+            gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 1))
+            zh = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
+            hh = zh * (scale / math.sqrt(12.0))
+        entry = (w, hh)
+        self._cache[k] = entry
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return entry
+
+    def cell(self, n: int):
+        """``(W, H)`` on grid cell ``n`` (``H`` is None without Lévy area)."""
+        w, hh = self._chunk(n // self.chunk)
+        j = n % self.chunk
+        return w[j], (None if hh is None else hh[j])
+
+    def _locate(self, t: float) -> int:
+        i = self._index.get(t)
+        if i is not None:
+            return i
+        j = int(torch.searchsorted(self._grid, torch.tensor(t, dtype=torch.float64)))
+        for c in (j - 1, j):
+            if 0 <= c < len(self.times) and math.isclose(
+                self.times[c], t, rel_tol=1e-12, abs_tol=1e-15
+            ):
+                return c
+        raise ValueError(
+            f"BrownianGrid can only be queried on its grid points; {t!r} is not one. "
+            "Build it on the solver's step grid, or use make_brownian (BrownianInterval) "
+            "for off-grid queries."
+        )
+
+    # -- queries ----------------------------------------------------------------
+    def __call__(self, ta, tb=None, return_U=False):
+        if tb is None:
+            ta, tb = self.t0, ta
+        i, j = self._locate(float(ta)), self._locate(float(tb))
+        if j < i:
+            raise ValueError(f"BrownianGrid query needs ta <= tb; got ta={ta}, tb={tb}")
+        if return_U and not self.levy_area:
+            raise ValueError("this BrownianGrid has no Lévy area; build it with levy_area=True")
+        if j == i:
+            z = torch.zeros(self.size, dtype=self.dtype, device=self.device)
+            return (z, z.clone()) if return_U else z
+        if j == i + 1:
+            w, hh = self.cell(i)
+            if not return_U:
+                return w
+            h = self.times[j] - self.times[i]
+            return w, h * (hh + 0.5 * w)
+        ws, us = [], []
+        for n in range(i, j):
+            w, hh = self.cell(n)
+            ws.append(w)
+            if return_U:
+                h = self.times[n + 1] - self.times[n]
+                us.append(h * (hh + 0.5 * w) + (self.times[j] - self.times[n + 1]) * w)
+        w = torch.stack(ws).sum(0)
+        return (w, torch.stack(us).sum(0)) if return_U else w
+
+
+def increment(bm, ta: float, tb: float, levy_area: bool):
+    """``(W, H)`` of ``bm`` from ``ta`` to ``tb`` (either order), MATH.md §0.
+
+    For ``tb < ta`` the same interval is queried and ``W`` flips sign while ``H``
+    is kept.
+    """
+    lo, hi = (ta, tb) if ta < tb else (tb, ta)
+    if levy_area:
+        w, u = bm(lo, hi, return_U=True)
+        hh = u / (hi - lo) - 0.5 * w
+    else:
+        w, hh = bm(lo, hi), None
+    if tb < ta:
+        w = -w
+    return w, hh

@@ -1,0 +1,198 @@
+"""Explicit (non-reversible) one-step methods, written as increments.
+
+A base method defines its increment ``Ψ_h(t, y; W, H)``; its own step is
+``y1 = y0 + Ψ_h`` (MATH.md §3).  The McCallum–Foster wrapper reuses the same
+increment with ``h -> -h``, ``W -> -W``, ``H -> H`` for its backward half-step.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from . import tableaus as tb
+from .base import Solver
+
+
+class BaseMethod(Solver):
+    """A method given by an increment ``Ψ_h(t, y; W, H)``."""
+
+    def increment(self, sde, t, h, y, dw):
+        raise NotImplementedError
+
+    def step(self, sde, t0, t1, h, state, dw):
+        y = state[0]
+        return (y + self.increment(sde, t0, h, y, dw),)
+
+
+def _combine(y, coeffs, ks):
+    z = y
+    for a, k in zip(coeffs, ks):
+        if a:
+            z = z + a * k
+    return z
+
+
+class StratRK(BaseMethod):
+    """Runge–Kutta applied to ``f dt + g ∘ dW`` with one tableau (Stratonovich).
+
+    Stage ``z_i = y + Σ_j a_ij K_j`` with ``K_j = h f(t_j, z_j) + g(t_j, z_j) W``,
+    increment ``Σ_i b_i K_i`` (Rümelin 1982; torchsde's heun and midpoint).
+    """
+
+    tableau: ClassVar[tb.RKTableau]
+
+    def increment(self, sde, t, h, y, dw):
+        tab = self.tableau
+        ks = []
+        for row, c in zip(tab.a, tab.c):
+            z = _combine(y, row, ks)
+            ti = t if c == 0.0 else t + c * h
+            if dw is None:
+                ks.append(sde.f(ti, z) * h)
+            else:
+                f, g = sde.f_and_g(ti, z)
+                ks.append(f * h + sde.prod(g, dw[0]))
+        out = None
+        for b, k in zip(tab.b, ks):
+            if b:
+                term = k if b == 1.0 else b * k
+                out = term if out is None else out + term
+        return out
+
+
+class Euler(StratRK):
+    name = "euler"
+    description = "Euler–Maruyama (Itô); Euler for ODEs"
+    tableau = tb.EULER
+    sde_types = ("ito",)
+    strong_order = {"scalar": 0.5, "diagonal": 0.5, "general": 0.5, "additive": 1.0}
+    weak_order = 1.0
+    ode_order = 1.0
+    nfe_per_step = 1
+
+
+class Midpoint(StratRK):
+    name = "midpoint"
+    description = "explicit midpoint (Stratonovich)"
+    tableau = tb.MIDPOINT
+    sde_types = ("stratonovich",)
+    strong_order = {"scalar": 1.0, "diagonal": 1.0, "general": 0.5, "additive": 1.0}
+    weak_order = 1.0
+    ode_order = 2.0
+    nfe_per_step = 2
+
+
+class Heun(StratRK):
+    name = "heun"
+    description = "Heun / explicit trapezoidal (Stratonovich)"
+    tableau = tb.HEUN
+    sde_types = ("stratonovich",)
+    strong_order = {"scalar": 1.0, "diagonal": 1.0, "general": 0.5, "additive": 1.0}
+    weak_order = 1.0
+    ode_order = 2.0
+    nfe_per_step = 2
+
+
+class RK4(StratRK):
+    name = "rk4"
+    description = "classical fourth-order Runge–Kutta, for ODEs only"
+    tableau = tb.RK4
+    noise_types = ()
+    strong_order = {}
+    weak_order = None
+    ode_order = 4.0
+    nfe_per_step = 4
+
+
+class EulerHeun(BaseMethod):
+    """Euler–Heun (Stratonovich): ``Ψ = h f(y) + ½ (g(y) + g(y + g(y) W)) W``."""
+
+    name = "euler_heun"
+    description = "Euler–Heun (Stratonovich), one drift evaluation per step"
+    sde_types = ("stratonovich",)
+    strong_order = {"scalar": 0.5, "diagonal": 0.5, "general": 0.5, "additive": 1.0}
+    weak_order = 1.0
+    ode_order = 1.0
+    nfe_per_step = 1
+
+    def increment(self, sde, t, h, y, dw):
+        if dw is None:
+            return sde.f(t, y) * h
+        f, g = sde.f_and_g(t, y)
+        gw = sde.prod(g, dw[0])
+        g2 = sde.g(t, y + gw)
+        return f * h + 0.5 * (gw + sde.prod(g2, dw[0]))
+
+
+class AdditiveSRK(BaseMethod):
+    """Stochastic Runge–Kutta for additive noise using space-time Lévy area.
+
+    Stage ``z_i = y + h Σ_j a_ij f_j + g (aW_i W + aH_i H)``, increment
+    ``h Σ_i b_i f_i + g W``, with ``g`` taken at ``t0`` (tableaus in
+    :mod:`revsde.solvers.tableaus`).  Strong orders assume ``g`` does not
+    depend on ``t``; a time-dependent additive ``g`` gives strong order 1.
+    """
+
+    tableau: ClassVar[tb.AdditiveTableau]
+    noise_types = ("additive",)
+    needs_levy_area = True
+
+    def increment(self, sde, t, h, y, dw):
+        tab = self.tableau
+        if dw is None:
+            gw = gh = None
+        else:
+            g = sde.g(t, y)
+            gw = sde.prod(g, dw[0])
+            gh = sde.prod(g, dw[1])
+        fs = []
+        for row, c, aw, ah in zip(tab.a, tab.c, tab.a_w, tab.a_h):
+            z = y
+            for a, fj in zip(row, fs):
+                if a:
+                    z = z + (a * h) * fj
+            if gw is not None:
+                if aw:
+                    z = z + aw * gw
+                if ah:
+                    z = z + ah * gh
+            fs.append(sde.f(t if c == 0.0 else t + c * h, z))
+        out = None
+        for b, fi in zip(tab.b, fs):
+            if b:
+                term = (b * h) * fi
+                out = term if out is None else out + term
+        return out if gw is None else out + gw
+
+
+class SEA(AdditiveSRK):
+    name = "sea"
+    description = "shifted Euler for additive noise (Foster, dos Reis & Strange 2023)"
+    tableau = tb.SEA
+    strong_order = {"additive": 1.0}
+    weak_order = 1.0
+    ode_order = 1.0
+    nfe_per_step = 1
+
+
+class ShARK(AdditiveSRK):
+    name = "shark"
+    description = "shifted additive-noise Runge–Kutta (Foster, dos Reis & Strange 2023)"
+    tableau = tb.SHARK
+    strong_order = {"additive": 1.5}
+    weak_order = 2.0
+    ode_order = 2.0
+    nfe_per_step = 2
+
+
+class SRA1(AdditiveSRK):
+    name = "sra1"
+    description = "SRA1 for additive noise (Rößler 2010)"
+    tableau = tb.SRA1
+    strong_order = {"additive": 1.5}
+    weak_order = 2.0
+    ode_order = 2.0
+    nfe_per_step = 2
+
+
+BASE_METHODS = (Euler, EulerHeun, Heun, Midpoint, RK4, SEA, ShARK, SRA1)
