@@ -112,7 +112,7 @@ class BrownianGrid:
             gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 1))
             zh = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
             hh = zh * (scale / math.sqrt(12.0))
-        entry = (w, hh)
+        entry = (w.unbind(0), None if hh is None else hh.unbind(0))
         self._cache[k] = entry
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

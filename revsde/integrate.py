@@ -60,6 +60,12 @@ class Problem:
         self.bm = bm
         self.levy = levy
         self.steps = len(grid) - 1
+        # Fast path: a BrownianGrid built on this very grid is read cell by cell.
+        self._flip = grid[0] > grid[-1]
+        self._cells = None
+        if isinstance(bm, BrownianGrid) and bm.times == sorted(grid):
+            cells = range(self.steps)
+            self._cells = list(reversed(cells)) if self._flip else list(cells)
 
     def h(self, n: int) -> float:
         return self.grid[n + 1] - self.grid[n]
@@ -67,6 +73,9 @@ class Problem:
     def dw(self, n: int):
         if self.bm is None:
             return None
+        if self._cells is not None:
+            w, hh = self.bm.cell(self._cells[n])
+            return (-w if self._flip else w), hh
         return increment(self.bm, self.grid[n], self.grid[n + 1], self.levy)
 
     def step(self, n: int, state):

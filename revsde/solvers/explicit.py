@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
+
 from . import tableaus as tb
 from .base import Solver
 
@@ -51,7 +53,7 @@ class StratRK(BaseMethod):
                 ks.append(sde.f(ti, z) * h)
             else:
                 f, g = sde.f_and_g(ti, z)
-                ks.append(f * h + sde.prod(g, dw[0]))
+                ks.append(torch.add(sde.prod(g, dw[0]), f, alpha=h))
         out = None
         for b, k in zip(tab.b, ks):
             if b:

@@ -6,6 +6,8 @@ that each step costs one evaluation of ``f`` and ``g``.
 
 from __future__ import annotations
 
+import torch
+
 from .base import Solver, check_quantum, quantize
 
 
@@ -46,9 +48,10 @@ class ReversibleHeun(Solver):
 
     def _r(self, sde, cache, h, dw):
         """The rounded increment ``R = f h + g W`` of one cache."""
-        r = cache[0] * h
-        if dw is not None:
-            r = r + sde.prod(cache[1], dw[0])
+        if dw is None:
+            r = cache[0] * h
+        else:
+            r = torch.add(sde.prod(cache[1], dw[0]), cache[0], alpha=h)
         return quantize(r, self.quantum)
 
     def init(self, sde, t0, y0, yhat0=None):
@@ -59,17 +62,17 @@ class ReversibleHeun(Solver):
     def step(self, sde, t0, t1, h, state, dw):
         y0, yh0, cache0 = state[0], state[1], state[2:]
         r0 = self._r(sde, cache0, h, dw)
-        yh1 = 2 * y0 - yh0 + r0
+        yh1 = torch.add(r0, y0, alpha=2.0) - yh0
         cache1 = self.evaluate(sde, t1, yh1)
         r1 = self._r(sde, cache1, h, dw)
-        y1 = y0 + 0.5 * (r0 + r1)
+        y1 = torch.add(y0, r0 + r1, alpha=0.5)
         return (y1, yh1) + cache1
 
     def inverse(self, sde, t0, t1, h, state, dw):
         y1, yh1, cache1 = state[0], state[1], state[2:]
         r1 = self._r(sde, cache1, h, dw)
-        yh0 = 2 * y1 - yh1 - r1
+        yh0 = torch.add(-r1, y1, alpha=2.0) - yh1
         cache0 = self.evaluate(sde, t0, yh0)
         r0 = self._r(sde, cache0, h, dw)
-        y0 = y1 - 0.5 * (r0 + r1)
+        y0 = torch.add(y1, r0 + r1, alpha=-0.5)
         return (y0, yh0) + cache0

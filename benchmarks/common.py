@@ -1,0 +1,42 @@
+"""Shared pieces of the benchmarks: the reference SDE and timing helpers."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+class MLPSDE(torch.nn.Module):
+    """Diagonal-noise Stratonovich SDE with MLP drift and diffusion (issue #2/#3 setting)."""
+
+    noise_type = "diagonal"
+    sde_type = "stratonovich"
+
+    def __init__(self, state: int = 32, width: int = 128):
+        super().__init__()
+        self.fn = torch.nn.Sequential(
+            torch.nn.Linear(state, width), torch.nn.Tanh(), torch.nn.Linear(width, state)
+        )
+        self.gn = torch.nn.Sequential(
+            torch.nn.Linear(state, width),
+            torch.nn.Tanh(),
+            torch.nn.Linear(width, state),
+            torch.nn.Sigmoid(),
+        )
+
+    def f(self, t, y):
+        return self.fn(y)
+
+    def g(self, t, y):
+        return self.gn(y)
+
+
+def best_of(fn, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
