@@ -62,6 +62,7 @@ class McCallumFoster(Solver):
             # nor the Stratonovich solution (GBM error stays ~0.4 from N=256 to 4096), so
             # only additive noise, where both calculi agree, is declared.
             self.noise_types = tuple(n for n in base.noise_types if n == "additive")
+            self.sde_types = ("ito", "stratonovich")
             self.strong_order = {"additive": base.strong_order["additive"]}
             self.description += "; additive noise only (an Itô base is not time-symmetric)"
         self.weak_order = base.weak_order

@@ -1,0 +1,35 @@
+# The two commands of the README.  Each builds its own environment in .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test env lint docs clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The pinned CPU wheel; an unpinned torch would pull several GB of CUDA packages.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+env: $(BIN)/.installed
+
+## Main job: exact round trip of a real image through noise with the shipped model.
+demo: env
+	$(BIN)/python examples/invert_image.py
+
+## Tests: lint, then the whole pytest suite (slow-marked tests included).
+test: env
+	$(BIN)/ruff check revsde tests examples benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: env
+	$(BIN)/ruff check revsde tests examples benchmarks
+
+docs: env
+	$(BIN)/pip install --quiet -e ".[docs]"
+	$(BIN)/mkdocs build --strict
+
+clean:
+	rm -rf $(VENV) out site
