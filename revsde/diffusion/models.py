@@ -1,0 +1,130 @@
+"""The diffusion model: a network plus its schedule and prediction type.
+
+:class:`DiffusionModel` wraps ``net(x, t, **cond)`` (``t`` a 1-D tensor of
+shape ``(batch,)`` in ``x``'s dtype and device) and converts its output to the
+noise prediction ``ε``, the data prediction ``x0``, the v-prediction, the
+flow velocity or the score (MATH.md §4.1).  Conditioning keyword arguments are
+passed through to ``net`` untouched.
+
+The network must accept the schedule's continuous time ``t``.  A network
+trained on discrete indices needs an adapter (for :class:`VPDiscrete`,
+``schedule.timestep_of_t(t)`` gives the index ``t·N - 1``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .schedules import FlowMatching, NoiseSchedule, as_time
+
+__all__ = ["DiffusionModel", "PREDICTIONS", "batch_time", "per_sample"]
+
+PREDICTIONS = ("eps", "x0", "v", "flow")
+
+
+def batch_time(t, x: torch.Tensor) -> torch.Tensor:
+    """``t`` (python float, 0-d or ``(batch,)`` tensor) as a ``(batch,)`` tensor like ``x``."""
+    t = as_time(t).to(device=x.device, dtype=x.dtype)
+    if t.dim() == 0:
+        return t.expand(x.shape[0])
+    if t.dim() != 1 or t.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"t must be a scalar or a 1-D tensor of shape (batch,) = ({x.shape[0]},); "
+            f"got shape {tuple(t.shape)}"
+        )
+    return t
+
+
+def per_sample(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Reshape a scalar or ``(batch,)`` coefficient to broadcast against ``x``."""
+    c = c.to(device=x.device, dtype=x.dtype)
+    if c.dim() == 0:
+        return c
+    return c.reshape(c.shape + (1,) * (x.dim() - 1))
+
+
+class DiffusionModel(torch.nn.Module):
+    """``net`` with a schedule and a prediction type in {"eps", "x0", "v", "flow"}.
+
+    * ``"eps"``: ``net`` predicts the noise ε;
+    * ``"x0"``: the data ``x0 = (x - σ ε)/α``;
+    * ``"v"``: ``v = α ε - σ x0`` (Salimans & Ho 2022);
+    * ``"flow"``: the velocity ``u = dx/dt = ε - x0`` for α = 1-t, σ = t
+      (needs a :class:`FlowMatching` schedule).
+
+    ``net`` may be an ``nn.Module`` (its parameters become this module's) or
+    any callable ``net(x, t, **cond)``.
+    """
+
+    def __init__(self, net, schedule: NoiseSchedule, prediction: str = "eps"):
+        super().__init__()
+        if not callable(net):
+            raise TypeError(f"net must be callable as net(x, t, **cond); got {type(net).__name__}")
+        if not isinstance(schedule, NoiseSchedule):
+            raise TypeError(
+                "schedule must be a revsde.diffusion.schedules.NoiseSchedule (e.g. VPLinear()); "
+                f"got {type(schedule).__name__}"
+            )
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {prediction!r}; valid ones are {PREDICTIONS}")
+        if prediction == "flow" and not isinstance(schedule, FlowMatching):
+            raise ValueError(
+                "prediction='flow' needs a FlowMatching schedule (α = 1-t, σ = t); got "
+                f"{type(schedule).__name__}. Use prediction 'eps', 'x0' or 'v' instead."
+            )
+        self.net = net
+        self.schedule = schedule
+        self.prediction = prediction
+
+    def _coefs(self, x, t):
+        tb = batch_time(t, x)
+        s = self.schedule
+        return tb, per_sample(s.alpha(tb), x), per_sample(s.sigma(tb), x)
+
+    def forward(self, x, t, **cond):
+        """The raw network output at ``(x, t)``."""
+        return self.net(x, batch_time(t, x), **cond)
+
+    def eps_and_x0(self, x, t, **cond):
+        """``(ε, x0)`` from one network evaluation (MATH.md §4.1 conversions)."""
+        tb, a, s = self._coefs(x, t)
+        out = self.net(x, tb, **cond)
+        p = self.prediction
+        if p == "eps":
+            return out, (x - s * out) / a
+        if p == "x0":
+            return (x - a * out) / s, out
+        if p == "v":
+            # [x; v] = [[α, σ], [-σ, α]] [x0; ε]  (v = α ε - σ x0)
+            n = a * a + s * s
+            return (s * x + a * out) / n, (a * x - s * out) / n
+        # flow: x = (1-t) x0 + t ε, u = ε - x0  =>  x0 = x - σ u, ε = x + α u
+        return x + a * out, x - s * out
+
+    def eps(self, x, t, **cond):
+        """Noise prediction ε_θ(x, t)."""
+        if self.prediction == "eps":
+            return self.net(x, batch_time(t, x), **cond)
+        return self.eps_and_x0(x, t, **cond)[0]
+
+    def x0(self, x, t, **cond):
+        """Data prediction x_θ = (x - σ ε_θ)/α (MATH.md §4.1)."""
+        if self.prediction == "x0":
+            return self.net(x, batch_time(t, x), **cond)
+        return self.eps_and_x0(x, t, **cond)[1]
+
+    def v(self, x, t, **cond):
+        """v-prediction v = α ε - σ x0 (MATH.md §4.1)."""
+        if self.prediction == "v":
+            return self.net(x, batch_time(t, x), **cond)
+        _, a, s = self._coefs(x, t)
+        e, d = self.eps_and_x0(x, t, **cond)
+        return a * e - s * d
+
+    def score(self, x, t, **cond):
+        """Score ∇ log p_t(x) = -ε/σ."""
+        _, _, s = self._coefs(x, t)
+        return -self.eps(x, t, **cond) / s
+
+    def extra_repr(self) -> str:
+        return f"schedule={self.schedule!r}, prediction={self.prediction!r}"

@@ -1,0 +1,104 @@
+"""Base classes of the noise schedules (MATH.md §4.1): log-space primitives and helpers.
+
+A schedule defines ``log_alpha``, ``log_sigma`` and ``t_of_lambda``; ``alpha``,
+``sigma`` and ``lambda_`` follow.  See :mod:`revsde.diffusion.schedules`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["NoiseSchedule", "VPSchedule", "as_time", "softplus", "check_range"]
+
+
+def as_time(t) -> torch.Tensor:
+    """``t`` as a floating tensor; python numbers become float64 0-d tensors."""
+    if torch.is_tensor(t):
+        return t if t.is_floating_point() else t.to(torch.float64)
+    return torch.as_tensor(t, dtype=torch.float64)
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 + e^x)`` to full precision for every ``x`` (no threshold cut-off)."""
+    return torch.clamp(x, min=0) + torch.log1p(torch.exp(-torch.abs(x)))
+
+
+def check_range(t_min: float, t_max: float, lo: float, hi: float, name: str):
+    t_min, t_max = float(t_min), float(t_max)
+    if not (lo <= t_min < t_max <= hi):
+        raise ValueError(
+            f"{name} needs {lo} <= t_min < t_max <= {hi} (the ends where λ stays finite); "
+            f"got t_min={t_min}, t_max={t_max}"
+        )
+    return t_min, t_max
+
+
+class NoiseSchedule:
+    """Base class: subclasses define ``log_alpha``, ``log_sigma``, ``t_of_lambda``."""
+
+    t_min: float
+    t_max: float
+    #: α_t² + σ_t² = 1 (variance preserving)
+    variance_preserving: bool = False
+
+    def log_alpha(self, t):
+        raise NotImplementedError
+
+    def log_sigma(self, t):
+        raise NotImplementedError
+
+    def t_of_lambda(self, lam):
+        raise NotImplementedError
+
+    def alpha(self, t):
+        """α_t = exp(log α_t) (MATH.md §4.1)."""
+        return torch.exp(self.log_alpha(t))
+
+    def sigma(self, t):
+        """σ_t = exp(log σ_t) (MATH.md §4.1)."""
+        return torch.exp(self.log_sigma(t))
+
+    def lambda_(self, t):
+        """Half log-SNR λ_t = log α_t - log σ_t, decreasing in t (MATH.md §4.1)."""
+        return self.log_alpha(t) - self.log_sigma(t)
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, NoiseSchedule) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+
+class VPSchedule(NoiseSchedule):
+    """Variance-preserving base: σ_t = sqrt(1 - α_t²) from ``log_alpha`` alone.
+
+    Subclasses define ``log_alpha(t)`` and ``_t_of_log_alpha(log_alpha)``.
+    """
+
+    variance_preserving = True
+
+    def log_sigma(self, t):
+        """log σ = ½ log(-expm1(2 log α)) (MATH.md §4.1, VP: σ² = 1 - α²)."""
+        return 0.5 * torch.log(-torch.expm1(2.0 * self.log_alpha(t)))
+
+    def lambda_(self, t):
+        """λ = log α - ½ log(-expm1(2 log α)) (MATH.md §4.1)."""
+        la = self.log_alpha(t)
+        return la - 0.5 * torch.log(-torch.expm1(2.0 * la))
+
+    def t_of_lambda(self, lam):
+        """Inverse of λ: log α = -½ softplus(-2λ), then t from log α (MATH.md §4.1)."""
+        lam = as_time(lam)
+        return self._t_of_log_alpha(-0.5 * softplus(-2.0 * lam))
+
+    def _t_of_log_alpha(self, la):
+        raise NotImplementedError
+
+
