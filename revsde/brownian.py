@@ -176,6 +176,13 @@ def increment(bm, ta: float, tb: float, levy_area: bool):
     is kept.
     """
     lo, hi = (ta, tb) if ta < tb else (tb, ta)
+    if levy_area and isinstance(bm, BrownianGrid):
+        i, j = bm._locate(float(lo)), bm._locate(float(hi))
+        if j == i + 1:
+            # One cell: its stored H, bit for bit what the driver's cell fast path
+            # reads, rather than H recomputed from U with a different rounding.
+            w, hh = bm.cell(i)
+            return (-w if tb < ta else w), hh
     if levy_area:
         w, u = bm(lo, hi, return_U=True)
         hh = u / (hi - lo) - 0.5 * w

@@ -95,9 +95,8 @@ class Problem:
 def _noise_size(sde: SDEAdapter, t0, y0):
     if sde.is_ode:
         return None
-    if sde.noise_type == "diagonal":
-        sde.elementwise = True
-        return tuple(y0.shape)
+    # Every noise type, diagonal included, has g checked once here: a diagonal g of
+    # the wrong shape would otherwise broadcast against dW silently.
     with torch.no_grad():
         g0 = sde.g(t0, y0)
     return sde.configure_noise(g0, y0)
