@@ -120,8 +120,9 @@ def _setup(sde, ref, ts, method, dt, bm, entropy, options, need_bm_given=False):
         if need_bm_given:
             raise ValueError(
                 "sdeint_inverse needs the Brownian motion of the forward solve: pass "
-                "bm=solution.bm (or a BrownianInterval / BrownianGrid built with the same "
-                "entropy)"
+                "bm=solution.bm (the same object), or a BrownianGrid rebuilt on the same grid "
+                "with the same entropy. A new BrownianInterval with the same entropy is not "
+                "enough: its path depends on the order of the queries."
             )
         kind = bm or "interval"
         if kind == "interval":
