@@ -112,7 +112,8 @@ class BrownianGrid:
             gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 1))
             zh = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
             hh = zh * (scale / math.sqrt(12.0))
-        entry = (w.unbind(0), None if hh is None else hh.unbind(0))
+        # Tensors for multi-cell sums, per-cell views for O(1) single-cell reads.
+        entry = (w, hh, w.unbind(0), None if hh is None else hh.unbind(0))
         self._cache[k] = entry
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -120,7 +121,7 @@ class BrownianGrid:
 
     def cell(self, n: int):
         """``(W, H)`` on grid cell ``n`` (``H`` is None without Lévy area)."""
-        w, hh = self._chunk(n // self.chunk)
+        _, _, w, hh = self._chunk(n // self.chunk)
         j = n % self.chunk
         return w[j], (None if hh is None else hh[j])
 
@@ -158,15 +159,24 @@ class BrownianGrid:
                 return w
             h = self.times[j] - self.times[i]
             return w, h * (hh + 0.5 * w)
-        ws, us = [], []
-        for n in range(i, j):
-            w, hh = self.cell(n)
-            ws.append(w)
+        # Chunk by chunk: W is the sum of the cells' W; U combines as
+        # U = Σ_n [h_n (H_n + W_n/2) + (t_j - t_{n+1}) W_n]  (U_ac = U_ab + U_bc + (c-b) W_ab).
+        w_sum = u_sum = None
+        bshape = (-1,) + (1,) * len(self.size)
+        for k in range(i // self.chunk, (j - 1) // self.chunk + 1):
+            a = max(i, k * self.chunk)
+            b = min(j, (k + 1) * self.chunk)
+            wk, hk, _, _ = self._chunk(k)
+            ws = wk[a - k * self.chunk : b - k * self.chunk]
+            part = ws.sum(0)
+            w_sum = part if w_sum is None else w_sum + part
             if return_U:
-                h = self.times[n + 1] - self.times[n]
-                us.append(h * (hh + 0.5 * w) + (self.times[j] - self.times[n + 1]) * w)
-        w = torch.stack(ws).sum(0)
-        return (w, torch.stack(us).sum(0)) if return_U else w
+                h = self._grid[a + 1 : b + 1] - self._grid[a:b]
+                c_w = (0.5 * h + (self._grid[j] - self._grid[a + 1 : b + 1])).to(ws)
+                hs = hk[a - k * self.chunk : b - k * self.chunk]
+                part = (h.to(ws).reshape(bshape) * hs).sum(0) + (c_w.reshape(bshape) * ws).sum(0)
+                u_sum = part if u_sum is None else u_sum + part
+        return (w_sum, u_sum) if return_U else w_sum
 
 
 def increment(bm, ta: float, tb: float, levy_area: bool):

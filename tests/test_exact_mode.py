@@ -102,3 +102,17 @@ def test_quantization_error_is_far_below_the_discretisation_error():
     exact_mode = sdeint(eq, y0(), ts, quantum=Q, **kw).ys[-1]
     plain = sdeint(eq, y0(), ts, **kw).ys[-1]
     assert (exact_mode - plain).abs().max().item() < 1e3 * Q
+
+
+def test_quantum_too_fine_for_float32_is_refused():
+    """2^-40 is below float32's resolution at |y| ~ 1: rounding would do nothing."""
+    sde = lambda t, y: torch.sin(y)  # noqa: E731
+    y = torch.ones(4, 3, dtype=torch.float32)
+    ts = torch.tensor([0.0, 1.0])
+    with pytest.raises(ValueError, match="too fine for torch.float32"):
+        sdeint(sde, y, ts, method="reversible_heun", dt=0.1, quantum=2.0**-40)
+    # a coarser grid fits and is bit-exact
+    sol = sdeint(sde, y, ts, method="mcf_heun", dt=0.1, quantum=2.0**-16, zeta=1.0)
+    back = sdeint_inverse(sde, sol.state, ts, method="mcf_heun", dt=0.1, quantum=2.0**-16,
+                          zeta=1.0)
+    assert torch.equal(back.ys[0], y)

@@ -106,6 +106,26 @@ def check_quantum(quantum):
     return q
 
 
+def check_quantum_fits(y, quantum) -> None:
+    """Refuse a grid too fine for ``y``'s dtype: exactness needs ``|y|/quantum < 2^(p-2)``."""
+    if quantum is None or y.numel() == 0:
+        return
+    import torch
+
+    bits = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}.get(
+        y.dtype, 24)
+    peak = float(y.detach().abs().max())
+    if peak / quantum >= 2.0 ** (bits - 2):
+        import math
+
+        need = 2.0 ** math.ceil(math.log2(max(peak, 1e-300)) - (bits - 4))
+        raise ValueError(
+            f"quantum={quantum:g} is too fine for {y.dtype} values of magnitude {peak:.3g}: "
+            f"the grid must stay within {bits} significant bits. Use quantum >= {need:g} "
+            "(or float64)."
+        )
+
+
 def quantize(x, quantum):
     """Round ``x`` to the grid ``quantum·Z`` (exact for a power-of-two quantum)."""
     if quantum is None:

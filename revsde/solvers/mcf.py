@@ -14,7 +14,7 @@ and the inverse
 
 from __future__ import annotations
 
-from .base import Solver, check_quantum, quantize
+from .base import Solver, check_quantum, check_quantum_fits, quantize
 from .explicit import BaseMethod
 
 
@@ -80,6 +80,7 @@ class McCallumFoster(Solver):
         return quantize(self.base.increment(sde, t1, -h, y1, rdw), self.quantum)
 
     def init(self, sde, t0, y0, yhat0=None):
+        check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
         return (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Solver, check_quantum, quantize
+from .base import Solver, check_quantum, check_quantum_fits, quantize
 
 
 class ReversibleHeun(Solver):
@@ -55,8 +55,10 @@ class ReversibleHeun(Solver):
         return quantize(r, self.quantum)
 
     def init(self, sde, t0, y0, yhat0=None):
+        check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
         yhat0 = y0 if yhat0 is None else quantize(yhat0, self.quantum)
+        check_quantum_fits(yhat0, self.quantum)
         return (y0, yhat0) + self.evaluate(sde, t0, yhat0)
 
     def step(self, sde, t0, t1, h, state, dw):
