@@ -1,0 +1,299 @@
+"""Backward steps of the reversible adjoint, one rule per reversible solver (MATH.md §6).
+
+A rule walks the solve backwards one step at a time.  Given the state at
+``t_{n+1}`` and the cotangents of that state, :meth:`AdjointRule.step`
+
+1. reconstructs the state at ``t_n`` with the inverse step, evaluating the
+   drift and diffusion *with* an autograd graph on detached leaves;
+2. takes the vector-Jacobian product of the forward step from those very
+   evaluations (no second re-run), which gives the cotangents at ``t_n``;
+3. adds the parameter gradients of the step into ``acc``.
+
+Only the graph of the current step (for Reversible Heun: of one evaluation)
+is alive at any time, so memory is O(1) in the number of steps.
+
+Rules are matched to solvers by exact type (:func:`rule_for`); any other
+reversible solver gets :class:`GenericRule` (inverse, then re-run the step
+with the graph on), which is correct for every ``step``/``inverse`` pair but
+evaluates twice per step.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch.overrides import has_torch_function
+
+from ..solvers import McCallumFoster, ReversibleHeun
+
+
+@functools.cache
+def _engine_grad():
+    """The C++ engine call behind ``torch.autograd.grad``, if this torch exposes it.
+
+    ``torch.autograd.grad`` spends ~0.1 ms per call in Python validation (shape
+    checks through symbolic-shape helpers), as much as a small network's
+    backward; the adjoint calls it once per step, so it goes straight to the
+    engine where it can.  The shortcut is checked against the public API once.
+    """
+    run = getattr(torch.autograd.graph, "_engine_run_backward", None)
+    if run is None:
+        return None
+
+    def grad(outs, inputs, cots):
+        return run(tuple(outs), tuple(cots), False, False, tuple(inputs), True, False)
+
+    try:
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        z = torch.tensor([3.0], requires_grad=True)
+        y = (x * x).sum() * 3.0
+        ref = torch.autograd.grad([y], [x, z], [torch.tensor(2.0)], allow_unused=True)
+        got = grad([(x * x).sum() * 3.0], [x, z], [torch.tensor(2.0)])
+        if got[1] is None and ref[1] is None and torch.equal(got[0], ref[0]):
+            return grad
+    except Exception:  # noqa: BLE001 - any failure means: use the public API
+        pass
+    return None
+
+
+def vjp(outputs, cotangents, inputs):
+    """``Σ_i cotangent_i · ∂output_i/∂inputs`` as a list aligned with ``inputs``.
+
+    Outputs that carry no graph (constant in every input) are skipped; an input
+    that no output depends on gets ``None``.
+    """
+    outs, cots = [], []
+    for o, c in zip(outputs, cotangents):
+        if c is not None and o is not None and o.requires_grad:
+            if c.shape != o.shape:  # o was broadcast into the state: sum the cotangent
+                c = c.sum_to_size(o.shape)
+            outs.append(o)
+            cots.append(c)
+    if not outs:
+        return [None] * len(inputs)
+    fast = _engine_grad()
+    if fast is not None and not has_torch_function((*outs, *inputs)):
+        return list(fast(outs, inputs, cots))
+    return list(torch.autograd.grad(outs, inputs, cots, allow_unused=True))
+
+
+def add_(acc, grads):
+    """Accumulate ``grads`` (entries may be None) into the list ``acc`` in place."""
+    into, add = [], []
+    for i, g in enumerate(grads):
+        if g is None:
+            continue
+        if acc[i] is None:
+            acc[i] = g.clone()  # autograd may hand back a cotangent itself: own the buffer
+        else:
+            into.append(acc[i])
+            add.append(g)
+    if into:
+        torch._foreach_add_(into, add)
+
+
+def _plus(a, b):
+    return a if b is None else a + b
+
+
+def leaf(x: torch.Tensor) -> torch.Tensor:
+    """A detached copy of ``x`` that starts a fresh graph."""
+    return x.detach().requires_grad_()
+
+
+def prod_vjp(sde, a: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Transpose of the noise contraction: ``∂<a, g·W>/∂g`` (see ``SDEAdapter.prod``)."""
+    if sde.elementwise:
+        out = a * w
+    else:
+        shape = (w.shape[0],) + (1,) * (g.dim() - 2) + (w.shape[-1],)
+        out = a.unsqueeze(-1) * w.reshape(shape)
+    return out if out.shape == g.shape else out.sum_to_size(g.shape)
+
+
+class AdjointRule:
+    """Backward stepping for one solver.  Stateless; the carry is explicit."""
+
+    def __init__(self, solver):
+        self.solver = solver
+
+    def begin(self, problem, state, params):
+        """The carry before the first backward step (from the final state)."""
+        return None
+
+    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+        """Return ``(state_n, cot_n, carry)`` from ``state_{n+1}`` and ``cot_{n+1}``.
+
+        ``inspect``, if given, is called as ``inspect(outputs, leaves)`` with the
+        step's graph-carrying evaluations and the detached leaves they start
+        from, before they are differentiated.
+        """
+        raise NotImplementedError
+
+
+class McCallumFosterRule(AdjointRule):
+    """McCallum–Foster wrapper (MATH.md §3): the inverse evaluates ``B`` and ``A``.
+
+    Forward step: ``y1 = ζ y0 + (1-ζ) ŷ0 + A(ŷ0)``, ``ŷ1 = ŷ0 - B(y1)`` with
+    ``A = Ψ_h(t0, ·)`` and ``B = Ψ_{-h}(t1, ·; -W, H)``.  The inverse evaluates
+    ``B`` at ``y1`` and ``A`` at ``ŷ0``: exactly the two increments of the
+    forward step.  Both are evaluated on detached leaves with the graph on,
+    and the cotangent recursion is
+
+      ``ā_y1 = a_y1 - J_Bᵀ a_ŷ1``
+      ``a_y0 = ζ ā_y1``
+      ``a_ŷ0 = a_ŷ1 + (1-ζ) ā_y1 + J_Aᵀ ā_y1``
+      ``a_θ += J_A,θᵀ ā_y1 - J_B,θᵀ a_ŷ1``.
+
+    ``ā_y1`` needs the ``B`` product before the ``A`` product can start, so a
+    step makes two ``autograd.grad`` calls, each over half of the step's graph.
+    """
+
+    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+        solver, sde = self.solver, problem.sde
+        t0, t1, h, dw = problem.times[n], problem.times[n + 1], problem.h(n), problem.dw(n)
+        zeta = solver.zeta
+        y1, yh1 = state
+        a_y1, a_yh1 = cot
+        y1_l = leaf(y1)
+        b = solver.backward_increment(sde, t1, h, y1_l, dw)
+        yh0 = yh1 + b.detach()
+        yh0_l = leaf(yh0)
+        a = solver.forward_increment(sde, t0, h, yh0_l, dw)
+        a_d = a.detach()
+        if zeta == 1.0:
+            y0 = y1 - a_d
+        else:
+            y0 = (y1 - (1.0 - zeta) * yh0 - a_d) / zeta
+        if inspect is not None:
+            inspect([b, a], [y1_l, yh0_l])
+
+        gb = vjp([b], [-a_yh1], [y1_l, *params])
+        abar = _plus(a_y1, gb[0])
+        add_(acc, gb[1:])
+        ga = vjp([a], [abar], [yh0_l, *params])
+        add_(acc, ga[1:])
+        a_y0 = abar if zeta == 1.0 else zeta * abar
+        a_yh0 = a_yh1 if zeta == 1.0 else a_yh1 + (1.0 - zeta) * abar
+        a_yh0 = _plus(a_yh0, ga[0])
+        return (y0, yh0), (a_y0, a_yh0), None
+
+
+class ReversibleHeunRule(AdjointRule):
+    """Reversible Heun (MATH.md §2): one graph-enabled evaluation per step.
+
+    State ``(y, ŷ, F)`` with the cache ``F = (f, g)(ŷ)``; write
+    ``R(F) = f h + g·W``.  The forward step is
+
+      ``ŷ1 = 2 y0 - ŷ0 + R(F0)``,  ``F1 = E(t1, ŷ1)``,  ``y1 = y0 + ½ (R(F0) + R(F1))``,
+
+    so with ``c = a_F1 + ½ Rᵀ a_y1`` (the total cotangent of ``F1``):
+
+      ``ā_ŷ1 = a_ŷ1 + J_Eᵀ c``,   ``a_θ += J_E,θᵀ c``
+      ``a_y0 = a_y1 + 2 ā_ŷ1``,   ``a_ŷ0 = -ā_ŷ1``,   ``a_F0 = Rᵀ (½ a_y1 + ā_ŷ1)``.
+
+    ``J_E`` is the Jacobian of the evaluation at ``ŷ1``.  The inverse of step
+    ``n+1`` evaluated ``E(t_{n+1}, ŷ_{n+1})`` to rebuild the cache, so that
+    evaluation is made with the graph on and carried to step ``n``.  The first
+    backward step evaluates ``E`` at the final ``ŷ_N`` once, and the last one
+    (``n = 0``) needs no reconstruction: the backward makes N evaluations and
+    N ``autograd.grad`` calls in all, like backpropagation.
+    """
+
+    def begin(self, problem, state, params):
+        yh_l = leaf(state[1])
+        return (yh_l, self.solver.evaluate(problem.sde, problem.times[-1], yh_l))
+
+    @staticmethod
+    def _r(sde, cache, h, dw):
+        """``R(F) = f h + g·W``."""
+        if dw is None:
+            return cache[0] * h
+        return torch.add(sde.prod(cache[1], dw[0]), cache[0], alpha=h)
+
+    @staticmethod
+    def _rt(sde, base, v, alpha, h, dw, like):
+        """``base + alpha Rᵀ v`` in the shapes of the cache ``like`` (``base`` may be None).
+
+        A cache entry broadcast against the state (a drift of shape ``(d,)``, say)
+        gets the sum of its cotangent over the broadcast dimensions.
+        """
+        f = like[0]
+        if v.shape == f.shape:
+            ft = v * (alpha * h) if base is None else torch.add(base[0], v, alpha=alpha * h)
+        else:
+            ft = (v * (alpha * h)).sum_to_size(f.shape)
+            ft = ft if base is None else ft + base[0]
+        if dw is None:
+            return (ft,)
+        w, g = dw[0], like[1]
+        if sde.elementwise and w.shape == g.shape == v.shape:
+            if base is None:
+                gt = v * w if alpha == 1.0 else (v * w).mul_(alpha)
+            else:
+                gt = torch.addcmul(base[1], v, w, value=alpha)
+        else:
+            gt = prod_vjp(sde, v if alpha == 1.0 else alpha * v, w, g)
+            gt = gt if base is None else gt + base[1]
+        return (ft, gt)
+
+    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+        sde = problem.sde
+        h, dw = problem.h(n), problem.dw(n)
+        y1, yh1, cache1 = state[0], state[1], state[2:]
+        a_y1, a_yh1, a_c1 = cot[0], cot[1], cot[2:]
+        yh1_l, cache1_g = carry
+        if inspect is not None:
+            inspect(cache1_g, [yh1_l])
+
+        # Inverse step (values only), MATH.md §2.
+        r1 = self._r(sde, cache1, h, dw)
+        yh0 = torch.sub(y1, r1).add_(y1).sub_(yh1)  # 2 y1 - ŷ1 - R(F1)
+        if n > 0:
+            yh0_l = leaf(yh0)
+            cache0_g = self.solver.evaluate(sde, problem.times[n], yh0_l)
+            cache0 = tuple(c.detach() for c in cache0_g)
+            y0 = torch.add(y1, self._r(sde, cache0, h, dw).add_(r1), alpha=-0.5)
+            new_carry = (yh0_l, cache0_g)
+        else:
+            # Nothing before t_0 needs the state: only the cotangents are returned.
+            cache0, y0, new_carry = cache1, None, None
+
+        # VJP through the evaluation at ŷ1 (its graph was made by the previous iteration).
+        c = self._rt(sde, a_c1, a_y1, 0.5, h, dw, cache1)
+        g = vjp(cache1_g, c, [yh1_l, *params])
+        add_(acc, g[1:])
+        abar = a_yh1 if g[0] is None else a_yh1 + g[0]
+        a_y0 = torch.add(a_y1, abar, alpha=2.0)
+        a_c0 = self._rt(sde, None, torch.add(abar, a_y1, alpha=0.5), 1.0, h, dw, cache0)
+        return (y0, yh0) + cache0, (a_y0, -abar) + a_c0, new_carry
+
+
+class GenericRule(AdjointRule):
+    """Any reversible solver: inverse without a graph, then re-run the step with it.
+
+    Correct for every ``step``/``inverse`` pair, at the price of a second set of
+    evaluations per step (MATH.md §6, steps 1-3).
+    """
+
+    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+        with torch.no_grad():
+            prev = problem.inverse(n, state)
+        leaves = [leaf(s) for s in prev]
+        out = problem.step(n, tuple(leaves))
+        if inspect is not None:
+            inspect(out, leaves)
+        g = vjp(out, cot, leaves + list(params))
+        add_(acc, g[len(leaves):])
+        cot0 = tuple(torch.zeros_like(s) if gi is None else gi
+                     for s, gi in zip(prev, g[: len(leaves)]))
+        return tuple(prev), cot0, None
+
+
+RULES = {McCallumFoster: McCallumFosterRule, ReversibleHeun: ReversibleHeunRule}
+
+
+def rule_for(solver) -> AdjointRule:
+    """The backward-step rule for ``solver`` (exact type match, else generic)."""
+    return RULES.get(type(solver), GenericRule)(solver)
