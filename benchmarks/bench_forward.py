@@ -37,28 +37,28 @@ def run(steps_list, repeats, batch=64, state=32, width=128):
     for n in steps_list:
         dt = 1.0 / n
 
-        def bi():
+        def bi(dt=dt):
             return torchsde.BrownianInterval(0.0, 1.0, size=(batch, state), dt=dt, entropy=0)
 
         cases = {
-            "torchsde_reversible_heun": lambda: torchsde.sdeint(
+            "torchsde_reversible_heun": lambda dt=dt, bi=bi: torchsde.sdeint(
                 sde, y0, ts, bm=bi(), dt=dt, method="reversible_heun"
             ),
-            "revsde_reversible_heun_interval": lambda: revsde.sdeint(
+            "revsde_reversible_heun_interval": lambda dt=dt, bi=bi: revsde.sdeint(
                 sde, y0, ts, bm=bi(), dt=dt, method="reversible_heun"
             ),
-            "revsde_reversible_heun_grid": lambda: revsde.sdeint(
+            "revsde_reversible_heun_grid": lambda dt=dt: revsde.sdeint(
                 sde, y0, ts, bm="grid", entropy=0, dt=dt, method="reversible_heun"
             ),
         }
         grid = [i * dt for i in range(n + 1)]
 
-        def queries():
+        def queries(bi=bi, grid=grid):
             b = bi()
             for a, c in zip(grid[:-1], grid[1:]):
                 b(a, c)
 
-        def evals():
+        def evals(n=n):
             t = torch.zeros(())
             for _ in range(n):
                 sde.f(t, y0)

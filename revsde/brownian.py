@@ -71,7 +71,7 @@ class BrownianGrid:
     """
 
     def __init__(self, grid, size, *, dtype=torch.float32, device=None, entropy=0,
-                 levy_area=False, chunk=128, cache_size=4):
+                 levy_area=False, chunk=32, cache_size=2):
         times = [float(t) for t in (grid.tolist() if torch.is_tensor(grid) else grid)]
         if len(times) < 2:
             raise ValueError("BrownianGrid needs at least two grid times")

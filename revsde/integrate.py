@@ -56,7 +56,8 @@ class Problem:
         self.sde = sde
         self.grid = grid
         self.out_idx = out_idx
-        self.times = torch.tensor(grid, dtype=ref.dtype, device=ref.device).unbind(0)
+        # One 1-D tensor indexed per step (a list of 0-d tensors would cost ~0.5 KB a step).
+        self.times = torch.tensor(grid, dtype=ref.dtype, device=ref.device)
         self.bm = bm
         self.levy = levy
         self.steps = len(grid) - 1
