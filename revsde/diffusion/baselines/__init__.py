@@ -1,0 +1,119 @@
+"""Exact-inversion baselines on the probability-flow ODE (MATH.md §5).
+
+Four methods share one grid and one model (``ε_θ = model.eps``):
+
+* ``"ddim"``: DDIM inversion (Song et al. 2021; Dhariwal & Nichol 2021), inexact;
+* ``"edict"``: EDICT (Wallace et al. 2023), two coupled latents, mixing ``p``;
+* ``"bdia"``: BDIA-DDIM (Zhang et al. 2024), ``γ ∈ (0, 1]``;
+* ``"obelm"``: O-BELM (Wang et al. 2024), the LTE-optimal BELM.
+
+Levels run from data (``i = 0``, ``ts[-1]``) to noise (``i = N``, ``ts[0]``),
+with ``α_i``, ``σ_i`` from the model's schedule (``α = sqrt(ᾱ)``,
+``σ = sqrt(1-ᾱ)`` for a VP schedule) and ``χ_i = σ_i/α_i``.  The DDIM map is
+``Φ(x, ε; i→j) = α_j (x - σ_i ε)/α_i + σ_j ε``.  Coefficients are computed in
+float64 and cast to the state's dtype; the state arithmetic happens in its dtype.
+
+Usage::
+
+    lat = invert(model, x0, "edict", steps=20)   # -> BaselineLatent
+    x0_back = generate(model, lat)
+    get_baseline("bdia", gamma=1.0).invert(model, x0, ts)   # the same, by object
+
+Formulas and the EDICT role swap: ``docs/baselines.md``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..models import DiffusionModel
+from ..schedules import GRID_KINDS, time_grid
+from .base import Baseline, BaselineLatent, Levels
+from .methods import BDIA, EDICT, OBELM, DDIMInversion
+
+__all__ = [
+    "BASELINES",
+    "BDIA",
+    "Baseline",
+    "BaselineLatent",
+    "DDIMInversion",
+    "EDICT",
+    "Levels",
+    "OBELM",
+    "generate",
+    "get_baseline",
+    "invert",
+    "list_baselines",
+]
+
+#: name -> class; ``get_baseline(name, **options)`` builds one
+BASELINES: dict[str, type[Baseline]] = {
+    "ddim": DDIMInversion, "edict": EDICT, "bdia": BDIA, "obelm": OBELM,
+}
+
+
+def list_baselines() -> list[dict]:
+    """One row per baseline: name, exact, evaluations per step, default options, min steps."""
+    return [{"name": k, "exact": c.exact, "nfe_per_step": c.nfe_per_step,
+             "options": c.default_options(), "min_steps": c.min_steps}
+            for k, c in BASELINES.items()]
+
+
+def get_baseline(name: str, **options) -> Baseline:
+    """Build a baseline by name (``"ddim"``, ``"edict"``, ``"bdia"``, ``"obelm"``)."""
+    cls = BASELINES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown baseline {name!r}; valid names are {sorted(BASELINES)}")
+    try:
+        return cls(**options)
+    except TypeError as e:
+        raise ValueError(f"bad options for {name!r}: {e}; its options are "
+                         f"{cls.default_options()}") from None
+
+
+def _grid(model, steps, ts, grid):
+    if not isinstance(model, DiffusionModel):
+        raise TypeError("model must be a revsde DiffusionModel(net, schedule, prediction); "
+                        f"got {type(model).__name__}")
+    if (steps is None) == (ts is None):
+        raise ValueError("pass exactly one of steps= (a step count) or ts= (a time grid)")
+    if ts is None:
+        if grid not in GRID_KINDS:
+            raise ValueError(f"unknown grid kind {grid!r}; valid kinds are {list(GRID_KINDS)}")
+        ts = time_grid(model.schedule, steps, grid)
+    return ts
+
+
+def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *, steps=None,
+           ts=None, grid: str = "uniform_t", cond: dict | None = None,
+           **options) -> BaselineLatent:
+    """Encode data ``x0`` (taken to sit at ``ts[-1]``) to a :class:`BaselineLatent` at ``ts[0]``.
+
+    Give ``steps`` (a ``time_grid`` of kind ``grid`` over the schedule's range) or
+    an explicit decreasing grid ``ts``.  ``options`` go to the method: ``p`` and
+    ``swap`` for EDICT, ``gamma`` for BDIA.
+    """
+    ts = _grid(model, steps, ts, grid)
+    return get_baseline(method, **options).invert(model, x0, ts, cond=cond)
+
+
+def generate(model: DiffusionModel, latent, method: str | None = None, *, steps=None,
+             ts=None, grid: str = "uniform_t", cond: dict | None = None,
+             **options) -> torch.Tensor:
+    """Decode to data: run the method's denoising steps from ``latent``.
+
+    A :class:`BaselineLatent` carries its method, options and grid.  A plain
+    noise tensor ``x_N`` (sampling) needs ``method`` and ``steps`` or ``ts``;
+    BDIA and O-BELM then start with one DDIM step and EDICT with ``y_N = x_N``,
+    as in their reference code.
+    """
+    if isinstance(latent, BaselineLatent):
+        if method is not None and method != latent.method:
+            raise ValueError(f"latent was made by {latent.method!r}, not {method!r}")
+        if steps is not None or ts is not None or options:
+            raise ValueError("a BaselineLatent carries its own grid and options; pass neither")
+        return get_baseline(latent.method, **latent.options).generate(model, latent, cond=cond)
+    if method is None:
+        raise ValueError(f"decoding a plain tensor needs method= (one of {sorted(BASELINES)})")
+    ts = _grid(model, steps, ts, grid)
+    return get_baseline(method, **options).generate(model, latent, ts, cond=cond)

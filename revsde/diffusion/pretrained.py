@@ -1,0 +1,140 @@
+"""The shipped small model, loaded offline: ``pretrained("small-unet") -> DiffusionModel``.
+
+The weight file (``revsde/diffusion/weights/small_unet.pt``) is a plain dict read
+with ``torch.load(..., weights_only=True)``:
+
+* ``format`` = ``"revsde-pretrained"`` and ``version`` (an int, currently 1);
+* ``name``, ``arch`` (``"TinyUNet"``) and ``arch_config`` (its constructor kwargs);
+* ``parameterization``: what the raw network predicts, ``"eps"`` or ``"v"`` (then
+  the model's network is ``VToEps(net, schedule)``, ``ε = σ x + α v̂``);
+* ``schedule`` (``NoiseSchedule.to_dict()``) and ``prediction`` (``"eps"``);
+* ``image_shape`` ``[C, H, W]`` and ``data_range`` ``[-1, 1]``;
+* ``training`` (how it was made: config, data description, losses, time);
+* ``state_dict`` (float32 tensors).
+
+How it was trained and how to retrain it: ``docs/pretrained.md`` and
+``examples/train_small_model.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .models import DiffusionModel
+from .schedules import schedule_from_dict
+from .unet import PARAMETERIZATIONS, TinyUNet, VToEps
+
+__all__ = ["pretrained", "list_pretrained", "save_pretrained", "load_record", "PRETRAINED",
+           "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "revsde-pretrained"
+FORMAT_VERSION = 1
+_WEIGHTS = Path(__file__).resolve().parent / "weights"
+#: name -> weight file inside the package
+PRETRAINED = {"small-unet": _WEIGHTS / "small_unet.pt"}
+_ARCHS = {"TinyUNet": TinyUNet}
+_KEYS = ("format", "version", "name", "arch", "arch_config", "parameterization", "schedule",
+         "prediction", "image_shape", "data_range", "training", "state_dict")
+
+
+def list_pretrained() -> list[str]:
+    """Names accepted by :func:`pretrained`."""
+    return sorted(PRETRAINED)
+
+
+def save_pretrained(path, net: TinyUNet, schedule, *, name: str, prediction: str = "eps",
+                    parameterization: str = "eps", image_shape=(1, 32, 32),
+                    training: dict | None = None) -> Path:
+    """Write the raw ``net`` (as float32) with its schedule and metadata in the format above."""
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(f"unknown parameterization {parameterization!r}; valid ones are "
+                         f"{PARAMETERIZATIONS}")
+    if parameterization == "v" and prediction != "eps":
+        raise ValueError("a v-parameterized network is shipped as an eps model (VToEps); "
+                         f"got prediction={prediction!r}")
+    state = {k: v.detach().to("cpu", torch.float32).clone()
+             for k, v in net.state_dict().items()}
+    blob = {
+        "format": FORMAT, "version": FORMAT_VERSION, "name": str(name),
+        "arch": type(net).__name__, "arch_config": dict(net.config),
+        "parameterization": parameterization,
+        "schedule": schedule.to_dict(), "prediction": prediction,
+        "image_shape": [int(s) for s in image_shape], "data_range": [-1.0, 1.0],
+        "training": dict(training or {}), "state_dict": state,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, path)
+    return path
+
+
+def _resolve(name_or_path) -> Path:
+    if isinstance(name_or_path, (str, os.PathLike)) and str(name_or_path) in PRETRAINED:
+        path = PRETRAINED[str(name_or_path)]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the weights of {name_or_path!r} are missing ({path}); the package install "
+                "is incomplete. Reinstall revsde, or rebuild them with "
+                "`python examples/train_small_model.py`."
+            )
+        return path
+    p = Path(os.fspath(name_or_path))
+    if p.suffix == ".pt" and p.is_file():
+        return p
+    raise ValueError(
+        f"unknown pretrained model {str(name_or_path)!r}; valid names are {list_pretrained()} "
+        "(or pass the path of a .pt file written by save_pretrained)"
+    )
+
+
+def load_record(name="small-unet") -> dict:
+    """The validated weight-file dict of a shipped name (or a ``.pt`` path)."""
+    path = _resolve(name)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable revsde weight file: {e}") from e
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a revsde weight file (no format={FORMAT!r} key)")
+    missing = [k for k in _KEYS if k not in blob]
+    if missing:
+        raise ValueError(f"{path} lacks the keys {missing}")
+    if blob["version"] != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format version {blob['version']}; this revsde reads version "
+            f"{FORMAT_VERSION}"
+        )
+    if blob["parameterization"] not in PARAMETERIZATIONS:
+        raise ValueError(f"{path} has an unknown parameterization {blob['parameterization']!r}")
+    if blob["arch"] not in _ARCHS:
+        raise ValueError(f"{path} names an unknown architecture {blob['arch']!r}; "
+                         f"known ones are {sorted(_ARCHS)}")
+    return blob
+
+
+def pretrained(name: str = "small-unet", device=None,
+               dtype: torch.dtype = torch.float32) -> DiffusionModel:
+    """Load a shipped model offline as an eval-mode :class:`DiffusionModel` on device/dtype.
+
+    The network takes images of shape ``(batch, *model.image_shape)`` in [-1, 1].
+    Its parameters keep ``requires_grad=True`` (gradients through them work); wrap
+    calls in ``torch.no_grad()`` when they are not needed.
+    """
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating torch.dtype; got {dtype!r}")
+    blob = load_record(name)
+    net = _ARCHS[blob["arch"]](**blob["arch_config"])
+    try:
+        net.load_state_dict(blob["state_dict"], strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"the weights of {name!r} do not fit {blob['arch']}: {e}") from e
+    schedule = schedule_from_dict(blob["schedule"])
+    if blob["parameterization"] == "v":
+        net = VToEps(net, schedule)
+    model = DiffusionModel(net, schedule, blob["prediction"])
+    model.image_shape = tuple(blob["image_shape"])
+    model.pretrained_name = blob["name"]
+    return model.to(device=device, dtype=dtype).eval()
