@@ -1,0 +1,65 @@
+"""Diffusion models on the revsde core: schedules, models, oracles, samplers, inversion.
+
+* schedules (:mod:`.schedules`): ``VPLinear``, ``VPCosine``, ``VPDiscrete``,
+  ``VPScaledLinear``, ``VE``, ``FlowMatching``, ``time_grid``;
+* the model wrapper ``DiffusionModel`` and the oracles of MATH.md §9;
+* ``LiftedProblem``: the lifted equations of MATH.md §4.2;
+* samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``;
+* inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample`` and
+  ``Latents`` (:mod:`.latents`).
+"""
+
+from .inversion import decode, decode_state, encode, exact_quantum, sample
+from .latents import Latents, LatentsFileError
+from .lifted import LIFTED_CASES, LiftedProblem
+from .models import PREDICTIONS, DiffusionModel
+from .oracles import GaussianMixtureOracle, GaussianOracle, IdealDenoiser
+from .samplers import get_sampler, list_samplers
+from .schedules import (
+    GRID_KINDS,
+    SCHEDULES,
+    VE,
+    FlowMatching,
+    NoiseSchedule,
+    VPCosine,
+    VPDiscrete,
+    VPLinear,
+    VPScaledLinear,
+    schedule_from_dict,
+    time_grid,
+)
+
+__all__ = [
+    # schedules
+    "NoiseSchedule",
+    "VPLinear",
+    "VPCosine",
+    "VPDiscrete",
+    "VPScaledLinear",
+    "VE",
+    "FlowMatching",
+    "SCHEDULES",
+    "GRID_KINDS",
+    "schedule_from_dict",
+    "time_grid",
+    # models and oracles
+    "DiffusionModel",
+    "PREDICTIONS",
+    "GaussianOracle",
+    "GaussianMixtureOracle",
+    "IdealDenoiser",
+    # lifted equations
+    "LiftedProblem",
+    "LIFTED_CASES",
+    # samplers
+    "list_samplers",
+    "get_sampler",
+    # inversion
+    "encode",
+    "decode",
+    "decode_state",
+    "sample",
+    "exact_quantum",
+    "Latents",
+    "LatentsFileError",
+]

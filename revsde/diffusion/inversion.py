@@ -1,0 +1,364 @@
+"""Exact inversion: ``encode`` (data to noise), ``decode`` (noise to data) and ``sample``.
+
+``encode`` lifts ``x0`` (``Y = x0/κ``, MATH.md §4.3), starts the reversible
+state at the data end with ``ŷ = y`` and runs the sampler's *inverse* steps
+(:func:`revsde.sdeint_inverse`) back to the noise end; the state there, with
+the configuration, is a :class:`~revsde.diffusion.latents.Latents`.  ``decode``
+runs the *forward* steps (:func:`revsde.sdeint`) from that state on the same
+grid with the same Brownian path and maps back with ``κ``; the algebraic
+inverse makes the round trip exact up to round-off.
+
+**Exact mode** (``exact=True``, MATH.md §7): ζ = 1 and the core's ``quantum``
+option put every increment on the fixed-point grid ``q·Z``, so both directions
+add and subtract the very same numbers and the lifted round trip is bit-exact
+for any number of steps (with a deterministic model).  The quantum is chosen
+from the schedule and the grid, never from the data: with ``R = data_range``
+and the noise bound ``Z = NOISE_BOUND``,
+``B = max_n (α_n R + σ_n Z)/κ_n`` over the grid bounds ``|Y|`` a priori, and
+``q = 2^(E-50)`` with ``B < 2^E``, so ``B/q < 2^50`` and float64 sums of grid
+values up to ``8B`` are exact.  ``x0/κ`` itself is off the grid: the latents
+keep the residual ``x0/κ - quantize(x0/κ)`` (exactly representable), and the
+residual ``x0 - κ·(x0/κ)`` of the final multiplication, so ``decode`` returns
+``x0`` bit for bit.  Exact mode computes in float64.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+
+from .latents import Latents, tensor_fingerprint
+from .lifted import LiftedProblem
+from .samplers import RexSampler, check_model, get_sampler, reversible_names
+from .schedules import time_grid
+
+__all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
+           "model_fingerprint"]
+
+#: A-priori bound on the noise part of ``x_t = α_t x̂0 + σ_t ε̂`` used to choose the
+#: exact-mode quantum (a standard normal exceeds 64 with probability ~1e-890).
+NOISE_BOUND = 64.0
+#: ``B/q < 2^_EXACT_BITS``: float64 has 53 bits, which leaves a factor 8 of headroom.
+_EXACT_BITS = 50
+
+
+# -- helpers ------------------------------------------------------------------------
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def model_fingerprint(model) -> str | None:
+    """SHA-256 of the model's config, when it has one (``model.fingerprint()``,
+    ``net.fingerprint()`` or a ``net.config`` dict, as diffusers models do)."""
+    import hashlib
+    import json
+
+    for obj in (model, getattr(model, "net", None)):
+        fp = getattr(obj, "fingerprint", None)
+        if callable(fp):
+            return str(fp())
+    config = getattr(getattr(model, "net", None), "config", None)
+    if isinstance(config, dict):
+        blob = json.dumps(dict(config), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+    return None
+
+
+def _param_info(model):
+    for p in list(model.parameters()) + list(model.buffers()):
+        if p.is_floating_point():
+            return p.dtype, p.device
+    return None, None
+
+
+def _check_input(model, x: torch.Tensor, name: str) -> torch.Tensor:
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, ...); got "
+                        f"{type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be floating point (float32/float64); got {x.dtype}. "
+                        f"Convert it with {name}.float() or {name}.double().")
+    if x.dim() < 2:
+        raise ValueError(f"{name} must have shape (batch, ...) with at least one data "
+                         f"dimension; got {tuple(x.shape)}. Use {name}[None] for one sample.")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    pdtype, pdevice = _param_info(model)
+    if pdevice is not None and pdevice != x.device:
+        raise ValueError(f"{name} is on {x.device} but the model is on {pdevice}; move one of "
+                         "them (x.to(device) or model.to(device))")
+    if pdtype is not None and pdtype != x.dtype:
+        raise TypeError(f"{name} is {x.dtype} but the model's parameters are {pdtype}; pass "
+                        f"dtype={pdtype} or convert the model (model.to({x.dtype}))")
+    net = model.net
+    shape = getattr(net, "sample_shape", None) or getattr(net, "event_shape", None)
+    if shape is None and torch.is_tensor(getattr(net, "images", None)):
+        shape = tuple(net.images.shape[1:])
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"{name} has sample shape {tuple(x.shape[1:])} but the model expects "
+                         f"{tuple(shape)}")
+    return x
+
+
+def _reversible(sampler, options) -> RexSampler:
+    s = get_sampler(sampler, **options)
+    if not s.reversible:
+        raise ValueError(
+            f"{s.name} is not reversible, so it cannot encode; use one of "
+            f"{', '.join(reversible_names())} (rex_* or rev_heun)"
+        )
+    return s
+
+
+def exact_quantum(model, ts, case: str, data_range: float = 1.0) -> float:
+    """The exact-mode quantum ``q = 2^(E-50)``, ``B < 2^E``, ``B = max (α R + σ Z)/κ`` (MATH §7).
+
+    Depends on the schedule, the grid, the lifted case and the declared data
+    range only, never on the data.
+    """
+    if not (isinstance(data_range, (int, float)) and data_range > 0
+            and math.isfinite(data_range)):
+        raise ValueError(f"data_range must be a positive number (a bound on |x0|); got "
+                         f"{data_range!r}")
+    ts = torch.as_tensor(ts, dtype=torch.float64)
+    sch = model.schedule
+    pb = LiftedProblem(model, case)
+    bound = (sch.alpha(ts) * data_range + sch.sigma(ts) * NOISE_BOUND) / pb.kappa(ts)
+    b = float(bound.max())
+    if not (b > 0 and math.isfinite(b)):
+        raise ValueError(f"the lifted state bound is {b} on this grid; exact mode needs a "
+                         "finite grid (check the schedule's t_min/t_max)")
+    _, e = math.frexp(b)  # b < 2**e
+    return math.ldexp(1.0, e - _EXACT_BITS)
+
+
+def _grid(model, steps, grid):
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    return time_grid(model.schedule, steps, grid)
+
+
+def _options_for(s: RexSampler) -> dict:
+    return dict(s.options)
+
+
+def _brownian_spec(s: RexSampler, like: torch.Tensor, seed) -> dict | None:
+    if not s.stochastic:
+        return None
+    return {"kind": "grid", "entropy": seed, "size": list(like.shape),
+            "dtype": str(like.dtype).replace("torch.", ""),
+            "levy_area": s.solver().needs_levy_area, "on": "lifted clock grid"}
+
+
+def _check_range(s: RexSampler, q: float, ys, state):
+    limit = math.ldexp(q, 53)
+    worst = max(float(ys.abs().max()), *(float(t.abs().max()) for t in state[:2]))
+    if worst >= limit:
+        raise ValueError(
+            f"exact mode: the lifted state reached {worst:.3g}, beyond the fixed-point range "
+            f"{limit:.3g} of quantum {q!r}, so the sums are no longer exact. Either the data "
+            "exceed data_range (pass a larger one, or a larger quantum=) or the solve is "
+            f"unstable (case {s.case!r}; the sde_eps case is, see docs/diffusion.md)"
+        )
+
+
+# -- encode / decode ----------------------------------------------------------------
+def encode(model, x0, steps: int = 50, sampler="rex_rk4", seed: int | None = 0,
+           grid: str = "uniform_lambda", cond=None, verify: bool = False, exact: bool = False,
+           dtype=None, data_range: float = 1.0, **options) -> Latents:
+    """Encode data ``x0`` (batch, ...) to :class:`Latents` with a reversible sampler.
+
+    Args:
+        model: a :class:`~revsde.diffusion.DiffusionModel`.
+        x0: the data, shape ``(batch, ...)``, on the model's device and dtype.
+        steps: number of solver steps (NFE = steps × ``nfe_per_step``).
+        sampler: a reversible registry name (``rex_*``, ``rev_heun``, ``rev_heun_sde``).
+        seed: Brownian seed (SDE samplers; ignored by ODE samplers).
+        grid: time-grid kind (``uniform_lambda``, ``uniform_t``, ``karras``).
+        cond: conditioning keyword arguments for the model.
+        verify: decode at once and store the max abs round-trip error in
+            ``latents.verify_error``.
+        exact: bit-exact mode (MATH.md §7): ζ = 1 and a schedule-derived quantum;
+            computes in float64 and needs ``|x0| <= data_range``.
+        dtype: compute in this dtype (``x0`` is converted); default ``x0.dtype``.
+        data_range: bound on ``|x0|`` used to pick the exact-mode quantum.
+        **options: sampler options (``case``, ``zeta``, ``quantum``).
+    """
+    model = check_model(model)
+    if not torch.is_tensor(x0):
+        raise TypeError(f"x0 must be a torch.Tensor of shape (batch, ...); got "
+                        f"{type(x0).__name__}")
+    x_dtype = x0.dtype
+    if exact:
+        if dtype is not None and dtype != torch.float64:
+            raise ValueError(f"exact mode computes in float64 (its fixed-point grid needs 50 "
+                             f"bits); got dtype={dtype}")
+        dtype = torch.float64
+        if options.get("zeta", 1.0) != 1.0:
+            raise ValueError(f"exact mode needs zeta=1 (purely additive updates); got "
+                             f"zeta={options['zeta']}")
+    if dtype is not None:
+        x0 = x0.to(dtype)
+    x0 = _check_input(model, x0, "x0")
+    ts = _grid(model, steps, grid)
+    probe = _reversible(sampler, options)
+    if exact:
+        if not float(x0.abs().max()) <= data_range:
+            raise ValueError(f"x0 has values up to {float(x0.abs().max()):.4g} but "
+                             f"data_range={data_range}; pass a data_range that bounds |x0|")
+        if "zeta" in probe.options:
+            options["zeta"] = 1.0
+        if options.get("quantum") is None:
+            options["quantum"] = exact_quantum(model, ts, probe.case, data_range)
+    s = _reversible(sampler, options)
+    if s.stochastic:
+        if seed is None:
+            raise ValueError(f"{s.name} is stochastic: encode needs an integer seed for its "
+                             "Brownian path")
+    else:
+        seed = None
+    state = s.data_state(model, x0, ts, cond=cond)
+    residual = x_residual = None
+    if exact:
+        pb = LiftedProblem(model, s.case)
+        y = pb.to_lifted(x0, ts[-1])
+        residual = y - state[0]  # exact: |y - quantize(y)| <= q/2 and both on y's binade
+        x_residual = x0 - pb.from_lifted(state[0] + residual, ts[-1])
+    sol = s.solve(model, state, ts, seed=seed, cond=cond, inverse=True)
+    if exact:
+        _check_range(s, s.quantum, sol.ys, sol.state)
+    lat = Latents(
+        state=tuple(sol.state), ts=ts, sampler=s.name, options=_options_for(s),
+        schedule=model.schedule.to_dict(), prediction=model.prediction, seed=seed,
+        brownian=_brownian_spec(s, x0, seed), dtype=str(x0.dtype).replace("torch.", ""),
+        x_dtype=str(x_dtype).replace("torch.", ""), grid={"kind": grid, "steps": steps},
+        exact=bool(exact), data_range=float(data_range) if exact else None,
+        residual=residual, x_residual=x_residual, model_fingerprint=model_fingerprint(model),
+        cond_fingerprint=tensor_fingerprint(cond) if cond else None,
+        nfe=int(sol.stats["nfe"]) + s.init_nfe, base=s.base, library_version=_version(),
+    )
+    if verify:
+        x_rec = decode(model, lat, cond=cond)
+        lat.verify_error = float((x_rec.to(torch.float64) - x0.to(torch.float64)).abs().max())
+    return lat
+
+
+def _check_config(model, lat: Latents, sampler, options, cond):
+    if not isinstance(lat, Latents):
+        raise TypeError(f"latents must be a revsde.diffusion.Latents (from encode or "
+                        f"Latents.load); got {type(lat).__name__}")
+    if model.schedule.to_dict() != lat.schedule:
+        raise ValueError(
+            f"the model's schedule {model.schedule!r} differs from the one these latents were "
+            f"encoded with ({lat.schedule.get('type')}: "
+            f"{ {k: v for k, v in lat.schedule.items() if k != 'alphas_cumprod'} }); decode "
+            "with the encoding model"
+        )
+    if model.prediction != lat.prediction:
+        raise ValueError(f"the model predicts {model.prediction!r} but the latents were encoded "
+                         f"with a {lat.prediction!r}-prediction model; decode with that model")
+    fp = model_fingerprint(model)
+    if fp is not None and lat.model_fingerprint is not None and fp != lat.model_fingerprint:
+        raise ValueError("the model's config fingerprint differs from the one stored in the "
+                         "latents; decode with the model that encoded them")
+    if sampler is not None:
+        name = sampler if isinstance(sampler, str) else getattr(sampler, "name", sampler)
+        if name != lat.sampler:
+            raise ValueError(f"these latents were encoded with sampler {lat.sampler!r}, not "
+                             f"{name!r}; decode with the stored sampler (omit sampler=)")
+    for k, v in options.items():
+        if lat.options.get(k, object()) != v:
+            raise ValueError(f"these latents were encoded with {k}={lat.options.get(k)!r}, "
+                             f"not {k}={v!r}; decode with the stored options (omit {k}=)")
+    if lat.cond_fingerprint is not None or cond:
+        if (tensor_fingerprint(cond) if cond else None) != lat.cond_fingerprint:
+            raise ValueError("decode needs the same conditioning (cond=) as encode; the "
+                             "conditioning differs from the one stored")
+    if lat.library_version and lat.library_version != _version():
+        warnings.warn(f"latents written by revsde {lat.library_version}, decoding with "
+                      f"{_version()}: bit-exactness is only guaranteed with the same version",
+                      stacklevel=3)
+
+
+def decode_state(model, latents: Latents, *, cond=None, sampler=None, **options) -> tuple:
+    """The full lifted state at the data end (``ts[-1]``) from the stored noise-end state.
+
+    ``sampler`` and ``options`` may be given only to assert that they match the
+    stored ones.
+    """
+    model = check_model(model)
+    _check_config(model, latents, sampler, options, cond)
+    s = get_sampler(latents.sampler, **latents.options)
+    y = latents.y
+    pdtype, pdevice = _param_info(model)
+    if pdevice is not None and pdevice != y.device:
+        raise ValueError(f"the latents are on {y.device} but the model is on {pdevice}; use "
+                         f"latents.to({str(pdevice)!r})")
+    if pdtype is not None and pdtype != y.dtype:
+        raise TypeError(f"the latents are {y.dtype} but the model's parameters are {pdtype}; "
+                        "decode with the dtype they were encoded in")
+    _check_brownian(s, latents)
+    ts = latents.ts
+    sol = s.solve(model, latents.state, ts, seed=latents.seed, cond=cond, inverse=False)
+    return sol.state
+
+
+def _check_brownian(s: RexSampler, lat: Latents):
+    spec = _brownian_spec(s, lat.y, lat.seed)
+    if spec != lat.brownian:
+        raise ValueError(f"the stored Brownian spec {lat.brownian} does not match what sampler "
+                         f"{s.name!r} needs ({spec}); the latents are inconsistent")
+
+
+def decode(model, latents: Latents, *, cond=None, sampler=None, **options) -> torch.Tensor:
+    """Decode :class:`Latents` to data ``x0`` with the stored grid, sampler and Brownian path.
+
+    Raises a clear error if the model (schedule, prediction, config fingerprint),
+    the conditioning, or an explicitly passed ``sampler`` / option differs from
+    the stored configuration.
+    """
+    state = decode_state(model, latents, cond=cond, sampler=sampler, **options)
+    pb = LiftedProblem(model, latents.case)
+    y = state[0]
+    if latents.exact:
+        y = y + latents.residual
+    x = pb.from_lifted(y, latents.ts[-1])
+    if latents.exact:
+        x = x + latents.x_residual
+    return x.to(getattr(torch, latents.x_dtype))
+
+
+# -- generation -----------------------------------------------------------------------
+def sample(model, x_T=None, steps: int = 50, sampler="rex_rk4", seed: int | None = None, *,
+           grid: str = "uniform_lambda", cond=None, dtype=None, **options) -> torch.Tensor:
+    """Generate data from noise.
+
+    ``x_T`` is a noise tensor at ``ts[0]`` (for a reversible sampler the start
+    state is ``y = ŷ = x_T/κ``), or a shape ``(batch, ...)``: then
+    ``x_T = σ_{t_max} z`` with ``z ~ N(0, I)`` drawn from ``seed`` (in ``dtype``,
+    default the model's parameter dtype or float32).  ``seed`` also seeds the
+    Brownian path of the SDE samplers.  Any registry sampler works.
+    """
+    model = check_model(model)
+    s = get_sampler(sampler, **options)
+    ts = _grid(model, steps, grid)
+    if isinstance(x_T, (Sequence, torch.Size)) and not torch.is_tensor(x_T):
+        shape = tuple(int(v) for v in x_T)
+        pdtype, pdevice = _param_info(model)
+        dtype = dtype or pdtype or torch.float32
+        gen = torch.Generator(device=pdevice or "cpu")
+        gen.manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed)
+        z = torch.randn(shape, generator=gen, dtype=dtype, device=pdevice)
+        x_T = model.schedule.sigma(ts[0]).to(dtype) * z
+    elif x_T is None:
+        raise ValueError("sample needs x_T: a noise tensor (batch, ...) or a shape tuple")
+    else:
+        if dtype is not None:
+            x_T = x_T.to(dtype)
+        x_T = _check_input(model, x_T, "x_T")
+    return s.sample(model, x_T, ts, seed=seed, cond=cond)

@@ -1,0 +1,311 @@
+"""``Latents``: everything needed to decode an encoded image exactly, in one file.
+
+A :class:`Latents` holds the full reversible state at the noise end (the noise
+latent ``y``, the auxiliary ``ŷ`` and, for Reversible Heun, its cached drift),
+in lifted coordinates ``Y = x/κ`` (MATH.md §4.3), together with the
+configuration that produced it: schedule, model prediction type, sampler name
+and options (case, ζ, quantum), the exact float64 time grid, the Brownian seed
+and spec, the dtype, the library version and, when available, a fingerprint
+of the model's config and of the conditioning.
+
+File format (``Latents.save``): one ``torch.save`` file holding a dict
+
+* ``"format"``: ``"revsde-latents"``, ``"format_version"``: ``1``;
+* ``"metadata"``: a JSON string (sorted keys);
+* ``"tensors"``: ``{name: tensor}`` (``state.0``, ``state.1``, ..., ``ts``,
+  and in exact mode ``residual`` and ``x_residual``);
+* ``"sha256"``: the SHA-256 of the format tag, the metadata string and, for each
+  tensor in sorted name order, its name, dtype, shape and raw bytes.
+
+``Latents.load`` reads it with ``torch.load(weights_only=True)`` (no pickled
+code runs) and checks the format, version, checksum, required keys and the
+tensors' shapes and dtypes, raising :class:`LatentsFileError` with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+
+import torch
+
+__all__ = ["Latents", "LatentsFileError", "FORMAT", "FORMAT_VERSION", "tensor_fingerprint"]
+
+FORMAT = "revsde-latents"
+FORMAT_VERSION = 1
+
+_REQUIRED = (
+    "sampler", "options", "schedule", "prediction", "seed", "brownian", "dtype", "x_dtype",
+    "grid", "exact", "shape", "n_state", "library_version",
+)
+
+
+class LatentsFileError(ValueError):
+    """A latents file is unreadable, corrupt, modified or of an unknown format."""
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _dtype_of(name: str) -> torch.dtype:
+    dt = getattr(torch, str(name), None)
+    if not isinstance(dt, torch.dtype):
+        raise LatentsFileError(f"unknown dtype {name!r} in latents metadata")
+    return dt
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach().to("cpu").contiguous()
+    return t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def tensor_fingerprint(obj) -> str | None:
+    """SHA-256 of a tensor, or of a dict of tensors / numbers (e.g. conditioning)."""
+    if obj is None:
+        return None
+    h = hashlib.sha256()
+
+    def feed(key: str, v):
+        h.update(key.encode())
+        if torch.is_tensor(v):
+            h.update(f"{_dtype_name(v.dtype)}{tuple(v.shape)}".encode())
+            h.update(_tensor_bytes(v))
+        elif isinstance(v, dict):
+            for k in sorted(v):
+                feed(f"{key}.{k}", v[k])
+        elif isinstance(v, (list, tuple)):
+            for i, x in enumerate(v):
+                feed(f"{key}[{i}]", x)
+        else:
+            h.update(repr(v).encode())
+
+    feed("", obj)
+    return h.hexdigest()
+
+
+def _checksum(metadata: str, tensors: dict) -> str:
+    h = hashlib.sha256()
+    h.update(FORMAT.encode())
+    h.update(metadata.encode())
+    for name in sorted(tensors):
+        t = tensors[name]
+        h.update(name.encode())
+        h.update(f"{_dtype_name(t.dtype)}{tuple(t.shape)}".encode())
+        h.update(_tensor_bytes(t))
+    return h.hexdigest()
+
+
+@dataclass
+class Latents:
+    """An encoded batch: the reversible state at the noise end plus its configuration.
+
+    Attributes:
+        state: the full solver state at ``ts[0]`` in lifted coordinates
+            (``state[0]`` is the noise latent ``y``, ``state[1]`` the auxiliary ``ŷ``).
+        ts: the float64 t-grid, noise (``ts[0]``) to data (``ts[-1]``).
+        sampler: registry name (see :func:`revsde.diffusion.list_samplers`).
+        options: sampler options (``case``, ``zeta``, ``quantum``).
+        schedule: ``schedule.to_dict()`` of the model's schedule.
+        prediction: the model's prediction type.
+        seed: the Brownian seed (``None`` for an ODE sampler).
+        brownian: the Brownian spec (``kind``, ``size``, ``dtype``, ``levy_area``,
+            ``entropy``) or ``None``.
+        dtype: dtype of the lifted state; ``x_dtype`` that of the encoded ``x0``.
+        grid: ``{"kind": ..., "steps": ...}``.
+        exact: bit-exact mode (MATH.md §7); then ``residual`` (lifted sub-grid
+            residual ``x0/κ - quantize(x0/κ)``) and ``x_residual`` (``x0 - κ·(x0/κ)``)
+            are set, and ``data_range`` is the declared bound on ``|x0|``.
+        model_fingerprint, cond_fingerprint: SHA-256 of the model's config and of
+            the conditioning, when available.
+        verify_error: max abs round-trip error, if ``encode(..., verify=True)``.
+        nfe: model evaluations made by the encoding (decoding costs the same).
+        base: the sampler's base method (``rk4``, ``shark``, ``reversible_heun``, ...).
+        library_version: revsde version that wrote it.
+    """
+
+    state: tuple
+    ts: torch.Tensor
+    sampler: str
+    options: dict
+    schedule: dict
+    prediction: str
+    seed: int | None
+    brownian: dict | None
+    dtype: str
+    x_dtype: str
+    grid: dict
+    exact: bool = False
+    data_range: float | None = None
+    residual: torch.Tensor | None = None
+    x_residual: torch.Tensor | None = None
+    model_fingerprint: str | None = None
+    cond_fingerprint: str | None = None
+    verify_error: float | None = None
+    nfe: int | None = None
+    base: str = ""
+    library_version: str = ""
+    extra: dict = field(default_factory=dict)
+
+    # -- views ------------------------------------------------------------------
+    @property
+    def y(self) -> torch.Tensor:
+        """The lifted noise latent ``Y_T``."""
+        return self.state[0]
+
+    @property
+    def yhat(self) -> torch.Tensor:
+        """The auxiliary state ``Ŷ_T``."""
+        return self.state[1]
+
+    @property
+    def case(self) -> str:
+        return self.options["case"]
+
+    @property
+    def steps(self) -> int:
+        return self.ts.numel() - 1
+
+    @property
+    def noise(self) -> torch.Tensor:
+        """The noise latent in data coordinates, ``x_T = κ_{ts[0]} Y_T``."""
+        from .lifted import LiftedProblem
+        from .models import DiffusionModel
+        from .schedules import schedule_from_dict
+
+        model = DiffusionModel(_identity, schedule_from_dict(self.schedule), self.prediction)
+        return LiftedProblem(model, self.case).from_lifted(self.y, self.ts[0])
+
+    @property
+    def x_T(self) -> torch.Tensor:
+        """Alias of :attr:`noise`."""
+        return self.noise
+
+    def to(self, device) -> Latents:
+        """A copy with every tensor (except the float64 grid) on ``device``."""
+        def mv(t):
+            return None if t is None else t.to(device)
+
+        return replace(self, state=tuple(mv(s) for s in self.state),
+                       residual=mv(self.residual), x_residual=mv(self.x_residual))
+
+    # -- serialisation ------------------------------------------------------------
+    def metadata(self) -> dict:
+        """The JSON-able configuration (everything but the tensors)."""
+        out = {}
+        for f in fields(self):
+            if f.name in ("state", "ts", "residual", "x_residual"):
+                continue
+            out[f.name] = getattr(self, f.name)
+        out["shape"] = list(self.state[0].shape)
+        out["n_state"] = len(self.state)
+        return out
+
+    def tensors(self) -> dict:
+        out = {f"state.{i}": s.detach().to("cpu") for i, s in enumerate(self.state)}
+        out["ts"] = self.ts.detach().to("cpu", torch.float64)
+        if self.residual is not None:
+            out["residual"] = self.residual.detach().to("cpu")
+        if self.x_residual is not None:
+            out["x_residual"] = self.x_residual.detach().to("cpu")
+        return out
+
+    def save(self, path) -> None:
+        """Write one file (``torch.save`` of tensors + JSON metadata + SHA-256)."""
+        meta = json.dumps(self.metadata(), sort_keys=True, allow_nan=False)
+        tensors = self.tensors()
+        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,
+                   "tensors": tensors, "sha256": _checksum(meta, tensors)}
+        torch.save(payload, os.fspath(path))
+
+    @classmethod
+    def load(cls, path) -> Latents:
+        """Read and validate a file written by :meth:`save` (tensors land on the CPU)."""
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no latents file at {path!r}")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises several types for a damaged archive
+            raise LatentsFileError(
+                f"{path!r} could not be read as a revsde latents file; it is corrupt or "
+                f"not a latents file ({type(e).__name__}: {e})"
+            ) from e
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise LatentsFileError(f"{path!r} is not a revsde latents file (format tag missing)")
+        version = payload.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+            raise LatentsFileError(
+                f"{path!r} has latents format version {version!r}; this revsde reads version "
+                f"{FORMAT_VERSION} (upgrade revsde to read newer files)"
+            )
+        meta, tensors, digest = (payload.get(k) for k in ("metadata", "tensors", "sha256"))
+        if not isinstance(meta, str) or not isinstance(tensors, dict) or not isinstance(
+                digest, str) or not all(torch.is_tensor(t) for t in tensors.values()):
+            raise LatentsFileError(f"{path!r} is missing metadata, tensors or its checksum")
+        if _checksum(meta, tensors) != digest:
+            raise LatentsFileError(
+                f"{path!r} failed its SHA-256 check: the file was modified or corrupted after "
+                "it was written; re-encode the image"
+            )
+        try:
+            md = json.loads(meta)
+        except json.JSONDecodeError as e:
+            raise LatentsFileError(f"{path!r} has unreadable metadata ({e})") from e
+        return cls.from_parts(md, tensors, where=repr(path))
+
+    @classmethod
+    def from_parts(cls, md: dict, tensors: dict, where: str = "latents") -> Latents:
+        """Rebuild from ``metadata()`` and ``tensors()``, validating both."""
+        missing = [k for k in _REQUIRED if k not in md]
+        if missing:
+            raise LatentsFileError(f"{where} metadata lacks required key(s) {missing}")
+        n = md["n_state"]
+        names = [f"state.{i}" for i in range(n)] + ["ts"]
+        if md["exact"]:
+            names += ["residual", "x_residual"]
+        absent = [k for k in names if k not in tensors]
+        if absent:
+            raise LatentsFileError(f"{where} lacks tensor(s) {absent}")
+        dtype = _dtype_of(md["dtype"])
+        _dtype_of(md["x_dtype"])
+        shape = tuple(md["shape"])
+        state = tuple(tensors[f"state.{i}"] for i in range(n))
+        for i, s in enumerate(state):
+            if s.dtype != dtype or tuple(s.shape) != shape:
+                raise LatentsFileError(
+                    f"{where}: state.{i} has dtype {s.dtype} and shape {tuple(s.shape)}; the "
+                    f"metadata says {dtype} and {shape}"
+                )
+        ts = tensors["ts"]
+        steps = md["grid"].get("steps") if isinstance(md["grid"], dict) else None
+        if ts.dtype != torch.float64 or ts.dim() != 1 or (steps is not None
+                                                           and ts.numel() != steps + 1):
+            raise LatentsFileError(
+                f"{where}: the time grid must be float64 of length steps + 1 = "
+                f"{None if steps is None else steps + 1}; got {ts.dtype}, {tuple(ts.shape)}"
+            )
+        res = xres = None
+        if md["exact"]:
+            res, xres = tensors["residual"], tensors["x_residual"]
+            for name, t in (("residual", res), ("x_residual", xres)):
+                if t.dtype != dtype or tuple(t.shape) != shape:
+                    raise LatentsFileError(
+                        f"{where}: {name} has dtype {t.dtype} and shape {tuple(t.shape)}; "
+                        f"expected {dtype} and {shape}"
+                    )
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in md.items() if k in known}
+        return cls(state=state, ts=ts, residual=res, x_residual=xres, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f"Latents(sampler={self.sampler!r}, options={self.options}, steps={self.steps}, "
+                f"shape={tuple(self.y.shape)}, dtype={self.dtype}, exact={self.exact}, "
+                f"seed={self.seed}, verify_error={self.verify_error})")
+
+
+def _identity(x, t, **cond):  # pragma: no cover - only the schedule of this model is used
+    return x
+
