@@ -36,12 +36,6 @@ REVERSIBLE = [n for n in SAMPLERS if get_sampler(n).reversible]
 TOL = {F64: 1e-10, F32: 1e-4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

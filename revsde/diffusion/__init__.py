@@ -6,14 +6,18 @@
 * ``LiftedProblem``: the lifted equations of MATH.md §4.2;
 * samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``;
 * inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample`` and
-  ``Latents`` (:mod:`.latents`).
+  ``Latents`` (:mod:`.latents`);
+* exact-inversion baselines (:mod:`.baselines`): DDIM inversion, EDICT, BDIA, O-BELM;
+* the shipped model: ``pretrained``, ``list_pretrained``.
 """
 
+from . import baselines
 from .inversion import decode, decode_state, encode, exact_quantum, sample
 from .latents import Latents, LatentsFileError
 from .lifted import LIFTED_CASES, LiftedProblem
 from .models import PREDICTIONS, DiffusionModel
 from .oracles import GaussianMixtureOracle, GaussianOracle, IdealDenoiser
+from .pretrained import list_pretrained, pretrained
 from .samplers import get_sampler, list_samplers
 from .schedules import (
     GRID_KINDS,
@@ -62,4 +66,8 @@ __all__ = [
     "exact_quantum",
     "Latents",
     "LatentsFileError",
+    # baselines and the shipped model
+    "baselines",
+    "pretrained",
+    "list_pretrained",
 ]
