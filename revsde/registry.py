@@ -26,6 +26,25 @@ for _cls in BASE_METHODS:
     SOLVERS["mcf_" + _cls.name] = _mcf_builder(_cls)
 
 
+def accepted_options(builder) -> list[str]:
+    """The keyword options a registry builder takes."""
+    return [p for p in inspect.signature(builder).parameters if p != "self"]
+
+
+def build_entry(table: dict, name, options: dict, kind: str):
+    """Build ``table[name](**options)``, refusing unknown names and options clearly."""
+    if not isinstance(name, str) or name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; valid names are: {', '.join(table)}")
+    accepted = accepted_options(table[name])
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{kind} {name!r} does not take option(s) {unknown}; it accepts "
+            f"{accepted if accepted else 'no options'}"
+        )
+    return table[name](**options)
+
+
 def get_solver(name, **options) -> Solver:
     """Build the solver registered as ``name`` with ``options`` (e.g. ``zeta``).
 
@@ -38,17 +57,7 @@ def get_solver(name, **options) -> Solver:
                 "pass them to its constructor instead"
             )
         return name
-    if not isinstance(name, str) or name not in SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; valid names are: {', '.join(SOLVERS)}")
-    builder = SOLVERS[name]
-    accepted = [p for p in inspect.signature(builder).parameters if p != "self"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"solver {name!r} does not take option(s) {unknown}; it accepts "
-            f"{accepted if accepted else 'no options'}"
-        )
-    return builder(**options)
+    return build_entry(SOLVERS, name, options, "solver")
 
 
 def list_solvers() -> list[dict]:
@@ -56,8 +65,6 @@ def list_solvers() -> list[dict]:
     out = []
     for name in SOLVERS:
         info = get_solver(name).info()
-        info["options"] = [
-            p for p in inspect.signature(SOLVERS[name]).parameters if p != "self"
-        ]
+        info["options"] = accepted_options(SOLVERS[name])
         out.append(info)
     return out

@@ -31,7 +31,6 @@ for decoding).
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ import torch
 
 from ..brownian import BrownianGrid
 from ..integrate import sdeint, sdeint_inverse
-from ..registry import get_solver
+from ..registry import accepted_options, build_entry, get_solver
 from ..sde import SDEAdapter
 from ..solvers import Solver
 from .lifted import LIFTED_CASES, LiftedProblem
@@ -407,10 +406,6 @@ SAMPLERS: dict[str, Callable] = {
 }
 
 
-def _accepted(name: str) -> list[str]:
-    return list(inspect.signature(SAMPLERS[name]).parameters)
-
-
 def get_sampler(name, **options):
     """Build the sampler registered as ``name`` with ``options`` (e.g. ``case``, ``zeta``).
 
@@ -423,16 +418,7 @@ def get_sampler(name, **options):
                 "build it with get_sampler(name, **options) instead"
             )
         return name
-    if not isinstance(name, str) or name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; valid names are: {', '.join(SAMPLERS)}")
-    accepted = _accepted(name)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"sampler {name!r} does not take option(s) {unknown}; it accepts "
-            f"{accepted if accepted else 'no options'}"
-        )
-    return SAMPLERS[name](**options)
+    return build_entry(SAMPLERS, name, options, "sampler")
 
 
 def list_samplers() -> list[dict]:
@@ -440,7 +426,7 @@ def list_samplers() -> list[dict]:
     out = []
     for name in SAMPLERS:
         info = get_sampler(name).info()
-        info["accepts"] = _accepted(name)
+        info["accepts"] = accepted_options(SAMPLERS[name])
         out.append(info)
     return out
 
