@@ -153,8 +153,15 @@ class LiftedProblem:
         return s
 
     def t_of_clock(self, s):
-        """t from a clock value: memoised grid time, else ``schedule.t_of_lambda(λ(ς))``."""
-        if isinstance(s, float) or (torch.is_tensor(s) and s.numel() == 1 and s.dim() == 0):
+        """t from a clock value: memoised grid time, else ``schedule.t_of_lambda(λ(ς))``.
+
+        The memo is read for python floats and CPU scalars only: reading a CUDA
+        scalar would stall the device at every drift evaluation, so there ``t``
+        is recomputed on the device (exact to ~1e-12 relative).
+        """
+        if isinstance(s, float) or (
+            torch.is_tensor(s) and s.dim() == 0 and s.device.type == "cpu"
+        ):
             hit = self._memo.get(float(s))
             if hit is not None:
                 return hit
