@@ -24,7 +24,7 @@ def test_bench_memory_quick():
     doc = json.loads(out.stdout)
     methods = {r["method"] for r in doc["results"]}
     assert methods == {"revsde_adjoint", "revsde_backprop", "torchsde_adjoint",
-                       "torchsde_backprop", "revsde_adjoint_grid"}
+                       "torchsde_backprop", "revsde_adjoint_grid", "revsde_backprop_grid"}
     for r in doc["results"]:
         assert r["time_s"] > 0 and r["peak_tensor_mb"] > 0
     mem = {(r["method"], r["steps"]): r["peak_tensor_mb_own"] for r in doc["results"]}
