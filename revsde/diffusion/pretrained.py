@@ -120,8 +120,9 @@ def pretrained(name: str = "small-unet", device=None,
     """Load a shipped model offline as an eval-mode :class:`DiffusionModel` on device/dtype.
 
     The network takes images of shape ``(batch, *model.image_shape)`` in [-1, 1].
-    Its parameters keep ``requires_grad=True`` (gradients through them work); wrap
-    calls in ``torch.no_grad()`` when they are not needed.
+    Its parameters are frozen (``requires_grad=False``), so encoding, decoding and
+    sampling build no autograd graph; gradients with respect to inputs still flow.
+    Call ``model.requires_grad_(True)`` to fine-tune it.
     """
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating torch.dtype; got {dtype!r}")
@@ -137,4 +138,4 @@ def pretrained(name: str = "small-unet", device=None,
     model = DiffusionModel(net, schedule, blob["prediction"])
     model.image_shape = tuple(blob["image_shape"])
     model.pretrained_name = blob["name"]
-    return model.to(device=device, dtype=dtype).eval()
+    return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
