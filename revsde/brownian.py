@@ -71,7 +71,7 @@ class BrownianGrid:
     """
 
     def __init__(self, grid, size, *, dtype=torch.float32, device=None, entropy=0,
-                 levy_area=False, chunk=32, cache_size=2):
+                 levy_area=False, chunk=8, cache_size=2):
         times = [float(t) for t in (grid.tolist() if torch.is_tensor(grid) else grid)]
         if len(times) < 2:
             raise ValueError("BrownianGrid needs at least two grid times")
@@ -99,6 +99,8 @@ class BrownianGrid:
         if hit is not None:
             self._cache.move_to_end(k)
             return hit
+        while len(self._cache) >= self._cache_size:  # evict first: never one chunk too many
+            self._cache.popitem(last=False)
         lo = k * self.chunk
         hi = min(lo + self.chunk, len(self.times) - 1)
         gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 0))
@@ -115,8 +117,6 @@ class BrownianGrid:
         # Tensors for multi-cell sums, per-cell views for O(1) single-cell reads.
         entry = (w, hh, w.unbind(0), None if hh is None else hh.unbind(0))
         self._cache[k] = entry
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return entry
 
     def cell(self, n: int):
