@@ -129,7 +129,7 @@ def sde_problem():
     orc = _mixture()
     model = orc.model()
     x_T = orc.sample(64, torch.Generator().manual_seed(0), t=SCH.t_max)
-    ts = time_grid(SCH, FINE, "uniform_lambda")
+    ts = time_grid(SCH, FINE, "uniform_t")
     pb = LiftedProblem(model, "sde_x0", ts)
     bm = BrownianGrid(sorted(pb.clocks.tolist()), tuple(x_T.shape), dtype=F64, entropy=7,
                       levy_area=True)
@@ -137,12 +137,13 @@ def sde_problem():
     return model, x_T, ts, bm, pb.from_lifted(sol.ys[-1], ts[-1])
 
 
-# (sampler, declared strong order, asserted band).  ShARK measures ~1.9: its order-1.5
-# error term is proportional to ∂²f/∂Y², which the lifting scales by κ² and makes tiny,
-# so the O(h²) drift error dominates at these step sizes (docs/diffusion.md).
+# (sampler, declared strong order, asserted band: ±0.3).  On a t-uniform grid the
+# fitted orders sit at theory (measured: rex_em 0.86, rex_shark 1.69).  On the
+# λ-uniform grid ShARK super-converges (~1.9): its order-1.5 error term is
+# proportional to ∂²f/∂Y², which the lifting makes tiny there (docs/diffusion.md).
 SDE_TABLE = [
     ("rex_em", 1.0, (0.7, 1.3)),
-    ("rex_shark", 1.5, (1.2, 2.3)),
+    ("rex_shark", 1.5, (1.2, 1.8)),
     ("rev_heun_sde", 1.0, (0.7, 1.3)),
 ]
 
