@@ -91,6 +91,7 @@ class BrownianGrid:
         self.levy_area = bool(levy_area)
         self.chunk = int(chunk)
         self._cache: OrderedDict[int, tuple] = OrderedDict()
+        self._last_k, self._last = -1, None
         self._cache_size = int(cache_size)
 
     # -- generation -------------------------------------------------------------
@@ -121,8 +122,10 @@ class BrownianGrid:
 
     def cell(self, n: int):
         """``(W, H)`` on grid cell ``n`` (``H`` is None without Lévy area)."""
-        _, _, w, hh = self._chunk(n // self.chunk)
-        j = n % self.chunk
+        k, j = divmod(n, self.chunk)
+        if k != self._last_k:  # consecutive steps stay in one chunk: skip the LRU
+            self._last_k, self._last = k, self._chunk(k)
+        _, _, w, hh = self._last
         return w[j], (None if hh is None else hh[j])
 
     def _locate(self, t: float) -> int:
