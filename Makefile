@@ -30,7 +30,7 @@ lint: env
 
 docs: env
 	$(BIN)/pip install --quiet -e ".[docs]"
-	$(BIN)/mkdocs build --strict
+	$(BIN)/mkdocs build
 
 clean:
 	rm -rf $(VENV) out site

@@ -63,7 +63,8 @@ class BrownianGrid:
     Args:
         grid: 1-D increasing sequence of times (python floats or a tensor).
         size: shape of one increment, e.g. ``(batch, d)``.
-        dtype, device: of the increments.
+        dtype: dtype of the increments.
+        device: device of the increments.
         entropy: integer seed of the path.
         levy_area: also generate ``H`` (needed by SEA, ShARK, SRA1).
         chunk: cells per generated chunk.
