@@ -7,7 +7,7 @@ owns the arithmetic (:mod:`revsde.solvers`), the gradient strategy lives in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -45,7 +45,6 @@ class Solution:
     ts: torch.Tensor
     bm: object = None
     method: str = ""
-    extras: dict = field(default_factory=dict)
 
 
 class Problem:

@@ -17,7 +17,10 @@ driver) and may be negative.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
+
+import torch
 
 from ..sde import NOISE_TYPES, SDEAdapter
 
@@ -98,8 +101,6 @@ def check_quantum(quantum):
     """Validate a fixed-point grid spacing (MATH.md §7): a positive power of two."""
     if quantum is None:
         return None
-    import math
-
     q = float(quantum)
     if not (q > 0 and math.isfinite(q)) or math.frexp(q)[0] != 0.5:
         raise ValueError(f"quantum must be a positive power of two (e.g. 2**-40); got {quantum!r}")
@@ -110,14 +111,10 @@ def check_quantum_fits(y, quantum) -> None:
     """Refuse a grid too fine for ``y``'s dtype: exactness needs ``|y|/quantum < 2^(p-2)``."""
     if quantum is None or y.numel() == 0:
         return
-    import torch
-
     bits = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}.get(
         y.dtype, 24)
     peak = float(y.detach().abs().max())
     if peak / quantum >= 2.0 ** (bits - 2):
-        import math
-
         need = 2.0 ** math.ceil(math.log2(max(peak, 1e-300)) - (bits - 4))
         raise ValueError(
             f"quantum={quantum:g} is too fine for {y.dtype} values of magnitude {peak:.3g}: "
