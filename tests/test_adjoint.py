@@ -7,7 +7,7 @@ memory structure (counted saved tensors; nothing is timed).
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -469,6 +469,10 @@ def test_adjoint_equals_backprop_property(method, zeta, steps, batch, reverse, s
     ts = ts.flip(0) if reverse else ts
     g = [_grads(model, y0, ts, method, adjoint, None, dt=0.7 / steps, **opts)[1]
          for adjoint in (False, True)]
+    # Backwards in time the -0.1 y^3 term blows up in finite time from a large y0: there
+    # the gradients reach 1e14 and both computations are round-off amplified by about
+    # as much.  The claim is for solves that stay bounded.
+    assume(max(x.abs().max().item() for x in g[0]) < 1e8)
     assert _max_rel(g[1], g[0]) <= 1e-10
 
 
@@ -480,3 +484,82 @@ def test_adjoint_under_no_grad_is_a_plain_solve():
     ref = revsde.sdeint(model, y0, ts, dt=0.1, bm="grid", entropy=2)
     assert sol.ys.grad_fn is None
     assert torch.equal(sol.ys, ref.ys.detach())
+
+
+# -- where parameter gradients go (GradSink) ---------------------------------------------
+
+
+def _sink_grads(direct, model, y0, ts, method="reversible_heun"):
+    from revsde.adjoint import rules
+
+    orig = rules.GradSink.__init__
+
+    def forced(self, params, direct_=None):
+        orig(self, params, direct)
+
+    rules.GradSink.__init__ = forced
+    try:
+        return _grads(model, y0, ts, method, True, "grid", entropy=3)[1]
+    finally:
+        rules.GradSink.__init__ = orig
+
+
+@pytest.mark.parametrize("method", ["reversible_heun", "mcf_midpoint"])
+def test_grad_sink_direct_equals_per_step_sums(method):
+    """The engine accumulating into .grad gives the same bits as summing per-step grads."""
+    model = _model("diagonal", "stratonovich", F64)
+    y0 = torch.randn(3, 4, dtype=F64, requires_grad=True)
+    ts = torch.tensor([0.0, 0.5, 1.0], dtype=F64)
+    a = _sink_grads(True, model, y0, ts, method)
+    b = _sink_grads(False, model, y0, ts, method)
+    assert all(torch.equal(x, z) for x, z in zip(a, b))
+
+
+def test_grad_sink_keeps_and_adds_to_existing_grads():
+    """``.backward()`` twice accumulates, as for any autograd op; .grad is never clobbered."""
+    model = _model("diagonal", "stratonovich", F64)
+    y0 = torch.randn(3, 4, dtype=F64, requires_grad=True)
+    ts = torch.tensor([0.0, 1.0], dtype=F64)
+    ref = _grads(model, y0, ts, "reversible_heun", True, "grid", entropy=3)[1]
+    for _ in range(2):
+        sol = revsde.sdeint(model, y0, ts, dt=1 / 16, bm="grid", entropy=3, adjoint=True)
+        _loss(sol).backward()
+    for p, g in zip([y0, *model.parameters()], ref):
+        torch.testing.assert_close(p.grad, 2 * g, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["engine", "per-step"])
+def test_grad_sink_fires_parameter_hooks_once(direct, monkeypatch):
+    """A hooked parameter gets the whole gradient once, not once per step."""
+    from revsde.adjoint import rules
+
+    orig = rules.GradSink.__init__
+    monkeypatch.setattr(rules.GradSink, "__init__",
+                        lambda self, params, d=None: orig(self, params, direct))
+    model = _model("diagonal", "stratonovich", F64)
+    y0 = torch.randn(3, 4, dtype=F64, requires_grad=True)
+    ts = torch.tensor([0.0, 1.0], dtype=F64)
+    ref = _grads(model, y0, ts, "reversible_heun", True, "grid", entropy=3)[1]
+    calls = []
+    model.a.register_hook(lambda g: calls.append(g.clone()))
+    sol = revsde.sdeint(model, y0, ts, dt=1 / 16, bm="grid", entropy=3, adjoint=True)
+    _loss(sol).backward()
+    assert len(calls) == 1
+    torch.testing.assert_close(calls[0], ref[1 + [n for n, _ in model.named_parameters()]
+                                            .index("a")], rtol=1e-13, atol=0)
+
+
+def test_grad_sink_restores_grads_when_the_backward_fails():
+    model = _model("diagonal", "stratonovich", F64)
+    y0 = torch.randn(3, 4, dtype=F64)
+    hidden = torch.ones(4, dtype=F64, requires_grad=True)
+    f = model.f
+    model.f = lambda t, y: f(t, y) * hidden  # closes over a tensor not in params
+    before = [torch.full_like(p, 7.0) for p in model.parameters()]
+    for p, b in zip(model.parameters(), before):
+        p.grad = b
+    sol = revsde.sdeint(model, y0, torch.tensor([0.0, 1.0], dtype=F64), dt=0.25,
+                        adjoint=True)
+    with pytest.raises(ValueError, match="not in params"):
+        sol.ys.sum().backward()
+    assert all(p.grad is b for p, b in zip(model.parameters(), before))

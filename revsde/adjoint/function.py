@@ -16,7 +16,7 @@ from torch import nn
 
 from ..integrate import check_replayable
 from ..solvers import SolverError
-from .rules import rule_for
+from .rules import GradSink, rule_for
 
 DOUBLE_BACKWARD = (
     "double backward through the reversible adjoint is not supported (create_graph=True "
@@ -160,22 +160,19 @@ class ReversibleAdjoint(torch.autograd.Function):
         inject = {out_idx[k]: k for k in range(len(out_idx) - 1)}
         cot = list(grad_state)
         cot[0] = cot[0] + grad_ys[-1]
-        acc = [None] * len(params)
         inspect = _closure_check(params)
-        with torch.enable_grad():
-            carry = rule.begin(problem, state, params)
+        with torch.enable_grad(), GradSink(params) as sink:
+            carry = rule.begin(problem, state)
             for n in range(problem.steps - 1, -1, -1):
-                state, cot, carry = rule.step(problem, n, state, cot, carry, params, acc,
-                                              inspect)
+                state, cot, carry = rule.step(problem, n, state, cot, carry, sink, inspect)
                 inspect = None
                 k = inject.get(n)
                 if k is not None:
                     cot = (cot[0] + grad_ys[k],) + tuple(cot[1:])
-        del carry
+            del carry
         needs = ctx.needs_input_grad[3:]
         state_grads = tuple(g if need else None for g, need in zip(cot, needs))
-        param_grads = tuple(torch.zeros_like(p) if g is None else g
-                            for p, g in zip(params, acc))
+        param_grads = sink.result()
         return (None, None, None, *state_grads, *param_grads)
 
 

@@ -7,7 +7,7 @@ A rule walks the solve backwards one step at a time.  Given the state at
    drift and diffusion *with* an autograd graph on detached leaves;
 2. takes the vector-Jacobian product of the forward step from those very
    evaluations (no second re-run), which gives the cotangents at ``t_n``;
-3. adds the parameter gradients of the step into ``acc``.
+3. sends the parameter gradients of the step to the :class:`GradSink`.
 
 Only the graph of the current step (for Reversible Heun: of one evaluation)
 is alive at any time, so memory is O(1) in the number of steps.
@@ -57,12 +57,8 @@ def _engine_grad():
     return None
 
 
-def vjp(outputs, cotangents, inputs):
-    """``Σ_i cotangent_i · ∂output_i/∂inputs`` as a list aligned with ``inputs``.
-
-    Outputs that carry no graph (constant in every input) are skipped; an input
-    that no output depends on gets ``None``.
-    """
+def _pairs(outputs, cotangents):
+    """The (output, cotangent) pairs that carry a graph, cotangents summed to shape."""
     outs, cots = [], []
     for o, c in zip(outputs, cotangents):
         if c is not None and o is not None and o.requires_grad:
@@ -70,6 +66,16 @@ def vjp(outputs, cotangents, inputs):
                 c = c.sum_to_size(o.shape)
             outs.append(o)
             cots.append(c)
+    return outs, cots
+
+
+def vjp(outputs, cotangents, inputs):
+    """``Σ_i cotangent_i · ∂output_i/∂inputs`` as a list aligned with ``inputs``.
+
+    Outputs that carry no graph (constant in every input) are skipped; an input
+    that no output depends on gets ``None``.
+    """
+    outs, cots = _pairs(outputs, cotangents)
     if not outs:
         return [None] * len(inputs)
     fast = _engine_grad()
@@ -91,6 +97,89 @@ def add_(acc, grads):
             add.append(g)
     if into:
         torch._foreach_add_(into, add)
+
+
+def _plain_leaf(p) -> bool:
+    """A leaf parameter whose ``.grad`` the engine may accumulate into (no post-hooks)."""
+    return (p.is_leaf and not getattr(p, "_post_accumulate_grad_hooks", None)
+            and not has_torch_function((p,)))
+
+
+class GradSink:
+    """Where the backward steps send their parameter gradients.
+
+    :meth:`vjp` differentiates one step's outputs with respect to its detached
+    leaves *and* the parameters, returns the leaves' cotangents and adds the
+    parameter gradients to a running sum; :meth:`result` gives the sums.
+
+    Where every parameter is a plain leaf (the usual ``nn.Module`` case) the
+    autograd engine accumulates straight into ``p.grad``, in C++, as an
+    ordinary ``backward`` does; the caller's ``p.grad`` is set aside for the
+    duration (a context manager) and put back, and the sum is handed to the
+    outer backward, which adds it to ``p.grad`` once.  Otherwise (non-leaf
+    tensors in ``params``, or post-accumulate-grad hooks) the gradients are
+    returned per step and summed here.  Both give the same numbers: the
+    per-step gradients are added in the same order.
+
+    Either way the parameters' tensor hooks (``p.register_hook``) are set
+    aside too: the inner, per-step backward passes would otherwise call them
+    once per step with a partial gradient.  The outer backward calls them
+    once, with the whole gradient, as for any other autograd operation.
+    """
+
+    def __init__(self, params, direct=None):
+        self.params = list(params)
+        if direct is None:
+            direct = _engine_grad() is not None and all(map(_plain_leaf, self.params))
+        self.direct = bool(direct)
+        self.acc = [None] * len(self.params)
+        self._saved, self._hooks = None, []
+
+    def __enter__(self):
+        self._hooks = [(p, p._backward_hooks) for p in self.params if p._backward_hooks]
+        for p, _ in self._hooks:
+            p._backward_hooks = None
+        if self.direct:
+            self._saved = [p.grad for p in self.params]
+            for p in self.params:
+                p.grad = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            for i, (p, g) in enumerate(zip(self.params, self._saved)):
+                self.acc[i] = p.grad
+                p.grad = g
+            self._saved = None
+        for p, hooks in self._hooks:
+            p._backward_hooks = hooks
+        self._hooks = []
+        return False
+
+    def vjp(self, outputs, cotangents, leaves):
+        """Cotangents of ``leaves`` (None where unreached); parameter gradients are summed."""
+        if not self.direct:
+            g = vjp(outputs, cotangents, [*leaves, *self.params])
+            add_(self.acc, g[len(leaves):])
+            return g[: len(leaves)]
+        outs, cots = _pairs(outputs, cotangents)
+        if not outs:
+            return [None] * len(leaves)
+        if has_torch_function((*outs, *leaves)):
+            torch.autograd.backward(outs, cots, inputs=[*leaves, *self.params])
+        else:
+            torch.autograd.graph._engine_run_backward(
+                tuple(outs), tuple(cots), False, False, (*leaves, *self.params), True, True)
+        out = []
+        for x in leaves:
+            out.append(x.grad)
+            x.grad = None
+        return out
+
+    def result(self):
+        """The summed parameter gradients (zeros for a parameter no step reached)."""
+        return tuple(torch.zeros_like(p) if g is None else g
+                     for p, g in zip(self.params, self.acc))
 
 
 def _plus(a, b):
@@ -118,11 +207,11 @@ class AdjointRule:
     def __init__(self, solver):
         self.solver = solver
 
-    def begin(self, problem, state, params):
+    def begin(self, problem, state):
         """The carry before the first backward step (from the final state)."""
         return None
 
-    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+    def step(self, problem, n, state, cot, carry, sink, inspect=None):
         """Return ``(state_n, cot_n, carry)`` from ``state_{n+1}`` and ``cot_{n+1}``.
 
         ``inspect``, if given, is called as ``inspect(outputs, leaves)`` with the
@@ -150,7 +239,7 @@ class McCallumFosterRule(AdjointRule):
     step makes two ``autograd.grad`` calls, each over half of the step's graph.
     """
 
-    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+    def step(self, problem, n, state, cot, carry, sink, inspect=None):
         solver, sde = self.solver, problem.sde
         t0, t1, h, dw = problem.times[n], problem.times[n + 1], problem.h(n), problem.dw(n)
         zeta = solver.zeta
@@ -169,11 +258,9 @@ class McCallumFosterRule(AdjointRule):
         if inspect is not None:
             inspect([b, a], [y1_l, yh0_l])
 
-        gb = vjp([b], [-a_yh1], [y1_l, *params])
+        gb = sink.vjp([b], [-a_yh1], [y1_l])
         abar = _plus(a_y1, gb[0])
-        add_(acc, gb[1:])
-        ga = vjp([a], [abar], [yh0_l, *params])
-        add_(acc, ga[1:])
+        ga = sink.vjp([a], [abar], [yh0_l])
         a_y0 = abar if zeta == 1.0 else zeta * abar
         a_yh0 = a_yh1 if zeta == 1.0 else a_yh1 + (1.0 - zeta) * abar
         a_yh0 = _plus(a_yh0, ga[0])
@@ -201,7 +288,7 @@ class ReversibleHeunRule(AdjointRule):
     N ``autograd.grad`` calls in all, like backpropagation.
     """
 
-    def begin(self, problem, state, params):
+    def begin(self, problem, state):
         yh_l = leaf(state[1])
         return (yh_l, self.solver.evaluate(problem.sde, problem.times[-1], yh_l))
 
@@ -238,7 +325,7 @@ class ReversibleHeunRule(AdjointRule):
             gt = gt if base is None else gt + base[1]
         return (ft, gt)
 
-    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+    def step(self, problem, n, state, cot, carry, sink, inspect=None):
         sde = problem.sde
         h, dw = problem.h(n), problem.dw(n)
         y1, yh1, cache1 = state[0], state[1], state[2:]
@@ -262,8 +349,7 @@ class ReversibleHeunRule(AdjointRule):
 
         # VJP through the evaluation at ŷ1 (its graph was made by the previous iteration).
         c = self._rt(sde, a_c1, a_y1, 0.5, h, dw, cache1)
-        g = vjp(cache1_g, c, [yh1_l, *params])
-        add_(acc, g[1:])
+        g = sink.vjp(cache1_g, c, [yh1_l])
         abar = a_yh1 if g[0] is None else a_yh1 + g[0]
         a_y0 = torch.add(a_y1, abar, alpha=2.0)
         a_c0 = self._rt(sde, None, torch.add(abar, a_y1, alpha=0.5), 1.0, h, dw, cache0)
@@ -277,17 +363,15 @@ class GenericRule(AdjointRule):
     evaluations per step (MATH.md §6, steps 1-3).
     """
 
-    def step(self, problem, n, state, cot, carry, params, acc, inspect=None):
+    def step(self, problem, n, state, cot, carry, sink, inspect=None):
         with torch.no_grad():
             prev = problem.inverse(n, state)
         leaves = [leaf(s) for s in prev]
         out = problem.step(n, tuple(leaves))
         if inspect is not None:
             inspect(out, leaves)
-        g = vjp(out, cot, leaves + list(params))
-        add_(acc, g[len(leaves):])
-        cot0 = tuple(torch.zeros_like(s) if gi is None else gi
-                     for s, gi in zip(prev, g[: len(leaves)]))
+        g = sink.vjp(out, cot, leaves)
+        cot0 = tuple(torch.zeros_like(s) if gi is None else gi for s, gi in zip(prev, g))
         return tuple(prev), cot0, None
 
 
