@@ -55,7 +55,9 @@ class BrownianGrid:
     ``W ~ N(0, h)`` and the Lévy area ``H ~ N(0, h/12)``, independent, as for a
     true Brownian motion.  Cells are generated in chunks from counter-based
     seeds, so a query returns the same bits in any order (forward or reverse),
-    and memory stays bounded (a small LRU of chunks).  A query over several
+    and a new object with the same grid and entropy gives the same path.
+    Memory stays bounded: at most ``cache_size`` chunks of ``chunk`` cells
+    (one chunk by default: sequential and reverse walks never regenerate).  A query over several
     cells returns their exact combination (sum of ``W``; ``U`` combined by
     ``U_ac = U_ab + U_bc + (c-b) W_ab``), so coarse increments are sums of
     fine ones.  Queries must start and end on grid points.
@@ -72,7 +74,7 @@ class BrownianGrid:
     """
 
     def __init__(self, grid, size, *, dtype=torch.float32, device=None, entropy=0,
-                 levy_area=False, chunk=8, cache_size=2):
+                 levy_area=False, chunk=8, cache_size=1):
         times = [float(t) for t in (grid.tolist() if torch.is_tensor(grid) else grid)]
         if len(times) < 2:
             raise ValueError("BrownianGrid needs at least two grid times")
@@ -94,6 +96,10 @@ class BrownianGrid:
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self._last_k, self._last = -1, None
         self._cache_size = int(cache_size)
+        # sqrt(h) of every cell, in float64 then cast once, shaped to scale a chunk.
+        h = self._grid[1:] - self._grid[:-1]
+        self._scales = h.sqrt().to(device=self.device, dtype=dtype).reshape(
+            (-1,) + (1,) * len(self.size))
 
     # -- generation -------------------------------------------------------------
     def _chunk(self, k: int):
@@ -108,14 +114,13 @@ class BrownianGrid:
         gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 0))
         shape = (hi - lo, *self.size)
         z = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
-        h = (self._grid[lo + 1 : hi + 1] - self._grid[lo:hi]).to(self.device)
-        scale = h.sqrt().to(self.dtype).reshape((-1,) + (1,) * len(self.size))
-        w = z * scale
+        scale = self._scales[lo:hi]
+        w = z.mul_(scale)
         hh = None
         if self.levy_area:
             gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 1))
             zh = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
-            hh = zh * (scale / math.sqrt(12.0))
+            hh = zh.mul_(scale / math.sqrt(12.0))
         # Tensors for multi-cell sums, per-cell views for O(1) single-cell reads.
         entry = (w, hh, w.unbind(0), None if hh is None else hh.unbind(0))
         self._cache[k] = entry
@@ -125,7 +130,9 @@ class BrownianGrid:
         """``(W, H)`` on grid cell ``n`` (``H`` is None without Lévy area)."""
         k, j = divmod(n, self.chunk)
         if k != self._last_k:  # consecutive steps stay in one chunk: skip the LRU
-            self._last_k, self._last = k, self._chunk(k)
+            self._last_k, self._last = -1, None  # let an evicted chunk go before generating
+            self._last = self._chunk(k)
+            self._last_k = k
         _, _, w, hh = self._last
         return w[j], (None if hh is None else hh[j])
 

@@ -117,14 +117,15 @@ def _setup(sde, ref, ts, method, dt, bm, entropy, options, need_bm_given=False):
     if size is None:
         bm = None
     elif bm is None or isinstance(bm, str):
-        if need_bm_given:
+        kind = bm or "grid"
+        if need_bm_given and (kind != "grid" or entropy is None):
             raise ValueError(
                 "sdeint_inverse needs the Brownian motion of the forward solve: pass "
-                "bm=solution.bm (the same object), or a BrownianGrid rebuilt on the same grid "
-                "with the same entropy. A new BrownianInterval with the same entropy is not "
-                "enough: its path depends on the order of the queries."
+                "bm=solution.bm (the same object), or entropy=<the forward solve's entropy> "
+                "to rebuild its grid noise (the default, bm='grid'). A new BrownianInterval "
+                "with the same entropy is not enough: its path depends on the order of the "
+                "queries."
             )
-        kind = bm or "interval"
         if kind == "interval":
             hmin = min(abs(b - a) for a, b in zip(grid[:-1], grid[1:]))
             bm = make_brownian(lo, hi, size, dtype=ref.dtype, device=ref.device,
@@ -186,8 +187,15 @@ def sdeint(sde, y0, ts, *, method="reversible_heun", dt=None, bm=None, adjoint=F
         dt: maximum step; each output interval is split into equal sub-steps.
             ``None`` takes one step per output interval.
         bm: a Brownian motion (``torchsde.BrownianInterval``,
-            :class:`~revsde.BrownianGrid`), or ``"interval"`` (default) /
-            ``"grid"`` to build one seeded by ``entropy``.
+            :class:`~revsde.BrownianGrid`), or ``"grid"`` (default) /
+            ``"interval"`` to build one seeded by ``entropy``.  ``"grid"`` is
+            an exact Brownian path on the solve's step grid: fast, a few cells
+            in memory, and rebuilt bit for bit from ``entropy``.
+            ``"interval"`` (torchsde's ``BrownianInterval``) can also be
+            queried off the grid, so solves with different ``dt`` and the
+            same object share one path.
+        entropy: seed of the path built from ``bm="grid"``/``"interval"``
+            (random if None; ``Solution.bm`` keeps the path either way).
         adjoint: ``True`` for exact O(1)-memory gradients through a reversible
             solve (:mod:`revsde.adjoint`).
         params: tensors to differentiate with the adjoint (default: the SDE's
@@ -243,14 +251,16 @@ def check_replayable(problem: Problem) -> None:
 
 
 def sdeint_inverse(sde, state, ts, *, method="reversible_heun", dt=None, bm=None,
-                   check_finite=True, progress=False, **options) -> Solution:
+                   entropy=None, check_finite=True, progress=False, **options) -> Solution:
     """Run the inverse steps from the full ``state`` at ``ts[-1]`` back to ``ts[0]``.
 
-    ``ts``, ``dt``, ``method``, its options and ``bm`` must be those of the
+    ``ts``, ``dt``, ``method``, its options and the noise must be those of the
     forward solve, so that the same grid and the same Brownian increments are
-    replayed.  Returns a :class:`Solution` whose ``ys`` are on ``ts`` (so
-    ``ys[0]`` is the reconstructed start) and whose ``state`` is the full
-    state at ``ts[0]``.
+    replayed.  The noise is ``bm`` (the forward solve's ``Solution.bm``), or,
+    for a forward solve with the default grid noise, its ``entropy``: the
+    path is rebuilt bit for bit from the seed.  Returns a :class:`Solution`
+    whose ``ys`` are on ``ts`` (so ``ys[0]`` is the reconstructed start) and
+    whose ``state`` is the full state at ``ts[0]``.
     """
     if not isinstance(state, (tuple, list)) or not state:
         raise TypeError(
@@ -259,7 +269,8 @@ def sdeint_inverse(sde, state, ts, *, method="reversible_heun", dt=None, bm=None
         )
     state = tuple(state)
     ref = state[0]
-    problem, ts_list = _setup(sde, ref, ts, method, dt, bm, None, options, need_bm_given=True)
+    problem, ts_list = _setup(sde, ref, ts, method, dt, bm, entropy, options,
+                              need_bm_given=True)
     if not problem.solver.reversible:
         raise SolverError(
             f"method {problem.solver.name!r} is not reversible, so it cannot be inverted; use "

@@ -224,3 +224,18 @@ def test_sdeint_with_a_grid_that_misses_step_points_raises():
     coarse = BrownianGrid([0.0, 0.5, 1.0], (5, 3), dtype=F64, entropy=1)
     with pytest.raises(ValueError, match="grid points"):
         sdeint(SDE(), y0, torch.tensor([0.0, 1.0], dtype=F64), dt=0.1, bm=coarse)
+
+
+def test_brownian_grid_holds_one_chunk():
+    """Walking the grid (either way) keeps at most ``cache_size`` chunks alive."""
+    import weakref
+
+    bm = BrownianGrid([k / 64 for k in range(65)], (3, 2), dtype=F64, entropy=5, chunk=8)
+    assert bm._cache_size == 1
+    refs = []
+    for n in list(range(64)) + list(range(63, -1, -1)):
+        w, _ = bm.cell(n)
+        refs.append(weakref.ref(w._base if w._base is not None else w))
+        del w
+        alive = {id(r()) for r in refs if r() is not None}
+        assert len(alive) <= 1, f"{len(alive)} chunks alive at cell {n}"

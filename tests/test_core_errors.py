@@ -246,8 +246,14 @@ def test_inverse_of_a_non_reversible_method():
 def test_inverse_without_bm():
     sol = solve(entropy=0)
     with pytest.raises(ValueError, match=r"needs the Brownian motion of the forward solve.*"
-                       r"bm=solution.bm"):
+                       r"bm=solution.bm.*entropy="):
         sdeint_inverse(SDE(), sol.state, TS, dt=0.1)
+
+
+def test_inverse_cannot_rebuild_an_interval_from_entropy():
+    sol = solve(entropy=0, bm="interval")
+    with pytest.raises(ValueError, match=r"BrownianInterval with the same entropy is not"):
+        sdeint_inverse(SDE(), sol.state, TS, dt=0.1, bm="interval", entropy=0)
 
 
 def test_inverse_of_an_ode_needs_no_bm():

@@ -268,3 +268,24 @@ def test_round_trip_property_additive(method, zeta, n_steps, batch, dim):
     assert sol.stats["steps"] == n_steps
     inv = sdeint_inverse(sde, sol.state, ts, method=method, dt=dt, bm=sol.bm, zeta=zeta)
     assert (inv.ys[0] - y0).abs().max().item() <= 1e-9
+
+
+# -- the default noise ------------------------------------------------------------------
+
+
+def test_default_noise_is_a_grid_rebuilt_from_entropy():
+    """``bm`` left out: an exact grid path, which a separate inverse rebuilds from the seed."""
+    sde = equation("diagonal")
+    y0, ts = start(F64), torch.linspace(0, 1, 3, dtype=F64)
+    sol = sdeint(sde, y0, ts, dt=0.01, entropy=11)
+    assert isinstance(sol.bm, BrownianGrid) and sol.bm.entropy == 11
+    inv = sdeint_inverse(sde, sol.state, ts, dt=0.01, entropy=11)  # no bm object passed
+    assert (inv.ys[0] - y0).abs().max().item() <= TOL[F64]
+    # another seed is another path: the inverse then lands elsewhere
+    off = sdeint_inverse(sde, sol.state, ts, dt=0.01, entropy=12)
+    assert (off.ys[0] - y0).abs().max().item() > 1e-3
+    # without a seed, the path is random but kept on the solution
+    a, b = sdeint(sde, y0, ts, dt=0.01), sdeint(sde, y0, ts, dt=0.01)
+    assert not torch.equal(a.ys[-1], b.ys[-1])
+    back = sdeint_inverse(sde, a.state, ts, dt=0.01, bm=a.bm)
+    assert (back.ys[0] - y0).abs().max().item() <= TOL[F64]
