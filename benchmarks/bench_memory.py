@@ -4,18 +4,20 @@ Prints one JSON document.  Four ways of differentiating the same solve, each
 measured in its own subprocess (this script re-invokes itself with
 ``--worker``):
 
-* ``revsde_adjoint``: ``revsde.sdeint(..., adjoint=True)`` (MATH.md §6);
-* ``revsde_backprop``: backpropagation through ``revsde.sdeint``;
+* ``revsde_adjoint``: ``revsde.sdeint(..., adjoint=True)`` (MATH.md §6), with
+  revsde's default noise (``bm="grid"``: :class:`revsde.BrownianGrid`, an exact
+  Brownian path on the step grid);
+* ``revsde_backprop``: backpropagation through ``revsde.sdeint``, same noise;
 * ``torchsde_adjoint``: ``torchsde.sdeint_adjoint`` with ``reversible_heun`` and
   ``adjoint_reversible_heun``;
 * ``torchsde_backprop``: backpropagation through ``torchsde.sdeint``
   (``reversible_heun``);
 
-plus ``revsde_adjoint_grid``, the adjoint with revsde's fixed-grid noise
-(``bm="grid"``, :class:`revsde.BrownianGrid`).  Setting: diagonal noise,
+plus ``revsde_adjoint_interval`` / ``revsde_backprop_interval``: revsde driven
+by the very ``torchsde.BrownianInterval`` that torchsde uses (same ``dt`` hint
+and entropy), the like-for-like noise comparison.  Setting: diagonal noise,
 Stratonovich, batch 64, state 32, MLP drift and diffusion of width 128
-(``benchmarks/common.py``), one ``torchsde.BrownianInterval`` per run with the
-same ``dt`` hint and entropy, Reversible Heun, 10 / 100 / 1000 steps over
+(``benchmarks/common.py``), Reversible Heun, 10 / 100 / 1000 steps over
 ``[0, 1]``, loss ``mean(y(1)^2)``; gradients w.r.t. ``y0`` and all parameters.
 
 Measurements, per (method, steps), in a fresh process with one thread:
@@ -54,8 +56,8 @@ METHODS = (
     "revsde_backprop",
     "torchsde_adjoint",
     "torchsde_backprop",
-    "revsde_adjoint_grid",
-    "revsde_backprop_grid",
+    "revsde_adjoint_interval",
+    "revsde_backprop_interval",
 )
 BATCH, STATE, WIDTH, ENTROPY = 64, 32, 128, 1234
 
@@ -123,10 +125,10 @@ def _case(method, steps):
     grid = step_grid([0.0, 1.0], dt)[0]
 
     def solve(bm):
-        if method in ("revsde_adjoint", "revsde_adjoint_grid"):
+        if method in ("revsde_adjoint", "revsde_adjoint_interval"):
             return revsde.sdeint(sde, y0, ts, dt=dt, bm=bm, entropy=ENTROPY,
                                  adjoint=True).ys[-1]
-        if method in ("revsde_backprop", "revsde_backprop_grid"):
+        if method in ("revsde_backprop", "revsde_backprop_interval"):
             return revsde.sdeint(sde, y0, ts, dt=dt, bm=bm, entropy=ENTROPY).ys[-1]
         if method == "torchsde_adjoint":
             return torchsde.sdeint_adjoint(sde, y0, ts, bm=bm, dt=dt, method="reversible_heun",
@@ -141,8 +143,8 @@ def _case(method, steps):
         if noise == "precomputed":
             bm = revsde.BrownianGrid(grid, (BATCH, STATE), entropy=ENTROPY, chunk=steps)
             bm.cell(0)
-        elif method in ("revsde_adjoint_grid", "revsde_backprop_grid"):
-            bm = "grid"
+        elif method in ("revsde_adjoint", "revsde_backprop"):
+            bm = None  # revsde's default: a fresh BrownianGrid on the step grid
         else:
             bm = torchsde.BrownianInterval(0.0, 1.0, size=(BATCH, STATE), dt=dt,
                                            entropy=ENTROPY)
@@ -219,21 +221,21 @@ def ratios(rows, steps_list):
     lo, hi = steps_list[0], steps_list[-1]
     mid = steps_list[-2] if len(steps_list) > 2 else lo
     out = {}
-    for m in ("revsde_adjoint", "revsde_adjoint_grid", "torchsde_adjoint", "revsde_backprop"):
+    for m in ("revsde_adjoint", "revsde_adjoint_interval", "torchsde_adjoint",
+              "revsde_backprop"):
         for key in ("peak_rss_mb", "peak_tensor_mb", "peak_tensor_mb_own"):
             for base in dict.fromkeys((lo, mid)):
                 out[f"{m}.{key}.{hi}/{base}"] = _ratio(_get(rows, m, hi, key),
                                                       _get(rows, m, base, key))
+    pairs = [("revsde_adjoint", "torchsde_adjoint"), ("revsde_adjoint", "revsde_backprop"),
+             ("revsde_adjoint_interval", "torchsde_adjoint"),
+             ("revsde_adjoint_interval", "revsde_backprop_interval"),
+             ("torchsde_adjoint", "torchsde_backprop"),
+             ("revsde_backprop", "torchsde_backprop")]
     for n in steps_list:
         t = {m: _get(rows, m, n, "time_s") for m in METHODS}
-        out[f"time.revsde_adjoint/torchsde_adjoint.{n}"] = _ratio(
-            t["revsde_adjoint"], t["torchsde_adjoint"])
-        out[f"time.revsde_adjoint/revsde_backprop.{n}"] = _ratio(
-            t["revsde_adjoint"], t["revsde_backprop"])
-        out[f"time.revsde_adjoint_grid/torchsde_adjoint.{n}"] = _ratio(
-            t["revsde_adjoint_grid"], t["torchsde_adjoint"])
-        out[f"time.revsde_adjoint_grid/revsde_backprop_grid.{n}"] = _ratio(
-            t["revsde_adjoint_grid"], t["revsde_backprop_grid"])
+        for a, b in pairs:
+            out[f"time.{a}/{b}.{n}"] = _ratio(t[a], t[b])
     return out
 
 
@@ -241,22 +243,23 @@ def summary(r, steps_list):
     lo, hi = steps_list[0], steps_list[-1]
     mid = steps_list[-2] if len(steps_list) > 2 else lo
     rows = [
-        ("revsde_adjoint peak(hi)/peak(lo), tensors, noise precomputed",
-         r.get(f"revsde_adjoint.peak_tensor_mb_own.{hi}/{lo}"), 1.05),
         ("revsde_adjoint peak(hi)/peak(lo), tensors, cold",
          r.get(f"revsde_adjoint.peak_tensor_mb.{hi}/{lo}"), 1.05),
-        ("revsde_adjoint peak(hi)/peak(lo), RSS, cold",
+        ("revsde_adjoint peak(hi)/peak(lo), tensors, noise precomputed",
+         r.get(f"revsde_adjoint.peak_tensor_mb_own.{hi}/{lo}"), 1.05),
+        ("revsde_adjoint peak(hi)/peak(lo), RSS growth, cold",
          r.get(f"revsde_adjoint.peak_rss_mb.{hi}/{lo}"), 1.05),
-        ("revsde_adjoint peak(hi)/peak(mid), tensors, cold (noise caches full)",
-         r.get(f"revsde_adjoint.peak_tensor_mb.{hi}/{mid}"), 1.05),
         ("revsde_adjoint time / torchsde_adjoint time at hi steps",
          r.get(f"time.revsde_adjoint/torchsde_adjoint.{hi}"), 1 / 3),
-        ("revsde_adjoint_grid time / torchsde_adjoint time at hi steps",
-         r.get(f"time.revsde_adjoint_grid/torchsde_adjoint.{hi}"), 1 / 3),
         ("revsde_adjoint time / revsde_backprop time at hi steps",
          r.get(f"time.revsde_adjoint/revsde_backprop.{hi}"), 1.5),
-        ("revsde_adjoint_grid time / revsde_backprop_grid time at hi steps",
-         r.get(f"time.revsde_adjoint_grid/revsde_backprop_grid.{hi}"), 1.5),
+        ("like for like noise: revsde_adjoint_interval peak(hi)/peak(lo), tensors, cold",
+         r.get(f"revsde_adjoint_interval.peak_tensor_mb.{hi}/{lo}"), 1.05),
+        ("like for like noise: revsde_adjoint_interval time / torchsde_adjoint time at "
+         "hi steps", r.get(f"time.revsde_adjoint_interval/torchsde_adjoint.{hi}"), 1 / 3),
+        ("like for like noise: revsde_adjoint_interval time / revsde_backprop_interval "
+         "time at hi steps",
+         r.get(f"time.revsde_adjoint_interval/revsde_backprop_interval.{hi}"), 1.5),
     ]
     return [{"what": w.replace("(hi)", f"({hi})").replace("(lo)", f"({lo})")
              .replace("(mid)", f"({mid})")
@@ -315,16 +318,18 @@ def main(argv=None):
                    "Linear(32,128)-Tanh-Linear(128,32) (+Sigmoid on the diffusion)",
             "batch": BATCH, "state": STATE, "width": WIDTH, "t": [0.0, 1.0],
             "solver": "reversible_heun",
-            "noise": f"torchsde.BrownianInterval(dt=1/steps, entropy={ENTROPY}); "
-                     "revsde_adjoint_grid: revsde.BrownianGrid on the step grid (bm='grid')",
+            "noise": "revsde_*: revsde's default, a BrownianGrid on the step grid "
+                     f"(entropy={ENTROPY}); torchsde_* and revsde_*_interval: "
+                     f"torchsde.BrownianInterval(dt=1/steps, entropy={ENTROPY})",
             "loss": "mean(y(1)^2), gradients w.r.t. y0 and all parameters",
             "steps": steps_list, "threads": 1,
             "timing": f"best of {rounds} processes x {repeats} runs, processes interleaved "
                       "across methods",
         },
         "metrics": {
-            "time_s": "best wall time of forward+backward (Brownian motion built outside "
-                      "the timer)",
+            "time_s": "best wall time of forward+backward (a torchsde BrownianInterval "
+                      "is built outside the timer; revsde's default grid noise is built "
+                      "by sdeint, inside it)",
             "peak_rss_mb": "VmHWM - VmRSS around one forward+backward (peak reset through "
                            "/proc/self/clear_refs); fresh process after a 2-step warm-up; "
                            "counts everything, including the Brownian tree's Python objects "

@@ -188,8 +188,8 @@ def memory_table(batch, steps_list=(100, 2000)):
             rss = "n/a" if row["peak_rss_mb"] is None else f"{row['peak_rss_mb']:.2f}"
             print(f"  {steps:6d}  {'adjoint' if adjoint else 'backprop':>9}  {rss:>8}  "
                   f"{row['peak_tensor_mb']:10.2f}")
-    print("  (the adjoint's growth from 100 to 2000 steps is the noise source's bounded cache:"
-          "\n   BrownianGrid keeps at most 4 chunks of 128 increments)")
+    print("  (the adjoint holds one step's graph and the noise source one chunk of 8 cells,"
+          "\n   whatever the number of steps; backprop holds every step's graph)")
 
 
 def main(argv=None):

@@ -2,10 +2,12 @@
 
 Two sources are supported (MATH.md §1):
 
-* ``torchsde.BrownianInterval`` (the default), built by :func:`make_brownian`;
-* :class:`BrownianGrid`, an exact Brownian path sampled on a fixed grid, with
-  counter-based seeds so that any cell is regenerated identically in any order.
-  It costs one indexing operation per step instead of a tree search.
+* :class:`BrownianGrid` (the default of :func:`revsde.sdeint`), an exact
+  Brownian path sampled on a fixed grid, with counter-based seeds so that any
+  cell is regenerated identically in any order and in any process.  It costs
+  one indexing operation per step instead of a tree search;
+* ``torchsde.BrownianInterval``, built by :func:`make_brownian`, which can also
+  be queried off the grid (one path shared by solves with different steps).
 
 :func:`increment` returns ``(W, H)`` over a step, where ``H`` is the
 space-time Lévy area ``H = U/h - W/2`` (MATH.md §0).  A step taken backwards
@@ -14,6 +16,7 @@ in time queries the same interval and applies ``W -> -W``, ``H -> H``.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections import OrderedDict
@@ -84,7 +87,6 @@ class BrownianGrid:
             raise ValueError(f"BrownianGrid dtype must be floating point; got {dtype}")
         self.times = times
         self.t0, self.t1 = times[0], times[-1]
-        self._index = {t: i for i, t in enumerate(times)}
         self._grid = torch.tensor(times, dtype=torch.float64)
         self.size = tuple(size)
         self.shape = self.size
@@ -137,8 +139,8 @@ class BrownianGrid:
         return w[j], (None if hh is None else hh[j])
 
     def _locate(self, t: float) -> int:
-        i = self._index.get(t)
-        if i is not None:
+        i = bisect.bisect_left(self.times, t)
+        if i < len(self.times) and self.times[i] == t:
             return i
         j = int(torch.searchsorted(self._grid, torch.tensor(t, dtype=torch.float64)))
         for c in (j - 1, j):

@@ -63,9 +63,9 @@ class Problem:
         # Fast path: a BrownianGrid built on this very grid is read cell by cell.
         self._flip = grid[0] > grid[-1]
         self._cells = None
-        if isinstance(bm, BrownianGrid) and bm.times == sorted(grid):
-            cells = range(self.steps)
-            self._cells = list(reversed(cells)) if self._flip else list(cells)
+        if isinstance(bm, BrownianGrid) and bm.times == (grid[::-1] if self._flip else grid):
+            cells = range(self.steps)  # a range, not a list: O(1) memory
+            self._cells = cells[::-1] if self._flip else cells
 
     def h(self, n: int) -> float:
         return self.grid[n + 1] - self.grid[n]
