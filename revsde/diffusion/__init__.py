@@ -4,7 +4,8 @@
   ``VPScaledLinear``, ``VE``, ``FlowMatching``, ``time_grid``;
 * the model wrapper ``DiffusionModel`` and the oracles of MATH.md §9;
 * ``LiftedProblem``: the lifted equations of MATH.md §4.2;
-* samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``;
+* samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``; the one-step
+  method of ``rev_heun_exp``: ``ExponentialReversibleHeun`` (:mod:`.exp_heun`);
 * inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample`` and
   ``Latents`` (:mod:`.latents`);
 * exact-inversion baselines (:mod:`.baselines`): DDIM inversion, EDICT, BDIA, O-BELM;
@@ -12,6 +13,7 @@
 """
 
 from . import baselines
+from .exp_heun import ExponentialReversibleHeun
 from .inversion import decode, decode_state, encode, exact_quantum, sample
 from .latents import Latents, LatentsFileError
 from .lifted import LIFTED_CASES, LiftedProblem
@@ -58,6 +60,7 @@ __all__ = [
     # samplers
     "list_samplers",
     "get_sampler",
+    "ExponentialReversibleHeun",
     # inversion
     "encode",
     "decode",

@@ -17,6 +17,10 @@ the sampler (STYLE.md: no multistep history on ``self``).
   ``rex_em`` (Euler–Maruyama), ``rex_shark`` (ShARK, with space-time Lévy area).
 * Reversible Heun (MATH.md §2) on the same lifted equations, 1 NFE per step:
   ``rev_heun`` (PF-ODE) and ``rev_heun_sde``.
+* Reversible Heun with exponential-integrator weights
+  (:mod:`revsde.diffusion.exp_heun`), 1 NFE per step, exact for a prediction
+  linear in λ: ``rev_heun_exp`` (PF-ODE) and ``rev_heun_exp_sde`` (case
+  ``sde_x0``).  No exact mode.
 
 Reversible samplers also expose ``noise_state`` / ``data_state`` (the full
 solver state at either end, with ``ŷ = y``), ``forward_state`` (noise to data)
@@ -43,6 +47,7 @@ from ..integrate import sdeint, sdeint_inverse
 from ..registry import accepted_options, build_entry, get_solver
 from ..sde import SDEAdapter
 from ..solvers import Solver
+from .exp_heun import ExponentialReversibleHeun
 from .lifted import LIFTED_CASES, LiftedProblem
 from .models import DiffusionModel
 from .reference import sample_ddim, sample_dpmpp_1, sample_dpmpp_2m, sample_sde_dpmpp_1
@@ -63,6 +68,10 @@ __all__ = [
 
 ODE_CASES = ("ode_eps", "ode_x0")
 SDE_CASES = ("sde_eps", "sde_x0")
+#: Cases whose drift is a prediction in a clock e^{cλ}, as the exponential weights assume.
+EXP_CASES = ("ode_eps", "ode_x0", "sde_x0")
+#: One-evaluation-per-step bases that cache f(ŷ) (one evaluation to build the state).
+HEUN_BASES = ("reversible_heun", "exp_reversible_heun")
 #: Defaults chosen from the measurements of MATH.md §4.5 (docs/diffusion.md).
 DEFAULT_ODE_CASE = "ode_x0"
 DEFAULT_SDE_CASE = "sde_x0"
@@ -170,7 +179,8 @@ class RexSampler:
     Args:
         name: registry name.
         base: core base method (``"euler"``, ``"rk4"``, ``"shark"``, ...) wrapped by
-            McCallum–Foster, or ``"reversible_heun"``.
+            McCallum–Foster, ``"reversible_heun"``, or ``"exp_reversible_heun"``
+            (:class:`~revsde.diffusion.exp_heun.ExponentialReversibleHeun`).
         case: lifted case (``LIFTED_CASES``).
         zeta: MCF coupling in (0, 1]; ``None`` for Reversible Heun.
         quantum: power-of-two fixed-point grid for bit-exact reversal (MATH.md §7).
@@ -191,8 +201,8 @@ class RexSampler:
     # -- metadata ---------------------------------------------------------------------
     @property
     def method(self) -> str:
-        """The core solver name."""
-        return self.base if self.base == "reversible_heun" else "mcf_" + self.base
+        """The solver name (core registry, or ``exp_reversible_heun`` of :mod:`.exp_heun`)."""
+        return self.base if self.base in HEUN_BASES else "mcf_" + self.base
 
     @property
     def stochastic(self) -> bool:
@@ -209,7 +219,7 @@ class RexSampler:
     @property
     def init_nfe(self) -> int:
         """Evaluations made once when the state is built (Reversible Heun caches f(ŷ))."""
-        return 1 if self.base == "reversible_heun" else 0
+        return 1 if self.base in HEUN_BASES else 0
 
     @property
     def options(self) -> dict:
@@ -221,6 +231,20 @@ class RexSampler:
     def solver(self) -> Solver:
         if self.base == "reversible_heun":
             return get_solver("reversible_heun", quantum=self.quantum)
+        if self.base == "exp_reversible_heun":
+            if self.quantum is not None:
+                raise ValueError(
+                    f"{self.name} has no exact mode (exact=True / quantum=): its auxiliary "
+                    "update stretches by w1/w0 != 1, which no fixed-point grid inverts bit "
+                    "for bit; use rev_heun or a rex_* sampler for exact mode"
+                )
+            if self.case not in EXP_CASES:
+                raise ValueError(
+                    f"{self.name} takes case in {list(EXP_CASES)}; got {self.case!r} (its "
+                    "weights assume a drift linear in log-clock, which the sde_eps drift "
+                    "ε/χ is not)"
+                )
+            return ExponentialReversibleHeun()
         return get_solver(self.method, zeta=self.zeta, quantum=self.quantum)
 
     def info(self) -> dict:
@@ -233,15 +257,16 @@ class RexSampler:
             "nfe_per_step": s.nfe_per_step,
             "init_nfe": self.init_nfe,
             "case": self.case,
-            "cases": list(SDE_CASES if self.stochastic else ODE_CASES),
+            "cases": [c for c in (SDE_CASES if self.stochastic else ODE_CASES)
+                      if self.base != "exp_reversible_heun" or c in EXP_CASES],
             "prediction": self.prediction,
             "base": self.base,
             "solver": s.name,
             "order": order,
             "order_kind": "strong" if self.stochastic else "ode",
             "options": self.options,
-            "description": ("Reversible Heun, 1 NFE/step" if self.base == "reversible_heun"
-                            else f"McCallum–Foster reversible {self.base}")
+            "description": _DESCRIPTIONS.get(self.base,
+                                             f"McCallum–Foster reversible {self.base}")
             + f" on the lifted {self.case} equation (core solver {s.name})",
         }
 
@@ -349,6 +374,12 @@ class RexSampler:
         return self.to_data(model, state, ts)
 
 
+_DESCRIPTIONS = {
+    "reversible_heun": "Reversible Heun, 1 NFE/step",
+    "exp_reversible_heun": "Reversible Heun with exponential-integrator weights, 1 NFE/step",
+}
+
+
 # -- registry -----------------------------------------------------------------------
 def _check_case(name: str, case, allowed) -> str:
     if case == "sde_eps":
@@ -376,7 +407,18 @@ def _reference(name, fn, prediction, stochastic, order, description):
 def _rex(name: str, base: str, stochastic: bool):
     allowed = SDE_CASES if stochastic else ODE_CASES
     default = DEFAULT_SDE_CASE if stochastic else DEFAULT_ODE_CASE
-    if base == "reversible_heun":
+    if base == "exp_reversible_heun":
+        allowed = tuple(c for c in allowed if c in EXP_CASES)
+
+        def build(case: str = default, quantum=None) -> RexSampler:
+            if case == "sde_eps":
+                raise ValueError(
+                    f"sampler {name!r} takes case in {list(allowed)}; got 'sde_eps' (its "
+                    "weights assume a drift linear in log-clock, which the sde_eps drift "
+                    "ε/χ is not)"
+                )
+            return RexSampler(name, base, _check_case(name, case, allowed), None, quantum)
+    elif base == "reversible_heun":
         def build(case: str = default, quantum=None) -> RexSampler:
             return RexSampler(name, base, _check_case(name, case, allowed), None, quantum)
     else:
@@ -403,6 +445,8 @@ SAMPLERS: dict[str, Callable] = {
     "rex_shark": _rex("rex_shark", "shark", True),
     "rev_heun": _rex("rev_heun", "reversible_heun", False),
     "rev_heun_sde": _rex("rev_heun_sde", "reversible_heun", True),
+    "rev_heun_exp": _rex("rev_heun_exp", "exp_reversible_heun", False),
+    "rev_heun_exp_sde": _rex("rev_heun_exp_sde", "exp_reversible_heun", True),
 }
 
 

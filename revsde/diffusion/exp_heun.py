@@ -1,0 +1,157 @@
+"""Reversible Heun with exponential-integrator weights, for the lifted diffusion equations.
+
+In every lifted case of MATH.md §4.2 but ``sde_eps``, the clock is ``s = e^{cλ}``
+and the drift is the model's prediction (``x_θ`` or ``ε_θ``).  DPM-Solver and
+DPM-Solver++ are built on the observation that the prediction is nearly linear
+in λ, i.e. in ``u = log s``.  If ``F`` is linear in ``u`` on a step from ``s0``
+to ``s1 = s0 + h``, ``H = log(s1/s0)``, then
+
+    ∫_{s0}^{s1} F ds = w0 F(s0) + w1 F(s1),
+    w0 = s0 (e^H - 1 - H)/H = s0 H φ2(H),   w1 = h - w0 = s0 (H e^H - e^H + 1)/H,
+
+with ``φ2(H) = (e^H - 1 - H)/H²`` (Hochbruck & Ostermann 2010, eq. 2.10;
+DPM-Solver, Lu et al. 2022, eq. 3.3, written in the clock ``s = e^λ``).  As
+``H -> 0``, ``w0, w1 -> h/2``: the trapezoid weights of Reversible Heun.
+
+**The step.**  Reversible Heun (MATH.md §2) with weights ``(w0, w1)`` and the
+auxiliary state reflected through ``m`` with the stretch ``w1/w0``:
+
+    m  = y0 + w0 f(ŷ0)              (+ (w0/h) g W)
+    ŷ1 = m + (w1/w0) (m - ŷ0)
+    y1 = m + w1 f(ŷ1)               (+ (w1/h) g W)
+
+and its algebraic inverse, which evaluates ``f`` at the same ``ŷ0``:
+
+    m  = y1 - w1 f(ŷ1)              (- (w1/h) g W)
+    ŷ0 = m - (w0/w1) (ŷ1 - m)
+    y0 = m - w0 f(ŷ0)               (- (w0/h) g W)
+
+With ``w0 = w1 = h/2`` this is Reversible Heun exactly (``ŷ1 = 2m - ŷ0``).  The
+stretch makes the predictor the exponential Euler step (DPM-Solver++(1) in the
+``ode_x0`` case): from ``ŷ0 = y0``, ``ŷ1 = y0 + h f0 + g W``.  The plain
+reflection ``ŷ1 = 2m - ŷ0`` with unequal weights would instead kick the
+parasitic mode ``e = y - ŷ`` by ``(w1 - w0) f`` (first order in the step) each
+step, and measurably ruins the samples (docs/diffusion.md); with the stretch
+the kick is ``w1 (f1 - f0)``, as in Reversible Heun.
+
+The parasitic mode is multiplied by ``-w1/w0 ≈ -e^{H/3}`` per step, so over a
+whole solve by about ``e^{ΔU/3}`` in size, where ``ΔU = Σ H`` is the total change
+of ``log s`` (independent of the number of steps): it grows in the direction in
+which the clock increases (sampling in the ``x0`` cases, encoding in the ``ε``
+case) and decays in the other.  On VPLinear (λ from -5 to 4.6) that factor is
+about 25, so round-off in a round trip grows at most about that much.
+
+Exact mode (MATH.md §7) is not available: the stretch ``w1/w0 ≠ 1`` is not a
+sum on a fixed-point grid, and no rounding of it is invertible bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..solvers import Solver
+
+__all__ = ["ExponentialReversibleHeun", "exp_weights", "phi2"]
+
+F64 = torch.float64
+#: Below this |H| the closed form of φ2 loses digits to cancellation; use its series.
+_SERIES_BELOW = 0.25
+#: 1/(k+2)! for k = 0..12: the series of φ2 to ~1e-20 relative at |H| = 0.25.
+_PHI2_SERIES = []
+_f = 2.0
+for _k in range(13):
+    _PHI2_SERIES.append(1.0 / _f)
+    _f *= _k + 3
+del _f, _k
+
+
+def phi2(H: torch.Tensor) -> torch.Tensor:
+    """``φ2(H) = (e^H - 1 - H)/H²``, with ``φ2(0) = 1/2`` (Hochbruck & Ostermann 2010, eq. 2.10).
+
+    ``(expm1(H) - H)/H²`` for ``|H| >= 0.25``; the Taylor series
+    ``Σ_k H^k/(k+2)!`` (13 terms) below, where the closed form cancels.
+    """
+    H = torch.as_tensor(H)
+    small = H.abs() < _SERIES_BELOW
+    series = torch.full_like(H, _PHI2_SERIES[-1])
+    for c in reversed(_PHI2_SERIES[:-1]):
+        series = series * H + c
+    Hs = torch.where(small, torch.ones_like(H), H)
+    closed = (torch.expm1(Hs) - Hs) / (Hs * Hs)
+    return torch.where(small, series, closed)
+
+
+def exp_weights(s0, h):
+    """``(w0, w1)``, float64: exact weights of ``∫_{s0}^{s0+h} F ds`` for F linear in ``log s``.
+
+    ``H = log1p(h/s0)``, ``w0 = s0 H φ2(H)``, ``w1 = h - w0`` (module docstring).
+    ``s0`` must be positive and ``s0 + h > 0``; ``h`` may be negative.
+    """
+    s0 = torch.as_tensor(s0, dtype=F64)
+    H = torch.log1p(h / s0)
+    w0 = s0 * H * phi2(H)
+    return w0, h - w0
+
+
+class ExponentialReversibleHeun(Solver):
+    """Reversible Heun with exponential weights: 1 evaluation per step, exact inverse.
+
+    For the lifted diffusion equations (:mod:`revsde.diffusion.lifted`): the time
+    variable is a positive clock ``s`` and the drift is assumed nearly linear in
+    ``log s`` (module docstring for the step, its inverse and the parasitic
+    mode).  Noise must be additive (the lifted SDEs have ``g = 1``); it is split
+    between the two half-updates in the ratio ``w0 : w1``, so that the predictor
+    is the exponential Euler–Maruyama step and ``y`` gets the whole ``g W``.
+    """
+
+    name = "exp_reversible_heun"
+    description = ("Reversible Heun with exponential-integrator weights (drift linear in "
+                   "log-clock), 1 evaluation per step")
+    reversible = True
+    noise_types = ("additive",)
+    strong_order = {"additive": 1.0}
+    weak_order = 1.0
+    ode_order = 2.0
+    nfe_per_step = 1
+
+    def evaluate(self, sde, t, yhat):
+        """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE)."""
+        if sde.is_ode:
+            return (sde.f(t, yhat),)
+        return tuple(sde.f_and_g(t, yhat))
+
+    @staticmethod
+    def _part(sde, cache, w, h, dw):
+        """``w f + (w/h) g W``: one half-update of ``y``."""
+        r = cache[0] * w
+        if dw is not None:
+            r = r + sde.prod(cache[1], dw[0]) * (w / h)
+        return r
+
+    def init(self, sde, t0, y0, yhat0=None):
+        if not float(t0) > 0:
+            raise ValueError(
+                f"{self.name} runs in a positive clock s (its weights assume a drift linear "
+                f"in log s); got t0={float(t0)}. Use it on a lifted diffusion equation "
+                "(revsde.diffusion.LiftedProblem), or reversible_heun elsewhere."
+            )
+        yhat0 = y0 if yhat0 is None else yhat0
+        return (y0, yhat0) + self.evaluate(sde, t0, yhat0)
+
+    def step(self, sde, t0, t1, h, state, dw):
+        y0, yh0, cache0 = state[0], state[1], state[2:]
+        w0, w1 = exp_weights(t0, h)
+        m = y0 + self._part(sde, cache0, w0, h, dw)
+        yh1 = m + (m - yh0) * (w1 / w0)
+        cache1 = self.evaluate(sde, t1, yh1)
+        y1 = m + self._part(sde, cache1, w1, h, dw)
+        return (y1, yh1) + cache1
+
+    def inverse(self, sde, t0, t1, h, state, dw):
+        y1, yh1, cache1 = state[0], state[1], state[2:]
+        w0, w1 = exp_weights(t0, h)
+        m = y1 - self._part(sde, cache1, w1, h, dw)
+        yh0 = m - (yh1 - m) * (w0 / w1)
+        cache0 = self.evaluate(sde, t0, yh0)
+        y0 = m - self._part(sde, cache0, w0, h, dw)
+        return (y0, yh0) + cache0
