@@ -293,13 +293,6 @@ class ReversibleHeunRule(AdjointRule):
         return (yh_l, self.solver.evaluate(problem.sde, problem.times[-1], yh_l))
 
     @staticmethod
-    def _r(sde, cache, h, dw):
-        """``R(F) = f h + g·W``."""
-        if dw is None:
-            return cache[0] * h
-        return torch.add(sde.prod(cache[1], dw[0]), cache[0], alpha=h)
-
-    @staticmethod
     def _rt(sde, base, v, alpha, h, dw, like):
         """``base + alpha Rᵀ v`` in the shapes of the cache ``like`` (``base`` may be None).
 
@@ -334,14 +327,15 @@ class ReversibleHeunRule(AdjointRule):
         if inspect is not None:
             inspect(cache1_g, [yh1_l])
 
-        # Inverse step (values only), MATH.md §2.
-        r1 = self._r(sde, cache1, h, dw)
-        yh0 = torch.sub(y1, r1).add_(y1).sub_(yh1)  # 2 y1 - ŷ1 - R(F1)
+        # Inverse step (values only), MATH.md §2: q = y1 - ½R(F1) = y0 + ½R(F0).
+        half = self.solver.half
+        q = half(sde, y1, cache1, h, dw, -0.5)
+        yh0 = torch.sub(q, yh1).add_(q)  # 2 y1 - ŷ1 - R(F1)
         if n > 0:
             yh0_l = leaf(yh0)
             cache0_g = self.solver.evaluate(sde, problem.times[n], yh0_l)
             cache0 = tuple(c.detach() for c in cache0_g)
-            y0 = torch.add(y1, self._r(sde, cache0, h, dw).add_(r1), alpha=-0.5)
+            y0 = half(sde, q, cache0, h, dw, -0.5)
             new_carry = (yh0_l, cache0_g)
         else:
             # Nothing before t_0 needs the state: only the cotangents are returned.
@@ -351,9 +345,10 @@ class ReversibleHeunRule(AdjointRule):
         c = self._rt(sde, a_c1, a_y1, 0.5, h, dw, cache1)
         g = sink.vjp(cache1_g, c, [yh1_l])
         abar = a_yh1 if g[0] is None else a_yh1 + g[0]
-        a_y0 = torch.add(a_y1, abar, alpha=2.0)
-        a_c0 = self._rt(sde, None, torch.add(abar, a_y1, alpha=0.5), 1.0, h, dw, cache0)
-        return (y0, yh0) + cache0, (a_y0, -abar) + a_c0, new_carry
+        v = torch.add(abar, a_y1, alpha=0.5)
+        a_y0 = v * 2.0  # a_y1 + 2 ā_ŷ1, bit for bit (scaling by 2 is exact)
+        a_c0 = self._rt(sde, None, v, 1.0, h, dw, cache0)
+        return (y0, yh0) + cache0, (a_y0, torch.neg(abar)) + a_c0, new_carry
 
 
 class GenericRule(AdjointRule):

@@ -61,8 +61,24 @@ class ReversibleHeun(Solver):
         check_quantum_fits(yhat0, self.quantum)
         return (y0, yhat0) + self.evaluate(sde, t0, yhat0)
 
+    @staticmethod
+    def half(sde, base, cache, h, dw, c):
+        """``base + c R`` with ``R = f h + g W`` of one cache (``c = ±½``), in two ops."""
+        out = torch.add(base, cache[0], alpha=c * h)
+        if dw is None:
+            return out
+        if sde.elementwise:
+            return out.addcmul_(cache[1], dw[0], value=c)
+        return out.add_(sde.prod(cache[1], dw[0]), alpha=c)
+
     def step(self, sde, t0, t1, h, state, dw):
         y0, yh0, cache0 = state[0], state[1], state[2:]
+        if self.quantum is None:
+            # m = y0 + ½R0 is the midpoint of y0 and the reflection: ŷ1 = 2m - ŷ0.
+            m = self.half(sde, y0, cache0, h, dw, 0.5)
+            yh1 = torch.sub(m, yh0).add_(m)
+            cache1 = self.evaluate(sde, t1, yh1)
+            return (self.half(sde, m, cache1, h, dw, 0.5), yh1) + cache1
         r0 = self._r(sde, cache0, h, dw)
         yh1 = torch.add(r0, y0, alpha=2.0) - yh0
         cache1 = self.evaluate(sde, t1, yh1)
@@ -72,6 +88,11 @@ class ReversibleHeun(Solver):
 
     def inverse(self, sde, t0, t1, h, state, dw):
         y1, yh1, cache1 = state[0], state[1], state[2:]
+        if self.quantum is None:
+            m = self.half(sde, y1, cache1, h, dw, -0.5)  # = y0 + ½R0 of the forward step
+            yh0 = torch.sub(m, yh1).add_(m)
+            cache0 = self.evaluate(sde, t0, yh0)
+            return (self.half(sde, m, cache0, h, dw, -0.5), yh0) + cache0
         r1 = self._r(sde, cache1, h, dw)
         yh0 = torch.add(-r1, y1, alpha=2.0) - yh1
         cache0 = self.evaluate(sde, t0, yh0)
