@@ -10,6 +10,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sample_qual
 
 def test_quick_run_prints_one_json_document():
     cmd = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--samples", "500",
+           "--seeds", "0", "1", "--grids", "uniform_lambda", "uniform_t",
            "--samplers", "dpmpp_2m", "ddim", "rex_rk4", "rev_heun", "rex_em"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
     doc = json.loads(out.stdout)
@@ -25,7 +26,16 @@ def test_quick_run_prints_one_json_document():
                 assert r["steps"] < 1
                 continue
             assert r["nfe"] <= r["nfe_budget"] and r["sw2"] > 0
+        assert {(r["seed"], r["grid"]) for r in rows} == {
+            (s, g) for s in (0, 1) for g in ("uniform_lambda", "uniform_t")}
+        # the summary averages the two seeds of each (sampler, budget, grid)
+        for m in prob["summary"]:
+            runs = [r["sw2"] for r in rows if (r["sampler"], r["nfe_budget"], r["grid"])
+                    == (m["sampler"], m["nfe_budget"], m["grid"])]
+            assert m["sw2"] == sum(runs) / 2 and m["sw2_per_seed"] == runs
         for t in prob["target"].values():
             assert isinstance(t["within_10pct"], bool)
             assert t["ratio"] == t["best_reversible_sw2"] / t["dpmpp_2m_sw2"]
-            assert "rev_heun" in t["rev_heun"]
+            assert len(t["ratio_per_seed"]) == 2
+            assert set(t["same_grid"]) == {"uniform_lambda", "uniform_t"}
+            assert any(k.startswith("rev_heun ") for k in t["rev_heun"])
