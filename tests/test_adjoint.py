@@ -563,3 +563,31 @@ def test_grad_sink_restores_grads_when_the_backward_fails():
     with pytest.raises(ValueError, match="not in params"):
         sol.ys.sum().backward()
     assert all(p.grad is b for p, b in zip(model.parameters(), before))
+
+
+def test_grad_sink_hook_on_a_non_leaf_param_fires_once():
+    """A hook that rescales the gradient of a computed (non-leaf) param: applied once."""
+    base = torch.tensor([0.5, -1.0, 0.3, 0.2], dtype=F64, requires_grad=True)
+
+    def grad_of_base(adjoint):
+        a = base * 2
+        calls = []
+        a.register_hook(lambda g: (calls.append(1), g * 3)[1])
+
+        class SDE:
+            noise_type, sde_type = "diagonal", "stratonovich"
+
+            def f(self, t, y):
+                return -a * y
+
+            def g(self, t, y):
+                return 0.1 * torch.ones_like(y)
+
+        sol = revsde.sdeint(SDE(), torch.ones(2, 4, dtype=F64),
+                            torch.tensor([0.0, 1.0], dtype=F64), dt=0.1, entropy=1,
+                            adjoint=adjoint, params=[a] if adjoint else None)
+        return torch.autograd.grad(sol.ys[-1].sum(), base)[0], len(calls)
+
+    (g_bp, n_bp), (g_adj, n_adj) = grad_of_base(False), grad_of_base(True)
+    assert n_bp == n_adj == 1
+    torch.testing.assert_close(g_adj, g_bp, rtol=1e-12, atol=0)

@@ -136,9 +136,12 @@ class GradSink:
         self._saved, self._hooks = None, []
 
     def __enter__(self):
-        self._hooks = [(p, p._backward_hooks) for p in self.params if p._backward_hooks]
-        for p, _ in self._hooks:
-            p._backward_hooks = None
+        # Empty the hook dicts in place (autograd reads them at call time, from the tensor
+        # for a leaf and from its grad_fn for a non-leaf), and refill them on exit.
+        self._hooks = [(p._backward_hooks, list(p._backward_hooks.items()))
+                       for p in self.params if p._backward_hooks]
+        for hooks, _ in self._hooks:
+            hooks.clear()
         if self.direct:
             self._saved = [p.grad for p in self.params]
             for p in self.params:
@@ -151,8 +154,8 @@ class GradSink:
                 self.acc[i] = p.grad
                 p.grad = g
             self._saved = None
-        for p, hooks in self._hooks:
-            p._backward_hooks = hooks
+        for hooks, items in self._hooks:
+            hooks.update(items)
         self._hooks = []
         return False
 
