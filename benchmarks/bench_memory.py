@@ -279,7 +279,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     steps_list = args.steps or ([4, 8, 16] if args.quick else [10, 100, 1000])
     repeats = args.repeats or (1 if args.quick else 3)
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 6)
 
     if args.worker:
         kind, methods = args.worker[0], args.worker[1].split(",")
