@@ -31,7 +31,10 @@ Measurements, per (method, steps), in a fresh process with one thread:
   one forward+backward, above the level at its start (``torch.profiler``
   allocation events; deterministic, counts tensors only);
 * ``time_s``: best wall time of forward+backward over ``--repeats`` runs, each
-  with a fresh Brownian motion built outside the timer.
+  with a fresh Brownian motion built outside the timer (revsde's default grid
+  noise is built by ``sdeint``, inside it); ``paired_time_ratios`` divides the
+  times of two methods within each round of processes, and gives the median
+  over the rounds, which a slow drift of the machine's speed does not bias.
 
 Both memory figures include the Brownian motion's own caches (a bounded LRU
 in ``BrownianInterval``; chunks of cells in ``BrownianGrid``), which is why
@@ -239,6 +242,26 @@ def ratios(rows, steps_list):
     return out
 
 
+def paired(times, steps):
+    """Time ratios within each round (the two processes ran minutes apart at most, so a
+    drift of the machine's speed cancels), with their median over the rounds."""
+    out = {}
+    for a, b in (("revsde_adjoint", "torchsde_adjoint"), ("revsde_adjoint", "revsde_backprop")):
+        per = []
+        for k in sorted({t.get("round", 0) for t in times}):
+            ta = [t["time_s"] for t in times if t.get("round", 0) == k
+                  and t["method"] == a and t["steps"] == steps]
+            tb = [t["time_s"] for t in times if t.get("round", 0) == k
+                  and t["method"] == b and t["steps"] == steps]
+            if ta and tb:
+                per.append(ta[0] / tb[0])
+        srt = sorted(per)
+        med = None if not srt else (srt[len(srt) // 2] if len(srt) % 2
+                                    else 0.5 * (srt[len(srt) // 2 - 1] + srt[len(srt) // 2]))
+        out[f"{a}/{b}.{steps}"] = {"per_round": per, "median": med}
+    return out
+
+
 def summary(r, steps_list):
     lo, hi = steps_list[0], steps_list[-1]
     mid = steps_list[-2] if len(steps_list) > 2 else lo
@@ -298,7 +321,7 @@ def main(argv=None):
         times = _spawn("time", METHODS, steps_list, repeats)
     else:
         mem = [row for n in steps_list for m in METHODS for row in _spawn("memory", [m], [n])]
-        times = [row for _ in range(rounds) for m in METHODS
+        times = [dict(row, round=k) for k in range(rounds) for m in METHODS
                  for row in _spawn("time", [m], steps_list, repeats)]
     rows = []
     for m in METHODS:
@@ -347,6 +370,7 @@ def main(argv=None):
                 "torchsde": torchsde.__version__, "machine": platform.machine()},
         "results": rows,
         "ratios": r,
+        "paired_time_ratios": paired(times, steps_list[-1]),
         "targets": summary(r, steps_list),
         "wall_s": time.perf_counter() - t0,
     }
