@@ -12,6 +12,8 @@ import math
 
 import pytest
 import torch
+from diffusion_cases import F32, F64, SCH, TOL
+from diffusion_cases import max_err as _err
 
 from revsde.diffusion import (
     DiffusionModel,
@@ -27,32 +29,9 @@ from revsde.diffusion import (
     encode,
     get_sampler,
 )
-from revsde.diffusion.samplers import SAMPLERS
+from revsde.diffusion.samplers import reversible_names
 
-F64, F32 = torch.float64, torch.float32
-SCH = VPLinear()
-NAMES = ("camera", "astronaut", "coffee", "chelsea")
-REVERSIBLE = [n for n in SAMPLERS if get_sampler(n).reversible]
-TOL = {F64: 1e-10, F32: 1e-4}
-
-
-
-
-@pytest.fixture(scope="module")
-def images():
-    pytest.importorskip("skimage")
-    from revsde.diffusion.images import bundled_image, to_model_image
-
-    return torch.cat([to_model_image(bundled_image(n), 16, F64) for n in NAMES])
-
-
-@pytest.fixture(scope="module")
-def model(images):
-    return IdealDenoiser(images, SCH, "x0").model()
-
-
-def _err(a, b):
-    return float((a.to(F64) - b.to(F64)).abs().max())
+REVERSIBLE = reversible_names()
 
 
 def _ulps(a, b):

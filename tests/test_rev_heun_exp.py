@@ -11,19 +11,20 @@ registry metadata and errors.
 import math
 from decimal import Decimal, localcontext
 
-import numpy as np
 import pytest
 import torch
+from diffusion_cases import F32, F64, SCH, TOL
+from diffusion_cases import fit_order as _fit
+from diffusion_cases import max_err as _err
+from diffusion_cases import mixture as _mixture
+from diffusion_cases import rms as _rms
 
 import revsde
 from revsde import BrownianGrid
 from revsde.diffusion import (
     DiffusionModel,
-    GaussianMixtureOracle,
-    IdealDenoiser,
     Latents,
     LiftedProblem,
-    VPLinear,
     decode,
     encode,
     get_sampler,
@@ -33,11 +34,6 @@ from revsde.diffusion import (
 from revsde.diffusion.exp_heun import ExponentialReversibleHeun, exp_weights, phi2
 from revsde.diffusion.samplers import SAMPLERS
 from revsde.sde import SDEAdapter
-
-F64, F32 = torch.float64, torch.float32
-SCH = VPLinear()
-NAMES = ("camera", "astronaut", "coffee", "chelsea")
-TOL = {F64: 1e-10, F32: 1e-4}
 
 
 def _ref_weights(s0: float, h: float):
@@ -112,12 +108,6 @@ def test_exact_for_a_drift_linear_in_log_clock(grid):
     assert float((plain - want).abs().max()) > 1e-2 * abs(want)  # the trapezoid is not
 
 
-def _mixture(d=2, prediction="eps"):
-    g = torch.Generator().manual_seed(3)
-    means = torch.randn((3, d), generator=g, dtype=F64)
-    return GaussianMixtureOracle([0.2, 0.5, 0.3], means, [0.6, 0.5, 0.8], SCH, prediction)
-
-
 def test_predictor_from_yhat_equal_y_is_dpm_solver_pp_1():
     """From ``ŷ0 = y0`` the stretched reflection gives ŷ1 = exponential Euler (DPM-Solver++(1))."""
     orc = _mixture()
@@ -157,23 +147,6 @@ def test_step_then_inverse_is_the_identity(case):
         for a, b in zip(back, state):
             assert float((a - b).abs().max()) <= 1e-12 * max(1.0, float(b.abs().max()))
         state = nxt
-
-
-@pytest.fixture(scope="module")
-def images():
-    pytest.importorskip("skimage")
-    from revsde.diffusion.images import bundled_image, to_model_image
-
-    return torch.cat([to_model_image(bundled_image(n), 16, F64) for n in NAMES])
-
-
-@pytest.fixture(scope="module")
-def model(images):
-    return IdealDenoiser(images, SCH, "x0").model()
-
-
-def _err(a, b):
-    return float((a.to(F64) - b.to(F64)).abs().max())
 
 
 # The noise-prediction case is checked in float64 only, as for the other samplers
@@ -218,14 +191,6 @@ def test_sampling_differs_from_rev_heun(model, images):
 
 
 # -- orders ----------------------------------------------------------------------------
-def _fit(steps, errs):
-    return -np.polyfit(np.log(steps), np.log(errs), 1)[0]
-
-
-def _rms(a, b):
-    return float((a - b).pow(2).mean().sqrt())
-
-
 @pytest.fixture(scope="module")
 def ode_problem():
     orc = _mixture()

@@ -9,17 +9,18 @@ increments are exact sums of the fine ones).
 import dataclasses
 import warnings
 
-import numpy as np
 import pytest
 import torch
+from diffusion_cases import F64, SCH
+from diffusion_cases import fit_order as _fit
+from diffusion_cases import mixture as _mixture
+from diffusion_cases import rms as _rms
 
 import revsde
 from revsde import BrownianGrid
 from revsde.diffusion import (
     DiffusionModel,
-    GaussianMixtureOracle,
     LiftedProblem,
-    VPLinear,
     get_sampler,
     list_samplers,
     sample,
@@ -28,25 +29,6 @@ from revsde.diffusion import (
 from revsde.diffusion.samplers import SAMPLERS
 from revsde.solvers import RK4, McCallumFoster, StratRK
 from revsde.solvers import tableaus as tb
-
-F64 = torch.float64
-SCH = VPLinear()
-
-
-
-
-def _mixture(d=2, prediction="eps"):
-    g = torch.Generator().manual_seed(3)
-    means = torch.randn((3, d), generator=g, dtype=F64)
-    return GaussianMixtureOracle([0.2, 0.5, 0.3], means, [0.6, 0.5, 0.8], SCH, prediction)
-
-
-def _fit(steps, errs):
-    return -np.polyfit(np.log(steps), np.log(errs), 1)[0]
-
-
-def _rms(a, b):
-    return float((a - b).pow(2).mean().sqrt())
 
 
 # -- PF-ODE orders ---------------------------------------------------------------------

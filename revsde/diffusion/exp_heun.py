@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import torch
 
-from ..solvers import Solver
+from ..solvers import ReversibleHeun, Solver
 
 __all__ = ["ExponentialReversibleHeun", "exp_weights", "phi2"]
 
@@ -114,11 +114,7 @@ class ExponentialReversibleHeun(Solver):
     ode_order = 2.0
     nfe_per_step = 1
 
-    def evaluate(self, sde, t, yhat):
-        """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE)."""
-        if sde.is_ode:
-            return (sde.f(t, yhat),)
-        return tuple(sde.f_and_g(t, yhat))
+    evaluate = ReversibleHeun.evaluate  # the cache (f, g) at ŷ, as in Reversible Heun
 
     @staticmethod
     def _part(sde, cache, w, h, dw):

@@ -381,19 +381,18 @@ _DESCRIPTIONS = {
 
 
 # -- registry -----------------------------------------------------------------------
-def _check_case(name: str, case, allowed) -> str:
+def _check_case(name: str, case, allowed, why: str = "") -> str:
+    """``case`` if ``allowed`` (``why`` explains a restriction), warning about ``sde_eps``."""
+    if case not in allowed:
+        if not why and case in LIFTED_CASES:
+            why = (" (other cases: use the rex_em / rex_shark / rev_heun_sde samplers for the "
+                   "SDE, the rex_euler ... rev_heun samplers for the PF-ODE)")
+        raise ValueError(f"sampler {name!r} takes case in {list(allowed)}; got {case!r}{why}")
     if case == "sde_eps":
         warnings.warn(
             f"{name} with case 'sde_eps' is unstable: the reversible auxiliary state grows "
             "along the solve (measured errors ~1e5 and failed round trips, docs/diffusion.md); "
             "use case='sde_x0' (the default)", stacklevel=4)
-    if case not in allowed:
-        raise ValueError(
-            f"sampler {name!r} takes case in {list(allowed)}; got {case!r}"
-            + (" (other cases: use the rex_em / rex_shark / rev_heun_sde samplers for the "
-               "SDE, the rex_euler ... rev_heun samplers for the PF-ODE)"
-               if case in LIFTED_CASES else "")
-        )
     return case
 
 
@@ -407,20 +406,15 @@ def _reference(name, fn, prediction, stochastic, order, description):
 def _rex(name: str, base: str, stochastic: bool):
     allowed = SDE_CASES if stochastic else ODE_CASES
     default = DEFAULT_SDE_CASE if stochastic else DEFAULT_ODE_CASE
+    why = ""
     if base == "exp_reversible_heun":
         allowed = tuple(c for c in allowed if c in EXP_CASES)
-
+        why = (" (its weights assume a drift linear in log-clock, which the sde_eps drift "
+               "ε/χ is not)")
+    if base in HEUN_BASES:
         def build(case: str = default, quantum=None) -> RexSampler:
-            if case == "sde_eps":
-                raise ValueError(
-                    f"sampler {name!r} takes case in {list(allowed)}; got 'sde_eps' (its "
-                    "weights assume a drift linear in log-clock, which the sde_eps drift "
-                    "ε/χ is not)"
-                )
-            return RexSampler(name, base, _check_case(name, case, allowed), None, quantum)
-    elif base == "reversible_heun":
-        def build(case: str = default, quantum=None) -> RexSampler:
-            return RexSampler(name, base, _check_case(name, case, allowed), None, quantum)
+            return RexSampler(name, base, _check_case(name, case, allowed, why), None,
+                              quantum)
     else:
         def build(case: str = default, zeta: float = 0.999, quantum=None) -> RexSampler:
             return RexSampler(name, base, _check_case(name, case, allowed), zeta, quantum)

@@ -1,0 +1,35 @@
+"""Shared pieces of the diffusion tests: the schedule, the Gaussian-mixture oracle,
+the ideal denoiser of four bundled pictures, and order fitting.
+
+The fixtures built from them (``images``, ``model``) are in ``conftest.py``.
+"""
+
+import numpy as np
+import torch
+
+from revsde.diffusion import GaussianMixtureOracle, VPLinear
+
+F64, F32 = torch.float64, torch.float32
+SCH = VPLinear()
+NAMES = ("camera", "astronaut", "coffee", "chelsea")
+TOL = {F64: 1e-10, F32: 1e-4}
+
+
+def mixture(d=2, prediction="eps"):
+    """A 3-component Gaussian mixture in ``d`` dimensions (VPLinear)."""
+    g = torch.Generator().manual_seed(3)
+    means = torch.randn((3, d), generator=g, dtype=F64)
+    return GaussianMixtureOracle([0.2, 0.5, 0.3], means, [0.6, 0.5, 0.8], SCH, prediction)
+
+
+def fit_order(steps, errs):
+    """Slope of log(error) against log(steps), negated."""
+    return -np.polyfit(np.log(steps), np.log(errs), 1)[0]
+
+
+def rms(a, b):
+    return float((a - b).pow(2).mean().sqrt())
+
+
+def max_err(a, b):
+    return float((a.to(F64) - b.to(F64)).abs().max())
