@@ -289,3 +289,23 @@ def test_default_noise_is_a_grid_rebuilt_from_entropy():
     assert not torch.equal(a.ys[-1], b.ys[-1])
     back = sdeint_inverse(sde, a.state, ts, dt=0.01, bm=a.bm)
     assert (back.ys[0] - y0).abs().max().item() <= TOL[F64]
+
+
+@settings(max_examples=200)
+@given(
+    dtype=st.sampled_from([F32, F64]),
+    exponent=st.integers(-30, 30),
+    seed=st.integers(0, 2**31 - 1),
+    size=st.sampled_from([1, 7, 64, 2049]),
+)
+def test_reflect_is_the_two_op_reflection_bit_for_bit(dtype, exponent, seed, size):
+    """Reversible Heun's one-op ``2m - x`` (a lerp) gives the bits of ``(m - x) + m``,
+    so the solver's arithmetic did not change when the reflection was fused."""
+    gen = torch.Generator().manual_seed(seed)
+    scale = 10.0**exponent
+    m = torch.randn(size, generator=gen, dtype=dtype) * scale
+    x = m + torch.randn(size, generator=gen, dtype=dtype) * scale * torch.rand(
+        size, generator=gen, dtype=dtype).pow(6)
+    ref = torch.sub(m, x).add_(m)
+    got = revsde.solvers.ReversibleHeun.reflect(x, m)
+    assert torch.equal(got, ref)

@@ -71,12 +71,19 @@ class ReversibleHeun(Solver):
             return out.addcmul_(cache[1], dw[0], value=c)
         return out.add_(sde.prod(cache[1], dw[0]), alpha=c)
 
+    @staticmethod
+    def reflect(x, m):
+        """``2m - x`` in one op: ``lerp(x, m, 2) = m + (m - x)``, the same bits as the
+        two-op ``(m - x) + m`` (a weight of 2 takes lerp's ``end - (end - start)(1 - w)``
+        branch, whose product is exact)."""
+        return torch.lerp(x, m, 2.0)
+
     def step(self, sde, t0, t1, h, state, dw):
         y0, yh0, cache0 = state[0], state[1], state[2:]
         if self.quantum is None:
             # m = y0 + ½R0 is the midpoint of y0 and the reflection: ŷ1 = 2m - ŷ0.
             m = self.half(sde, y0, cache0, h, dw, 0.5)
-            yh1 = torch.sub(m, yh0).add_(m)
+            yh1 = self.reflect(yh0, m)
             cache1 = self.evaluate(sde, t1, yh1)
             return (self.half(sde, m, cache1, h, dw, 0.5), yh1) + cache1
         r0 = self._r(sde, cache0, h, dw)
@@ -90,7 +97,7 @@ class ReversibleHeun(Solver):
         y1, yh1, cache1 = state[0], state[1], state[2:]
         if self.quantum is None:
             m = self.half(sde, y1, cache1, h, dw, -0.5)  # = y0 + ½R0 of the forward step
-            yh0 = torch.sub(m, yh1).add_(m)
+            yh0 = self.reflect(yh1, m)
             cache0 = self.evaluate(sde, t0, yh0)
             return (self.half(sde, m, cache0, h, dw, -0.5), yh0) + cache0
         r1 = self._r(sde, cache1, h, dw)
