@@ -57,6 +57,7 @@ class Problem:
         self.out_idx = out_idx
         # One 1-D tensor indexed per step (a list of 0-d tensors would cost ~0.5 KB a step).
         self.times = torch.tensor(grid, dtype=ref.dtype, device=ref.device)
+        self._memo = {}  # the last few t(n): a step reads t_n and t_{n+1}, its neighbour one
         self.bm = bm
         self.levy = levy
         self.steps = len(grid) - 1
@@ -66,6 +67,15 @@ class Problem:
         if isinstance(bm, BrownianGrid) and bm.times == (grid[::-1] if self._flip else grid):
             cells = range(self.steps)  # a range, not a list: O(1) memory
             self._cells = cells[::-1] if self._flip else cells
+
+    def t(self, n: int) -> torch.Tensor:
+        """``t_n`` as a 0-d tensor on the solve's dtype and device."""
+        t = self._memo.get(n)
+        if t is None:
+            if len(self._memo) > 2:
+                self._memo.clear()
+            t = self._memo[n] = self.times[n]
+        return t
 
     def h(self, n: int) -> float:
         return self.grid[n + 1] - self.grid[n]
@@ -80,12 +90,12 @@ class Problem:
 
     def step(self, n: int, state):
         return self.solver.step(
-            self.sde, self.times[n], self.times[n + 1], self.h(n), state, self.dw(n)
+            self.sde, self.t(n), self.t(n + 1), self.h(n), state, self.dw(n)
         )
 
     def inverse(self, n: int, state):
         return self.solver.inverse(
-            self.sde, self.times[n], self.times[n + 1], self.h(n), state, self.dw(n)
+            self.sde, self.t(n), self.t(n + 1), self.h(n), state, self.dw(n)
         )
 
     def stats(self) -> dict:
@@ -210,7 +220,7 @@ def sdeint(sde, y0, ts, *, method="reversible_heun", dt=None, bm=None, adjoint=F
     ref = state[0] if state is not None else y0
     problem, ts_list = _setup(sde, ref, ts, method, dt, bm, entropy, options)
     ts_t = torch.tensor(ts_list, dtype=ref.dtype, device=ref.device)
-    t0 = problem.times[0]
+    t0 = problem.t(0)
     if state is None:
         state0 = problem.solver.init(problem.sde, t0, y0)
     else:
