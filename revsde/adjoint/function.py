@@ -157,19 +157,10 @@ class ReversibleAdjoint(torch.autograd.Function):
         # hang on to a graph back to the end of the solve (O(N) memory).
         state = tuple(s.detach() for s in ctx.saved_tensors)
         out_idx = problem.out_idx
-        inject = {out_idx[k]: k for k in range(len(out_idx) - 1)}
-        cot = list(grad_state)
-        cot[0] = cot[0] + grad_ys[-1]
-        inspect = _closure_check(params)
+        inject = {out_idx[k]: grad_ys[k] for k in range(len(out_idx) - 1)}
+        cot = (grad_state[0] + grad_ys[-1],) + tuple(grad_state[1:])
         with torch.enable_grad(), GradSink(params) as sink:
-            carry = rule.begin(problem, state)
-            for n in range(problem.steps - 1, -1, -1):
-                state, cot, carry = rule.step(problem, n, state, cot, carry, sink, inspect)
-                inspect = None
-                k = inject.get(n)
-                if k is not None:
-                    cot = (cot[0] + grad_ys[k],) + tuple(cot[1:])
-            del carry
+            cot = rule.run(problem, state, cot, sink, inject, _closure_check(params))
         needs = ctx.needs_input_grad[3:]
         state_grads = tuple(g if need else None for g, need in zip(cot, needs))
         param_grads = sink.result()

@@ -210,6 +210,23 @@ class AdjointRule:
     def __init__(self, solver):
         self.solver = solver
 
+    def run(self, problem, state, cot, sink, inject, inspect=None):
+        """Walk the whole solve backwards; return the cotangents of the initial state.
+
+        ``state`` is the final state, ``cot`` its cotangents; ``inject`` maps a
+        step index ``n`` to the cotangent of the output ``y(t_n)``, added to
+        ``y``'s cotangent as the walk crosses ``t_n``.  The default walks
+        :meth:`step` by :meth:`step`; a rule may fuse the loop instead.
+        """
+        carry = self.begin(problem, state)
+        for n in range(problem.steps - 1, -1, -1):
+            state, cot, carry = self.step(problem, n, state, cot, carry, sink, inspect)
+            inspect = None
+            extra = inject.get(n)
+            if extra is not None:
+                cot = (cot[0] + extra,) + tuple(cot[1:])
+        return cot
+
     def begin(self, problem, state):
         """The carry before the first backward step (from the final state)."""
         return None
@@ -244,7 +261,7 @@ class McCallumFosterRule(AdjointRule):
 
     def step(self, problem, n, state, cot, carry, sink, inspect=None):
         solver, sde = self.solver, problem.sde
-        t0, t1, h, dw = problem.times[n], problem.times[n + 1], problem.h(n), problem.dw(n)
+        t0, t1, h, dw = problem.t(n), problem.t(n + 1), problem.h(n), problem.dw(n)
         zeta = solver.zeta
         y1, yh1 = state
         a_y1, a_yh1 = cot
@@ -271,87 +288,106 @@ class McCallumFosterRule(AdjointRule):
 
 
 class ReversibleHeunRule(AdjointRule):
-    """Reversible Heun (MATH.md §2): one graph-enabled evaluation per step.
+    """Reversible Heun (MATH.md §2): one graph-enabled evaluation per step, fused loop.
 
-    State ``(y, ŷ, F)`` with the cache ``F = (f, g)(ŷ)``; write
-    ``R(F) = f h + g·W``.  The forward step is
+    State ``(y, ŷ, F)`` with the cache ``F = E(ŷ) = (f, g)(ŷ)``; write
+    ``R_n(F) = f h_n + g·W_n``.  Forward step ``n``, through the midpoint
+    ``m_n = y_n + ½R_n(F_n)``:
 
-      ``ŷ1 = 2 y0 - ŷ0 + R(F0)``,  ``F1 = E(t1, ŷ1)``,  ``y1 = y0 + ½ (R(F0) + R(F1))``,
+      ``ŷ_{n+1} = 2 m_n - ŷ_n``,  ``F_{n+1} = E(t_{n+1}, ŷ_{n+1})``,
+      ``y_{n+1} = m_n + ½R_n(F_{n+1})``.
 
-    so with ``c = a_F1 + ½ Rᵀ a_y1`` (the total cotangent of ``F1``):
+    **Cotangents.**  With ``c = a_F_{n+1} + ½R_nᵀ a_y_{n+1}`` (the total
+    cotangent of ``F_{n+1}``) and ``J_E`` the Jacobian of the evaluation at
+    ``ŷ_{n+1}``:
 
-      ``ā_ŷ1 = a_ŷ1 + J_Eᵀ c``,   ``a_θ += J_E,θᵀ c``
-      ``a_y0 = a_y1 + 2 ā_ŷ1``,   ``a_ŷ0 = -ā_ŷ1``,   ``a_F0 = Rᵀ (½ a_y1 + ā_ŷ1)``.
+      ``ā_n = a_ŷ_{n+1} + J_Eᵀ c``,  ``a_θ += J_E,θᵀ c``,  ``v_n = ā_n + ½a_y_{n+1}``,
+      ``a_y_n = 2 v_n``,  ``a_ŷ_n = -ā_n``,  ``a_F_n = R_nᵀ v_n``.
 
-    ``J_E`` is the Jacobian of the evaluation at ``ŷ1``.  The inverse of step
-    ``n+1`` evaluated ``E(t_{n+1}, ŷ_{n+1})`` to rebuild the cache, so that
-    evaluation is made with the graph on and carried to step ``n``.  The first
-    backward step evaluates ``E`` at the final ``ŷ_N`` once, and the last one
-    (``n = 0``) needs no reconstruction: the backward makes N evaluations and
-    N ``autograd.grad`` calls in all, like backpropagation.
+    The loop keeps these lazily, as ``v`` and ``ā``: then the next step's
+    ``c = R_nᵀ v_n + R_{n-1}ᵀ v_n = ((h_n + h_{n-1}) v_n, (W_n + W_{n-1})·v_n)``
+    costs two products, and ``ā_{n-1} = J_Eᵀ c - ā_n``, ``v_{n-1} = ā_{n-1} + v_n``
+    one operation each (an output at ``t_n`` adds ``½ ∂L/∂y(t_n)`` to the ``v``
+    that ``a_y_n = 2v`` stands for, and the two products then stay apart).
+
+    **States.**  The inverse needs only the midpoints:
+    ``m_{n-1} = y_n - ½R_{n-1}(F_n) = m_n - ½(h_n + h_{n-1}) f_n - ½ g_n·(W_n + W_{n-1})``,
+    the same noise sum as the cotangents; ``ŷ_{n-1} = 2 m_{n-1} - ŷ_n`` (one ``lerp``) and
+    ``F_{n-1} = E(t_{n-1}, ŷ_{n-1})``, evaluated with the graph on, on a detached
+    leaf, and differentiated at the next iteration.  The ``y_n`` themselves are
+    never needed.  The backward makes N evaluations and N engine calls in all,
+    like backpropagation, and holds one step's graph at a time.
     """
 
-    def begin(self, problem, state):
-        yh_l = leaf(state[1])
-        return (yh_l, self.solver.evaluate(problem.sde, problem.times[-1], yh_l))
-
     @staticmethod
-    def _rt(sde, base, v, alpha, h, dw, like):
-        """``base + alpha Rᵀ v`` in the shapes of the cache ``like`` (``base`` may be None).
+    def _rt(sde, terms, like):
+        """``Σ R_kᵀ v_k`` over ``terms = [(v, h, W), ...]``, in the shapes of the cache ``like``.
 
         A cache entry broadcast against the state (a drift of shape ``(d,)``, say)
         gets the sum of its cotangent over the broadcast dimensions.
         """
-        f = like[0]
-        if v.shape == f.shape:
-            ft = v * (alpha * h) if base is None else torch.add(base[0], v, alpha=alpha * h)
-        else:
-            ft = (v * (alpha * h)).sum_to_size(f.shape)
-            ft = ft if base is None else ft + base[0]
-        if dw is None:
+        ft = gt = None
+        for v, h, w in terms:
+            a = v * h
+            ft = a if ft is None else ft.add_(a)
+            if w is not None:
+                b = v * w if sde.elementwise else prod_vjp(sde, v, w, like[1])
+                gt = b if gt is None else gt.add_(b)
+        if ft.shape != like[0].shape:
+            ft = ft.sum_to_size(like[0].shape)
+        if gt is None:
             return (ft,)
-        w, g = dw[0], like[1]
-        if sde.elementwise and w.shape == g.shape == v.shape:
-            if base is None:
-                gt = v * w if alpha == 1.0 else (v * w).mul_(alpha)
-            else:
-                gt = torch.addcmul(base[1], v, w, value=alpha)
-        else:
-            gt = prod_vjp(sde, v if alpha == 1.0 else alpha * v, w, g)
-            gt = gt if base is None else gt + base[1]
+        if gt.shape != like[1].shape:
+            gt = gt.sum_to_size(like[1].shape)
         return (ft, gt)
 
-    def step(self, problem, n, state, cot, carry, sink, inspect=None):
-        sde = problem.sde
-        h, dw = problem.h(n), problem.dw(n)
-        y1, yh1, cache1 = state[0], state[1], state[2:]
-        a_y1, a_yh1, a_c1 = cot[0], cot[1], cot[2:]
-        yh1_l, cache1_g = carry
+    def run(self, problem, state, cot, sink, inject, inspect=None):
+        sde, solver, rt = problem.sde, self.solver, self._rt
+        y_end, yh1, a_c = state[0], state[1], tuple(cot[2:])
+        u = cot[0] * 0.5  # a_y = 2u  (scaling by ½ is exact)
+        ab = torch.neg(cot[1])  # ā, with a_ŷ = -ā
+        v = None  # a_F = R_{n+1}ᵀ v; None: a_F is the given a_c (first step)
+        yl = leaf(yh1)
+        fg = solver.evaluate(sde, problem.t(problem.steps), yl)
         if inspect is not None:
-            inspect(cache1_g, [yh1_l])
-
-        # Inverse step (values only), MATH.md §2: q = y1 - ½R(F1) = y0 + ½R(F0).
-        half = self.solver.half
-        q = half(sde, y1, cache1, h, dw, -0.5)
-        yh0 = torch.sub(q, yh1).add_(q)  # 2 y1 - ŷ1 - R(F1)
-        if n > 0:
-            yh0_l = leaf(yh0)
-            cache0_g = self.solver.evaluate(sde, problem.times[n], yh0_l)
-            cache0 = tuple(c.detach() for c in cache0_g)
-            y0 = half(sde, q, cache0, h, dw, -0.5)
-            new_carry = (yh0_l, cache0_g)
-        else:
-            # Nothing before t_0 needs the state: only the cotangents are returned.
-            cache0, y0, new_carry = cache1, None, None
-
-        # VJP through the evaluation at ŷ1 (its graph was made by the previous iteration).
-        c = self._rt(sde, a_c1, a_y1, 0.5, h, dw, cache1)
-        g = sink.vjp(cache1_g, c, [yh1_l])
-        abar = a_yh1 if g[0] is None else a_yh1 + g[0]
-        v = torch.add(abar, a_y1, alpha=0.5)
-        a_y0 = v * 2.0  # a_y1 + 2 ā_ŷ1, bit for bit (scaling by 2 is exact)
-        a_c0 = self._rt(sde, None, v, 1.0, h, dw, cache0)
-        return (y0, yh0) + cache0, (a_y0, torch.neg(abar)) + a_c0, new_carry
+            inspect(fg, [yl])
+        f1 = tuple([c.detach() for c in fg])
+        like = f1  # the cache's shapes (the same at every step)
+        # Elementwise noise and a cache of the state's shape: Rᵀv is two plain products.
+        plain = (sde.is_ode or sde.elementwise) and all(c.shape == y_end.shape for c in f1)
+        h1 = w1 = m = None  # step n+1's h and W; the midpoint m_n
+        for n in range(problem.steps - 1, -1, -1):
+            h, dw = problem.h(n), problem.dw(n)
+            w = None if dw is None else dw[0]
+            # The cotangent of F_{n+1}: c = a_F + ½R_nᵀ a_y.
+            if v is None:
+                c = tuple(map(torch.add, a_c, rt(sde, [(u, h, w)], like)))
+            else:
+                hs, ws = h1 + h, (None if w is None else w1 + w)
+                if u is not v:
+                    c = rt(sde, [(v, h1, w1), (u, h, w)], like)
+                elif not plain:
+                    c = rt(sde, [(v, hs, ws)], like)
+                else:
+                    c = (v * hs,) if ws is None else (v * hs, v * ws)
+            if n > 0:  # reconstruct ŷ_n and evaluate F_n with the graph on
+                if m is None:
+                    m = solver.half(sde, y_end, f1, h, dw, -0.5)
+                else:
+                    m = solver.half(sde, m, f1, hs, None if ws is None else (ws,), -0.5)
+                yh0 = solver.reflect(yh1, m)
+                yl0 = leaf(yh0)
+                fg0 = solver.evaluate(sde, problem.t(n), yl0)
+            g = sink.vjp(fg, c, [yl])[0]
+            ab = torch.neg(ab) if g is None else torch.sub(g, ab)
+            v = torch.add(ab, u)
+            extra = inject.get(n)
+            u = v if extra is None else torch.add(v, extra, alpha=0.5)
+            h1, w1 = h, w
+            if n > 0:
+                yh1, yl, fg = yh0, yl0, fg0
+                f1 = tuple([c.detach() for c in fg])
+        return (u * 2.0, torch.neg(ab)) + rt(sde, [(v, h1, w1)], like)
 
 
 class GenericRule(AdjointRule):
