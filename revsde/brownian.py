@@ -124,9 +124,23 @@ class BrownianGrid:
             zh = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
             hh = zh.mul_(scale / math.sqrt(12.0))
         # Tensors for multi-cell sums, per-cell views for O(1) single-cell reads.
-        entry = (w, hh, w.unbind(0), None if hh is None else hh.unbind(0))
+        entry = (w, hh, self._cells(w), None if hh is None else self._cells(hh))
         self._cache[k] = entry
         return entry
+
+    @staticmethod
+    def _cells(x):
+        """Per-cell views of a chunk, its first and last cells copied out.
+
+        A walk (forward or reverse) that keeps the last cell it read while it
+        reads the next one, across a chunk boundary, then holds that one cell,
+        not a view that would pin the whole evicted chunk.
+        """
+        cells = list(x.unbind(0))
+        cells[0] = cells[0].clone()
+        if len(cells) > 1:
+            cells[-1] = cells[-1].clone()
+        return cells
 
     def cell(self, n: int):
         """``(W, H)`` on grid cell ``n`` (``H`` is None without Lévy area)."""
