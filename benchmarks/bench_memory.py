@@ -30,17 +30,21 @@ Measurements, per (method, steps), in a fresh process with one thread:
 * ``peak_tensor_mb``: peak of the live bytes of torch CPU allocations during
   one forward+backward, above the level at its start (``torch.profiler``
   allocation events; deterministic, counts tensors only);
-* ``time_s``: best wall time of forward+backward over ``--repeats`` runs, each
-  with a fresh Brownian motion built outside the timer (revsde's default grid
-  noise is built by ``sdeint``, inside it); ``paired_time_ratios`` divides the
-  times of two methods within each round of processes, and gives the median
-  over the rounds, which a slow drift of the machine's speed does not bias.
+* ``time_s``: median wall time of forward+backward over ``--rounds`` rounds,
+  each with a fresh Brownian motion built outside the timer (revsde's default
+  grid noise is built by ``sdeint``, inside it).  Timing runs in one
+  persistent process per method; a round asks each process, in a shuffled
+  order, for one timed run at each step count, so the runs that are compared
+  lie seconds apart.  ``paired_time_ratios`` divides the times of two methods
+  within each round and gives the median over the rounds: the machine's speed
+  drifts (by ±30% over minutes on a shared machine) but hardly within a
+  round, so these ratios are what the targets use.
 
 Both memory figures include the Brownian motion's own caches (a bounded LRU
 in ``BrownianInterval``; chunks of cells in ``BrownianGrid``), which is why
 ``peak(100)`` and ``peak(1000)`` are compared as well as ``peak(10)``.
 
-    python benchmarks/bench_memory.py [--quick] [--repeats 3] [--steps 10 100 1000]
+    python benchmarks/bench_memory.py [--quick] [--rounds 15] [--steps 10 100 1000]
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import random
 import subprocess
 import sys
 import time
@@ -175,18 +180,15 @@ def _memory(method, steps):
     }
 
 
-def _time(method, steps, repeats):
-    prepare = _case(method, steps)
-    best = float("inf")
-    for _ in range(repeats):
-        run = prepare()
-        t = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t)
-    return {"method": method, "steps": steps, "time_s": best}
+def _time(prepare):
+    run = prepare()
+    t = time.perf_counter()
+    run()
+    return time.perf_counter() - t
 
 
-def worker(kind, methods, steps_list, repeats):
+def worker(methods, steps_list):
+    """Memory rows, one per (method, steps)."""
     import torch
 
     torch.set_num_threads(1)
@@ -194,19 +196,75 @@ def worker(kind, methods, steps_list, repeats):
     for method in methods:
         _case(method, 2)()()  # warm-up: lazy initialisation is not part of any measurement
         for steps in steps_list:
-            rows.append(_memory(method, steps) if kind == "memory"
-                        else _time(method, steps, repeats))
+            rows.append(_memory(method, steps))
     return rows
 
 
+def serve(method, steps_list):
+    """Timing process: answer each line ``STEPS`` of stdin with one timed run's seconds."""
+    import torch
+
+    torch.set_num_threads(1)
+    cases = {n: _case(method, n) for n in steps_list}
+    _case(method, 2)()()
+    for n in steps_list:  # one untimed run each: first-call costs are not measured
+        cases[n]()()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        n = int(line)
+        print(_time(cases[n]), flush=True)
+
+
 # -- driver side -------------------------------------------------------------------------
-def _spawn(kind, methods, steps_list, repeats=1):
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, ",".join(methods),
-           "--steps", *map(str, steps_list), "--repeats", str(repeats)]
+def _spawn(methods, steps_list):
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "memory",
+           ",".join(methods), "--steps", *map(str, steps_list)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        raise RuntimeError(f"worker {kind} {methods} {steps_list} failed:\n{out.stderr}")
+        raise RuntimeError(f"memory worker {methods} {steps_list} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def time_rounds(methods, steps_list, rounds, seed=0):
+    """One persistent process per method; each round times every (method, steps) once,
+    the methods in a shuffled order.  Returns rows ``{method, steps, round, time_s}``."""
+    procs = {}
+    try:
+        for m in methods:
+            procs[m] = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--worker", "time", m,
+                 "--steps", *map(str, steps_list)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+        for m, p in procs.items():
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"timing worker {m} failed:\n{p.stderr.read()}")
+        rng, rows = random.Random(seed), []
+        for k in range(rounds):
+            for n in steps_list:
+                order = list(methods)
+                rng.shuffle(order)
+                for m in order:
+                    procs[m].stdin.write(f"{n}\n")
+                    procs[m].stdin.flush()
+                    line = procs[m].stdout.readline()
+                    if not line:
+                        raise RuntimeError(f"timing worker {m} died:\n{procs[m].stderr.read()}")
+                    rows.append({"method": m, "steps": n, "round": k, "time_s": float(line)})
+        return rows
+    finally:
+        for p in procs.values():
+            if p.stdin and not p.stdin.closed:
+                p.stdin.close()
+            p.wait(timeout=60)
+
+
+def _median(xs):
+    srt = sorted(xs)
+    if not srt:
+        return None
+    mid = len(srt) // 2
+    return srt[mid] if len(srt) % 2 else 0.5 * (srt[mid - 1] + srt[mid])
 
 
 def _get(rows, method, steps, key):
@@ -230,39 +288,44 @@ def ratios(rows, steps_list):
             for base in dict.fromkeys((lo, mid)):
                 out[f"{m}.{key}.{hi}/{base}"] = _ratio(_get(rows, m, hi, key),
                                                       _get(rows, m, base, key))
-    pairs = [("revsde_adjoint", "torchsde_adjoint"), ("revsde_adjoint", "revsde_backprop"),
-             ("revsde_adjoint_interval", "torchsde_adjoint"),
-             ("revsde_adjoint_interval", "revsde_backprop_interval"),
-             ("torchsde_adjoint", "torchsde_backprop"),
-             ("revsde_backprop", "torchsde_backprop")]
     for n in steps_list:
         t = {m: _get(rows, m, n, "time_s") for m in METHODS}
-        for a, b in pairs:
-            out[f"time.{a}/{b}.{n}"] = _ratio(t[a], t[b])
+        for a, b in PAIRS:
+            out[f"time_of_medians.{a}/{b}.{n}"] = _ratio(t[a], t[b])
     return out
 
 
-def paired(times, steps):
-    """Time ratios within each round (the two processes ran minutes apart at most, so a
-    drift of the machine's speed cancels), with their median over the rounds."""
+PAIRS = [("revsde_adjoint", "torchsde_adjoint"), ("revsde_adjoint", "revsde_backprop"),
+         ("revsde_adjoint_interval", "torchsde_adjoint"),
+         ("revsde_adjoint_interval", "revsde_backprop_interval"),
+         ("torchsde_adjoint", "torchsde_backprop"),
+         ("revsde_backprop", "torchsde_backprop")]
+
+
+def paired(times, steps_list):
+    """Time ratios within each round (the two runs lie seconds apart, so a drift of the
+    machine's speed cancels), with their median and quartiles over the rounds."""
     out = {}
-    for a, b in (("revsde_adjoint", "torchsde_adjoint"), ("revsde_adjoint", "revsde_backprop")):
-        per = []
-        for k in sorted({t.get("round", 0) for t in times}):
-            ta = [t["time_s"] for t in times if t.get("round", 0) == k
-                  and t["method"] == a and t["steps"] == steps]
-            tb = [t["time_s"] for t in times if t.get("round", 0) == k
-                  and t["method"] == b and t["steps"] == steps]
-            if ta and tb:
-                per.append(ta[0] / tb[0])
-        srt = sorted(per)
-        med = None if not srt else (srt[len(srt) // 2] if len(srt) % 2
-                                    else 0.5 * (srt[len(srt) // 2 - 1] + srt[len(srt) // 2]))
-        out[f"{a}/{b}.{steps}"] = {"per_round": per, "median": med}
+    for n in steps_list:
+        for a, b in PAIRS:
+            per = []
+            for k in sorted({t["round"] for t in times}):
+                ta = [t["time_s"] for t in times if t["round"] == k
+                      and t["method"] == a and t["steps"] == n]
+                tb = [t["time_s"] for t in times if t["round"] == k
+                      and t["method"] == b and t["steps"] == n]
+                if ta and tb:
+                    per.append(ta[0] / tb[0])
+            srt = sorted(per)
+            out[f"{a}/{b}.{n}"] = {
+                "median": _median(per),
+                "quartiles": [srt[len(srt) // 4], srt[(3 * len(srt)) // 4]] if srt else None,
+                "per_round": per,
+            }
     return out
 
 
-def summary(r, steps_list):
+def summary(r, pt, steps_list):
     lo, hi = steps_list[0], steps_list[-1]
     mid = steps_list[-2] if len(steps_list) > 2 else lo
     rows = [
@@ -272,17 +335,18 @@ def summary(r, steps_list):
          r.get(f"revsde_adjoint.peak_tensor_mb_own.{hi}/{lo}"), 1.05),
         ("revsde_adjoint peak(hi)/peak(lo), RSS growth, cold",
          r.get(f"revsde_adjoint.peak_rss_mb.{hi}/{lo}"), 1.05),
-        ("revsde_adjoint time / torchsde_adjoint time at hi steps",
-         r.get(f"time.revsde_adjoint/torchsde_adjoint.{hi}"), 1 / 3),
-        ("revsde_adjoint time / revsde_backprop time at hi steps",
-         r.get(f"time.revsde_adjoint/revsde_backprop.{hi}"), 1.5),
+        ("revsde_adjoint time / torchsde_adjoint time at hi steps (median of paired "
+         "rounds)", pt[f"revsde_adjoint/torchsde_adjoint.{hi}"]["median"], 1 / 3),
+        ("revsde_adjoint time / revsde_backprop time at hi steps (median of paired rounds)",
+         pt[f"revsde_adjoint/revsde_backprop.{hi}"]["median"], 1.5),
         ("like for like noise: revsde_adjoint_interval peak(hi)/peak(lo), tensors, cold",
          r.get(f"revsde_adjoint_interval.peak_tensor_mb.{hi}/{lo}"), 1.05),
         ("like for like noise: revsde_adjoint_interval time / torchsde_adjoint time at "
-         "hi steps", r.get(f"time.revsde_adjoint_interval/torchsde_adjoint.{hi}"), 1 / 3),
+         "hi steps (median of paired rounds)",
+         pt[f"revsde_adjoint_interval/torchsde_adjoint.{hi}"]["median"], 1 / 3),
         ("like for like noise: revsde_adjoint_interval time / revsde_backprop_interval "
-         "time at hi steps",
-         r.get(f"time.revsde_adjoint_interval/revsde_backprop_interval.{hi}"), 1.5),
+         "time at hi steps (median of paired rounds)",
+         pt[f"revsde_adjoint_interval/revsde_backprop_interval.{hi}"]["median"], 1.5),
     ]
     return [{"what": w.replace("(hi)", f"({hi})").replace("(lo)", f"({lo})")
              .replace("(mid)", f"({mid})")
@@ -293,46 +357,45 @@ def summary(r, steps_list):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smoke mode: few steps, one repeat")
+    ap.add_argument("--quick", action="store_true", help="smoke mode: few steps, one round")
     ap.add_argument("--steps", type=int, nargs="+", default=None)
-    ap.add_argument("--repeats", type=int, default=None, help="timed runs per process")
     ap.add_argument("--rounds", type=int, default=None,
-                    help="timing processes per method, interleaved across methods")
+                    help="timed runs per (method, steps), interleaved across methods")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "METHODS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     steps_list = args.steps or ([4, 8, 16] if args.quick else [10, 100, 1000])
-    repeats = args.repeats or (1 if args.quick else 3)
-    rounds = args.rounds or (1 if args.quick else 6)
+    rounds = args.rounds or (1 if args.quick else 15)
 
     if args.worker:
         kind, methods = args.worker[0], args.worker[1].split(",")
         unknown = sorted(set(methods) - set(METHODS))
-        if kind not in ("memory", "time") or unknown:
-            ap.error(f"--worker memory|time METHODS with METHODS from {list(METHODS)}")
-        print(json.dumps(worker(kind, methods, steps_list, repeats)))
+        if kind not in ("memory", "time") or unknown or (kind == "time" and len(methods) != 1):
+            ap.error(f"--worker memory METHODS | --worker time METHOD, from {list(METHODS)}")
+        if kind == "time":
+            serve(methods[0], steps_list)
+        else:
+            print(json.dumps(worker(methods, steps_list)))
         return
 
     import torch
     import torchsde
 
     t0 = time.perf_counter()
-    if args.quick:  # smoke mode: one process per kind of measurement
-        mem = _spawn("memory", METHODS, steps_list)
-        times = _spawn("time", METHODS, steps_list, repeats)
+    if args.quick:  # smoke mode: one memory process for everything
+        mem = _spawn(METHODS, steps_list)
     else:
-        mem = [row for n in steps_list for m in METHODS for row in _spawn("memory", [m], [n])]
-        times = [dict(row, round=k) for k in range(rounds) for m in METHODS
-                 for row in _spawn("time", [m], steps_list, repeats)]
+        mem = [row for n in steps_list for m in METHODS for row in _spawn([m], [n])]
+    times = time_rounds(METHODS, steps_list, rounds)
     rows = []
     for m in METHODS:
         for n in steps_list:
-            row = {"method": m, "steps": n,
-                   "time_s": min(r["time_s"] for r in times
-                                 if r["method"] == m and r["steps"] == n)}
+            ts = [r["time_s"] for r in times if r["method"] == m and r["steps"] == n]
+            row = {"method": m, "steps": n, "time_s": _median(ts), "time_s_min": min(ts)}
             row.update({k: v for r in mem if r["method"] == m and r["steps"] == n
                         for k, v in r.items() if k.startswith("peak")})
             rows.append(row)
     r = ratios(rows, steps_list)
+    pt = paired(times, steps_list)
     doc = {
         "benchmark": "bench_memory",
         "quick": bool(args.quick),
@@ -346,13 +409,13 @@ def main(argv=None):
                      f"torchsde.BrownianInterval(dt=1/steps, entropy={ENTROPY})",
             "loss": "mean(y(1)^2), gradients w.r.t. y0 and all parameters",
             "steps": steps_list, "threads": 1,
-            "timing": f"best of {rounds} processes x {repeats} runs, processes interleaved "
-                      "across methods",
+            "timing": f"{rounds} rounds; one persistent process per method; each round "
+                      "times every (method, steps) once, methods in a shuffled order",
         },
         "metrics": {
-            "time_s": "best wall time of forward+backward (a torchsde BrownianInterval "
-                      "is built outside the timer; revsde's default grid noise is built "
-                      "by sdeint, inside it)",
+            "time_s": "median wall time of forward+backward over the rounds (a torchsde "
+                      "BrownianInterval is built outside the timer; revsde's default grid "
+                      "noise is built by sdeint, inside it); time_s_min: the fastest",
             "peak_rss_mb": "VmHWM - VmRSS around one forward+backward (peak reset through "
                            "/proc/self/clear_refs); fresh process after a 2-step warm-up; "
                            "counts everything, including the Brownian tree's Python objects "
@@ -370,8 +433,8 @@ def main(argv=None):
                 "torchsde": torchsde.__version__, "machine": platform.machine()},
         "results": rows,
         "ratios": r,
-        "paired_time_ratios": paired(times, steps_list[-1]),
-        "targets": summary(r, steps_list),
+        "paired_time_ratios": pt,
+        "targets": summary(r, pt, steps_list),
         "wall_s": time.perf_counter() - t0,
     }
     print(json.dumps(doc, indent=2))
