@@ -36,3 +36,12 @@ def test_bench_memory_quick():
     cold = {(r["method"], r["steps"]): r["peak_tensor_mb"] for r in doc["results"]}
     assert cold["revsde_adjoint", 32] <= 1.05 * cold["revsde_adjoint", 8]
     assert {t["what"].split(" ")[0] for t in doc["targets"]} >= {"revsde_adjoint"}
+    # Timing: every (method, steps) timed once per round; the targets use the paired ratios.
+    for r in doc["results"]:
+        assert r["time_s_min"] <= r["time_s"]
+    pair = doc["paired_time_ratios"]["revsde_adjoint/torchsde_adjoint.32"]
+    t = {r["method"]: r["time_s"] for r in doc["results"] if r["steps"] == 32}
+    assert pair["per_round"] == [pytest.approx(t["revsde_adjoint"] / t["torchsde_adjoint"])]
+    assert pair["median"] == pair["per_round"][0]
+    timed = [x for x in doc["targets"] if "time" in x["what"]]
+    assert timed and all(x["measured"] > 0 for x in timed)
