@@ -353,8 +353,6 @@ class ReversibleHeunRule(AdjointRule):
             inspect(fg, [yl])
         f1 = tuple([c.detach() for c in fg])
         like = f1  # the cache's shapes (the same at every step)
-        # Elementwise noise and a cache of the state's shape: Rᵀv is two plain products.
-        plain = (sde.is_ode or sde.elementwise) and all(c.shape == y_end.shape for c in f1)
         h1 = w1 = m = None  # step n+1's h and W; the midpoint m_n
         for n in range(problem.steps - 1, -1, -1):
             h, dw = problem.h(n), problem.dw(n)
@@ -364,12 +362,8 @@ class ReversibleHeunRule(AdjointRule):
                 c = tuple(map(torch.add, a_c, rt(sde, [(u, h, w)], like)))
             else:
                 hs, ws = h1 + h, (None if w is None else w1 + w)
-                if u is not v:
-                    c = rt(sde, [(v, h1, w1), (u, h, w)], like)
-                elif not plain:
-                    c = rt(sde, [(v, hs, ws)], like)
-                else:
-                    c = (v * hs,) if ws is None else (v * hs, v * ws)
+                terms = [(v, hs, ws)] if u is v else [(v, h1, w1), (u, h, w)]
+                c = rt(sde, terms, like)
             if n > 0:  # reconstruct ŷ_n and evaluate F_n with the graph on
                 if m is None:
                     m = solver.half(sde, y_end, f1, h, dw, -0.5)
