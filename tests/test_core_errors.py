@@ -117,22 +117,23 @@ def test_bm_dtype_mismatch():
         solve(bm=bm)
 
 
+def _bm(kind, t1, size):
+    """A float64 Brownian motion on [0, t1] of either source (the grid in steps of 0.1)."""
+    if kind == "interval":
+        return make_brownian(0.0, t1, size, dtype=F64, device="cpu", entropy=0)
+    return BrownianGrid([k / 10 for k in range(round(t1 * 10) + 1)], size, dtype=F64)
+
+
 @pytest.mark.parametrize("kind", ["interval", "grid"])
 def test_bm_shape_mismatch(kind):
-    if kind == "interval":
-        bm = make_brownian(0.0, 1.0, (4, 2), dtype=F64, device="cpu", entropy=0)
-    else:
-        bm = BrownianGrid([k / 10 for k in range(11)], (4, 2), dtype=F64)
+    bm = _bm(kind, 1.0, (4, 2))
     with pytest.raises(ValueError, match=r"bm has shape \(4, 2\).*shape \(4, 3\)"):
         solve(bm=bm)
 
 
 @pytest.mark.parametrize("kind", ["interval", "grid"])
 def test_bm_time_span_too_short(kind):
-    if kind == "interval":
-        bm = make_brownian(0.0, 0.5, (4, 3), dtype=F64, device="cpu", entropy=0)
-    else:
-        bm = BrownianGrid([k / 10 for k in range(6)], (4, 3), dtype=F64)
+    bm = _bm(kind, 0.5, (4, 3))
     with pytest.raises(ValueError, match=r"bm covers \[0.0, 0.5\].*\[0.0, 1.0\].*whole time span"):
         solve(bm=bm)
 
