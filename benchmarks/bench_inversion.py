@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from revsde.diffusion.demo import DEFAULT_SAMPLER, baseline_roundtrip, rex_roundtrip
-from revsde.diffusion.images import BUNDLED_IMAGES, load_image
+from revsde.app.demo import DEFAULT_SAMPLER, baseline_roundtrip, rex_roundtrip
+from revsde.app.images import BUNDLED_IMAGES, load_image
 from revsde.diffusion.pretrained import load_record, pretrained
 from revsde.diffusion.schedules import GRID_KINDS, time_grid
 

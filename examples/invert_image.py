@@ -17,8 +17,8 @@ import argparse
 import json
 import sys
 
-from revsde.diffusion.demo import BASELINE_METHODS, DEFAULT_GRID, format_report, roundtrip_report
-from revsde.diffusion.images import BUNDLED_IMAGES
+from revsde.app.demo import BASELINE_METHODS, DEFAULT_GRID, format_report, roundtrip_report
+from revsde.app.images import BUNDLED_IMAGES
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,7 @@
     python examples/train_small_model.py                 # rebuilds the shipped weights
     python examples/train_small_model.py --out /tmp/m.pt --steps 500
 
-Writes ``revsde/diffusion/weights/small_unet.pt`` by default; see docs/pretrained.md.
+Writes ``revsde/diffusion/pretrained/weights/small_unet.pt`` by default; see docs/pretrained.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from revsde.diffusion.pretrained import PRETRAINED, save_pretrained
-from revsde.diffusion.train import TrainConfig, ddpm_schedule, train
+from revsde.diffusion.pretrained.train import TrainConfig, ddpm_schedule, train
 
 
 def main(argv=None) -> int:

@@ -75,7 +75,7 @@ def cmd_convergence(args) -> int:
 
 
 def cmd_invert(args) -> int:
-    from .diffusion.demo import roundtrip_report
+    from .app.demo import roundtrip_report
 
     report = roundtrip_report(
         image=args.image, steps=args.steps, sampler=args.sampler, dtype=args.dtype,
@@ -84,7 +84,7 @@ def cmd_invert(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        from .diffusion.demo import format_report
+        from .app.demo import format_report
 
         print(format_report(report))
     return 0

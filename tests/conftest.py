@@ -24,7 +24,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def images():
     """The four pictures, gray, 16x16, float64 in [-1, 1]."""
     pytest.importorskip("skimage")
-    from revsde.diffusion.images import bundled_image, to_model_image
+    from revsde.app.images import bundled_image, to_model_image
 
     return torch.cat([to_model_image(bundled_image(n), 16, F64) for n in NAMES])
 

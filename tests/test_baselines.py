@@ -15,11 +15,11 @@ from revsde.diffusion.baselines import (
     list_baselines,
 )
 from revsde.diffusion.oracles import GaussianOracle, IdealDenoiser
-from revsde.diffusion.reference import sample_ddim
+from revsde.diffusion.samplers.reference import sample_ddim
 from revsde.diffusion.schedules import VPDiscrete, time_grid
 
 pytest.importorskip("skimage")
-from revsde.diffusion.images import bundled_image, to_model_image  # noqa: E402
+from revsde.app.images import bundled_image, to_model_image  # noqa: E402
 
 F64 = torch.float64
 SCH = VPDiscrete(betas=torch.linspace(1e-4, 0.02, 1000, dtype=F64))

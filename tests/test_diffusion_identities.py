@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import revsde
-from revsde.diffusion.lifted import LIFTED_CASES, LiftedProblem
 from revsde.diffusion.oracles import GaussianMixtureOracle, GaussianOracle
-from revsde.diffusion.reference import sample_ddim, sample_dpmpp_1, sample_sde_dpmpp_1
+from revsde.diffusion.samplers.lifted import LIFTED_CASES, LiftedProblem
+from revsde.diffusion.samplers.reference import sample_ddim, sample_dpmpp_1, sample_sde_dpmpp_1
 from revsde.diffusion.schedules import (
     VE,
     FlowMatching,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from revsde.diffusion.oracles import GaussianMixtureOracle, GaussianOracle
-from revsde.diffusion.reference import (
+from revsde.diffusion.samplers.reference import (
     sample_ddim,
     sample_dpmpp_1,
     sample_dpmpp_2m,

@@ -11,11 +11,11 @@ from revsde.diffusion.pretrained import (
     pretrained,
     save_pretrained,
 )
+from revsde.diffusion.pretrained.unet import TinyUNet, VToEps
 from revsde.diffusion.schedules import VE, VPDiscrete
-from revsde.diffusion.unet import TinyUNet, VToEps
 
 pytest.importorskip("skimage")
-from revsde.diffusion.train import TrainConfig, eps_network, held_out_faces, train  # noqa: E402
+from revsde.diffusion.pretrained.train import TrainConfig, eps_network, held_out_faces, train  # noqa: E402
 
 F64 = torch.float64
 
@@ -109,7 +109,7 @@ def test_vtoeps_converts_v_to_eps():
 
 def test_samples_from_noise_stay_in_range(model):
     """DDIM samples from pure noise land near the data range [-1, 1] (no blow-up at t = 1)."""
-    from revsde.diffusion.reference import sample_ddim
+    from revsde.diffusion.samplers.reference import sample_ddim
     from revsde.diffusion.schedules import time_grid
 
     x = torch.randn(16, 1, 32, 32, generator=torch.Generator().manual_seed(4))

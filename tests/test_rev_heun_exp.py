@@ -31,9 +31,9 @@ from revsde.diffusion import (
     list_samplers,
     time_grid,
 )
-from revsde.diffusion.exp_heun import ExponentialReversibleHeun, exp_weights, phi2
 from revsde.diffusion.samplers import SAMPLERS
 from revsde.sde import SDEAdapter
+from revsde.solvers.exp_reversible_heun import ExponentialReversibleHeun, exp_weights, phi2
 
 
 def _ref_weights(s0: float, h: float):

@@ -5,22 +5,32 @@
 * the model wrapper ``DiffusionModel`` and the oracles of MATH.md §9;
 * ``LiftedProblem``: the lifted equations of MATH.md §4.2;
 * samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``; the one-step
-  method of ``rev_heun_exp``: ``ExponentialReversibleHeun`` (:mod:`.exp_heun`);
+  method of ``rev_heun_exp``: ``ExponentialReversibleHeun`` (now in
+  :mod:`revsde.solvers.exp_reversible_heun`, re-exported here);
 * inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample`` and
-  ``Latents`` (:mod:`.latents`);
+  ``Latents``;
 * exact-inversion baselines (:mod:`.baselines`): DDIM inversion, EDICT, BDIA, O-BELM;
-* the shipped model: ``pretrained``, ``list_pretrained``.
+* the shipped model (:mod:`.pretrained`): ``pretrained``, ``list_pretrained``.
+
+Application code (pictures, the inversion demo) lives in :mod:`revsde.app`.
 """
 
+from ..solvers.exp_reversible_heun import ExponentialReversibleHeun
 from . import baselines
-from .exp_heun import ExponentialReversibleHeun
-from .inversion import decode, decode_state, encode, exact_quantum, sample
-from .latents import Latents, LatentsFileError
-from .lifted import LIFTED_CASES, LiftedProblem
+from ._moved import install as _install_moved_aliases
+from .inversion import (
+    Latents,
+    LatentsFileError,
+    decode,
+    decode_state,
+    encode,
+    exact_quantum,
+    sample,
+)
 from .models import PREDICTIONS, DiffusionModel
 from .oracles import GaussianMixtureOracle, GaussianOracle, IdealDenoiser
 from .pretrained import list_pretrained, pretrained
-from .samplers import get_sampler, list_samplers
+from .samplers import LIFTED_CASES, LiftedProblem, get_sampler, list_samplers
 from .schedules import (
     GRID_KINDS,
     SCHEDULES,
@@ -34,6 +44,8 @@ from .schedules import (
     schedule_from_dict,
     time_grid,
 )
+
+_install_moved_aliases()
 
 __all__ = [
     # schedules

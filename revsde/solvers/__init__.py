@@ -1,6 +1,7 @@
 """One-step methods: base methods, Reversible Heun and the McCallum–Foster wrapper."""
 
 from .base import Solver, SolverError
+from .exp_reversible_heun import ExponentialReversibleHeun
 from .explicit import (
     BASE_METHODS,
     RK4,
@@ -27,6 +28,7 @@ __all__ = [
     "BaseMethod",
     "Euler",
     "EulerHeun",
+    "ExponentialReversibleHeun",
     "Heun",
     "McCallumFoster",
     "Midpoint",

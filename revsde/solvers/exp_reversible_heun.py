@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import torch
 
-from ..solvers import ReversibleHeun, Solver
+from .base import Solver
+from .reversible_heun import ReversibleHeun
 
 __all__ = ["ExponentialReversibleHeun", "exp_weights", "phi2"]
 

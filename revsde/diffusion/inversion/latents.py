@@ -171,9 +171,9 @@ class Latents:
     @property
     def noise(self) -> torch.Tensor:
         """The noise latent in data coordinates, ``x_T = κ_{ts[0]} Y_T``."""
-        from .lifted import LiftedProblem
-        from .models import DiffusionModel
-        from .schedules import schedule_from_dict
+        from ..models import DiffusionModel
+        from ..samplers.lifted import LiftedProblem
+        from ..schedules import schedule_from_dict
 
         model = DiffusionModel(_identity, schedule_from_dict(self.schedule), self.prediction)
         return LiftedProblem(model, self.case).from_lifted(self.y, self.ts[0])

@@ -30,10 +30,10 @@ from collections.abc import Sequence
 
 import torch
 
+from ..samplers.lifted import LiftedProblem
+from ..samplers.rex import RexSampler, check_model, get_sampler, reversible_names
+from ..schedules import time_grid
 from .latents import Latents, tensor_fingerprint
-from .lifted import LiftedProblem
-from .samplers import RexSampler, check_model, get_sampler, reversible_names
-from .schedules import time_grid
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
            "model_fingerprint"]
@@ -47,7 +47,7 @@ _EXACT_BITS = 50
 
 # -- helpers ------------------------------------------------------------------------
 def _version() -> str:
-    from .. import __version__
+    from ... import __version__
 
     return __version__
 

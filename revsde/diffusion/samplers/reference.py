@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import torch
 
-from .models import DiffusionModel
-from .schedules import as_time
+from ..models import DiffusionModel
+from ..schedules import as_time
 
 __all__ = [
     "SampleResult",

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from .models import DiffusionModel
-from .schedules import schedule_from_dict
+from ..models import DiffusionModel
+from ..schedules import schedule_from_dict
 from .unet import PARAMETERIZATIONS, TinyUNet, VToEps
 
 __all__ = ["pretrained", "list_pretrained", "save_pretrained", "load_record", "PRETRAINED",

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .schedule_base import NoiseSchedule
+from .base import NoiseSchedule
 
 __all__ = ["time_grid", "GRID_KINDS"]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from .baselines import generate as baseline_generate
-from .baselines import get_baseline
+from ..diffusion.baselines import generate as baseline_generate
+from ..diffusion.baselines import get_baseline
+from ..diffusion.pretrained import pretrained
+from ..diffusion.schedules import time_grid
 from .images import BUNDLED_IMAGES, load_image
-from .pretrained import pretrained
-from .schedules import time_grid
 
 __all__ = ["roundtrip_report", "format_report", "draw_figure", "BASELINE_METHODS",
            "DEFAULT_SAMPLER", "DEFAULT_GRID"]
@@ -74,7 +74,7 @@ def _metrics(x0, back, latent, seconds, nfe) -> dict:
 def rex_roundtrip(model, x0, steps: int, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
                   grid: str = DEFAULT_GRID):
     """``(x0_back, latent_x_T, ts, nfe)`` through ``revsde.diffusion.encode``/``decode``."""
-    from . import decode, encode  # the inversion API (revsde.diffusion.inversion)
+    from ..diffusion import decode, encode  # the inversion API (revsde.diffusion.inversion)
 
     lat = encode(model, x0, steps=steps, sampler=sampler, seed=seed, grid=grid)
     back = decode(model, lat)

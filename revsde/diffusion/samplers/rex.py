@@ -42,14 +42,14 @@ from typing import ClassVar
 
 import torch
 
-from ..brownian import BrownianGrid
-from ..integrate import sdeint, sdeint_inverse
-from ..registry import accepted_options, build_entry, get_solver
-from ..sde import SDEAdapter
-from ..solvers import Solver
-from .exp_heun import ExponentialReversibleHeun
+from ...brownian import BrownianGrid
+from ...integrate import sdeint, sdeint_inverse
+from ...registry import accepted_options, build_entry, get_solver
+from ...sde import SDEAdapter
+from ...solvers import Solver
+from ...solvers.exp_reversible_heun import ExponentialReversibleHeun
+from ..models import DiffusionModel
 from .lifted import LIFTED_CASES, LiftedProblem
-from .models import DiffusionModel
 from .reference import sample_ddim, sample_dpmpp_1, sample_dpmpp_2m, sample_sde_dpmpp_1
 
 __all__ = [

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .schedule_base import VPSchedule, as_time, check_range
+from .base import VPSchedule, as_time, check_range
 
 __all__ = ["VPDiscrete", "VPScaledLinear"]
 

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from .images import BUNDLED_IMAGES, bundled_image, lfw_faces, to_model_image
-from .schedules import VPDiscrete
+from ...app.images import BUNDLED_IMAGES, bundled_image, lfw_faces, to_model_image
+from ..schedules import VPDiscrete
 from .unet import PARAMETERIZATIONS, TinyUNet, VToEps
 
 __all__ = ["TrainConfig", "ddpm_schedule", "training_data", "held_out_faces", "train",

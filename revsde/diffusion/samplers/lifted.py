@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .models import DiffusionModel, per_sample
-from .schedules import as_time
+from ..models import DiffusionModel, per_sample
+from ..schedules import as_time
 
 __all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "LIFTED_CASES"]
 
