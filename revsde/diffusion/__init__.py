@@ -18,6 +18,7 @@ Application code (pictures, the inversion demo) lives in :mod:`revsde.app`.
 from ..solvers.exp_reversible_heun import ExponentialReversibleHeun
 from . import baselines
 from ._moved import install as _install_moved_aliases
+from .adapters import from_diffusers
 from .inversion import (
     Latents,
     LatentsFileError,
@@ -85,4 +86,5 @@ __all__ = [
     "baselines",
     "pretrained",
     "list_pretrained",
+    "from_diffusers",
 ]

@@ -204,6 +204,9 @@ def encode(model, x0, steps: int = 50, sampler="rex_rk4", seed: int | None = 0,
                              f"zeta={options['zeta']}")
     if dtype is not None:
         x0 = x0.to(dtype)
+    codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in
+    if codec is not None:
+        x0 = codec.encode(x0)
     x0 = _check_input(model, x0, "x0")
     ts = _grid(model, steps, grid)
     probe = _reversible(sampler, options)
@@ -243,7 +246,7 @@ def encode(model, x0, steps: int = 50, sampler="rex_rk4", seed: int | None = 0,
         nfe=int(sol.stats["nfe"]) + s.init_nfe, base=s.base, library_version=_version(),
     )
     if verify:
-        x_rec = decode(model, lat, cond=cond)
+        x_rec = _decode_data(model, lat, cond, None, {})  # latent space with an autoencoder
         lat.verify_error = float((x_rec.to(torch.float64) - x0.to(torch.float64)).abs().max())
     return lat
 
@@ -320,8 +323,15 @@ def decode(model, latents: Latents, *, cond=None, sampler=None, **options) -> to
 
     Raises a clear error if the model (schedule, prediction, config fingerprint),
     the conditioning, or an explicitly passed ``sampler`` / option differs from
-    the stored configuration.
+    the stored configuration.  A latent diffusion model (with an ``autoencoder``,
+    :func:`revsde.diffusion.from_diffusers`) returns pictures.
     """
+    x = _decode_data(model, latents, cond, sampler, options)
+    codec = getattr(model, "autoencoder", None)
+    return x if codec is None else codec.decode(x)
+
+
+def _decode_data(model, latents: Latents, cond, sampler, options) -> torch.Tensor:
     state = decode_state(model, latents, cond=cond, sampler=sampler, **options)
     pb = LiftedProblem(model, latents.case)
     y = state[0]

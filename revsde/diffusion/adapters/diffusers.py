@@ -1,0 +1,239 @@
+"""``from_diffusers``: a diffusers UNet and its scheduler as a revsde :class:`DiffusionModel`.
+
+The result is an ordinary :class:`~revsde.diffusion.DiffusionModel`, so every sampler,
+``encode``/``decode``/``sample`` and the benchmarks take it:
+
+* the schedule comes from the scheduler's config (:mod:`.schedule`): the training index
+  ``i`` sits at ``t = (i+1)/N``, and the network is called with the timestep
+  ``t·N - 1`` as a float tensor in the scheduler's units (a Python float given to
+  ``UNet2DModel`` would be truncated to an integer);
+* the prediction type is the scheduler's ``prediction_type``: ``epsilon`` → ``"eps"``,
+  ``sample`` → ``"x0"``, ``v_prediction`` → ``"v"`` (v = α ε - σ x0, the same convention);
+* conditioning keyword inputs (``encoder_hidden_states``, ``class_labels``,
+  ``added_cond_kwargs``, ...) are the ``cond`` of every revsde call;
+* ``guidance_scale`` turns on classifier-free guidance (:mod:`.guidance`), one network
+  call on the batch ``[uncond; cond]``; the guided network is still a deterministic
+  function, so inversion stays exact;
+* ``vae`` (an ``AutoencoderKL``) makes it a latent diffusion model (:mod:`.latent`):
+  ``encode``/``decode`` then take and return pictures.
+
+diffusers is an optional dependency (``pip install 'revsde[diffusers]'``); this module
+never imports it: it only calls the objects it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import torch
+
+from ..models import DiffusionModel
+from .errors import DiffusersAdapterError
+from .guidance import broadcast_inputs, guidance_batch, guided
+from .latent import LatentCodec
+from .schedule import schedule_from_config, scheduler_config
+
+__all__ = ["DiffusersNet", "DiffusersModel", "from_diffusers", "PREDICTION_TYPES"]
+
+#: diffusers' prediction_type -> revsde's prediction
+PREDICTION_TYPES = {"epsilon": "eps", "sample": "x0", "v_prediction": "v"}
+
+
+def _config(module) -> dict:
+    config = getattr(module, "config", None)
+    return dict(config) if config is not None else {}
+
+
+class DiffusersNet(torch.nn.Module):
+    """``net(x, t, **cond)`` over a diffusers UNet: continuous t to the scheduler's timestep.
+
+    Args:
+        unet: ``UNet2DModel`` or ``UNet2DConditionModel`` (any module called as
+            ``unet(sample, timestep, **inputs)`` whose output's first item is the prediction).
+        num_train_timesteps: N of the scheduler; ``timestep = t·N - 1``.
+        guidance_scale: classifier-free guidance scale s, or ``None`` for no guidance.
+        uncond: default unconditional inputs (a dict like ``cond``), used when a call's
+            ``cond`` has no ``"uncond"`` entry.
+        learned_variance: the UNet also outputs a variance (``variance_type`` learned):
+            keep the first half of its channels.
+    """
+
+    def __init__(self, unet, num_train_timesteps: int, guidance_scale: float | None = None,
+                 uncond: dict | None = None, learned_variance: bool = False):
+        super().__init__()
+        if not callable(unet):
+            raise DiffusersAdapterError(
+                f"unet must be a diffusers UNet2DModel or UNet2DConditionModel; got "
+                f"{type(unet).__name__}")
+        if guidance_scale is not None:
+            if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) \
+                    or not math.isfinite(guidance_scale):
+                raise DiffusersAdapterError(
+                    f"guidance_scale must be a finite number (or None for no guidance); got "
+                    f"{guidance_scale!r}")
+            guidance_scale = float(guidance_scale)
+        if uncond is not None and not isinstance(uncond, dict):
+            raise DiffusersAdapterError(
+                "uncond must be a dict of the network's unconditional keyword inputs, e.g. "
+                f"{{'encoder_hidden_states': empty_prompt_embedding}}; got {type(uncond).__name__}")
+        if uncond is not None and guidance_scale is None:
+            raise DiffusersAdapterError("uncond was given without guidance_scale; pass "
+                                        "guidance_scale=s to use classifier-free guidance")
+        self.unet = unet
+        self.num_train_timesteps = int(num_train_timesteps)
+        self.guidance_scale = guidance_scale
+        self.uncond = dict(uncond) if uncond is not None else None
+        self.learned_variance = bool(learned_variance)
+        config = _config(unet)
+        self.conditional = "cross_attention_dim" in config or type(unet).__name__ == \
+            "UNet2DConditionModel"
+
+    def timestep(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The scheduler's timestep ``t·N - 1`` as a float tensor (at least float32)."""
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        return (t.to(torch.float64) * self.num_train_timesteps - 1.0).to(dtype)
+
+    def raw(self, x: torch.Tensor, timestep: torch.Tensor, inputs: dict) -> torch.Tensor:
+        """One UNet call at the scheduler's ``timestep``; the prediction, variance dropped."""
+        if self.conditional and inputs.get("encoder_hidden_states") is None:
+            raise DiffusersAdapterError(
+                f"{type(self.unet).__name__} needs its text conditioning: pass "
+                "cond={'encoder_hidden_states': tensor (batch or 1, tokens, "
+                f"{_config(self.unet).get('cross_attention_dim', 'dim')})}}")
+        out = self.unet(x, timestep, **inputs, return_dict=False)[0]
+        if out.shape[1] != x.shape[1]:
+            if self.learned_variance and out.shape[1] == 2 * x.shape[1]:
+                return out[:, : x.shape[1]]
+            raise DiffusersAdapterError(
+                f"the UNet returns {out.shape[1]} channels for a {x.shape[1]}-channel input; "
+                "only a scheduler with variance_type 'learned'/'learned_range' explains twice "
+                "as many")
+        return out
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, **cond) -> torch.Tensor:
+        """The (guided) network output at continuous times ``t`` (shape ``(batch,)``)."""
+        uncond = cond.pop("uncond", None)
+        batch = x.shape[0]
+        cond = broadcast_inputs(cond, batch)
+        timestep = self.timestep(t, x)
+        if self.guidance_scale is None:
+            if uncond is not None:
+                raise DiffusersAdapterError(
+                    "cond has an 'uncond' entry but the model has no guidance_scale; build it "
+                    "with from_diffusers(..., guidance_scale=s)")
+            return self.raw(x, timestep, cond)
+        uncond = self.uncond if uncond is None else uncond
+        if uncond is None:
+            raise DiffusersAdapterError(
+                "classifier-free guidance needs unconditional inputs: pass uncond={...} to "
+                "from_diffusers, or cond={..., 'uncond': {...}} to the call")
+        if not isinstance(uncond, dict):
+            raise DiffusersAdapterError(f"cond['uncond'] must be a dict of keyword inputs; got "
+                                        f"{type(uncond).__name__}")
+        x2, t2, inputs = guidance_batch(x, timestep, cond, broadcast_inputs(uncond, batch))
+        return guided(self.raw(x2, t2, inputs), self.guidance_scale)
+
+    def extra_repr(self) -> str:
+        return (f"unet={type(self.unet).__name__}, num_train_timesteps="
+                f"{self.num_train_timesteps}, guidance_scale={self.guidance_scale}")
+
+
+def _digest(obj) -> str:
+    h = hashlib.sha256()
+
+    def feed(v):
+        if torch.is_tensor(v):
+            h.update(f"{v.dtype}{tuple(v.shape)}".encode())
+            h.update(v.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+        elif isinstance(v, dict):
+            for k in sorted(v):
+                h.update(str(k).encode())
+                feed(v[k])
+        else:
+            h.update(json.dumps(v, sort_keys=True, default=str).encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
+class DiffusersModel(DiffusionModel):
+    """A :class:`DiffusionModel` over a diffusers UNet (built by :func:`from_diffusers`).
+
+    ``autoencoder`` is a :class:`~.latent.LatentCodec` for latent diffusion (``encode``
+    and ``decode`` then take pictures) or ``None``; ``scheduler_config`` is the
+    scheduler's config with diffusers' defaults filled in.
+    """
+
+    def __init__(self, net: DiffusersNet, schedule, prediction: str, scheduler_config: dict,
+                 autoencoder: LatentCodec | None = None):
+        super().__init__(net, schedule, prediction)
+        self.scheduler_config = scheduler_config
+        self.autoencoder = autoencoder
+
+    @property
+    def guidance_scale(self) -> float | None:
+        return self.net.guidance_scale
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the UNet, scheduler and VAE configs, guidance scale and default uncond."""
+        parts = {"unet": _config(self.net.unet), "scheduler": self.scheduler_config,
+                 "prediction": self.prediction, "guidance_scale": self.net.guidance_scale,
+                 "uncond": self.net.uncond or {}}
+        if self.autoencoder is not None:
+            parts["vae"] = _config(self.autoencoder.vae)
+            parts["latent_scale"] = [self.autoencoder.scaling_factor,
+                                     self.autoencoder.shift_factor]
+        return _digest(parts)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", guidance_scale={self.guidance_scale!r}"
+
+
+def from_diffusers(unet, scheduler, *, vae=None, guidance_scale: float | None = None,
+                   uncond: dict | None = None, prediction: str | None = None,
+                   scaling_factor: float | None = None,
+                   shift_factor: float | None = None) -> DiffusersModel:
+    """Wrap a diffusers UNet and its scheduler as a revsde :class:`DiffusionModel`.
+
+    Args:
+        unet: a ``UNet2DModel`` or ``UNet2DConditionModel`` (its weights are used as they
+            are: move and cast it with ``unet.to(...)`` before or after wrapping).
+        scheduler: the scheduler it was trained with (``DDPMScheduler``, ``DDIMScheduler``,
+            ...) or that scheduler's config dict; only its config is read.
+        vae: an ``AutoencoderKL`` for latent diffusion; ``encode``/``decode`` then take and
+            return pictures (the autoencoder itself is not invertible).
+        guidance_scale: classifier-free guidance scale s: the network becomes
+            ``uncond + s·(cond - uncond)``, batched in one call.
+        uncond: the default unconditional inputs for guidance (e.g.
+            ``{"encoder_hidden_states": empty_prompt_embedding}``); a call may override
+            them with ``cond={..., "uncond": {...}}``.
+        prediction: override the scheduler's ``prediction_type`` (``"epsilon"``,
+            ``"sample"``, ``"v_prediction"`` or revsde's ``"eps"``, ``"x0"``, ``"v"``).
+        scaling_factor, shift_factor: override the VAE config's latent scaling.
+
+    Returns:
+        a :class:`DiffusersModel` (a :class:`DiffusionModel`).
+    """
+    config = scheduler_config(scheduler)
+    schedule = schedule_from_config(config)
+    ptype = config["prediction_type"] if prediction is None else prediction
+    pred = PREDICTION_TYPES.get(ptype, ptype if ptype in PREDICTION_TYPES.values() else None)
+    if pred is None:
+        raise DiffusersAdapterError(
+            f"prediction type {ptype!r} is not supported; use one of "
+            f"{list(PREDICTION_TYPES)} (or {list(PREDICTION_TYPES.values())})")
+    learned = str(config.get("variance_type") or "").startswith("learned")
+    net = DiffusersNet(unet, config["num_train_timesteps"], guidance_scale, uncond, learned)
+    codec = None
+    if vae is not None:
+        codec = LatentCodec(vae, scaling_factor, shift_factor)
+        unet_in = _config(unet).get("in_channels")
+        if unet_in is not None and unet_in != codec.latent_channels:
+            raise DiffusersAdapterError(
+                f"the UNet takes {unet_in} channels but the VAE's latents have "
+                f"{codec.latent_channels}; pass the VAE the UNet was trained with")
+    elif scaling_factor is not None or shift_factor is not None:
+        raise DiffusersAdapterError("scaling_factor/shift_factor need a vae=")
+    return DiffusersModel(net, schedule, pred, config, codec)
