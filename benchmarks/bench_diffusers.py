@@ -1,0 +1,146 @@
+"""revsde's exact inversion against diffusers' DDIMInverseScheduler, on one diffusers UNet.
+
+The network is a ``UNet2DModel`` with the architecture of a 256x256 pixel-space DDPM
+(the google/ddpm-*-256 config: block_out_channels (128, 128, 256, 256, 512, 512),
+layers_per_block 2, attention in the fifth level, 16x16 at 256 px), with seeded
+random weights (no download), and the DDPM linear schedule (1000 timesteps,
+β 1e-4 .. 0.02).  A real picture (scikit-image's astronaut, RGB, resized to
+``--size``) goes to noise and back:
+
+* diffusers: ``DDIMInverseScheduler`` for ``--steps`` steps, then ``DDIMScheduler`` back
+  (``clip_sample=False`` for both), one network evaluation per step;
+* revsde: ``from_diffusers`` on the same network, ``encode``/``decode`` with reversible
+  samplers at the same number of network evaluations per direction (``rev_heun`` and
+  ``rev_heun_exp``: steps - 1 steps plus one to start; ``rex_euler``: steps/2 steps).
+
+Prints one JSON document: per method the max abs and mean square round-trip error in
+pixel space (pictures in [-1, 1]), the network evaluations per direction, and the
+wall time of one round trip (best of ``--repeats``).  It is heavy on a CPU: the default
+``--size 64`` keeps it to a few minutes on one thread; ``--size 256`` is the real size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+DDPM_256 = {
+    "block_out_channels": (128, 128, 256, 256, 512, 512),
+    "layers_per_block": 2,
+    "down_block_types": ("DownBlock2D",) * 4 + ("AttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "AttnUpBlock2D") + ("UpBlock2D",) * 4,
+    "norm_num_groups": 32, "norm_eps": 1e-6, "downsample_padding": 0,
+    "flip_sin_to_cos": False, "freq_shift": 1, "in_channels": 3, "out_channels": 3,
+}
+SCHEDULER = {"num_train_timesteps": 1000, "beta_schedule": "linear", "beta_start": 1e-4,
+             "beta_end": 0.02, "clip_sample": False, "prediction_type": "epsilon"}
+
+
+def build_unet(size: int, seed: int, device, dtype):
+    from diffusers import UNet2DModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(sample_size=size, **DDPM_256)
+    return unet.eval().to(device=device, dtype=dtype)
+
+
+def picture(size: int, device, dtype) -> torch.Tensor:
+    import skimage.data
+    import skimage.transform
+
+    img = skimage.transform.resize(skimage.data.astronaut(), (size, size), anti_aliasing=True)
+    x = torch.as_tensor(img, dtype=torch.float64).permute(2, 0, 1)[None] * 2 - 1
+    return x.to(device=device, dtype=dtype)
+
+
+def ddim_roundtrip(unet, x0, steps: int):
+    from diffusers import DDIMInverseScheduler, DDIMScheduler
+
+    inverse, forward = DDIMInverseScheduler(**SCHEDULER), DDIMScheduler(**SCHEDULER)
+    inverse.set_timesteps(steps)
+    forward.set_timesteps(steps)
+    x = x0
+    for t in inverse.timesteps:
+        x = inverse.step(unet(x, t).sample, t, x).prev_sample
+    for t in forward.timesteps:
+        x = forward.step(unet(x, t).sample, t, x).prev_sample
+    return x
+
+
+def revsde_roundtrip(model, x0, steps: int, sampler: str):
+    from revsde import diffusion as D
+
+    lat = D.encode(model, x0, steps=steps, sampler=sampler)
+    return D.decode(model, lat), lat.nfe
+
+
+def timed(fn, repeats: int):
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return out, best
+
+
+def errors(back, x0) -> dict:
+    d = back.to(torch.float64) - x0.to(torch.float64)
+    return {"max_abs_error": float(d.abs().max()), "mse": float(d.pow(2).mean())}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=64, help="picture size (256 is the real one)")
+    p.add_argument("--steps", type=int, default=10,
+                   help="network evaluations per direction (DDIM steps)")
+    p.add_argument("--samplers", nargs="*", default=["rev_heun", "rev_heun_exp", "rex_euler"])
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--quick", action="store_true", help="size 32, 4 steps (a smoke run)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.size, args.steps = 32, 4
+    if args.size % 32 or args.size < 32:
+        p.error("--size must be a multiple of 32 (the UNet halves the picture 5 times)")
+    if args.steps < 2:
+        p.error("--steps must be at least 2")
+    from revsde import diffusion as D
+
+    dtype = torch.float32
+    unet = build_unet(args.size, args.seed, args.device, dtype)
+    model = D.from_diffusers(unet, SCHEDULER)
+    x0 = picture(args.size, args.device, dtype)
+    rows = []
+    with torch.no_grad():
+        back, seconds = timed(lambda: ddim_roundtrip(unet, x0, args.steps), args.repeats)
+        rows.append({"method": "diffusers DDIMInverseScheduler + DDIMScheduler",
+                     "steps": args.steps, "nfe_per_direction": args.steps,
+                     "seconds_per_roundtrip": seconds, **errors(back, x0)})
+        for name in args.samplers:
+            info = D.get_sampler(name).info()
+            steps = (args.steps - info["init_nfe"]) // info["nfe_per_step"]
+            if steps < 1:
+                continue
+            (back, nfe), seconds = timed(lambda n=name, s=steps: revsde_roundtrip(
+                model, x0, s, n), args.repeats)
+            rows.append({"method": f"revsde {name}", "steps": steps, "nfe_per_direction": nfe,
+                         "seconds_per_roundtrip": seconds, **errors(back, x0)})
+    params = sum(p.numel() for p in unet.parameters())
+    doc = {"benchmark": "diffusers", "network": "UNet2DModel, google/ddpm-*-256 architecture, "
+           "random weights", "parameters": params, "size": args.size, "dtype": "float32",
+           "device": str(args.device), "threads": torch.get_num_threads(),
+           "picture": "skimage astronaut (RGB)", "results": rows}
+    print(json.dumps(doc, indent=2))
+    return doc
+
+
+if __name__ == "__main__":
+    main()
