@@ -206,3 +206,29 @@ def test_import_revsde_does_not_import_diffusers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"OMP_NUM_THREADS": "1", "PATH": ""}, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fingerprint_follows_weights_guidance_and_scheduler():
+    unet = tiny_unet()
+    fp = D.from_diffusers(unet, DDPMScheduler()).fingerprint()
+    assert D.from_diffusers(tiny_unet(), DDPMScheduler()).fingerprint() == fp
+    assert D.from_diffusers(tiny_unet(seed=1), DDPMScheduler()).fingerprint() != fp
+    assert D.from_diffusers(unet, DDPMScheduler(beta_end=0.03)).fingerprint() != fp
+    cu = tiny_cond_unet()
+    u = {"encoder_hidden_states": torch.zeros(1, 5, 16)}
+    fps = {D.from_diffusers(cu, sd_scheduler(), guidance_scale=s, uncond=u).fingerprint()
+           for s in (3.0, 7.5)}
+    assert len(fps) == 2
+
+
+def test_a_wider_state_feeds_the_network_a_cast():
+    """A float64 state with a float32 UNet: the network sees the float32 cast, output widened."""
+    unet = tiny_cond_unet()
+    model = D.from_diffusers(unet, sd_scheduler())
+    x = pictures(channels=4, dtype=F64)
+    c = text_cond(dtype=F64)
+    with torch.no_grad():
+        out = model(x, torch.tensor(0.5, dtype=F64), **c)
+        ref = unet(x.float(), torch.full((2,), 499.0),
+                   encoder_hidden_states=c["encoder_hidden_states"].float().expand(2, -1, -1))
+    assert out.dtype == F64 and torch.equal(out, ref.sample.double())

@@ -95,6 +95,12 @@ class DiffusersNet(torch.nn.Module):
         dtype = torch.promote_types(x.dtype, torch.float32)
         return (t.to(torch.float64) * self.num_train_timesteps - 1.0).to(dtype)
 
+    def _dtype(self) -> torch.dtype | None:
+        for p in self.unet.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return None
+
     def raw(self, x: torch.Tensor, timestep: torch.Tensor, inputs: dict) -> torch.Tensor:
         """One UNet call at the scheduler's ``timestep``; the prediction, variance dropped."""
         if self.conditional and inputs.get("encoder_hidden_states") is None:
@@ -102,7 +108,13 @@ class DiffusersNet(torch.nn.Module):
                 f"{type(self.unet).__name__} needs its text conditioning: pass "
                 "cond={'encoder_hidden_states': tensor (batch or 1, tokens, "
                 f"{_config(self.unet).get('cross_attention_dim', 'dim')})}}")
-        out = self.unet(x, timestep, **inputs, return_dict=False)[0]
+        dtype = self._dtype()
+        if dtype is not None and x.dtype != dtype:
+            # a wider reversible state: the network sees a cast of it, in its own precision
+            out = self.unet(x.to(dtype), timestep, **_cast(inputs, dtype),
+                            return_dict=False)[0].to(x.dtype)
+        else:
+            out = self.unet(x, timestep, **inputs, return_dict=False)[0]
         if out.shape[1] != x.shape[1]:
             if self.learned_variance and out.shape[1] == 2 * x.shape[1]:
                 return out[:, : x.shape[1]]
@@ -138,6 +150,15 @@ class DiffusersNet(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"unet={type(self.unet).__name__}, num_train_timesteps="
                 f"{self.num_train_timesteps}, guidance_scale={self.guidance_scale}")
+
+
+def _cast(v, dtype):
+    """Floating tensors (nested in dicts) cast to ``dtype``; everything else unchanged."""
+    if torch.is_tensor(v):
+        return v.to(dtype) if v.is_floating_point() else v
+    if isinstance(v, dict):
+        return {k: _cast(w, dtype) for k, w in v.items()}
+    return v
 
 
 def _digest(obj) -> str:
@@ -177,10 +198,12 @@ class DiffusersModel(DiffusionModel):
         return self.net.guidance_scale
 
     def fingerprint(self) -> str:
-        """SHA-256 of the UNet, scheduler and VAE configs, guidance scale and default uncond."""
+        """SHA-256 of the weights (UNet and VAE), their configs, the scheduler config, the
+        guidance scale and the default unconditional inputs: decoding with anything else
+        is refused."""
         parts = {"unet": _config(self.net.unet), "scheduler": self.scheduler_config,
                  "prediction": self.prediction, "guidance_scale": self.net.guidance_scale,
-                 "uncond": self.net.uncond or {}}
+                 "uncond": self.net.uncond or {}, "weights": dict(self.state_dict())}
         if self.autoencoder is not None:
             parts["vae"] = _config(self.autoencoder.vae)
             parts["latent_scale"] = [self.autoencoder.scaling_factor,

@@ -25,7 +25,8 @@ __all__ = ["read_picture", "null_cond", "invert_with_diffusers", "format_diffuse
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def read_picture(path, channels: int, max_size: int | None = 256) -> torch.Tensor:
+def read_picture(path, channels: int, max_size: int | None = 256,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A picture file as ``(1, channels, H, W)`` in [-1, 1], long side at most ``max_size``."""
     try:
         from PIL import Image, UnidentifiedImageError
@@ -51,7 +52,7 @@ def read_picture(path, channels: int, max_size: int | None = 256) -> torch.Tenso
         raise DiffusersAdapterError(f"cannot read picture {p}: {err}") from None
     x = torch.as_tensor(a * 2.0 - 1.0)
     x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-    return x[None]
+    return x[None].to(dtype)
 
 
 def null_cond(model: DiffusersModel, batch: int = 1) -> dict:
@@ -92,7 +93,7 @@ def invert_with_diffusers(model_dir, image, *, steps: int = 10, sampler: str | N
     codec = model.autoencoder
     unet_config = dict(model.net.unet.config)
     channels = codec.in_channels if codec is not None else int(unet_config["in_channels"])
-    x = read_picture(image, channels, max_size).to(_DTYPES[dtype])
+    x = read_picture(image, channels, max_size, _DTYPES[dtype])
     h, w = x.shape[-2:]
     f = _factor(model)
     ph, pw = (-h) % f, (-w) % f
