@@ -72,21 +72,37 @@ def test_every_entry_has_the_required_metadata():
             assert info["weak_order"] is None
         assert isinstance(info["ode_order"], numbers.Real) and info["ode_order"] >= 1
         assert isinstance(info["nfe_per_step"], int) and info["nfe_per_step"] >= 1
-        assert isinstance(info["options"], list)
+        assert isinstance(info["options"], dict)
         assert info["description"]
 
 
 def test_registry_names():
     base = {"euler", "euler_heun", "heun", "midpoint", "rk4", "sea", "shark", "sra1"}
-    assert set(INFO) == base | {"reversible_heun"} | {"mcf_" + b for b in base}
+    heun = {"reversible_heun", "exp_reversible_heun"}
+    assert set(INFO) == base | heun | {"mcf_" + b for b in base}
     for name, info in INFO.items():
-        assert info["reversible"] == (name == "reversible_heun" or name.startswith("mcf_"))
+        assert info["reversible"] == (name in heun or name.startswith("mcf_"))
         assert info["needs_levy_area"] == (name.split("_")[-1] in {"sea", "shark", "sra1"})
         if name.startswith("mcf_"):
             b = INFO[name[4:]]
             assert info["nfe_per_step"] == 2 * b["nfe_per_step"]
             assert info["ode_order"] == b["ode_order"]
-            assert info["options"] == ["zeta", "quantum"]
+            assert info["options"] == {"zeta": 0.999, "quantum": None}
+    assert INFO["reversible_heun"]["options"] == {"quantum": None}
+    assert INFO["exp_reversible_heun"]["options"] == {}
+
+
+def test_solvers_declare_what_a_sampler_needs():
+    """Class data read by the diffusion samplers (no solver names there)."""
+    for name in INFO:
+        s = get_solver(name)
+        assert s.init_nfe == (1 if name.endswith("reversible_heun") else 0), name
+        assert s.uses_zeta == name.startswith("mcf_"), name
+        assert s.exact_mode == (name == "reversible_heun" or name.startswith("mcf_")), name
+        assert s.needs_positive_clock == (name == "exp_reversible_heun"), name
+    # its own evaluate, not Reversible Heun's
+    from revsde.solvers import ExponentialReversibleHeun, ReversibleHeun
+    assert ExponentialReversibleHeun.evaluate is not ReversibleHeun.evaluate
 
 
 @pytest.mark.parametrize("name", list(INFO))
@@ -105,7 +121,9 @@ def test_every_name_works_in_sdeint_and_costs_what_it_declares(name):
     """Each declared equation solves; nfe per step (forward and inverse) is as declared."""
     info = INFO[name]
     y0 = torch.linspace(-1, 1, 6, dtype=F64).reshape(3, 2)
-    ts = torch.tensor([0.0, 1.0], dtype=F64)
+    # a solver that needs a positive clock runs on [1, 2]
+    ts = torch.tensor([1.0, 2.0] if get_solver(name).needs_positive_clock else [0.0, 1.0],
+                      dtype=F64)
     for kind, eq in equations(info):
         nfe = {}
         for n in (10, 20):
@@ -132,8 +150,10 @@ def test_levy_area_is_needed_exactly_when_declared(name):
     sde = SDE(noise, "stratonovich" if "stratonovich" in info["sde_types"] else "ito")
     y0 = torch.ones(3, 2, dtype=F64)
     size = (3, 2) if noise == "diagonal" else (3, 1 if noise == "scalar" else 2)
-    bm = BrownianGrid([k / 10 for k in range(11)], size, dtype=F64, entropy=0, levy_area=False)
-    ts = torch.tensor([0.0, 1.0], dtype=F64)
+    t0 = 1.0 if get_solver(name).needs_positive_clock else 0.0
+    bm = BrownianGrid([t0 + k / 10 for k in range(11)], size, dtype=F64, entropy=0,
+                      levy_area=False)
+    ts = torch.tensor([t0, t0 + 1.0], dtype=F64)
     if info["needs_levy_area"]:
         with pytest.raises(ValueError, match="Lévy area"):
             sdeint(sde, y0, ts, method=name, dt=0.1, bm=bm)

@@ -240,7 +240,7 @@ def test_registry_metadata():
     assert e["case"] == "ode_x0" and e["cases"] == ["ode_eps", "ode_x0"]
     assert e["base"] == "exp_reversible_heun" and e["solver"] == "exp_reversible_heun"
     assert e["order"] == 2.0 and e["order_kind"] == "ode"
-    assert e["accepts"] == ["case", "quantum"] and e["options"]["quantum"] is None
+    assert list(e["options"]) == ["case", "quantum"] and e["options"]["quantum"] is None
     e = entries["rev_heun_exp_sde"]
     assert e["reversible"] and e["stochastic"] and e["case"] == "sde_x0"
     assert e["cases"] == ["sde_x0"] and e["order"] == 1.0 and e["order_kind"] == "strong"

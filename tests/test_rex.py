@@ -80,11 +80,12 @@ def test_rex_rk4_is_fourth_order_in_both_cases(ode_problem):
 
 
 class _TypoRK4(StratRK):
-    """RK4 with a stage typo: the second stage takes a full step ``y + h k1``."""
+    """RK4 with a stage typo: the second stage takes a full step ``y + h k1`` (its node
+    says so too, else the tableau's own row check refuses it)."""
 
     name = "rk4_typo"
     tableau = tb.RKTableau(a=((), (1.0,), (0.0, 0.5), (0.0, 0.0, 1.0)), b=RK4.tableau.b,
-                           c=RK4.tableau.c)
+                           c=(0.0, 1.0, 0.5, 1.0))
     noise_types = ()
     nfe_per_step = 4
 

@@ -46,6 +46,15 @@ class Solver:
     #: drift evaluations per step.
     nfe_per_step: ClassVar[int] = 1
     needs_levy_area: ClassVar[bool] = False
+    # -- what a driver of the solver needs to know (read by the diffusion samplers) ---------
+    #: evaluations made once, by ``init`` (a solver that caches f(ŷ) in its state: 1).
+    init_nfe: ClassVar[int] = 0
+    #: takes a coupling ``zeta`` in (0, 1] (the McCallum–Foster wrapper).
+    uses_zeta: ClassVar[bool] = False
+    #: has the bit-exact fixed-point mode of MATH.md §7 (a ``quantum`` option).
+    exact_mode: ClassVar[bool] = False
+    #: its time variable must stay positive, with a drift smooth in log t (exponential weights).
+    needs_positive_clock: ClassVar[bool] = False
 
     # -- capabilities -------------------------------------------------------------
     def check(self, sde: SDEAdapter) -> None:

@@ -49,8 +49,11 @@ from __future__ import annotations
 
 import torch
 
+from ..sde import SDEAdapter
 from .base import Solver
-from .reversible_heun import ReversibleHeun
+
+#: the state tuple (y, ŷ, f(ŷ)[, g(ŷ)])
+State = tuple[torch.Tensor, ...]
 
 __all__ = ["ExponentialReversibleHeun", "exp_weights", "phi2"]
 
@@ -82,7 +85,8 @@ def phi2(H: torch.Tensor) -> torch.Tensor:
     return torch.where(small, series, closed)
 
 
-def exp_weights(s0, h):
+def exp_weights(s0: torch.Tensor | float, h: torch.Tensor | float,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(w0, w1)``, float64: exact weights of ``∫_{s0}^{s0+h} F ds`` for F linear in ``log s``.
 
     ``H = log1p(h/s0)``, ``w0 = s0 H φ2(H)``, ``w1 = h - w0`` (module docstring).
@@ -114,8 +118,18 @@ class ExponentialReversibleHeun(Solver):
     weak_order = 1.0
     ode_order = 2.0
     nfe_per_step = 1
+    init_nfe = 1
+    needs_positive_clock = True
 
-    evaluate = ReversibleHeun.evaluate  # the cache (f, g) at ŷ, as in Reversible Heun
+    def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
+        """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``."""
+        return ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
+
+    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
+        """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE): one evaluation."""
+        if sde.is_ode:
+            return (sde.f(t, yhat),)
+        return tuple(sde.f_and_g(t, yhat))
 
     @staticmethod
     def _part(sde, cache, w, h, dw):
@@ -125,7 +139,8 @@ class ExponentialReversibleHeun(Solver):
             r = r + sde.prod(cache[1], dw[0]) * (w / h)
         return r
 
-    def init(self, sde, t0, y0, yhat0=None):
+    def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
+             yhat0: torch.Tensor | None = None) -> State:
         if not float(t0) > 0:
             raise ValueError(
                 f"{self.name} runs in a positive clock s (its weights assume a drift linear "
@@ -135,7 +150,8 @@ class ExponentialReversibleHeun(Solver):
         yhat0 = y0 if yhat0 is None else yhat0
         return (y0, yhat0) + self.evaluate(sde, t0, yhat0)
 
-    def step(self, sde, t0, t1, h, state, dw):
+    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+             state: State, dw: tuple | None) -> State:
         y0, yh0, cache0 = state[0], state[1], state[2:]
         w0, w1 = exp_weights(t0, h)
         m = y0 + self._part(sde, cache0, w0, h, dw)
@@ -144,7 +160,8 @@ class ExponentialReversibleHeun(Solver):
         y1 = m + self._part(sde, cache1, w1, h, dw)
         return (y1, yh1) + cache1
 
-    def inverse(self, sde, t0, t1, h, state, dw):
+    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+                state: State, dw: tuple | None) -> State:
         y1, yh1, cache1 = state[0], state[1], state[2:]
         w0, w1 = exp_weights(t0, h)
         m = y1 - self._part(sde, cache1, w1, h, dw)

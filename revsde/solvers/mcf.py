@@ -30,6 +30,8 @@ class McCallumFoster(Solver):
     """
 
     reversible = True
+    uses_zeta = True
+    exact_mode = True
 
     def __init__(self, base: BaseMethod, zeta: float = 0.999, quantum=None):
         if not isinstance(base, BaseMethod):

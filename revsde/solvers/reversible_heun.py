@@ -36,6 +36,8 @@ class ReversibleHeun(Solver):
     weak_order = 1.0
     ode_order = 2.0
     nfe_per_step = 1
+    init_nfe = 1
+    exact_mode = True
 
     def __init__(self, quantum=None):
         self.quantum = check_quantum(quantum)

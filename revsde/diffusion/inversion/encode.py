@@ -30,8 +30,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ..samplers.lifted import LiftedProblem
-from ..samplers.rex import RexSampler, check_model, get_sampler, reversible_names
+from ..checks import check_model, check_steps, check_tensor, draw_seed
+from ..samplers import RexSampler, get_sampler, reversible_names
+from ..schedules import coordinates as co
 from ..schedules import time_grid
 from .latents import Latents, tensor_fingerprint
 
@@ -77,17 +78,7 @@ def _param_info(model):
 
 
 def _check_input(model, x: torch.Tensor, name: str) -> torch.Tensor:
-    if not torch.is_tensor(x):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, ...); got "
-                        f"{type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be floating point (float32/float64); got {x.dtype}. "
-                        f"Convert it with {name}.float() or {name}.double().")
-    if x.dim() < 2:
-        raise ValueError(f"{name} must have shape (batch, ...) with at least one data "
-                         f"dimension; got {tuple(x.shape)}. Use {name}[None] for one sample.")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf")
+    x = check_tensor(x, name, min_dim=2, finite=True)
     pdtype, pdevice = _param_info(model)
     if pdevice is not None and pdevice != x.device:
         raise ValueError(f"{name} is on {x.device} but the model is on {pdevice}; move one of "
@@ -126,9 +117,8 @@ def exact_quantum(model, ts, case: str, data_range: float = 1.0) -> float:
         raise ValueError(f"data_range must be a positive number (a bound on |x0|); got "
                          f"{data_range!r}")
     ts = torch.as_tensor(ts, dtype=torch.float64)
-    sch = model.schedule
-    pb = LiftedProblem(model, case)
-    bound = (sch.alpha(ts) * data_range + sch.sigma(ts) * NOISE_BOUND) / pb.kappa(ts)
+    sch = getattr(model, "schedule", model)  # a model or its schedule
+    bound = (sch.alpha(ts) * data_range + sch.sigma(ts) * NOISE_BOUND) / co.kappa(sch, case, ts)
     b = float(bound.max())
     if not (b > 0 and math.isfinite(b)):
         raise ValueError(f"the lifted state bound is {b} on this grid; exact mode needs a "
@@ -138,9 +128,7 @@ def exact_quantum(model, ts, case: str, data_range: float = 1.0) -> float:
 
 
 def _grid(model, steps, grid):
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
-    return time_grid(model.schedule, steps, grid)
+    return time_grid(model.schedule, check_steps(steps), grid)
 
 
 def _options_for(s: RexSampler) -> dict:
@@ -228,10 +216,9 @@ def encode(model, x0, steps: int = 50, sampler="rex_rk4", seed: int | None = 0,
     state = s.data_state(model, x0, ts, cond=cond)
     residual = x_residual = None
     if exact:
-        pb = LiftedProblem(model, s.case)
-        y = pb.to_lifted(x0, ts[-1])
+        y = co.to_lifted(model.schedule, s.case, x0, ts[-1])
         residual = y - state[0]  # exact: |y - quantize(y)| <= q/2 and both on y's binade
-        x_residual = x0 - pb.from_lifted(state[0] + residual, ts[-1])
+        x_residual = x0 - co.from_lifted(model.schedule, s.case, state[0] + residual, ts[-1])
     sol = s.solve(model, state, ts, seed=seed, cond=cond, inverse=True)
     if exact:
         _check_range(s, s.quantum, sol.ys, sol.state)
@@ -333,11 +320,10 @@ def decode(model, latents: Latents, *, cond=None, sampler=None, **options) -> to
 
 def _decode_data(model, latents: Latents, cond, sampler, options) -> torch.Tensor:
     state = decode_state(model, latents, cond=cond, sampler=sampler, **options)
-    pb = LiftedProblem(model, latents.case)
     y = state[0]
     if latents.exact:
         y = y + latents.residual
-    x = pb.from_lifted(y, latents.ts[-1])
+    x = co.from_lifted(model.schedule, latents.case, y, latents.ts[-1])
     if latents.exact:
         x = x + latents.x_residual
     return x.to(getattr(torch, latents.x_dtype))
@@ -362,7 +348,7 @@ def sample(model, x_T=None, steps: int = 50, sampler="rex_rk4", seed: int | None
         pdtype, pdevice = _param_info(model)
         dtype = dtype or pdtype or torch.float32
         gen = torch.Generator(device=pdevice or "cpu")
-        gen.manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed)
+        gen.manual_seed(draw_seed(seed))
         z = torch.randn(shape, generator=gen, dtype=dtype, device=pdevice)
         x_T = model.schedule.sigma(ts[0]).to(dtype) * z
     elif x_T is None:

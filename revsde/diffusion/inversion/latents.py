@@ -171,12 +171,10 @@ class Latents:
     @property
     def noise(self) -> torch.Tensor:
         """The noise latent in data coordinates, ``x_T = κ_{ts[0]} Y_T``."""
-        from ..models import DiffusionModel
-        from ..samplers.lifted import LiftedProblem
-        from ..schedules import schedule_from_dict
+        from ..schedules import coordinates, schedule_from_dict
 
-        model = DiffusionModel(_identity, schedule_from_dict(self.schedule), self.prediction)
-        return LiftedProblem(model, self.case).from_lifted(self.y, self.ts[0])
+        return coordinates.from_lifted(schedule_from_dict(self.schedule), self.case, self.y,
+                                       self.ts[0])
 
     @property
     def x_T(self) -> torch.Tensor:
@@ -304,8 +302,3 @@ class Latents:
         return (f"Latents(sampler={self.sampler!r}, options={self.options}, steps={self.steps}, "
                 f"shape={tuple(self.y.shape)}, dtype={self.dtype}, exact={self.exact}, "
                 f"seed={self.seed}, verify_error={self.verify_error})")
-
-
-def _identity(x, t, **cond):  # pragma: no cover - only the schedule of this model is used
-    return x
-

@@ -1,21 +1,46 @@
 """Samplers: the registry (``get_sampler``, ``list_samplers``), the Rex samplers
 (:mod:`.rex`), the reference DDIM/DPM-Solver++ loops (:mod:`.reference`) and the
-lifted equations they solve (:mod:`.lifted`)."""
+lifted equations they solve (:mod:`.lifted`).
 
+Every sampler is an immutable object with
+``sample(model, x_T, ts, *, seed=None, cond=None) -> x0`` on a t-grid ``ts``
+running from noise (``ts[0]``) to data (``ts[-1]``), e.g. from
+:func:`revsde.diffusion.time_grid`.  Nothing per step or per call is stored on
+the sampler (STYLE.md: no multistep history on ``self``).
+
+* Reference, non-reversible: ``ddim``, ``dpmpp_1``, ``dpmpp_2m``, ``sde_dpmpp_1``.
+* Rex (MATH.md §4.3): a McCallum–Foster solver on a lifted equation.  ODE bases:
+  ``rex_euler``, ``rex_midpoint``, ``rex_heun``, ``rex_rk4``; SDE bases (additive
+  noise): ``rex_em`` (Euler–Maruyama), ``rex_shark`` (ShARK, with Lévy area).
+* Reversible Heun (MATH.md §2), 1 NFE per step: ``rev_heun``, ``rev_heun_sde``;
+  with exponential-integrator weights (:mod:`revsde.solvers.exp_reversible_heun`):
+  ``rev_heun_exp``, ``rev_heun_exp_sde`` (no exact mode).
+
+A new reversible solver of :data:`revsde.registry.SOLVERS` drives a sampler with
+one line here: ``_rex("rex_name", "solver_name", stochastic)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ...registry import SOLVERS, Registry
+from ..checks import check_grid, check_model
 from .lifted import LIFTED_CASES, LiftedProblem
-from .rex import (
-    SAMPLERS,
+from .reference import (
     ReferenceSampler,
-    RexSampler,
-    check_grid,
-    check_model,
-    get_sampler,
-    list_samplers,
-    reversible_names,
+    sample_ddim,
+    sample_dpmpp_1,
+    sample_dpmpp_2m,
+    sample_sde_dpmpp_1,
 )
+from .rex import DEFAULT_ODE_CASE, DEFAULT_SDE_CASE, LOG_CLOCK_WHY, RexSampler, cases_for
 
 __all__ = [
     "SAMPLERS",
+    "Sampler",
     "LIFTED_CASES",
     "LiftedProblem",
     "ReferenceSampler",
@@ -26,3 +51,97 @@ __all__ = [
     "list_samplers",
     "reversible_names",
 ]
+
+#: any sampler of the registry
+Sampler = ReferenceSampler | RexSampler
+#: cases that sample but whose reversible auxiliary state grows (docs/diffusion.md)
+UNSTABLE_CASES = ("sde_eps",)
+
+
+def _check_case(name: str, case: str, allowed: tuple[str, ...], why: str = "") -> str:
+    """``case`` if ``allowed`` (``why`` explains a restriction), warning about an unstable one."""
+    if case not in allowed:
+        if not why and case in LIFTED_CASES:
+            why = (" (other cases: use the rex_em / rex_shark / rev_heun_sde samplers for the "
+                   "SDE, the rex_euler ... rev_heun samplers for the PF-ODE)")
+        raise ValueError(f"sampler {name!r} takes case in {list(allowed)}; got {case!r}{why}")
+    if case in UNSTABLE_CASES:
+        warnings.warn(
+            f"{name} with case {case!r} is unstable: the reversible auxiliary state grows "
+            "along the solve (measured errors ~1e5 and failed round trips, docs/diffusion.md); "
+            "use case='sde_x0' (the default)", stacklevel=4)
+    return case
+
+
+def _reference(name: str, fn: Callable, prediction: str, stochastic: bool, order: float,
+               description: str) -> Callable[[], ReferenceSampler]:
+    def build() -> ReferenceSampler:
+        return ReferenceSampler(name, fn, prediction, stochastic, order, description)
+
+    return build
+
+
+def _rex(name: str, method: str, stochastic: bool) -> Callable[..., RexSampler]:
+    """The builder of a Rex sampler of solver ``method``; its options follow the solver's
+    class data (``zeta`` only for a solver that ``uses_zeta``)."""
+    solver = SOLVERS.get(method)
+    allowed = cases_for(solver, stochastic)
+    default = DEFAULT_SDE_CASE if stochastic else DEFAULT_ODE_CASE
+    why = LOG_CLOCK_WHY if solver.needs_positive_clock else ""
+    if solver.uses_zeta:
+        def build(case: str = default, zeta: float = 0.999,
+                  quantum: float | None = None) -> RexSampler:
+            return RexSampler(name, method, _check_case(name, case, allowed, why), zeta,
+                              quantum)
+    else:
+        def build(case: str = default, quantum: float | None = None) -> RexSampler:
+            return RexSampler(name, method, _check_case(name, case, allowed, why), None,
+                              quantum)
+    build.__name__ = name
+    return build
+
+
+SAMPLERS: Registry[Sampler] = Registry("sampler", (ReferenceSampler, RexSampler))
+for _name, _build in (
+    ("ddim", _reference("ddim", sample_ddim, "eps", False, 1.0,
+                        "DDIM (eta=0), Song et al. 2021")),
+    ("dpmpp_1", _reference("dpmpp_1", sample_dpmpp_1, "x0", False, 1.0,
+                           "DPM-Solver++(1), Lu et al. 2022b")),
+    ("dpmpp_2m", _reference("dpmpp_2m", sample_dpmpp_2m, "x0", False, 2.0,
+                            "DPM-Solver++(2M), Lu et al. 2022b")),
+    ("sde_dpmpp_1", _reference("sde_dpmpp_1", sample_sde_dpmpp_1, "x0", True, 1.0,
+                               "SDE-DPM-Solver++(1), Lu et al. 2022b")),
+    ("rex_euler", _rex("rex_euler", "mcf_euler", False)),
+    ("rex_midpoint", _rex("rex_midpoint", "mcf_midpoint", False)),
+    ("rex_heun", _rex("rex_heun", "mcf_heun", False)),
+    ("rex_rk4", _rex("rex_rk4", "mcf_rk4", False)),
+    ("rex_em", _rex("rex_em", "mcf_euler", True)),
+    ("rex_shark", _rex("rex_shark", "mcf_shark", True)),
+    ("rev_heun", _rex("rev_heun", "reversible_heun", False)),
+    ("rev_heun_sde", _rex("rev_heun_sde", "reversible_heun", True)),
+    ("rev_heun_exp", _rex("rev_heun_exp", "exp_reversible_heun", False)),
+    ("rev_heun_exp_sde", _rex("rev_heun_exp_sde", "exp_reversible_heun", True)),
+):
+    SAMPLERS.register(_name, _build)
+del _name, _build
+
+
+def get_sampler(name: str | Sampler, **options: Any) -> Sampler:
+    """Build the sampler registered as ``name`` with ``options`` (e.g. ``case``, ``zeta``).
+
+    A sampler instance is returned unchanged (options are then refused).
+    """
+    return SAMPLERS.get(name, **options)
+
+
+def list_samplers() -> list[dict[str, Any]]:
+    """Metadata of every registered sampler, built with its defaults, in registry order.
+
+    ``options`` maps each option the sampler takes to its default.
+    """
+    return SAMPLERS.list()
+
+
+def reversible_names() -> list[str]:
+    """The names of the reversible samplers (those that can encode)."""
+    return [n for n in SAMPLERS if SAMPLERS.get(n).reversible]

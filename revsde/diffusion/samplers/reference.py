@@ -17,10 +17,12 @@ equations reproduces them to round-off).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
+from ..checks import check_grid, check_model, check_tensor, draw_seed
 from ..models import DiffusionModel
 from ..schedules import as_time
 
@@ -30,7 +32,7 @@ __all__ = [
     "sample_dpmpp_1",
     "sample_dpmpp_2m",
     "sample_sde_dpmpp_1",
-    "REFERENCE_SAMPLERS",
+    "ReferenceSampler",
 ]
 
 
@@ -42,19 +44,8 @@ class SampleResult(NamedTuple):
 
 
 def _grid(model: DiffusionModel, ts):
-    if not isinstance(model, DiffusionModel):
-        raise TypeError(
-            f"model must be a revsde DiffusionModel(net, schedule, prediction); got "
-            f"{type(model).__name__}"
-        )
-    ts = as_time(ts)
-    if ts.dim() != 1 or ts.numel() < 2:
-        raise ValueError(f"ts must be a 1-D grid of at least 2 times; got shape {tuple(ts.shape)}")
-    if not bool((ts[1:] < ts[:-1]).all()):
-        raise ValueError(
-            "ts must be strictly decreasing, from noise (ts[0]) to data (ts[-1]); "
-            "build one with revsde.diffusion.time_grid"
-        )
+    check_model(model)
+    ts = check_grid(ts)
     s = model.schedule
     return ts, s.log_alpha(ts), s.log_sigma(ts), s.lambda_(ts)
 
@@ -167,9 +158,46 @@ def sample_sde_dpmpp_1(model: DiffusionModel, x_T, ts, *, noise=None, generator=
     return _run(model, x_T, ts, cond, callback, step)
 
 
-REFERENCE_SAMPLERS = {
-    "ddim": sample_ddim,
-    "dpmpp_1": sample_dpmpp_1,
-    "dpmpp_2m": sample_dpmpp_2m,
-    "sde_dpmpp_1": sample_sde_dpmpp_1,
-}
+@dataclass(frozen=True)
+class ReferenceSampler:
+    """A non-reversible sampler: one of the loops above, with its registry metadata."""
+
+    name: str
+    fn: Callable[..., SampleResult]
+    prediction: str
+    stochastic: bool
+    order: float
+    description: str
+
+    reversible: ClassVar[bool] = False
+    nfe_per_step: ClassVar[int] = 1
+    init_nfe: ClassVar[int] = 0
+
+    def sample(self, model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
+               seed: int | None = None, cond: dict | None = None) -> torch.Tensor:
+        """``x0`` from ``x_T`` at ``ts[0]`` (SDE: Gaussian noise from ``seed``)."""
+        check_model(model)
+        x_T = check_tensor(x_T, "x_T")
+        ts = check_grid(ts)
+        if self.stochastic:
+            gen = torch.Generator(device=x_T.device).manual_seed(draw_seed(seed))
+            return self.fn(model, x_T, ts, generator=gen, cond=cond).x
+        return self.fn(model, x_T, ts, cond=cond).x
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "reversible": False,
+            "stochastic": self.stochastic,
+            "nfe_per_step": self.nfe_per_step,
+            "init_nfe": self.init_nfe,
+            "case": None,
+            "cases": [],
+            "prediction": self.prediction,
+            "base": None,
+            "solver": None,
+            "order": self.order,
+            "order_kind": "strong" if self.stochastic else "ode",
+            "options": {},
+            "description": self.description,
+        }

@@ -1,0 +1,103 @@
+"""The input checks of the diffusion layer, in one place: grids, models, tensors, seeds.
+
+Every sampler, baseline and the inversion API validate their inputs here, so
+that one mistake gets one message everywhere (STYLE.md: say what to change).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .models import DiffusionModel
+from .schedules import GRID_KINDS, time_grid
+
+__all__ = ["check_model", "check_grid", "check_steps", "grid_for", "check_tensor",
+           "check_seed", "draw_seed"]
+
+#: Seeds are non-negative integers below this bound (torch generators take 64 bits).
+SEED_BOUND = 2**63
+
+
+def check_model(model: object) -> DiffusionModel:
+    """``model`` if it is a :class:`DiffusionModel`, else a TypeError that says how to get one."""
+    if not isinstance(model, DiffusionModel):
+        raise TypeError(
+            "model must be a revsde.diffusion.DiffusionModel(net, schedule, prediction) "
+            f"(an oracle's .model() gives one); got {type(model).__name__}"
+        )
+    return model
+
+
+def check_grid(ts: object) -> torch.Tensor:
+    """``ts`` as a float64 CPU tensor: 1-D, at least 2 finite times, strictly decreasing."""
+    if not torch.is_tensor(ts):
+        try:
+            ts = torch.as_tensor(ts, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"ts must be a 1-D tensor of times; got {type(ts).__name__}") from None
+    if not ts.is_floating_point():
+        raise TypeError(f"ts must be floating point; got {ts.dtype}")
+    if ts.dim() != 1 or ts.numel() < 2:
+        raise ValueError(f"ts must be a 1-D grid of at least 2 times; got shape {tuple(ts.shape)}")
+    ts = ts.detach().to("cpu", torch.float64)
+    if not bool(torch.isfinite(ts).all()) or not bool((ts[1:] < ts[:-1]).all()):
+        raise ValueError(
+            "ts must be finite and strictly decreasing, from noise (ts[0]) to data (ts[-1]); "
+            "build one with revsde.diffusion.time_grid(schedule, steps)"
+        )
+    return ts
+
+
+def check_steps(steps: object) -> int:
+    """``steps`` if it is a positive integer."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    return steps
+
+
+def grid_for(model: DiffusionModel, steps: int | None = None, ts: object = None,
+             grid: str = "uniform_t") -> torch.Tensor:
+    """The grid of a call that takes either ``steps`` (and a ``grid`` kind) or ``ts``."""
+    check_model(model)
+    if (steps is None) == (ts is None):
+        raise ValueError("pass exactly one of steps= (a step count) or ts= (a time grid)")
+    if ts is not None:
+        return check_grid(ts)
+    if grid not in GRID_KINDS:
+        raise ValueError(f"unknown grid kind {grid!r}; valid kinds are {list(GRID_KINDS)}")
+    return check_grid(time_grid(model.schedule, check_steps(steps), grid))
+
+
+def check_tensor(x: object, name: str, *, min_dim: int = 1, finite: bool = False) -> torch.Tensor:
+    """``x`` if it is a floating tensor of shape (batch, ...) with at least ``min_dim`` dims.
+
+    ``min_dim=2`` asks for at least one data dimension; ``finite`` refuses NaN/inf.
+    """
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, ...); got "
+                        f"{type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be floating point (float32/float64); got {x.dtype}. "
+                        f"Convert it with {name}.float() or {name}.double().")
+    if x.dim() < min_dim:
+        what = "a leading batch dimension" if min_dim == 1 else (
+            "shape (batch, ...) with at least one data dimension")
+        raise ValueError(f"{name} needs {what}; got shape {tuple(x.shape)}. Use {name}[None] "
+                         "for one sample.")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    return x
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` if it is a non-negative integer below 2**63."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_BOUND:
+        raise TypeError(f"seed must be a non-negative integer (< 2**63); got {seed!r}")
+    return seed
+
+
+def draw_seed(seed: int | None = None) -> int:
+    """``seed`` checked, or a fresh one from torch's global generator when ``None``."""
+    if seed is None:
+        return int(torch.randint(0, 2**31 - 1, ()).item())
+    return check_seed(seed)
