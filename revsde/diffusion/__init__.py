@@ -19,6 +19,7 @@ from ..solvers.exp_reversible_heun import ExponentialReversibleHeun
 from . import baselines
 from ._moved import install as _install_moved_aliases
 from .adapters import from_diffusers
+from .gradients import GradientError, GradientResult, gradient, list_gradient_methods
 from .inversion import (
     Latents,
     LatentsFileError,
@@ -87,4 +88,9 @@ __all__ = [
     "pretrained",
     "list_pretrained",
     "from_diffusers",
+    # gradients through sampling (issue 12)
+    "gradient",
+    "list_gradient_methods",
+    "GradientResult",
+    "GradientError",
 ]

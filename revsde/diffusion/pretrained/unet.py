@@ -1,8 +1,12 @@
-"""A compact noise-prediction UNet for small grayscale images (the shipped model).
+"""A compact, fully convolutional noise-prediction UNet (the shipped model).
 
-``TinyUNet(x, t)`` takes images ``x`` of shape ``(batch, channels, H, W)`` (H and
-W divisible by ``2**(len(mults)-1)``) and the schedule's continuous time ``t`` of
-shape ``(batch,)``; it returns a tensor of ``x``'s shape.  It has no dropout and
+``TinyUNet(x, t)`` takes images ``x`` of shape ``(batch, channels, H, W)`` of any
+size and the schedule's continuous time ``t`` of shape ``(batch,)``; it returns a
+tensor of ``x``'s shape.  H and W need not be multiples of the downsampling
+factor ``2**(len(mults)-1)``: the input is padded at the bottom and right up to
+the next multiple (reflection, or edge replication for a side too short to
+reflect) and the output cropped back exactly, so ``x -> net(x, t)`` keeps the
+shape.  It has no dropout and
 no batch statistics (GroupNorm only), so evaluation is deterministic, and every
 computation happens in ``x``'s dtype and device (the time embedding included).
 
@@ -99,13 +103,25 @@ class TinyUNet(nn.Module):
         arg = (self.time_scale * t)[:, None] * freqs[None]
         return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
 
+    @property
+    def multiple(self) -> int:
+        """The downsampling factor: inputs are padded to a multiple of it."""
+        return 2 ** (self.levels - 1)
+
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        div = 2 ** (self.levels - 1)
-        if x.dim() != 4 or x.shape[-1] % div or x.shape[-2] % div:
-            raise ValueError(
-                f"TinyUNet needs x of shape (batch, C, H, W) with H, W divisible by {div}; "
-                f"got {tuple(x.shape)}"
-            )
+        c = self.config["in_channels"]
+        if x.dim() != 4 or x.shape[1] != c:
+            raise ValueError(f"TinyUNet needs x of shape (batch, {c}, H, W); got "
+                             f"{tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        ph, pw = -h % self.multiple, -w % self.multiple
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            out = self._forward(F.pad(x, (0, pw, 0, ph), mode=mode), t)
+            return out[..., :h, :w]
+        return self._forward(x, t)
+
+    def _forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         t = t.to(device=x.device, dtype=x.dtype).reshape(-1).expand(x.shape[0])
         e = self.emb_mlp(self.time_features(t))
         h = self.inp(x)
@@ -150,6 +166,6 @@ class VToEps(nn.Module):
         shape = (-1,) + (1,) * (x.dim() - 1)
         return self.schedule.alpha(t).reshape(shape), self.schedule.sigma(t).reshape(shape)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, **cond) -> torch.Tensor:
         a, s = self.coefficients(x, t)
-        return s * x + a * self.net(x, t)
+        return s * x + a * self.net(x, t, **cond)

@@ -1,0 +1,22 @@
+"""Gradients through diffusion sampling (issue 12; MATH.md §6 and §8).
+
+* :func:`gradient` and its :class:`GradientResult` (:mod:`.api`);
+* the methods registry (:mod:`.methods`): ``"reversible"`` (:mod:`.exact`),
+  ``"adjointdeis-1"`` / ``"adjointdeis-2m"`` (:mod:`.adjoint_deis`),
+  ``"backprop"`` (:mod:`.exact`) and ``"greedy"`` (:mod:`.greedy`);
+* :class:`GradientError`, raised for a call that cannot be carried out as asked.
+"""
+
+from .api import GradientResult, gradient
+from .errors import GradientError
+from .methods import GRADIENT_METHODS, GradientMethod, get_gradient_method, list_gradient_methods
+
+__all__ = [
+    "gradient",
+    "GradientResult",
+    "GradientError",
+    "GradientMethod",
+    "GRADIENT_METHODS",
+    "get_gradient_method",
+    "list_gradient_methods",
+]
