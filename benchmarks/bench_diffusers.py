@@ -43,8 +43,8 @@ def build_unet(size: int, seed: int, device, dtype):
     from diffusers import UNet2DModel
 
     torch.manual_seed(seed)
-    unet = UNet2DModel(sample_size=size, **DDPM_256)
-    return unet.eval().to(device=device, dtype=dtype)
+    unet = UNet2DModel(sample_size=size, **DDPM_256).eval().to(device=device)
+    return unet if dtype == torch.float32 else unet.to(dtype)
 
 
 def picture(size: int, device, dtype) -> torch.Tensor:
