@@ -253,3 +253,18 @@ def test_baselines_take_the_adapter(method):
         back = D.baselines.generate(model, lat)
     err = float((back - x).abs().max())
     assert err < 1e-9 if method != "ddim" else err == err  # DDIM inversion is inexact
+
+
+def test_gradients_through_a_guided_adapter_match_backprop():
+    sched = sd_scheduler(prediction_type="v_prediction")
+    model = D.from_diffusers(tiny_cond_unet(dtype=F64), sched, guidance_scale=3.0,
+                             uncond={"encoder_hidden_states": torch.zeros(1, 5, 16, dtype=F64)})
+    x_T = pictures(channels=4, dtype=F64)
+    cond = text_cond(dtype=F64)
+    res = {m: D.gradient(lambda x: x.pow(2).sum(), model, x_T, cond=cond, steps=3,
+                         sampler="rev_heun", method=m) for m in ("reversible", "backprop")}
+    a, b = res["reversible"], res["backprop"]
+    assert _rel(a.grad_x_T, b.grad_x_T) < 1e-10
+    key = "encoder_hidden_states"
+    assert _rel(a.grad_cond[key], b.grad_cond[key]) < 1e-10
+    assert float(b.grad_cond[key].abs().max()) > 0
