@@ -4,7 +4,8 @@ Every subcommand takes ``--json``, which prints exactly one JSON document on
 stdout.
 
     revsde solvers [--json]
-    revsde convergence [--methods M ...] [--problems P ...] [--out DIR] [--quick] [--json]
+    revsde convergence [--problem P ...] [--methods M ...] [--steps N ...] [--samples S]
+                       [--out DIR] [--json]
     revsde invert [IMAGE] [--steps N] [--sampler S] [--dtype float32|float64] [--json]
     revsde bench {forward,memory,sample_quality,inversion} [--quick] [--json]
 """
@@ -54,23 +55,59 @@ def cmd_solvers(args) -> int:
 
 
 def cmd_convergence(args) -> int:
-    from .convergence import convergence_table, plot_convergence
+    """Measure orders of every applicable method on each problem; plots and a summary."""
+    import time
 
-    kwargs = {"steps": (4, 8, 16), "batch": 64} if args.quick else {}
-    results = convergence_table(args.methods, args.problems, **kwargs)
+    from .convergence import plot_convergence, plot_roundtrip, roundtrip_errors, study
+
+    t0 = time.perf_counter()
+    samples = args.samples
+    if args.quick and samples is None:
+        samples = 64
+    # Names are checked before anything runs or is written (ValueError -> exit 2).
+    res = study(args.methods, args.problem, steps=args.steps, samples=samples,
+                progress=not args.no_progress)
+    trips = [] if args.no_roundtrip or args.quick else roundtrip_errors(
+        {r.method for r in res.results}, progress=not args.no_progress)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    figure = out / "convergence.png"
-    plot_convergence(results, figure)
+    figures = {}
+    if res.results:
+        figures["convergence"] = plot_convergence(res, out / "convergence.png")
+    if trips:
+        figures["roundtrip"] = plot_roundtrip(trips, out / "roundtrip.png")
+    disagree = [r for r in res.results if r.agrees(args.tol) is False]
     if args.json:
-        print(json.dumps({"figure": str(figure), "results": [r.as_dict() for r in results]},
-                         indent=2))
+        doc = res.as_dict()
+        doc.update(roundtrip=[t.as_dict() for t in trips], figures=figures,
+                   figure=figures.get("convergence", [None])[0], tolerance=args.tol,
+                   all_agree=not disagree, seconds=round(time.perf_counter() - t0, 2))
+        print(json.dumps(doc, indent=2))
         return 0
-    print(f"{'method':18s} {'problem':9s} {'fitted':>7s} {'declared':>8s}")
-    for r in results:
-        exp = "-" if r.expected is None else f"{r.expected:g}"
-        print(f"{r.method:18s} {r.problem:9s} {r.order:7.2f} {exp:>8s}")
-    print(f"figure: {figure}")
+    for prob in dict.fromkeys(r.problem for r in res.results):
+        print(f"\n{prob}")
+        print(f"  {'method':18s} {'fitted':>6s} {'± 95%':>6s} {'declared':>8s}")
+        for r in (r for r in res.results if r.problem == prob):
+            flag = {True: "", False: "  <- differs", None: ""}[r.agrees(args.tol)]
+            dec = "-" if r.declared is None else f"{r.declared:g}"
+            print(f"  {r.method:18s} {r.order:6.2f} {r.fit.halfwidth:6.2f} {dec:>8s}{flag}")
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for sk in res.skipped:
+        if sk.reason.startswith(("a diffusion sampler;", "a core solver;")):
+            continue  # the two families never mix; said once below
+        by_reason.setdefault((sk.problem, sk.reason), []).append(sk.method)
+    if res.skipped:
+        print("\nskipped (method does not apply; core solvers run the SDE/ODE problems, "
+              "diffusion samplers the pf_ode/reverse_sde ones):")
+        for (prob, reason), names in by_reason.items():
+            print(f"  {prob}: {', '.join(names)} -- {reason}")
+    if trips:
+        print("\nround trip, max |x_back - x| at the most steps:")
+        for t in trips:
+            print(f"  {t.method:18s} {t.dtype:8s} {t.steps[-1]:5d} steps  {t.errors[-1]:.1e}")
+    print(f"\n{len(res.results)} runs, {len(disagree)} outside ±{args.tol:g} of the declared "
+          f"order; {time.perf_counter() - t0:.0f} s")
+    for paths in figures.values():
+        print("figure: " + ", ".join(paths))
     return 0
 
 
@@ -118,12 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_solvers)
 
-    s = sub.add_parser("convergence", help="fit strong/ODE orders and draw the plots")
-    s.add_argument("--methods", nargs="*", default=None, help="registry names (default: all)")
-    s.add_argument("--problems", nargs="*", default=None,
-                   help="additive, diagonal, scalar, general, ode (default: all)")
-    s.add_argument("--out", default="out", help="folder for convergence.png")
-    s.add_argument("--quick", action="store_true", help="fewer steps and samples")
+    s = sub.add_parser("convergence", help="measure convergence orders and draw the plots",
+                       description="Run every method that applies to each problem (default: "
+                       "all registered methods on the default problems), fit the orders, and "
+                       "draw log-log plots and round-trip plots (PNG and SVG).")
+    s.add_argument("--problem", "--problems", dest="problem", nargs="+", default=None,
+                   metavar="NAME", help="problems (see revsde.convergence.PROBLEMS)")
+    s.add_argument("--methods", nargs="+", default=None, metavar="NAME",
+                   help="solver or sampler names (default: all)")
+    s.add_argument("--steps", nargs="+", type=int, default=None, metavar="N",
+                   help="step counts for every problem (default: each problem's own)")
+    s.add_argument("--samples", type=int, default=None,
+                   help="Monte Carlo samples (default: each problem's own)")
+    s.add_argument("--out", default="out", help="folder for the figures (default: out)")
+    s.add_argument("--tol", type=float, default=0.2,
+                   help="flag fitted orders further than this from the declared ones")
+    s.add_argument("--quick", action="store_true", help="64 samples and no round trips")
+    s.add_argument("--no-roundtrip", action="store_true", help="skip the round-trip plot")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_convergence)
 

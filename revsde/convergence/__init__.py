@@ -1,0 +1,51 @@
+"""Convergence studies: strong and weak errors, order fits, plots.
+
+* :func:`measure` — errors of one method on one problem over step sizes, with
+  Monte Carlo confidence bands, and the fitted order beside the declared one;
+* :func:`study` — every method that applies to each problem, and the skipped
+  pairs with the reason;
+* :data:`PROBLEMS` — built-in problems (:func:`register_problem` adds yours);
+* :func:`fit_order` — the slope of log error against log h, with its
+  uncertainty (scipy);
+* :func:`roundtrip_errors` — forward-then-inverse errors of reversible methods;
+* :func:`plot_convergence`, :func:`plot_roundtrip` — the figures.
+"""
+
+from .fit import OrderFit, fit_order, mean_band
+from .measure import ConvergenceResult, Skipped, Study, list_methods, measure, study
+from .plots import plot_convergence, plot_roundtrip
+from .problems import (
+    PROBLEMS,
+    Problem,
+    SamplerProblem,
+    SDEProblem,
+    Setup,
+    get_problem,
+    list_problems,
+    register_problem,
+)
+from .roundtrip import RoundTrip, roundtrip_errors
+
+__all__ = [
+    "PROBLEMS",
+    "ConvergenceResult",
+    "OrderFit",
+    "Problem",
+    "RoundTrip",
+    "SDEProblem",
+    "SamplerProblem",
+    "Setup",
+    "Skipped",
+    "Study",
+    "fit_order",
+    "get_problem",
+    "list_methods",
+    "list_problems",
+    "mean_band",
+    "measure",
+    "plot_convergence",
+    "plot_roundtrip",
+    "register_problem",
+    "roundtrip_errors",
+    "study",
+]
