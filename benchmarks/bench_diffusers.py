@@ -39,11 +39,15 @@ SCHEDULER = {"num_train_timesteps": 1000, "beta_schedule": "linear", "beta_start
              "beta_end": 0.02, "clip_sample": False, "prediction_type": "epsilon"}
 
 
-def build_unet(size: int, seed: int, device, dtype):
+def build_unet(size: int, seed: int, device, dtype, width: int = 128):
+    """The DDPM-256 UNet (``width`` 128); a smaller ``width`` scales every level (smoke runs)."""
     from diffusers import UNet2DModel
 
+    config = dict(DDPM_256)
+    config["block_out_channels"] = tuple(c * width // 128 for c in DDPM_256["block_out_channels"])
+    config["norm_num_groups"] = min(32, width // 4)
     torch.manual_seed(seed)
-    unet = UNet2DModel(sample_size=size, **DDPM_256).eval().to(device=device)
+    unet = UNet2DModel(sample_size=size, **config).eval().to(device=device)
     return unet if dtype == torch.float32 else unet.to(dtype)
 
 
@@ -73,8 +77,8 @@ def ddim_roundtrip(unet, x0, steps: int):
 def revsde_roundtrip(model, x0, steps: int, sampler: str):
     from revsde import diffusion as D
 
-    lat = D.encode(model, x0, steps=steps, sampler=sampler)
-    return D.decode(model, lat), lat.nfe
+    lat = D.encode(model, x0, steps=steps, sampler=sampler, seed=0)
+    return D.decode(model, lat), lat.nfe, lat.dtype
 
 
 def timed(fn, repeats: int):
@@ -104,10 +108,13 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--quick", action="store_true", help="size 32, 4 steps (a smoke run)")
+    p.add_argument("--width", type=int, default=128,
+                   help="channels of the first level (128 is the DDPM-256 UNet)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: size 32, 4 steps, width 16 (not the real network)")
     args = p.parse_args(argv)
     if args.quick:
-        args.size, args.steps = 32, 4
+        args.size, args.steps, args.width = 32, 4, 16
     if args.size % 32 or args.size < 32:
         p.error("--size must be a multiple of 32 (the UNet halves the picture 5 times)")
     if args.steps < 2:
@@ -115,7 +122,9 @@ def main(argv=None) -> dict:
     from revsde import diffusion as D
 
     dtype = torch.float32
-    unet = build_unet(args.size, args.seed, args.device, dtype)
+    if args.width < 4 or args.width % 4:
+        p.error("--width must be a positive multiple of 4")
+    unet = build_unet(args.size, args.seed, args.device, dtype, args.width)
     model = D.from_diffusers(unet, SCHEDULER)
     x0 = picture(args.size, args.device, dtype)
     rows = []
@@ -129,13 +138,15 @@ def main(argv=None) -> dict:
             steps = (args.steps - info["init_nfe"]) // info["nfe_per_step"]
             if steps < 1:
                 continue
-            (back, nfe), seconds = timed(lambda n=name, s=steps: revsde_roundtrip(
+            (back, nfe, state), seconds = timed(lambda n=name, s=steps: revsde_roundtrip(
                 model, x0, s, n), args.repeats)
             rows.append({"method": f"revsde {name}", "steps": steps, "nfe_per_direction": nfe,
-                         "seconds_per_roundtrip": seconds, **errors(back, x0)})
+                         "state_dtype": state, "seconds_per_roundtrip": seconds,
+                         **errors(back, x0)})
     params = sum(p.numel() for p in unet.parameters())
-    doc = {"benchmark": "diffusers", "network": "UNet2DModel, google/ddpm-*-256 architecture, "
-           "random weights", "parameters": params, "size": args.size, "dtype": "float32",
+    arch = "google/ddpm-*-256 architecture" if args.width == 128 else f"width {args.width}"
+    doc = {"benchmark": "diffusers", "network": f"UNet2DModel, {arch}, random weights",
+           "parameters": params, "steps": args.steps, "size": args.size, "dtype": "float32",
            "device": str(args.device), "threads": torch.get_num_threads(),
            "picture": "skimage astronaut (RGB)", "results": rows}
     print(json.dumps(doc, indent=2))
