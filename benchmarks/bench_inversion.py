@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from revsde.app.demo import DEFAULT_SAMPLER, baseline_roundtrip, rex_roundtrip
+from revsde.app.demo import DEFAULT_SAMPLER, roundtrip
 from revsde.app.images import BUNDLED_IMAGES, load_image
 from revsde.diffusion.pretrained import load_record, pretrained
 from revsde.diffusion.schedules import GRID_KINDS, time_grid
@@ -55,10 +55,9 @@ def run_one(model, x0, images, method, opts, ts, grid, sampler, repeats, seed):
     for _ in range(repeats):
         t0 = time.perf_counter()
         with torch.no_grad():
-            if method == "rex":
-                back, lat, _, nfe = rex_roundtrip(model, x0, n, sampler, seed, grid)
-            else:
-                back, lat, nfe = baseline_roundtrip(model, x0, method, ts, **opts)
+            name = sampler if method == "rex" else method
+            back, lat, nfe = roundtrip(model, x0, n, name, seed, grid, **opts)
+            lat = lat.x_T
         best = min(best, time.perf_counter() - t0)
         out = (back, lat, nfe)
     back, lat, nfe = out

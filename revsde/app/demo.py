@@ -21,16 +21,16 @@ from pathlib import Path
 
 import torch
 
-from ..diffusion.baselines import generate as baseline_generate
-from ..diffusion.baselines import get_baseline
+from ..diffusion.baselines import BASELINES
 from ..diffusion.pretrained import pretrained
 from ..diffusion.schedules import time_grid
 from .images import BUNDLED_IMAGES, load_image
 
-__all__ = ["roundtrip_report", "format_report", "draw_figure", "BASELINE_METHODS",
-           "DEFAULT_SAMPLER", "DEFAULT_GRID"]
+__all__ = ["roundtrip", "roundtrip_report", "format_report", "draw_figure",
+           "BASELINE_METHODS", "DEFAULT_SAMPLER", "DEFAULT_GRID"]
 
-BASELINE_METHODS = ("ddim", "edict", "bdia", "obelm")
+#: the baselines of the registry (:data:`revsde.diffusion.baselines.BASELINES`)
+BASELINE_METHODS = tuple(BASELINES)
 DEFAULT_SAMPLER = "rex_rk4"
 DEFAULT_GRID = "uniform_lambda"  # the library default of encode
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -71,22 +71,18 @@ def _metrics(x0, back, latent, seconds, nfe) -> dict:
             "finite": bool(torch.isfinite(back).all())}
 
 
-def rex_roundtrip(model, x0, steps: int, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
-                  grid: str = DEFAULT_GRID):
-    """``(x0_back, latent_x_T, ts, nfe)`` through ``revsde.diffusion.encode``/``decode``."""
+def roundtrip(model, x0, steps: int, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
+              grid: str = DEFAULT_GRID, **options):
+    """``(x0_back, latents, nfe)`` through ``revsde.diffusion.encode``/``decode``.
+
+    ``sampler`` is a reversible sampler or a baseline (``ddim``, ``edict``, ...);
+    ``nfe`` counts both directions.
+    """
     from ..diffusion import decode, encode  # the inversion API (revsde.diffusion.inversion)
 
-    lat = encode(model, x0, steps=steps, sampler=sampler, seed=seed, grid=grid)
+    lat = encode(model, x0, steps=steps, sampler=sampler, seed=seed, grid=grid, **options)
     back = decode(model, lat)
-    return back, lat.x_T, lat.ts, int(lat.nfe) * 2
-
-
-def baseline_roundtrip(model, x0, method: str, ts, **options):
-    """``(x0_back, latent_x_T, nfe)`` for a baseline on the grid ``ts``."""
-    lat = get_baseline(method, **options).invert(model, x0, ts)
-    back = baseline_generate(model, lat)
-    nfe = lat.nfe + (lat.nfe - (1 if method in ("bdia", "obelm") else 0))
-    return back, lat.x, nfe
+    return back, lat, int(lat.nfe) + int(lat.decode_nfe)
 
 
 def roundtrip_report(image=None, steps=(10, 20, 50), sampler=None, dtype=("float32", "float64"),
@@ -118,20 +114,17 @@ def roundtrip_report(image=None, steps=(10, 20, 50), sampler=None, dtype=("float
             ts = time_grid(net.schedule, n, grid)
             for m in methods:
                 t0 = time.perf_counter()
-                with torch.no_grad():
-                    if m == "rex":
-                        back, lat, ts_rex, nfe = rex_roundtrip(net, x0, n, sampler, seed, grid)
-                        if not torch.equal(ts_rex.to(torch.float64), ts.to(torch.float64)):
-                            raise RuntimeError("Rex ran on another grid than the baselines")
-                    else:
-                        back, lat, nfe = baseline_roundtrip(net, x0, m, ts)
-                sec = time.perf_counter() - t0
                 name = sampler if m == "rex" else m
+                with torch.no_grad():
+                    back, lat, nfe = roundtrip(net, x0, n, name, seed, grid)
+                if not torch.equal(lat.ts, ts.to(torch.float64)):
+                    raise RuntimeError(f"{name} ran on another grid than the other methods")
+                sec = time.perf_counter() - t0
                 row = {"method": name, "steps": n, "dtype": dname,
-                       **_metrics(x0, back, lat, sec, nfe)}
+                       **_metrics(x0, back, lat.x_T, sec, nfe)}
                 rows.append(row)
                 if dname == figure_dtype and n == fig_steps:
-                    panels[name] = (x0[0, 0], lat[0, 0], back[0, 0], row)
+                    panels[name] = (x0[0, 0], lat.x_T[0, 0], back[0, 0], row)
     report = {
         "image": image if image in BUNDLED_IMAGES else str(Path(image)),
         "image_shape": list(x0.shape),

@@ -24,10 +24,13 @@ Formulas and the EDICT role swap: ``docs/baselines.md``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from ...registry import Registry
+from ..checks import grid_for
 from ..models import DiffusionModel
-from ..schedules import GRID_KINDS, time_grid
 from .base import Baseline, BaselineLatent, Levels
 from .methods import BDIA, EDICT, OBELM, DDIMInversion
 
@@ -47,41 +50,25 @@ __all__ = [
 ]
 
 #: name -> class; ``get_baseline(name, **options)`` builds one
-BASELINES: dict[str, type[Baseline]] = {
-    "ddim": DDIMInversion, "edict": EDICT, "bdia": BDIA, "obelm": OBELM,
-}
+BASELINES: Registry[Baseline] = Registry("baseline", Baseline)
+for _cls in (DDIMInversion, EDICT, BDIA, OBELM):
+    BASELINES.register(_cls.name, _cls)
+del _cls
 
 
-def list_baselines() -> list[dict]:
+def list_baselines() -> list[dict[str, Any]]:
     """One row per baseline: name, exact, evaluations per step, default options, min steps."""
-    return [{"name": k, "exact": c.exact, "nfe_per_step": c.nfe_per_step,
-             "options": c.default_options(), "min_steps": c.min_steps}
-            for k, c in BASELINES.items()]
+    return BASELINES.list()
 
 
-def get_baseline(name: str, **options) -> Baseline:
+def get_baseline(name: str | Baseline, **options: Any) -> Baseline:
     """Build a baseline by name (``"ddim"``, ``"edict"``, ``"bdia"``, ``"obelm"``)."""
-    cls = BASELINES.get(name)
-    if cls is None:
-        raise ValueError(f"unknown baseline {name!r}; valid names are {sorted(BASELINES)}")
-    try:
-        return cls(**options)
-    except TypeError as e:
-        raise ValueError(f"bad options for {name!r}: {e}; its options are "
-                         f"{cls.default_options()}") from None
+    return BASELINES.get(name, **options)
 
 
-def _grid(model, steps, ts, grid):
-    if not isinstance(model, DiffusionModel):
-        raise TypeError("model must be a revsde DiffusionModel(net, schedule, prediction); "
-                        f"got {type(model).__name__}")
-    if (steps is None) == (ts is None):
-        raise ValueError("pass exactly one of steps= (a step count) or ts= (a time grid)")
-    if ts is None:
-        if grid not in GRID_KINDS:
-            raise ValueError(f"unknown grid kind {grid!r}; valid kinds are {list(GRID_KINDS)}")
-        ts = time_grid(model.schedule, steps, grid)
-    return ts
+def _grid(model: DiffusionModel, steps: int | None, ts: torch.Tensor | None,
+          grid: str) -> torch.Tensor:
+    return grid_for(model, steps, ts, grid)
 
 
 def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *, steps=None,

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
+from ..checks import check_grid, check_model, check_tensor
 from ..models import DiffusionModel
-from ..schedules import as_time
 
 __all__ = ["Levels", "BaselineLatent", "Baseline"]
 
@@ -29,19 +30,9 @@ class Levels:
     dtype and device.  ``ts`` must run from noise to data (strictly decreasing).
     """
 
-    def __init__(self, model: DiffusionModel, ts):
-        if not isinstance(model, DiffusionModel):
-            raise TypeError(
-                "model must be a revsde DiffusionModel(net, schedule, prediction); got "
-                f"{type(model).__name__}"
-            )
-        ts = as_time(ts).detach().to("cpu", torch.float64)
-        if ts.dim() != 1 or ts.numel() < 2:
-            raise ValueError(f"ts must be a 1-D grid of at least 2 times; got shape "
-                             f"{tuple(ts.shape)}")
-        if not bool((ts[1:] < ts[:-1]).all()):
-            raise ValueError("ts must be strictly decreasing, from noise (ts[0]) to data "
-                             "(ts[-1]); build one with revsde.diffusion.time_grid")
+    def __init__(self, model: DiffusionModel, ts: torch.Tensor) -> None:
+        check_model(model)
+        ts = check_grid(ts)
         self.ts = ts
         self.t = ts.flip(0)
         self.n = ts.numel() - 1
@@ -108,6 +99,18 @@ class Baseline:
     def default_options(cls) -> dict:
         return cls().options()
 
+    def decode_nfe(self, steps: int) -> int:
+        """Network evaluations of a decode on a grid of ``steps`` steps."""
+        return (steps - self.lag) * self.nfe_per_step
+
+    def info(self) -> dict[str, Any]:
+        """Registry metadata (the keys every registry entry has, plus ``exact``, ``min_steps``)."""
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        return {"name": self.name, "reversible": True, "exact": self.exact,
+                "stochastic": False, "nfe_per_step": self.nfe_per_step,
+                "min_steps": self.min_steps, "options": self.options(),
+                "description": doc[0] if doc else self.name}
+
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({opts})"
@@ -147,8 +150,7 @@ class Baseline:
         """Encode data ``x0`` (at ``ts[-1]``) to the latent at ``ts[0]``."""
         lv = Levels(model, ts)
         self._check_steps(lv)
-        if not (torch.is_tensor(x0) and x0.is_floating_point() and x0.dim() >= 1):
-            raise ValueError("x0 must be a floating tensor of shape (batch, ...)")
+        check_tensor(x0, "x0")
         cond = dict(cond or {})
         state, nfe = self.init_invert(model, lv, x0, cond)
         for i in range(1, lv.n - self.lag + 1):

@@ -34,6 +34,7 @@ from ..checks import check_model, check_steps, check_tensor, draw_seed
 from ..samplers import RexSampler, get_sampler, reversible_names
 from ..schedules import coordinates as co
 from ..schedules import time_grid
+from .baseline_latents import decode_baseline, encode_baseline, is_baseline
 from .latents import Latents, tensor_fingerprint
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
@@ -175,9 +176,14 @@ def encode(model, x0, steps: int = 50, sampler="rex_rk4", seed: int | None = 0,
             computes in float64 and needs ``|x0| <= data_range``.
         dtype: compute in this dtype (``x0`` is converted); default ``x0.dtype``.
         data_range: bound on ``|x0|`` used to pick the exact-mode quantum.
-        **options: sampler options (``case``, ``zeta``, ``quantum``).
+        **options: sampler options (``case``, ``zeta``, ``quantum``); a baseline name
+            (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
+    if is_baseline(sampler):  # DDIM inversion, EDICT, BDIA, O-BELM: data-space state
+        return encode_baseline(model, x0, steps, sampler, grid=grid, cond=cond, verify=verify,
+                               dtype=dtype, fingerprint=model_fingerprint(model),
+                               version=_version(), **options)
     if not torch.is_tensor(x0):
         raise TypeError(f"x0 must be a torch.Tensor of shape (batch, ...); got "
                         f"{type(x0).__name__}")
@@ -313,6 +319,10 @@ def decode(model, latents: Latents, *, cond=None, sampler=None, **options) -> to
     the stored configuration.  A latent diffusion model (with an ``autoencoder``,
     :func:`revsde.diffusion.from_diffusers`) returns pictures.
     """
+    if isinstance(latents, Latents) and is_baseline(latents.sampler):
+        model = check_model(model)
+        _check_config(model, latents, sampler, options, cond)
+        return decode_baseline(model, latents, cond)
     x = _decode_data(model, latents, cond, sampler, options)
     codec = getattr(model, "autoencoder", None)
     return x if codec is None else codec.decode(x)

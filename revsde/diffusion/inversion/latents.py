@@ -161,8 +161,14 @@ class Latents:
         return self.state[1]
 
     @property
-    def case(self) -> str:
-        return self.options["case"]
+    def case(self) -> str | None:
+        """The lifted case; ``None`` for a baseline, whose state is in data coordinates."""
+        return self.options.get("case")
+
+    @property
+    def decode_nfe(self) -> int | None:
+        """Model evaluations a decode makes (a baseline's may differ from its encode's)."""
+        return self.extra.get("decode_nfe", self.nfe)
 
     @property
     def steps(self) -> int:
@@ -173,6 +179,8 @@ class Latents:
         """The noise latent in data coordinates, ``x_T = κ_{ts[0]} Y_T``."""
         from ..schedules import coordinates, schedule_from_dict
 
+        if self.case is None:
+            return self.y
         return coordinates.from_lifted(schedule_from_dict(self.schedule), self.case, self.y,
                                        self.ts[0])
 
