@@ -6,7 +6,8 @@
 latent distribution is a diagonal Gaussian; its mean (= its mode) keeps the map
 deterministic.  The autoencoder is *not* invertible: ``D(E(x)) ≠ x``.  revsde
 inverts the diffusion exactly in latent space; the pixel error of a round trip is
-the autoencoder's reconstruction error, reported separately.
+the autoencoder's reconstruction error, reported separately.  The VAE runs in its
+own dtype: pictures and latents are cast to it (the reversible state may be wider).
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ class LatentCodec(torch.nn.Module):
         self.latent_channels = int(config.get("latent_channels", 4))
         self.factor = 2 ** (len(config.get("block_out_channels", (0,))) - 1)
 
+    def _dtype(self, like: torch.Tensor) -> torch.dtype:
+        """The VAE's own dtype (its inputs are cast to it; a wider state stays outside)."""
+        for p in self.vae.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return like.dtype
+
     def _check(self, x, channels: int, name: str, what: str):
         if not torch.is_tensor(x) or not x.is_floating_point() or x.dim() != 4:
             raise DiffusersAdapterError(
@@ -56,13 +64,14 @@ class LatentCodec(torch.nn.Module):
             raise DiffusersAdapterError(
                 f"picture size {tuple(pictures.shape[-2:])} must be divisible by the "
                 f"autoencoder's downsampling factor {self.factor}; crop or resize it")
-        mean = self.vae.encode(pictures).latent_dist.mean
+        mean = self.vae.encode(pictures.to(self._dtype(pictures))).latent_dist.mean
         return (mean - self.shift_factor) * self.scaling_factor
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """``D(z/scale + shift)``: pictures in about [-1, 1]."""
         self._check(latents, self.latent_channels, "latents", "scaled VAE latents")
-        return self.vae.decode(latents / self.scaling_factor + self.shift_factor).sample
+        z = (latents / self.scaling_factor + self.shift_factor).to(self._dtype(latents))
+        return self.vae.decode(z).sample
 
     def extra_repr(self) -> str:
         return f"scaling_factor={self.scaling_factor}, shift_factor={self.shift_factor}"
