@@ -105,7 +105,8 @@ def _reference_slopes(ax, results) -> None:
                     textcoords="offset points", fontsize=8, color="0.35")
 
 
-def plot_convergence(results, path, *, title: str | None = None, ncols: int = 2) -> list[str]:
+def plot_convergence(results, path, *, title: str | None = None, ncols: int = 2,
+                     dpi: int = 100) -> list[str]:
     """Draw log–log error against step size, one panel per problem; save PNG and SVG.
 
     Each method is a line with its Monte Carlo confidence band (shaded), the
@@ -118,6 +119,7 @@ def plot_convergence(results, path, *, title: str | None = None, ncols: int = 2)
         path: output file; its suffix is replaced by ``.png`` and ``.svg``.
         title: figure title.
         ncols: panels per row.
+        dpi: resolution of the PNG.
 
     Returns:
         The paths written.
@@ -135,7 +137,7 @@ def plot_convergence(results, path, *, title: str | None = None, ncols: int = 2)
     ncols = max(1, min(ncols, len(problems)))
     nrows = math.ceil(len(problems) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(8.6 * ncols, 4.3 * nrows), squeeze=False,
-                             dpi=100)
+                             dpi=dpi)
     from .problems import PROBLEMS
 
     for ax, prob in zip(axes.flat, problems):
@@ -175,7 +177,7 @@ def plot_convergence(results, path, *, title: str | None = None, ncols: int = 2)
     return paths
 
 
-def plot_roundtrip(trips, path, *, title: str | None = None) -> list[str]:
+def plot_roundtrip(trips, path, *, title: str | None = None, dpi: int = 100) -> list[str]:
     """Round-trip error against steps: a row per family (core solvers, diffusion samplers)
     and a column per dtype (float32, float64); PNG and SVG.
 
@@ -183,6 +185,7 @@ def plot_roundtrip(trips, path, *, title: str | None = None) -> list[str]:
         trips: :class:`~revsde.convergence.RoundTrip` objects.
         path: output file; its suffix is replaced by ``.png`` and ``.svg``.
         title: figure title.
+        dpi: resolution of the PNG.
 
     A zero error (a bit-exact round trip) is drawn at the bottom of the axis.
     """
@@ -200,7 +203,7 @@ def plot_roundtrip(trips, path, *, title: str | None = None) -> list[str]:
     styles = _style_table([t.method for t in trips])
     fig, axes = plt.subplots(len(families), len(dtypes),
                              figsize=(5.6 * len(dtypes) + 2.6, 4.0 * len(families)),
-                             squeeze=False, dpi=100)
+                             squeeze=False, dpi=dpi)
     eps = {"float32": 2.0**-23, "float64": 2.0**-52}
     what = {"solver": "core solvers", "sampler": "diffusion samplers (encode, decode)"}
     for row, fam in zip(axes, families):

@@ -513,13 +513,13 @@ for _p in (
                make_y0=_ode_y0, exact=_ode_exact, steps=(8, 16, 32, 64), fine=64),
     SDEProblem("gbm_weak", "weak error of E[y], E[y²]: geometric Brownian motion, "
                "Stratonovich (exact)", error="weak", noise_type="diagonal",
-               sde_type="stratonovich", make_sde=lambda: _GBM("stratonovich"),
-               make_y0=_gbm_y0, exact=_gbm_exact, steps=(4, 8, 16, 32), fine=1024,
+               sde_type="stratonovich", make_sde=lambda: _GBM("stratonovich", sigma=0.5),
+               make_y0=_gbm_y0, exact=_gbm_exact, steps=(8, 16, 32, 64), fine=1024,
                samples=4096, test_functions={"y": _moment(1), "y^2": _moment(2)}),
     SamplerProblem("pf_ode", "probability-flow ODE, Gaussian-mixture oracle", stochastic=False,
-                   make_oracle=_mixture, steps=(16, 32, 64, 128), fine=1024, samples=128),
+                   make_oracle=_mixture, steps=(16, 32, 64, 128), fine=512, samples=128),
     SamplerProblem("reverse_sde", "reverse SDE, Gaussian-mixture oracle", stochastic=True,
-                   make_oracle=_mixture, steps=(32, 64, 128, 256), fine=2048, samples=128,
+                   make_oracle=_mixture, steps=(32, 64, 128, 256), fine=2048, samples=64,
                    noise_type="additive", sde_type="stratonovich"),
 ):
     register_problem(_p)

@@ -77,8 +77,8 @@ def _sampler_trip(name: str, dtype, steps, samples, entropy) -> list[float]:
 
 
 def roundtrip_errors(methods: Iterable[str] | None = None, *,
-                     steps: Iterable[int] = (10, 30, 100, 300),
-                     sampler_steps: Iterable[int] = (10, 30, 100), samples: int = 8,
+                     steps: Iterable[int] = (10, 50, 250),
+                     sampler_steps: Iterable[int] = (10, 50), samples: int = 4,
                      dtypes: Iterable[torch.dtype] = (torch.float32, torch.float64),
                      entropy: int = 0, progress: bool = False) -> list[RoundTrip]:
     """Round-trip errors of each reversible method (default: all), per dtype and step count.
