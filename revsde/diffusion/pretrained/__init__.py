@@ -25,6 +25,7 @@ import torch
 
 from ..models import DiffusionModel
 from ..schedules import schedule_from_dict
+from .digits import DigitsUNet
 from .unet import PARAMETERIZATIONS, TinyUNet, VToEps
 
 __all__ = ["pretrained", "list_pretrained", "save_pretrained", "load_record", "PRETRAINED",
@@ -34,8 +35,9 @@ FORMAT = "revsde-pretrained"
 FORMAT_VERSION = 1
 _WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: name -> weight file inside the package
-PRETRAINED = {"small-unet": _WEIGHTS / "small_unet.pt"}
-_ARCHS = {"TinyUNet": TinyUNet}
+PRETRAINED = {"small-unet": _WEIGHTS / "small_unet.pt",
+              "digits-unet": _WEIGHTS / "digits_unet.pt"}
+_ARCHS = {"TinyUNet": TinyUNet, "DigitsUNet": DigitsUNet}
 _KEYS = ("format", "version", "name", "arch", "arch_config", "parameterization", "schedule",
          "prediction", "image_shape", "data_range", "training", "state_dict")
 
