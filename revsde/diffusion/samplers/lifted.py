@@ -39,8 +39,8 @@ class LiftedODE(torch.nn.Module):
     def f(self, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Lifted drift of MATH.md §4.2 at clock value ``s``: prediction · ς^drift_power."""
         cs, sch = self._case, self._schedule
-        t = co.t_of_clock(sch, cs, s)
-        out = self._predict(per_sample(co.kappa(sch, cs, t), y) * y, t, **self._cond)
+        t, kappa = co.drift_coefficients(sch, cs, s)
+        out = self._predict(per_sample(kappa, y) * y, t, **self._cond)
         if cs.drift_power:
             out = out * per_sample(as_time(s) ** cs.drift_power, y)
         return out

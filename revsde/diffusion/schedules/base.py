@@ -50,6 +50,11 @@ class NoiseSchedule:
     def t_of_lambda(self, lam):
         raise NotImplementedError
 
+    def at_lambda(self, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(t, log α_t, log σ_t)`` at half log-SNR ``λ`` (``t = t_of_lambda(λ)``)."""
+        t = self.t_of_lambda(lam)
+        return t, self.log_alpha(t), self.log_sigma(t)
+
     def alpha(self, t):
         """α_t = exp(log α_t) (MATH.md §4.1)."""
         return torch.exp(self.log_alpha(t))
@@ -97,6 +102,16 @@ class VPSchedule(NoiseSchedule):
         """Inverse of λ: log α = -½ softplus(-2λ), then t from log α (MATH.md §4.1)."""
         lam = as_time(lam)
         return self._t_of_log_alpha(-0.5 * softplus(-2.0 * lam))
+
+    def at_lambda(self, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(t, log α, log σ)`` at ``λ``: log α = -½ softplus(-2λ), log σ = log α - λ (VP)."""
+        lam = as_time(lam)
+        la = -0.5 * softplus(-2.0 * lam)
+        if type(self).t_of_lambda is VPSchedule.t_of_lambda:
+            t = self._t_of_log_alpha(la)
+        else:
+            t = self.t_of_lambda(lam)
+        return t, la, la - lam
 
     def _t_of_log_alpha(self, la):
         raise NotImplementedError

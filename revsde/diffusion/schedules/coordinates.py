@@ -34,6 +34,7 @@ __all__ = [
     "clock_of_lambda",
     "lambda_of_clock",
     "t_of_clock",
+    "drift_coefficients",
     "to_lifted",
     "from_lifted",
 ]
@@ -80,7 +81,7 @@ def get_case(case: str | LiftedCase) -> LiftedCase:
 
 
 def log_kappa(schedule: NoiseSchedule, case: str | LiftedCase, t) -> torch.Tensor:
-    """log κ_t = p log α_t + q log σ_t: log α (ε cases), log σ (ode_x0), 2 log σ - log α (sde_x0)."""
+    """log κ_t = p log α_t + q log σ_t (log α, log σ, 2 log σ - log α by case)."""
     cs = get_case(case)
     out = None
     for w, part in ((cs.p, schedule.log_alpha), (cs.q, schedule.log_sigma)):
@@ -119,6 +120,21 @@ def t_of_clock(schedule: NoiseSchedule, case: str | LiftedCase, s) -> torch.Tens
     """
     s = as_time(s)
     return schedule.t_of_lambda(lambda_of_clock(case, s.to(torch.float64)))
+
+
+def drift_coefficients(schedule: NoiseSchedule, case: str | LiftedCase,
+                       s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(t, κ_t)`` at clock ``s`` in one pass (float64): λ = log(ς)/c, then
+    ``schedule.at_lambda(λ)`` gives t, log α and log σ together (what the lifted
+    drift needs at every evaluation)."""
+    cs = get_case(case)
+    t, la, ls = schedule.at_lambda(lambda_of_clock(cs, as_time(s).to(torch.float64)))
+    log_k = None
+    for w, part in ((cs.p, la), (cs.q, ls)):
+        if w:
+            term = part if w == 1.0 else w * part
+            log_k = term if log_k is None else log_k + term
+    return t, torch.exp(log_k)
 
 
 def to_lifted(schedule: NoiseSchedule, case: str | LiftedCase, x: torch.Tensor,

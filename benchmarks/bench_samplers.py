@@ -1,0 +1,106 @@
+"""Sampler overhead: time per network evaluation with a network that returns zeros.
+
+Every sampler of ``revsde.diffusion.list_samplers()`` runs ``sample`` on a batch
+of one 1x32x32 image with a network that returns zeros (so the time is the
+sampler's own: schedule coefficients, lifted coordinates, the solver, the driver
+loop), against a plain hand-written DDIM loop in the same process.  Rounds are
+interleaved (every sampler once per round) and the median per round is kept.
+
+    python benchmarks/bench_samplers.py [--steps 50] [--rounds 7] [--quick]
+
+Prints one JSON document: ``ms_per_eval`` per sampler, the hand loop's, and each
+sampler's ratio to it (the target of issue 9: every sampler within 2x).  Runs
+with an older revsde too (``PYTHONPATH=<checkout>``) for a before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+
+import revsde
+from revsde.diffusion import DiffusionModel, VPLinear, get_sampler, list_samplers, time_grid
+
+
+class ZeroNet(torch.nn.Module):
+    """A network whose output is zeros (its cost is one allocation)."""
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+def hand_ddim(net: torch.nn.Module, x: torch.Tensor, ts: torch.Tensor,
+              schedule: VPLinear) -> torch.Tensor:
+    """A plain DDIM loop: x_{n+1} = (α_{n+1}/α_n) x_n + (σ_{n+1} - α_{n+1} σ_n/α_n) ε."""
+    a = schedule.alpha(ts).tolist()
+    s = schedule.sigma(ts).tolist()
+    tb = ts.to(x.dtype)
+    for n in range(ts.numel() - 1):
+        eps = net(x, tb[n].expand(x.shape[0]))
+        r = a[n + 1] / a[n]
+        x = r * x + (s[n + 1] - r * s[n]) * eps
+    return x
+
+
+def _time(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="5 steps, 2 rounds (smoke test)")
+    args = ap.parse_args(argv)
+    steps, rounds = (5, 2) if args.quick else (args.steps, args.rounds)
+    torch.manual_seed(0)
+    schedule = VPLinear()
+    net = ZeroNet()
+    model = DiffusionModel(net, schedule, "eps")
+    ts = time_grid(schedule, steps, "uniform_lambda")
+    x_T = torch.randn(1, 1, 32, 32, dtype=torch.float32)
+    samplers = {}
+    for info in list_samplers():
+        s = get_sampler(info["name"])
+        evals = steps * info["nfe_per_step"] + info.get("init_nfe", 0)
+        samplers[info["name"]] = (s, evals, info["stochastic"])
+    runs: dict[str, list[float]] = {name: [] for name in ["hand_ddim", *samplers]}
+    with torch.no_grad():
+        for s, _, sto in samplers.values():  # warm-up
+            s.sample(model, x_T, ts, **({"seed": 1} if sto else {}))
+        hand_ddim(net, x_T, ts, schedule)
+        for _ in range(rounds):
+            runs["hand_ddim"].append(_time(lambda: hand_ddim(net, x_T, ts, schedule)) / steps)
+            for name, (s, evals, sto) in samplers.items():
+                kw = {"seed": 1} if sto else {}
+                runs[name].append(_time(lambda s=s, kw=kw: s.sample(model, x_T, ts, **kw))
+                                  / evals)
+    ms = {k: 1e3 * statistics.median(v) for k, v in runs.items()}
+    hand = ms["hand_ddim"]
+    out = {
+        "benchmark": "bench_samplers",
+        "revsde": os.path.dirname(revsde.__file__),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "rounds": rounds,
+        "shape": list(x_T.shape),
+        "hand_ddim_ms_per_eval": hand,
+        "ms_per_eval": {k: v for k, v in ms.items() if k != "hand_ddim"},
+        "ratio_to_hand_loop": {k: v / hand for k, v in ms.items() if k != "hand_ddim"},
+    }
+    out["max_ratio"] = max(out["ratio_to_hand_loop"].values())
+    out["target_max_ratio"] = 2.0
+    print(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()

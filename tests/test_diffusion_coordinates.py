@@ -1,0 +1,50 @@
+"""Lifted coordinates as functions of (schedule, case): no network, no stored state."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from revsde.diffusion.schedules import VE, FlowMatching, VPCosine, VPDiscrete, VPLinear
+from revsde.diffusion.schedules import coordinates as co
+
+F64 = torch.float64
+SCHEDS = [VPLinear(), VPCosine(), VPDiscrete(betas=torch.linspace(1e-4, 0.02, 1000, dtype=F64)),
+          VE(), FlowMatching()]
+
+
+@pytest.mark.parametrize("schedule", SCHEDS, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("case", co.LIFTED_CASES)
+def test_drift_coefficients_match_the_maps(schedule, case):
+    """(t, κ) in one pass from the clock = t_of_clock and kappa(t_of_clock) (1e-13)."""
+    ts = torch.linspace(schedule.t_min, schedule.t_max, 41, dtype=F64)[1:-1]
+    s = co.clock(schedule, case, ts)
+    t, k = co.drift_coefficients(schedule, case, s)
+    assert torch.allclose(t, co.t_of_clock(schedule, case, s), rtol=1e-13, atol=0)
+    assert torch.allclose(k, co.kappa(schedule, case, t), rtol=1e-13, atol=0)
+    assert torch.allclose(t, ts, rtol=1e-10, atol=0)
+
+
+def test_the_noise_factor_of_sde_eps_is_case_data():
+    assert {n: c.drift_power for n, c in co.CASES.items()} == {
+        "ode_eps": 0.0, "ode_x0": 0.0, "sde_x0": 0.0, "sde_eps": -0.5}
+    with pytest.raises(ValueError, match="valid cases"):
+        co.get_case("ode_v")
+
+
+def test_bench_samplers_quick_prints_json():
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_samplers.py"),
+                          "--quick"], capture_output=True, text=True, timeout=300,
+                         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin",
+                              "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    import json
+
+    doc = json.loads(out.stdout)
+    from revsde.diffusion import list_samplers
+
+    assert set(doc["ms_per_eval"]) == {i["name"] for i in list_samplers()}
+    assert doc["hand_ddim_ms_per_eval"] > 0 and doc["max_ratio"] > 0
