@@ -198,7 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler below
+        return code
+    except BrokenPipeError:
+        # the reader closed the pipe (`revsde solvers --json | head -1`): stop quietly,
+        # with stdout on devnull so that the interpreter's last flush does not fail again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"revsde {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 
+from ..serialization import load_failure
+
 __all__ = ["Latents", "LatentsFileError", "FORMAT", "FORMAT_VERSION", "tensor_fingerprint"]
 
 FORMAT = "revsde-latents"
@@ -237,7 +239,7 @@ class Latents:
         except Exception as e:  # torch raises several types for a damaged archive
             raise LatentsFileError(
                 f"{path!r} could not be read as a revsde latents file; it is corrupt or "
-                f"not a latents file ({type(e).__name__}: {e})"
+                f"not a latents file ({load_failure(e)})"
             ) from e
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise LatentsFileError(f"{path!r} is not a revsde latents file (format tag missing)")

@@ -25,6 +25,7 @@ import torch
 
 from ..models import DiffusionModel
 from ..schedules import schedule_from_dict
+from ..serialization import load_failure
 from .digits import DigitsUNet
 from .unet import PARAMETERIZATIONS, TinyUNet, VToEps
 
@@ -98,7 +99,7 @@ def load_record(name="small-unet") -> dict:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path} is not a readable revsde weight file: {e}") from e
+        raise ValueError(f"{path} is not a readable revsde weight file: {load_failure(e)}") from e
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not a revsde weight file (no format={FORMAT!r} key)")
     missing = [k for k in _KEYS if k not in blob]
