@@ -14,11 +14,13 @@ or "x0", or "v").  All computations happen in ``x``'s dtype and device.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 from .models import DiffusionModel, batch_time, per_sample
 from .schedules import NoiseSchedule
+from .schedules.base import TimeLike
 
 __all__ = ["GaussianOracle", "GaussianMixtureOracle", "IdealDenoiser"]
 
@@ -53,17 +55,17 @@ class _Oracle:
         a, s = self._coefs(x, t)
         return a * self.eps(x, t) - s * self.x0(x, t)
 
-    def x0(self, x, t):
+    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """x0* = (x - σ ε*)/α (MATH.md §4.1)."""
         a, s = self._coefs(x, t)
         return (x - s * self.eps(x, t)) / a
 
-    def eps(self, x, t):
+    def eps(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """ε* = (x - α x0*)/σ (MATH.md §4.1)."""
         a, s = self._coefs(x, t)
         return (x - a * self.x0(x, t)) / s
 
-    def score(self, x, t):
+    def score(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """∇ log p_t(x) = -ε*/σ."""
         _, s = self._coefs(x, t)
         return -self.eps(x, t) / s
@@ -76,7 +78,8 @@ class _Oracle:
 class GaussianOracle(_Oracle):
     """Data ``N(μ, s² I)`` (``s`` a scalar or broadcastable to μ), MATH.md §9."""
 
-    def __init__(self, mu, s, schedule: NoiseSchedule, prediction: str = "eps"):
+    def __init__(self, mu: float | torch.Tensor, s: TimeLike, schedule: NoiseSchedule,
+                 prediction: str = "eps"):
         super().__init__(schedule, prediction)
         self.mu = _tensor(mu)
         self.s = _tensor(s)
@@ -92,39 +95,41 @@ class GaussianOracle(_Oracle):
         _, sd = self._params(x)
         return a, s, a * a * sd * sd + s * s
 
-    def eps(self, x, t):
+    def eps(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """ε*(x, t) = σ (x - α μ)/(α² s² + σ²) (MATH.md §9)."""
         mu, _ = self._params(x)
         a, s, v = self._var(x, t)
         return s * (x - a * mu) / v
 
-    def x0(self, x, t):
+    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """x0* = μ + α s² (x - α μ)/(α² s² + σ²) (posterior mean)."""
         mu, sd = self._params(x)
         a, _, v = self._var(x, t)
         return mu + a * sd * sd * (x - a * mu) / v
 
-    def log_prob(self, x, t):
+    def log_prob(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """log N(x; α μ, (α² s² + σ²) I), summed over the non-batch dims."""
         mu, _ = self._params(x)
         a, _, v = self._var(x, t)
         lp = -0.5 * ((x - a * mu) ** 2 / v + torch.log(2 * math.pi * v))
         return lp.reshape(x.shape[0], -1).sum(-1)
 
-    def pf_ode_scale(self, s, t, like: torch.Tensor):
+    def pf_ode_scale(self, s: TimeLike, t: TimeLike | None, like: torch.Tensor) -> torch.Tensor:
         """sqrt(α_t² s² + σ_t²)/sqrt(α_s² s² + σ_s²): the PF-ODE map's Jacobian (MATH.md §9)."""
         _, _, vs = self._var(like, s)
         _, _, vt = self._var(like, t)
         return torch.sqrt(vt / vs)
 
-    def pf_ode_map(self, x_s, s, t):
+    def pf_ode_map(self, x_s: torch.Tensor, s: TimeLike, t: TimeLike | None) -> torch.Tensor:
         """Exact PF-ODE flow from time s to t: (x - α μ)/sqrt(α² s² + σ²) is invariant (§9)."""
         mu, _ = self._params(x_s)
         a_s, _ = self._coefs(x_s, s)
         a_t, _ = self._coefs(x_s, t)
         return a_t * mu + self.pf_ode_scale(s, t, x_s) * (x_s - a_s * mu)
 
-    def sample(self, n: int, generator=None, t=None, dtype=torch.float64, device=None):
+    def sample(self, n: int, generator: torch.Generator | None = None, t: TimeLike | None = None,
+               dtype: torch.dtype = torch.float64,
+               device: torch.device | str | None = None) -> torch.Tensor:
         """``n`` exact samples of the data (``t=None``) or of the noised marginal at ``t``."""
         mu = self.mu.to(device=device, dtype=dtype)
         sd = self.s.to(device=device, dtype=dtype)
@@ -144,7 +149,9 @@ class GaussianMixtureOracle(_Oracle):
     ``weights`` (K,), ``means`` (K, *shape), ``stds`` (K,) or a scalar.
     """
 
-    def __init__(self, weights, means, stds, schedule: NoiseSchedule, prediction: str = "eps"):
+    def __init__(self, weights: torch.Tensor | Sequence[float], means: torch.Tensor | Sequence,
+                 stds: torch.Tensor | Sequence[float], schedule: NoiseSchedule,
+                 prediction: str = "eps"):
         super().__init__(schedule, prediction)
         w = _tensor(weights)
         self.means = _tensor(means)
@@ -175,19 +182,19 @@ class GaussianMixtureOracle(_Oracle):
         )
         return logits, diff, v, a, s
 
-    def log_prob(self, x, t):
+    def log_prob(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """log p_t(x) = logsumexp_k [log w_k + log N(x; α m_k, v_k I)] (MATH.md §9)."""
         logits, *_ = self._posterior(x, t)
         return torch.logsumexp(logits, dim=-1)
 
-    def eps(self, x, t):
+    def eps(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """ε* = -σ ∇ log p_t = σ Σ_k r_k (x - α m_k)/v_k (MATH.md §9)."""
         logits, diff, v, _, s = self._posterior(x, t)
         r = torch.softmax(logits, dim=-1)
         e = ((r / v)[..., None] * diff).sum(1)
         return (s * e).reshape(x.shape)
 
-    def x0(self, x, t):
+    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """x0* = Σ_k r_k (m_k + α s_k² (x - α m_k)/v_k) (posterior mean)."""
         logits, diff, v, a, _ = self._posterior(x, t)
         r = torch.softmax(logits, dim=-1)
@@ -196,7 +203,9 @@ class GaussianMixtureOracle(_Oracle):
         post = m + (a * sd2 / v)[..., None] * diff
         return (r[..., None] * post).sum(1).reshape(x.shape)
 
-    def sample(self, n: int, generator=None, t=None, dtype=torch.float64, device=None):
+    def sample(self, n: int, generator: torch.Generator | None = None, t: TimeLike | None = None,
+               dtype: torch.dtype = torch.float64,
+               device: torch.device | str | None = None) -> torch.Tensor:
         """``n`` exact samples of the data (``t=None``) or of the noised marginal at ``t``."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         shape = (n,) + self.event_shape
@@ -216,7 +225,7 @@ class IdealDenoiser(_Oracle):
     ``max_elements`` per chunk.
     """
 
-    def __init__(self, images, schedule: NoiseSchedule, prediction: str = "x0",
+    def __init__(self, images: torch.Tensor, schedule: NoiseSchedule, prediction: str = "x0",
                  max_elements: int = 2**24):
         super().__init__(schedule, prediction)
         self.images = _tensor(images)
@@ -224,7 +233,7 @@ class IdealDenoiser(_Oracle):
             raise ValueError("IdealDenoiser needs images of shape (M, *shape) with M >= 1")
         self.max_elements = int(max_elements)
 
-    def x0(self, x, t):
+    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
         """x0* = Σ_i softmax_i(-‖x - α x_i‖²/(2σ²)) x_i (MATH.md §9)."""
         imgs = self.images.to(x.device, x.dtype).reshape(self.images.shape[0], -1)
         if x.shape[1:] != self.images.shape[1:]:

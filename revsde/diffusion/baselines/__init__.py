@@ -71,8 +71,9 @@ def _grid(model: DiffusionModel, steps: int | None, ts: torch.Tensor | None,
     return grid_for(model, steps, ts, grid)
 
 
-def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *, steps=None,
-           ts=None, grid: str = "uniform_t", cond: dict | None = None,
+def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *,
+           steps: int | None = None,
+           ts: torch.Tensor | None = None, grid: str = "uniform_t", cond: dict | None = None,
            **options) -> BaselineLatent:
     """Encode data ``x0`` (taken to sit at ``ts[-1]``) to a :class:`BaselineLatent` at ``ts[0]``.
 
@@ -84,8 +85,9 @@ def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *, st
     return get_baseline(method, **options).invert(model, x0, ts, cond=cond)
 
 
-def generate(model: DiffusionModel, latent, method: str | None = None, *, steps=None,
-             ts=None, grid: str = "uniform_t", cond: dict | None = None,
+def generate(model: DiffusionModel, latent: BaselineLatent | torch.Tensor,
+             method: str | None = None, *, steps: int | None = None,
+             ts: torch.Tensor | None = None, grid: str = "uniform_t", cond: dict | None = None,
              **options) -> torch.Tensor:
     """Decode to data: run the method's denoising steps from ``latent``.
 

@@ -42,7 +42,7 @@ class Levels:
         self.chi = torch.exp(s.log_sigma(self.t) - self.log_alpha)
 
     @staticmethod
-    def c(v, x: torch.Tensor) -> torch.Tensor:
+    def c(v: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """A float64 coefficient in ``x``'s dtype and device."""
         return torch.as_tensor(v, dtype=torch.float64).to(device=x.device, dtype=x.dtype)
 
@@ -50,7 +50,7 @@ class Levels:
         """α_j/α_i = exp(log α_j - log α_i)."""
         return torch.exp(self.log_alpha[j] - self.log_alpha[i])
 
-    def phi(self, x, eps, i: int, j: int) -> torch.Tensor:
+    def phi(self, x: torch.Tensor, eps: torch.Tensor, i: int, j: int) -> torch.Tensor:
         """DDIM map Φ(x, ε; i→j) = (α_j/α_i) x + α_j (χ_j - χ_i) ε (MATH.md §5)."""
         return (self.c(self.ratio(j, i), x) * x
                 + self.c(self.alpha[j] * (self.chi[j] - self.chi[i]), x) * eps)
@@ -116,28 +116,30 @@ class Baseline:
         return f"{type(self).__name__}({opts})"
 
     @staticmethod
-    def eps(model, lv: Levels, i: int, x: torch.Tensor, cond: dict) -> torch.Tensor:
+    def eps(model: DiffusionModel, lv: Levels, i: int, x: torch.Tensor, cond: dict) -> torch.Tensor:
         """ε_θ(x, t_i)."""
         return model.eps(x, lv.t[i], **cond)
 
     # -- per-method formulas ------------------------------------------------------------
-    def init_invert(self, model, lv: Levels, x0, cond) -> tuple[tuple, int]:
+    def init_invert(self, model: DiffusionModel, lv: Levels, x0: torch.Tensor,
+                    cond: dict | None) -> tuple[tuple, int]:
         """State at level 0 from the data, and the evaluations it took."""
         return (x0,), 0
 
-    def init_generate(self, model, lv: Levels, x_n, cond) -> tuple:
+    def init_generate(self, model: DiffusionModel, lv: Levels, x_n: torch.Tensor,
+                      cond: dict | None) -> tuple:
         """State at the top level from a noise tensor ``x_N`` (sampling)."""
         return (x_n,)
 
-    def output(self, state) -> torch.Tensor:
+    def output(self, state: tuple) -> torch.Tensor:
         """The data sample from the state at level 0."""
         return state[0]
 
-    def step(self, model, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
+    def step(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         """State at level ``i`` -> level ``i-1`` (towards data)."""
         raise NotImplementedError
 
-    def inverse(self, model, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
+    def inverse(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         """State at level ``i-1`` -> level ``i`` (towards noise)."""
         raise NotImplementedError
 
@@ -146,7 +148,8 @@ class Baseline:
         if lv.n < self.min_steps:
             raise ValueError(f"{self.name} needs at least {self.min_steps} steps; got {lv.n}")
 
-    def invert(self, model, x0: torch.Tensor, ts, *, cond: dict | None = None) -> BaselineLatent:
+    def invert(self, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor | None, *,
+               cond: dict | None = None) -> BaselineLatent:
         """Encode data ``x0`` (at ``ts[-1]``) to the latent at ``ts[0]``."""
         lv = Levels(model, ts)
         self._check_steps(lv)
@@ -158,7 +161,8 @@ class Baseline:
             nfe += self.nfe_per_step
         return BaselineLatent(self.name, tuple(state), lv.ts, self.options(), nfe)
 
-    def generate(self, model, latent, ts=None, *, cond: dict | None = None) -> torch.Tensor:
+    def generate(self, model: DiffusionModel, latent: BaselineLatent | torch.Tensor,
+                 ts: torch.Tensor | None = None, *, cond: dict | None = None) -> torch.Tensor:
         """Decode a :class:`BaselineLatent` (or sample from a noise tensor on grid ``ts``)."""
         cond = dict(cond or {})
         if isinstance(latent, BaselineLatent):

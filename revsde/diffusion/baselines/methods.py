@@ -5,6 +5,9 @@ Notation: ``Φ(x, ε; i→j)`` is the DDIM map (``Levels.phi``), ``ε_i(x) = ε_
 
 from __future__ import annotations
 
+import torch
+
+from ..models import DiffusionModel
 from .base import Baseline, Levels, check_unit_interval
 
 __all__ = ["DDIMInversion", "EDICT", "BDIA", "OBELM"]
@@ -22,11 +25,11 @@ class DDIMInversion(Baseline):
     name = "ddim"
     exact = False
 
-    def step(self, model, lv: Levels, i, state, cond):
+    def step(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         (x,) = state
         return (lv.phi(x, self.eps(model, lv, i, x, cond), i, i - 1),)
 
-    def inverse(self, model, lv: Levels, i, state, cond):
+    def inverse(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         (x,) = state
         return (lv.phi(x, self.eps(model, lv, i - 1, x, cond), i - 1, i),)
 
@@ -61,10 +64,12 @@ class EDICT(Baseline):
     def options(self) -> dict:
         return {"p": self.p, "swap": self.swap}
 
-    def init_invert(self, model, lv, x0, cond):
+    def init_invert(self, model: DiffusionModel, lv: Levels, x0: torch.Tensor,
+                    cond: dict) -> tuple[tuple, int]:
         return (x0, x0.clone()), 0
 
-    def init_generate(self, model, lv, x_n, cond):
+    def init_generate(self, model: DiffusionModel, lv: Levels, x_n: torch.Tensor,
+                      cond: dict) -> tuple:
         return (x_n, x_n.clone())
 
     def _coefs(self, lv: Levels, i, x):
@@ -77,7 +82,7 @@ class EDICT(Baseline):
     def _swapped(self, lv: Levels, i) -> bool:
         return self.swap and (lv.n - i) % 2 == 1
 
-    def step(self, model, lv: Levels, i, state, cond):
+    def step(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         x, y = state
         a, b, p, q = self._coefs(lv, i, x)
         u, v = (y, x) if self._swapped(lv, i) else (x, y)
@@ -88,7 +93,7 @@ class EDICT(Baseline):
         y_new = p * y1 + q * x_new
         return x_new, y_new
 
-    def inverse(self, model, lv: Levels, i, state, cond):
+    def inverse(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         x_new, y_new = state
         a, b, p, q = self._coefs(lv, i, x_new)
         y1 = (y_new - q * x_new) / p
@@ -106,15 +111,17 @@ class _TwoStep(Baseline):
     min_steps = 2
     n_states = 2
 
-    def init_invert(self, model, lv, x0, cond):
+    def init_invert(self, model: DiffusionModel, lv: Levels, x0: torch.Tensor,
+                    cond: dict) -> tuple[tuple, int]:
         z1 = lv.phi(x0, self.eps(model, lv, 0, x0, cond), 0, 1)
         return (z1, x0), 1
 
-    def init_generate(self, model, lv, x_n, cond):
+    def init_generate(self, model: DiffusionModel, lv: Levels, x_n: torch.Tensor,
+                      cond: dict) -> tuple:
         n = lv.n
         return (x_n, lv.phi(x_n, self.eps(model, lv, n, x_n, cond), n, n - 1))
 
-    def output(self, state):
+    def output(self, state: tuple) -> torch.Tensor:
         return state[1]
 
 
@@ -144,13 +151,13 @@ class BDIA(_TwoStep):
     def options(self) -> dict:
         return {"gamma": self.gamma}
 
-    def step(self, model, lv: Levels, i, state, cond):
+    def step(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         z_up, z = state
         e = self.eps(model, lv, i, z, cond)
         g = lv.c(self.gamma, z)
         return z, g * z_up + lv.phi(z, e, i, i - 1) - g * lv.phi(z, e, i, i + 1)
 
-    def inverse(self, model, lv: Levels, i, state, cond):
+    def inverse(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         z, z_down = state
         e = self.eps(model, lv, i, z, cond)
         g = lv.c(self.gamma, z)
@@ -174,7 +181,7 @@ class OBELM(_TwoStep):
     def _h(lv: Levels, i):
         return lv.chi[i] - lv.chi[i - 1], lv.chi[i + 1] - lv.chi[i]
 
-    def step(self, model, lv: Levels, i, state, cond):
+    def step(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         x_up, x = state
         h0, h1 = self._h(lv, i)
         c_up = lv.c(h0 * h0 / (h1 * h1) * lv.ratio(i - 1, i + 1), x)
@@ -182,7 +189,7 @@ class OBELM(_TwoStep):
         c_e = lv.c(h0 * (h0 + h1) / h1 * lv.alpha[i - 1], x)
         return x, c_up * x_up + c_x * x - c_e * self.eps(model, lv, i, x, cond)
 
-    def inverse(self, model, lv: Levels, i, state, cond):
+    def inverse(self, model: DiffusionModel, lv: Levels, i: int, state: tuple, cond: dict) -> tuple:
         x, x_down = state
         h0, h1 = self._h(lv, i)
         c_down = lv.c(h1 * h1 / (h0 * h0) * lv.ratio(i + 1, i - 1), x)

@@ -64,7 +64,7 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return t.reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
-def tensor_fingerprint(obj) -> str | None:
+def tensor_fingerprint(obj: object) -> str | None:
     """SHA-256 of a tensor, or of a dict of tensors / numbers (e.g. conditioning)."""
     if obj is None:
         return None
@@ -191,7 +191,7 @@ class Latents:
         """Alias of :attr:`noise`."""
         return self.noise
 
-    def to(self, device) -> Latents:
+    def to(self, device: torch.device | str) -> Latents:
         """A copy with every tensor (except the float64 grid) on ``device``."""
         def mv(t):
             return None if t is None else t.to(device)
@@ -220,7 +220,7 @@ class Latents:
             out["x_residual"] = self.x_residual.detach().to("cpu")
         return out
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write one file (``torch.save`` of tensors + JSON metadata + SHA-256)."""
         meta = json.dumps(self.metadata(), sort_keys=True, allow_nan=False)
         tensors = self.tensors()
@@ -229,7 +229,7 @@ class Latents:
         torch.save(payload, os.fspath(path))
 
     @classmethod
-    def load(cls, path) -> Latents:
+    def load(cls, path: str | os.PathLike) -> Latents:
         """Read and validate a file written by :meth:`save` (tensors land on the CPU)."""
         path = os.fspath(path)
         if not os.path.isfile(path):

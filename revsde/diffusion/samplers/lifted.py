@@ -16,6 +16,7 @@ import torch
 from ..models import DiffusionModel, per_sample
 from ..schedules import as_time
 from ..schedules import coordinates as co
+from ..schedules.base import TimeLike
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
 
 __all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "LIFTED_CASES"]
@@ -93,35 +94,35 @@ class LiftedProblem:
         """Whether the clock increases from noise to data (sampling direction)."""
         return self.case.clock_increases
 
-    def clock_of_lambda(self, lam) -> torch.Tensor:
+    def clock_of_lambda(self, lam: TimeLike) -> torch.Tensor:
         """ς = exp(c λ)."""
         return co.clock_of_lambda(self.case, lam)
 
-    def lambda_of_clock(self, s) -> torch.Tensor:
+    def lambda_of_clock(self, s: TimeLike) -> torch.Tensor:
         """λ = log(ς)/c."""
         return co.lambda_of_clock(self.case, s)
 
-    def clock(self, t) -> torch.Tensor:
+    def clock(self, t: TimeLike) -> torch.Tensor:
         """Clock values ς(t), in t's dtype."""
         return co.clock(self.schedule, self.case, t)
 
-    def t_of_clock(self, s) -> torch.Tensor:
+    def t_of_clock(self, s: TimeLike) -> torch.Tensor:
         """t from a clock value (float64): ``schedule.t_of_lambda(λ(ς))``."""
         return co.t_of_clock(self.schedule, self.case, s)
 
-    def log_kappa(self, t) -> torch.Tensor:
+    def log_kappa(self, t: TimeLike) -> torch.Tensor:
         """log κ_t."""
         return co.log_kappa(self.schedule, self.case, t)
 
-    def kappa(self, t) -> torch.Tensor:
+    def kappa(self, t: TimeLike) -> torch.Tensor:
         """κ_t."""
         return co.kappa(self.schedule, self.case, t)
 
-    def to_lifted(self, x: torch.Tensor, t) -> torch.Tensor:
+    def to_lifted(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """Y = x/κ_t (``t`` a scalar or ``(batch,)``)."""
         return co.to_lifted(self.schedule, self.case, x, t)
 
-    def from_lifted(self, y: torch.Tensor, t) -> torch.Tensor:
+    def from_lifted(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """x = κ_t Y."""
         return co.from_lifted(self.schedule, self.case, y, t)
 

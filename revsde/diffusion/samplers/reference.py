@@ -16,7 +16,7 @@ equations reproduces them to round-off).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -66,10 +66,12 @@ def _c(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.to(device=x.device, dtype=x.dtype)
 
 
-def sample_ddim(model: DiffusionModel, x_T, ts, *, cond=None, callback=None) -> SampleResult:
+def sample_ddim(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
+                cond: dict | None = None, callback: Callable[[dict],
+                None] | None=None) -> SampleResult:
     """DDIM (η = 0): ``x_t = e^{log α_t - log α_s} x_s - σ_t expm1(h) ε_θ(x_s, s)`` (§4.4)."""
 
-    def step(n, x, c, state, cond):
+    def step(n, x, c, state, cond: dict | None):
         ts, la, ls, lam = c
         h = lam[n + 1] - lam[n]
         eps = model.eps(x, ts[n], **cond)
@@ -88,17 +90,20 @@ def _dpmpp_update(x, d, c, n):
         torch.exp(la[n + 1]) * torch.expm1(-h), x) * d
 
 
-def sample_dpmpp_1(model: DiffusionModel, x_T, ts, *, cond=None, callback=None) -> SampleResult:
+def sample_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
+                   cond: dict | None = None, callback: Callable[[dict],
+                   None] | None=None) -> SampleResult:
     """DPM-Solver++(1): ``x_t = (σ_t/σ_s) x_s - α_t expm1(-h) x_θ(x_s, s)`` (§4.4)."""
 
-    def step(n, x, c, state, cond):
+    def step(n, x, c, state, cond: dict | None):
         d = model.x0(x, c[0][n], **cond)
         return _dpmpp_update(x, d, c, n), None, d
 
     return _run(model, x_T, ts, cond, callback, step)
 
 
-def sample_dpmpp_2m(model: DiffusionModel, x_T, ts, *, cond=None, callback=None,
+def sample_dpmpp_2m(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
+                    cond: dict | None = None, callback: Callable[[dict], None] | None = None,
                     lower_order_final: bool = False) -> SampleResult:
     """DPM-Solver++(2M) (Lu et al. 2022b, Alg. 2), with an explicit first-order first step.
 
@@ -107,7 +112,7 @@ def sample_dpmpp_2m(model: DiffusionModel, x_T, ts, *, cond=None, callback=None,
     """
     last = as_time(ts).numel() - 2
 
-    def step(n, x, c, state, cond):
+    def step(n, x, c, state, cond: dict | None):
         ts, la, ls, lam = c
         d = model.x0(x, ts[n], **cond)
         if state is None or (lower_order_final and n == last):
@@ -123,7 +128,7 @@ def sample_dpmpp_2m(model: DiffusionModel, x_T, ts, *, cond=None, callback=None,
 def _noise_fn(noise, generator):
     """Normalise a noise source to ``z(n, t_s, t_t, like)``."""
     if noise is None:
-        def draw(n, ts, tt, like):
+        def draw(n, ts: torch.Tensor, tt, like):
             return torch.randn(like.shape, generator=generator, dtype=like.dtype,
                                device=like.device)
         return draw
@@ -132,8 +137,11 @@ def _noise_fn(noise, generator):
     return lambda n, ts, tt, like: noise[n]
 
 
-def sample_sde_dpmpp_1(model: DiffusionModel, x_T, ts, *, noise=None, generator=None,
-                       cond=None, callback=None) -> SampleResult:
+def sample_sde_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
+                       noise: Callable | Sequence | torch.Tensor | None = None,
+                       generator: torch.Generator | None = None,
+                       cond: dict | None = None,
+                       callback: Callable[[dict], None] | None = None) -> SampleResult:
     """SDE-DPM-Solver++(1) (MATH.md §4.4; Lu et al. 2022b, SDE-DPM-Solver++ with one step).
 
     ``x_t = (σ_t/σ_s) e^{-h} x_s - α_t expm1(-2h) x_θ + σ_t sqrt(-expm1(-2h)) z``.
@@ -144,7 +152,7 @@ def sample_sde_dpmpp_1(model: DiffusionModel, x_T, ts, *, noise=None, generator=
     """
     draw = _noise_fn(noise, generator)
 
-    def step(n, x, c, state, cond):
+    def step(n, x, c, state, cond: dict | None):
         ts, la, ls, lam = c
         h = lam[n + 1] - lam[n]
         d = model.x0(x, ts[n], **cond)

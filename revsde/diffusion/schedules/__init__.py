@@ -13,7 +13,7 @@ Classes: :class:`VPLinear`, :class:`VPCosine`, :class:`VPDiscrete`,
 
 from __future__ import annotations
 
-from .base import NoiseSchedule, VPSchedule, as_time, softplus
+from .base import NoiseSchedule, TimeLike, VPSchedule, as_time, softplus
 from .discrete import VPDiscrete, VPScaledLinear
 from .flow import FlowMatching
 from .grids import GRID_KINDS, time_grid
@@ -22,6 +22,7 @@ from .vp import VPCosine, VPLinear
 
 __all__ = [
     "NoiseSchedule",
+    "TimeLike",
     "VPSchedule",
     "VPLinear",
     "VPCosine",

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["NoiseSchedule", "VPSchedule", "as_time", "softplus", "check_range"]
+__all__ = ["NoiseSchedule", "VPSchedule", "TimeLike", "as_time", "softplus", "check_range"]
+
+#: a time (or λ, or clock value): a tensor, or a python number read as float64
+TimeLike = torch.Tensor | float
 
 
-def as_time(t) -> torch.Tensor:
+def as_time(t: TimeLike) -> torch.Tensor:
     """``t`` as a floating tensor; python numbers become float64 0-d tensors."""
     if torch.is_tensor(t):
         return t if t.is_floating_point() else t.to(torch.float64)
@@ -23,7 +26,7 @@ def softplus(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(x, min=0) + torch.log1p(torch.exp(-torch.abs(x)))
 
 
-def check_range(t_min: float, t_max: float, lo: float, hi: float, name: str):
+def check_range(t_min: float, t_max: float, lo: float, hi: float, name: str) -> tuple[float, float]:
     t_min, t_max = float(t_min), float(t_max)
     if not (lo <= t_min < t_max <= hi):
         raise ValueError(
@@ -41,13 +44,13 @@ class NoiseSchedule:
     #: α_t² + σ_t² = 1 (variance preserving)
     variance_preserving: bool = False
 
-    def log_alpha(self, t):
+    def log_alpha(self, t: TimeLike) -> torch.Tensor:
         raise NotImplementedError
 
-    def log_sigma(self, t):
+    def log_sigma(self, t: TimeLike) -> torch.Tensor:
         raise NotImplementedError
 
-    def t_of_lambda(self, lam):
+    def t_of_lambda(self, lam: TimeLike) -> torch.Tensor:
         raise NotImplementedError
 
     def at_lambda(self, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -55,15 +58,15 @@ class NoiseSchedule:
         t = self.t_of_lambda(lam)
         return t, self.log_alpha(t), self.log_sigma(t)
 
-    def alpha(self, t):
+    def alpha(self, t: TimeLike) -> torch.Tensor:
         """α_t = exp(log α_t) (MATH.md §4.1)."""
         return torch.exp(self.log_alpha(t))
 
-    def sigma(self, t):
+    def sigma(self, t: TimeLike) -> torch.Tensor:
         """σ_t = exp(log σ_t) (MATH.md §4.1)."""
         return torch.exp(self.log_sigma(t))
 
-    def lambda_(self, t):
+    def lambda_(self, t: TimeLike) -> torch.Tensor:
         """Half log-SNR λ_t = log α_t - log σ_t, decreasing in t (MATH.md §4.1)."""
         return self.log_alpha(t) - self.log_sigma(t)
 
@@ -89,16 +92,16 @@ class VPSchedule(NoiseSchedule):
 
     variance_preserving = True
 
-    def log_sigma(self, t):
+    def log_sigma(self, t: TimeLike) -> torch.Tensor:
         """log σ = ½ log(-expm1(2 log α)) (MATH.md §4.1, VP: σ² = 1 - α²)."""
         return 0.5 * torch.log(-torch.expm1(2.0 * self.log_alpha(t)))
 
-    def lambda_(self, t):
+    def lambda_(self, t: TimeLike) -> torch.Tensor:
         """λ = log α - ½ log(-expm1(2 log α)) (MATH.md §4.1)."""
         la = self.log_alpha(t)
         return la - 0.5 * torch.log(-torch.expm1(2.0 * la))
 
-    def t_of_lambda(self, lam):
+    def t_of_lambda(self, lam: TimeLike) -> torch.Tensor:
         """Inverse of λ: log α = -½ softplus(-2λ), then t from log α (MATH.md §4.1)."""
         lam = as_time(lam)
         return self._t_of_log_alpha(-0.5 * softplus(-2.0 * lam))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import NoiseSchedule, as_time
+from .base import NoiseSchedule, TimeLike, as_time
 
 __all__ = [
     "LiftedCase",
@@ -80,7 +80,7 @@ def get_case(case: str | LiftedCase) -> LiftedCase:
     return CASES[case]
 
 
-def log_kappa(schedule: NoiseSchedule, case: str | LiftedCase, t) -> torch.Tensor:
+def log_kappa(schedule: NoiseSchedule, case: str | LiftedCase, t: TimeLike) -> torch.Tensor:
     """log κ_t = p log α_t + q log σ_t (log α, log σ, 2 log σ - log α by case)."""
     cs = get_case(case)
     out = None
@@ -91,27 +91,27 @@ def log_kappa(schedule: NoiseSchedule, case: str | LiftedCase, t) -> torch.Tenso
     return out
 
 
-def kappa(schedule: NoiseSchedule, case: str | LiftedCase, t) -> torch.Tensor:
+def kappa(schedule: NoiseSchedule, case: str | LiftedCase, t: TimeLike) -> torch.Tensor:
     """κ_t = exp(log κ_t) (MATH.md §4.2)."""
     return torch.exp(log_kappa(schedule, case, t))
 
 
-def clock_of_lambda(case: str | LiftedCase, lam) -> torch.Tensor:
+def clock_of_lambda(case: str | LiftedCase, lam: TimeLike) -> torch.Tensor:
     """ς = exp(c λ) with c = -1, 1, 2, -2 for ode_eps, ode_x0, sde_x0, sde_eps (§4.2)."""
     return torch.exp(get_case(case).c * as_time(lam))
 
 
-def lambda_of_clock(case: str | LiftedCase, s) -> torch.Tensor:
+def lambda_of_clock(case: str | LiftedCase, s: TimeLike) -> torch.Tensor:
     """λ = log(ς)/c."""
     return torch.log(as_time(s)) / get_case(case).c
 
 
-def clock(schedule: NoiseSchedule, case: str | LiftedCase, t) -> torch.Tensor:
+def clock(schedule: NoiseSchedule, case: str | LiftedCase, t: TimeLike) -> torch.Tensor:
     """Clock values ς(t) = exp(c λ_t), in t's dtype."""
     return clock_of_lambda(case, schedule.lambda_(as_time(t)))
 
 
-def t_of_clock(schedule: NoiseSchedule, case: str | LiftedCase, s) -> torch.Tensor:
+def t_of_clock(schedule: NoiseSchedule, case: str | LiftedCase, s: TimeLike) -> torch.Tensor:
     """t from a clock value: ``schedule.t_of_lambda(log(ς)/c)``, computed in float64.
 
     A float32 clock is read in float64 (it is exact there), so that t is as close
@@ -138,13 +138,13 @@ def drift_coefficients(schedule: NoiseSchedule, case: str | LiftedCase,
 
 
 def to_lifted(schedule: NoiseSchedule, case: str | LiftedCase, x: torch.Tensor,
-              t) -> torch.Tensor:
+              t: TimeLike) -> torch.Tensor:
     """Y = x/κ_t (``t`` a scalar or ``(batch,)``)."""
     return x / _per_sample(kappa(schedule, case, as_time(t)), x)
 
 
 def from_lifted(schedule: NoiseSchedule, case: str | LiftedCase, y: torch.Tensor,
-                t) -> torch.Tensor:
+                t: TimeLike) -> torch.Tensor:
     """x = κ_t Y."""
     return _per_sample(kappa(schedule, case, as_time(t)), y) * y
 

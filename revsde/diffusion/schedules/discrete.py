@@ -8,10 +8,11 @@ inverse is exact (MATH.md §4.1).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
-from .base import VPSchedule, as_time, check_range
+from .base import TimeLike, VPSchedule, as_time, check_range
 
 __all__ = ["VPDiscrete", "VPScaledLinear"]
 
@@ -32,7 +33,9 @@ class VPDiscrete(VPSchedule):
     ``t_min`` defaults to ``1/N`` (the first trained timestep), ``t_max`` to 1.
     """
 
-    def __init__(self, betas=None, alphas_cumprod=None, t_min: float | None = None,
+    def __init__(self, betas: torch.Tensor | Sequence[float] | None = None,
+                 alphas_cumprod: torch.Tensor | Sequence[float] | None = None,
+                 t_min: float | None = None,
                  t_max: float = 1.0):
         if (betas is None) == (alphas_cumprod is None):
             raise ValueError("VPDiscrete needs exactly one of betas= or alphas_cumprod=")
@@ -73,7 +76,7 @@ class VPDiscrete(VPSchedule):
             self._cache[key] = hit
         return hit
 
-    def log_alpha(self, t):
+    def log_alpha(self, t: TimeLike) -> torch.Tensor:
         """Piecewise-linear interpolation of ½ log ᾱ over t_i = (i+1)/N (MATH.md §4.1)."""
         t = as_time(t)
         tn, la, _ = self._nodes(t)
@@ -90,7 +93,7 @@ class VPDiscrete(VPSchedule):
         w = (log_a - la[idx]) / (la[idx + 1] - la[idx])
         return (idx.to(log_a.dtype) + w) / n
 
-    def timestep_of_t(self, t):
+    def timestep_of_t(self, t: TimeLike) -> torch.Tensor:
         """Continuous t to the model's (fractional) training index ``t·N - 1``."""
         return as_time(t) * self.num_timesteps - 1.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import NoiseSchedule, as_time, check_range
+from .base import NoiseSchedule, TimeLike, as_time, check_range
 
 __all__ = ["FlowMatching"]
 
@@ -17,15 +17,15 @@ class FlowMatching(NoiseSchedule):
         if self.t_min == 0.0 or self.t_max == 1.0:
             raise ValueError("FlowMatching needs 0 < t_min < t_max < 1 (λ is infinite at 0, 1)")
 
-    def log_alpha(self, t):
+    def log_alpha(self, t: TimeLike) -> torch.Tensor:
         """log α = log1p(-t)."""
         return torch.log1p(-as_time(t))
 
-    def log_sigma(self, t):
+    def log_sigma(self, t: TimeLike) -> torch.Tensor:
         """log σ = log t."""
         return torch.log(as_time(t))
 
-    def t_of_lambda(self, lam):
+    def t_of_lambda(self, lam: TimeLike) -> torch.Tensor:
         """λ = log((1-t)/t) so t = sigmoid(-λ)."""
         return torch.sigmoid(-as_time(lam))
 

@@ -15,7 +15,7 @@ GRID_KINDS = ("uniform_t", "uniform_lambda", "karras")
 
 
 def time_grid(schedule: NoiseSchedule, steps: int, kind: str = "uniform_t", *,
-              rho: float = 7.0, t_start=None, t_end=None,
+              rho: float = 7.0, t_start: float | None = None, t_end: float | None = None,
               dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``steps + 1`` strictly decreasing times from noise ``t_start`` to data ``t_end``.
 

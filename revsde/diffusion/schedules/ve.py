@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import NoiseSchedule, as_time, check_range
+from .base import NoiseSchedule, TimeLike, as_time, check_range
 
 __all__ = ["VE"]
 
@@ -27,18 +27,18 @@ class VE(NoiseSchedule):
     def sigma_max(self) -> float:
         return self.t_max
 
-    def log_alpha(self, t):
+    def log_alpha(self, t: TimeLike) -> torch.Tensor:
         """log α = 0 (EDM); written as 0·t so that it stays differentiable in t."""
         return as_time(t) * 0.0
 
-    def log_sigma(self, t):
+    def log_sigma(self, t: TimeLike) -> torch.Tensor:
         """log σ = log t (EDM)."""
         return torch.log(as_time(t))
 
-    def lambda_(self, t):
+    def lambda_(self, t: TimeLike) -> torch.Tensor:
         return -torch.log(as_time(t))
 
-    def t_of_lambda(self, lam):
+    def t_of_lambda(self, lam: TimeLike) -> torch.Tensor:
         """t = e^{-λ}."""
         return torch.exp(-as_time(lam))
 

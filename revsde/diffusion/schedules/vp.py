@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import VPSchedule, as_time, check_range, softplus
+from .base import TimeLike, VPSchedule, as_time, check_range, softplus
 
 __all__ = ["VPLinear", "VPCosine"]
 
@@ -26,7 +26,7 @@ class VPLinear(VPSchedule):
         if self.t_min == 0.0:
             raise ValueError("VPLinear needs t_min > 0 (λ is infinite at t = 0)")
 
-    def log_alpha(self, t):
+    def log_alpha(self, t: TimeLike) -> torch.Tensor:
         """log α_t = -(β1-β0) t²/4 - β0 t/2 (MATH.md §4.1)."""
         t = as_time(t)
         return -0.25 * (self.beta_1 - self.beta_0) * t * t - 0.5 * self.beta_0 * t
@@ -59,24 +59,24 @@ class VPCosine(VPSchedule):
         self._k = 0.5 * math.pi / (1.0 + self.s)
         self._theta0 = self._k * self.s
 
-    def log_alpha(self, t):
+    def log_alpha(self, t: TimeLike) -> torch.Tensor:
         """log α = log1p((cos θ - cos θ0)/cos θ0), with the difference as a product of sines."""
         t = as_time(t)
         th = self._k * (t + self.s)
         diff = -2.0 * torch.sin(0.5 * (th + self._theta0)) * torch.sin(0.5 * self._k * t)
         return torch.log1p(diff / math.cos(self._theta0))
 
-    def log_sigma(self, t):
+    def log_sigma(self, t: TimeLike) -> torch.Tensor:
         """σ² = 1 - α² = sin(θ-θ0) sin(θ+θ0)/cos²θ0 (stable near t = 0)."""
         t = as_time(t)
         th = self._k * (t + self.s)
         s2 = torch.sin(self._k * t) * torch.sin(th + self._theta0)
         return 0.5 * torch.log(s2) - math.log(math.cos(self._theta0))
 
-    def lambda_(self, t):
+    def lambda_(self, t: TimeLike) -> torch.Tensor:
         return self.log_alpha(t) - self.log_sigma(t)
 
-    def t_of_lambda(self, lam):
+    def t_of_lambda(self, lam: TimeLike) -> torch.Tensor:
         """θ = atan2(sqrt(sin²θ0 + cos²θ0 σ²), α cos θ0), t = θ/k - s (stable inverse)."""
         lam = as_time(lam)
         log_a = -0.5 * softplus(-2.0 * lam)
