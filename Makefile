@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# The pinned CPU wheel; an unpinned torch would pull several GB of CUDA packages.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,docs]"
 	touch $@
 
 env: $(BIN)/.installed
@@ -19,18 +19,19 @@ env: $(BIN)/.installed
 demo: env
 	$(BIN)/python examples/invert_image.py
 
-## Tests: lint, then the whole pytest suite (slow-marked tests included).
+## Tests: lint, the whole pytest suite (slow-marked tests included), then the docs site.
 # One intra-op thread: small tensors run much faster so on a loaded 2-core machine.
 test: env
-	$(BIN)/ruff check revsde tests examples benchmarks
+	$(BIN)/ruff check revsde tests examples benchmarks docs/scripts
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 lint: env
-	$(BIN)/ruff check revsde tests examples benchmarks
+	$(BIN)/ruff check revsde tests examples benchmarks docs/scripts
 
+## The documentation site (strict: a warning fails the build), in site/.
 docs: env
-	$(BIN)/pip install --quiet -e ".[docs]"
-	$(BIN)/mkdocs build
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) out site
