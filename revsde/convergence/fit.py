@@ -10,6 +10,7 @@ and a Student-t confidence interval on ``len(hs) - 2`` degrees of freedom.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -48,7 +49,8 @@ class OrderFit:
         return asdict(self)
 
 
-def fit_order(hs, errors, confidence: float = 0.95) -> OrderFit:
+def fit_order(hs: Sequence[float], errors: Sequence[float],
+              confidence: float = 0.95) -> OrderFit:
     """Fit ``errors ≈ C hs^p`` in log–log axes; the slope ``p`` is the order.
 
     Args:

@@ -24,11 +24,13 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
+from ..solvers import Solver
 from .fit import OrderFit, fit_order, mean_band
-from .problems import get_problem
+from .problems import Problem, Setup, get_problem
 
 __all__ = ["ConvergenceResult", "Skipped", "Study", "list_methods", "measure", "study"]
 
@@ -107,10 +109,20 @@ class ConvergenceResult:
             "steps": list(self.steps), "hs": list(self.hs), "errors": list(self.errors),
             "low": list(self.low), "high": list(self.high), "order": self.fit.order,
             "order_stderr": self.fit.stderr, "order_low": self.fit.low,
-            "order_high": self.fit.high, "declared": self.declared,
+            "order_high": self.fit.high, "order_intercept": self.fit.intercept,
+            "confidence": self.fit.confidence, "declared": self.declared,
             "agrees": self.agrees(), "samples": self.samples,
             "seconds": round(self.seconds, 3),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ConvergenceResult:
+        """Rebuild a result from :meth:`as_dict` (e.g. read back from JSON)."""
+        fit = OrderFit(d["order"], d["order_stderr"], d["order_low"], d["order_high"],
+                       d.get("order_intercept", math.nan), d.get("confidence", 0.95))
+        return cls(d["method"], d["problem"], d["error"], list(d["steps"]), list(d["hs"]),
+                   list(d["errors"]), list(d["low"]), list(d["high"]), fit, d["declared"],
+                   d["samples"], d.get("seconds", 0.0))
 
 
 def _fine_for(steps: Iterable[int], minimum: int) -> int:
@@ -149,11 +161,12 @@ def _weak(ys, ref, test_functions: dict, confidence: float):
     return best
 
 
-def measure(method, problem, *, steps: Iterable[int] | None = None,
+def measure(method: str | Solver, problem: str | Problem, *,
+            steps: Iterable[int] | None = None,
             samples: int | None = None, over: str = "max", entropy: int = 0,
             dtype: torch.dtype = torch.float64, confidence: float = 0.95,
-            setup=None, _known: tuple[str, dict] | None = None,
-            **options) -> ConvergenceResult:
+            setup: Setup | None = None, _known: tuple[str, dict] | None = None,
+            **options: Any) -> ConvergenceResult:
     """Errors of ``method`` on ``problem`` at each step count, and the fitted order.
 
     Args:

@@ -12,6 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .measure import ConvergenceResult, Study
+    from .roundtrip import RoundTrip
 
 __all__ = ["plot_convergence", "plot_roundtrip", "method_styles"]
 
@@ -105,7 +110,8 @@ def _reference_slopes(ax, results) -> None:
                     textcoords="offset points", fontsize=8, color="0.35")
 
 
-def plot_convergence(results, path, *, title: str | None = None, ncols: int = 2,
+def plot_convergence(results: Iterable[ConvergenceResult] | Study, path: str | Path, *,
+                     title: str | None = None, ncols: int = 2,
                      dpi: int = 100) -> list[str]:
     """Draw log–log error against step size, one panel per problem; save PNG and SVG.
 
@@ -177,7 +183,8 @@ def plot_convergence(results, path, *, title: str | None = None, ncols: int = 2,
     return paths
 
 
-def plot_roundtrip(trips, path, *, title: str | None = None, dpi: int = 100) -> list[str]:
+def plot_roundtrip(trips: Iterable[RoundTrip], path: str | Path, *, title: str | None = None,
+                   dpi: int = 100) -> list[str]:
     """Round-trip error against steps: a row per family (core solvers, diffusion samplers)
     and a column per dtype (float32, float64); PNG and SVG.
 
@@ -218,6 +225,10 @@ def plot_roundtrip(trips, path, *, title: str | None = None, dpi: int = 100) -> 
                     fontsize=8, color="0.35", va="bottom")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            steps = sorted({n for t in ts for n in t.steps})
+            ax.set_xticks(steps)
+            ax.set_xticklabels([str(n) for n in steps])
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("steps")
             ax.set_ylabel("max |x_back − x|")
