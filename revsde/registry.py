@@ -17,14 +17,9 @@ from typing import Any, Generic, TypeVar
 
 from .solvers import BASE_METHODS, ExponentialReversibleHeun, McCallumFoster, ReversibleHeun, Solver
 
-__all__ = ["Registry", "Entry", "SOLVERS", "get_solver", "list_solvers", "accepted_options"]
+__all__ = ["Registry", "Entry", "SOLVERS", "get_solver", "list_solvers"]
 
 T = TypeVar("T")
-
-
-def accepted_options(builder: Callable[..., Any]) -> list[str]:
-    """The keyword options a builder takes."""
-    return [p for p in inspect.signature(builder).parameters if p != "self"]
 
 
 def _defaults(builder: Callable[..., Any]) -> dict[str, Any]:

@@ -66,11 +66,6 @@ def get_baseline(name: str | Baseline, **options: Any) -> Baseline:
     return BASELINES.get(name, **options)
 
 
-def _grid(model: DiffusionModel, steps: int | None, ts: torch.Tensor | None,
-          grid: str) -> torch.Tensor:
-    return grid_for(model, steps, ts, grid)
-
-
 def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *,
            steps: int | None = None,
            ts: torch.Tensor | None = None, grid: str = "uniform_t", cond: dict | None = None,
@@ -81,7 +76,7 @@ def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *,
     an explicit decreasing grid ``ts``.  ``options`` go to the method: ``p`` and
     ``swap`` for EDICT, ``gamma`` for BDIA.
     """
-    ts = _grid(model, steps, ts, grid)
+    ts = grid_for(model, steps, ts, grid)
     return get_baseline(method, **options).invert(model, x0, ts, cond=cond)
 
 
@@ -104,5 +99,5 @@ def generate(model: DiffusionModel, latent: BaselineLatent | torch.Tensor,
         return get_baseline(latent.method, **latent.options).generate(model, latent, cond=cond)
     if method is None:
         raise ValueError(f"decoding a plain tensor needs method= (one of {sorted(BASELINES)})")
-    ts = _grid(model, steps, ts, grid)
+    ts = grid_for(model, steps, ts, grid)
     return get_baseline(method, **options).generate(model, latent, ts, cond=cond)
