@@ -256,3 +256,35 @@ def test_cli_defaults_agree_with_the_registry(tmp_path):
                    if any(p.default and p.skip_reason(e) is None for p in PROBLEMS.values())}
     assert {"convergence", "roundtrip"} <= set(doc["figures"])
     assert {t["dtype"] for t in doc["roundtrip"]} == {"float32", "float64"}
+
+
+def test_a_new_method_family_and_problem_plug_in(monkeypatch):
+    """The hook for families beyond solvers and samplers (e.g. gradient methods)."""
+    from dataclasses import dataclass
+
+    from revsde.convergence import METHOD_FAMILIES, Problem, Setup
+
+    @dataclass(frozen=True)
+    class Toy(Problem):
+        def skip_reason(self, entry):
+            return None if entry["family"] == "toy" else "not a toy method"
+
+        def declared(self, entry):
+            return entry["order"]
+
+        def setup(self, *, samples, fine, entropy, dtype):
+            ref = torch.zeros(1, samples, 2, dtype=dtype)
+            spread = torch.linspace(1, 2, samples, dtype=dtype).reshape(1, -1, 1)
+
+            def run(method, steps, options):
+                return ref + spread * (1.0 / steps) ** 2
+
+            return Setup(run, ref)
+
+    monkeypatch.setitem(METHOD_FAMILIES, "toy", lambda: [{"name": "toy2", "order": 2.0}])
+    monkeypatch.setitem(PROBLEMS, "toy", Toy("toy", "a toy", family="toy", default=False))
+    res = study(["toy2", "heun"], ["toy"], samples=8)
+    assert [r.method for r in res.results] == ["toy2"]
+    assert res.results[0].order == pytest.approx(2.0, abs=1e-9)
+    assert res.results[0].declared == 2.0
+    assert [s.reason for s in res.skipped] == ["not a toy method"]

@@ -4,7 +4,9 @@
   Monte Carlo confidence bands, and the fitted order beside the declared one;
 * :func:`study` — every method that applies to each problem, and the skipped
   pairs with the reason;
-* :data:`PROBLEMS` — built-in problems (:func:`register_problem` adds yours);
+* :data:`PROBLEMS` — built-in problems (:func:`register_problem` adds yours;
+  :func:`register_method_family` adds methods that are neither core solvers nor
+  diffusion samplers, e.g. gradient methods);
 * :func:`fit_order` — the slope of log error against log h, with its
   uncertainty (scipy);
 * :func:`roundtrip_errors` — forward-then-inverse errors of reversible methods;
@@ -12,7 +14,16 @@
 """
 
 from .fit import OrderFit, fit_order, mean_band
-from .measure import ConvergenceResult, Skipped, Study, list_methods, measure, study
+from .measure import (
+    METHOD_FAMILIES,
+    ConvergenceResult,
+    Skipped,
+    Study,
+    list_methods,
+    measure,
+    register_method_family,
+    study,
+)
 from .plots import plot_convergence, plot_roundtrip
 from .problems import (
     PROBLEMS,
@@ -27,6 +38,7 @@ from .problems import (
 from .roundtrip import RoundTrip, roundtrip_errors
 
 __all__ = [
+    "METHOD_FAMILIES",
     "PROBLEMS",
     "ConvergenceResult",
     "OrderFit",
@@ -45,6 +57,7 @@ __all__ = [
     "measure",
     "plot_convergence",
     "plot_roundtrip",
+    "register_method_family",
     "register_problem",
     "roundtrip_errors",
     "study",

@@ -32,14 +32,33 @@ from ..solvers import Solver
 from .fit import OrderFit, fit_order, mean_band
 from .problems import Problem, Setup, get_problem
 
-__all__ = ["ConvergenceResult", "Skipped", "Study", "list_methods", "measure", "study"]
+__all__ = ["ConvergenceResult", "METHOD_FAMILIES", "Skipped", "Study", "list_methods", "measure",
+           "register_method_family", "study"]
+
+
+#: Further method families: ``{family: lister}``, each ``lister()`` returning registry
+#: entries (dicts with at least ``name``).  See :func:`register_method_family`.
+METHOD_FAMILIES: dict[str, Callable[[], list[dict]]] = {}
+
+
+def register_method_family(family: str, lister: Callable[[], list[dict]]) -> None:
+    """Make the entries of ``lister()`` runnable by :func:`study` as ``family`` methods.
+
+    For a family of methods that are neither core solvers nor diffusion samplers
+    (e.g. gradient methods), with problems whose ``skip_reason`` accepts entries of
+    that family and whose ``setup().run`` knows how to run them.
+    """
+    if family in ("solver", "sampler"):
+        raise ValueError(f"{family!r} is a built-in family")
+    METHOD_FAMILIES[family] = lister
 
 
 def list_methods() -> dict[str, dict]:
-    """Every method a study can run: the core solvers, then the diffusion samplers.
+    """Every method a study can run: the core solvers, the diffusion samplers, then
+    any family added with :func:`register_method_family`.
 
     Each entry is the registry's metadata with ``family`` (``"solver"`` or
-    ``"sampler"``) added; samplers also get ``takes_bm`` (whether
+    ``"sampler"``, ...) added; samplers also get ``takes_bm`` (whether
     ``sample(..., bm=)`` accepts a Brownian path).
     """
     import inspect
@@ -57,6 +76,9 @@ def list_methods() -> dict[str, dict]:
         sampler = D.get_sampler(info["name"])
         takes_bm = "bm" in inspect.signature(sampler.sample).parameters
         out[info["name"]] = {**info, "family": "sampler", "takes_bm": takes_bm}
+    for family, lister in METHOD_FAMILIES.items():
+        for info in lister():
+            out.setdefault(info["name"], {**info, "family": family})
     return out
 
 
