@@ -13,16 +13,18 @@ trained on discrete indices needs an adapter (for :class:`VPDiscrete`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from .schedules import FlowMatching, NoiseSchedule, as_time
+from .schedules import FlowMatching, NoiseSchedule, TimeLike, as_time
 
 __all__ = ["DiffusionModel", "PREDICTIONS", "batch_time", "per_sample"]
 
 PREDICTIONS = ("eps", "x0", "v", "flow")
 
 
-def batch_time(t, x: torch.Tensor) -> torch.Tensor:
+def batch_time(t: TimeLike, x: torch.Tensor) -> torch.Tensor:
     """``t`` (python float, 0-d or ``(batch,)`` tensor) as a ``(batch,)`` tensor like ``x``."""
     t = as_time(t).to(device=x.device, dtype=x.dtype)
     if t.dim() == 0:
@@ -56,7 +58,8 @@ class DiffusionModel(torch.nn.Module):
     any callable ``net(x, t, **cond)``.
     """
 
-    def __init__(self, net, schedule: NoiseSchedule, prediction: str = "eps"):
+    def __init__(self, net: Callable[..., torch.Tensor], schedule: NoiseSchedule,
+                 prediction: str = "eps"):
         super().__init__()
         if not callable(net):
             raise TypeError(f"net must be callable as net(x, t, **cond); got {type(net).__name__}")
@@ -81,11 +84,11 @@ class DiffusionModel(torch.nn.Module):
         s = self.schedule
         return tb, per_sample(s.alpha(tb), x), per_sample(s.sigma(tb), x)
 
-    def forward(self, x, t, **cond):
+    def forward(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """The raw network output at ``(x, t)``."""
         return self.net(x, batch_time(t, x), **cond)
 
-    def eps_and_x0(self, x, t, **cond):
+    def eps_and_x0(self, x: torch.Tensor, t: TimeLike, **cond) -> tuple[torch.Tensor, torch.Tensor]:
         """``(ε, x0)`` from one network evaluation (MATH.md §4.1 conversions)."""
         tb, a, s = self._coefs(x, t)
         out = self.net(x, tb, **cond)
@@ -101,19 +104,19 @@ class DiffusionModel(torch.nn.Module):
         # flow: x = (1-t) x0 + t ε, u = ε - x0  =>  x0 = x - σ u, ε = x + α u
         return x + a * out, x - s * out
 
-    def eps(self, x, t, **cond):
+    def eps(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """Noise prediction ε_θ(x, t)."""
         if self.prediction == "eps":
             return self.net(x, batch_time(t, x), **cond)
         return self.eps_and_x0(x, t, **cond)[0]
 
-    def x0(self, x, t, **cond):
+    def x0(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """Data prediction x_θ = (x - σ ε_θ)/α (MATH.md §4.1)."""
         if self.prediction == "x0":
             return self.net(x, batch_time(t, x), **cond)
         return self.eps_and_x0(x, t, **cond)[1]
 
-    def v(self, x, t, **cond):
+    def v(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """v-prediction v = α ε - σ x0 (MATH.md §4.1)."""
         if self.prediction == "v":
             return self.net(x, batch_time(t, x), **cond)
@@ -121,7 +124,7 @@ class DiffusionModel(torch.nn.Module):
         e, d = self.eps_and_x0(x, t, **cond)
         return a * e - s * d
 
-    def score(self, x, t, **cond):
+    def score(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """Score ∇ log p_t(x) = -ε/σ."""
         _, _, s = self._coefs(x, t)
         return -self.eps(x, t, **cond) / s

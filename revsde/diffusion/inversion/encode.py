@@ -31,7 +31,8 @@ from collections.abc import Sequence
 import torch
 
 from ..checks import check_model, check_steps, check_tensor, draw_seed
-from ..samplers import RexSampler, get_sampler, reversible_names
+from ..models import DiffusionModel
+from ..samplers import RexSampler, Sampler, get_sampler, reversible_names
 from ..schedules import coordinates as co
 from ..schedules import time_grid
 from .baseline_latents import decode_baseline, encode_baseline, is_baseline
@@ -54,7 +55,7 @@ def _version() -> str:
     return __version__
 
 
-def model_fingerprint(model) -> str | None:
+def model_fingerprint(model: DiffusionModel) -> str | None:
     """SHA-256 of the model's config, when it has one (``model.fingerprint()``,
     ``net.fingerprint()`` or a ``net.config`` dict, as diffusers models do)."""
     import hashlib
@@ -107,7 +108,8 @@ def _reversible(sampler, options) -> RexSampler:
     return s
 
 
-def exact_quantum(model, ts, case: str, data_range: float = 1.0) -> float:
+def exact_quantum(model: DiffusionModel, ts: torch.Tensor, case: str,
+                  data_range: float = 1.0) -> float:
     """The exact-mode quantum ``q = 2^(E-50)``, ``B < 2^E``, ``B = max (α R + σ Z)/κ`` (MATH §7).
 
     Depends on the schedule, the grid, the lifted case and the declared data
@@ -157,9 +159,11 @@ def _check_range(s: RexSampler, q: float, ys, state):
 
 
 # -- encode / decode ----------------------------------------------------------------
-def encode(model, x0, steps: int = 50, sampler="rex_rk4", seed: int | None = 0,
-           grid: str = "uniform_lambda", cond=None, verify: bool = False, exact: bool = False,
-           dtype=None, data_range: float = 1.0, **options) -> Latents:
+def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
+           sampler: str | Sampler = "rex_rk4", seed: int | None = 0,
+           grid: str = "uniform_lambda", cond: dict | None = None, verify: bool = False,
+           exact: bool = False,
+           dtype: torch.dtype | None = None, data_range: float = 1.0, **options) -> Latents:
     """Encode data ``x0`` (batch, ...) to :class:`Latents` with a reversible sampler.
 
     Args:
@@ -281,7 +285,8 @@ def _check_config(model, lat: Latents, sampler, options, cond):
                       stacklevel=3)
 
 
-def decode_state(model, latents: Latents, *, cond=None, sampler=None, **options) -> tuple:
+def decode_state(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
+                 sampler: str | Sampler | None = None, **options) -> tuple:
     """The full lifted state at the data end (``ts[-1]``) from the stored noise-end state.
 
     ``sampler`` and ``options`` may be given only to assert that they match the
@@ -311,7 +316,8 @@ def _check_brownian(s: RexSampler, lat: Latents):
                          f"{s.name!r} needs ({spec}); the latents are inconsistent")
 
 
-def decode(model, latents: Latents, *, cond=None, sampler=None, **options) -> torch.Tensor:
+def decode(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
+           sampler: str | Sampler | None = None, **options) -> torch.Tensor:
     """Decode :class:`Latents` to data ``x0`` with the stored grid, sampler and Brownian path.
 
     Raises a clear error if the model (schedule, prediction, config fingerprint),
@@ -340,8 +346,10 @@ def _decode_data(model, latents: Latents, cond, sampler, options) -> torch.Tenso
 
 
 # -- generation -----------------------------------------------------------------------
-def sample(model, x_T=None, steps: int = 50, sampler="rex_rk4", seed: int | None = None, *,
-           grid: str = "uniform_lambda", cond=None, dtype=None, **options) -> torch.Tensor:
+def sample(model: DiffusionModel, x_T: torch.Tensor | Sequence[int] | None = None, steps: int = 50,
+           sampler: str | Sampler = "rex_rk4", seed: int | None = None, *,
+           grid: str = "uniform_lambda", cond: dict | None = None,
+           dtype: torch.dtype | None = None, **options) -> torch.Tensor:
     """Generate data from noise.
 
     ``x_T`` is a noise tensor at ``ts[0]`` (for a reversible sampler the start
