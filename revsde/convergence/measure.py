@@ -63,11 +63,13 @@ def list_methods() -> dict[str, dict]:
     """
     import inspect
 
-    from ..registry import list_solvers
+    from ..registry import get_solver, list_solvers
 
     out: dict[str, dict] = {}
     for info in list_solvers():
-        out[info["name"]] = {**info, "family": "solver"}
+        # a class capability that info() may not list: methods for the lifted clock only
+        clock = bool(getattr(get_solver(info["name"]), "needs_positive_clock", False))
+        out[info["name"]] = {"needs_positive_clock": clock, **info, "family": "solver"}
     from .. import diffusion as D
 
     for info in D.list_samplers():

@@ -508,7 +508,7 @@ for _p in (
     SDEProblem("general", "non-commutative general noise, 2 Brownian motions (fine Heun "
                "reference)", noise_type="general", sde_type="stratonovich",
                make_sde=_General, make_y0=_uniform_y0, reference_method="heun",
-               steps=(32, 64, 128, 256), fine=4096),
+               steps=(16, 32, 64, 128), fine=2048),
     SDEProblem("ode", "ODE y' = (1 + y²) cos(t) / 2 (exact)", make_sde=lambda: _ode_f,
                make_y0=_ode_y0, exact=_ode_exact, steps=(8, 16, 32, 64), fine=64),
     SDEProblem("gbm_weak", "weak error of E[y], E[y²]: geometric Brownian motion, "
