@@ -5,18 +5,26 @@ Public API: :func:`sdeint`, :func:`sdeint_inverse`, :func:`list_solvers`,
 :func:`make_brownian`, and the diffusion toolkit in :mod:`revsde.diffusion`.
 """
 
-from .brownian import BrownianGrid, make_brownian
-from .integrate import NonFiniteError, Solution, sdeint, sdeint_inverse
+from .brownian import BrownianGrid, Increment, make_brownian
+from .integrate import NonFiniteError, NonFiniteInputError, Solution, sdeint, sdeint_inverse
+from .provenance import SolverState
 from .registry import get_solver, list_solvers
+from .sde import SDEOutputError
 from .solvers import SolverError
+from .solvers.base import State
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BrownianGrid",
+    "Increment",
     "NonFiniteError",
+    "NonFiniteInputError",
+    "SDEOutputError",
     "Solution",
     "SolverError",
+    "SolverState",
+    "State",
     "get_solver",
     "list_solvers",
     "make_brownian",

@@ -20,29 +20,64 @@ import bisect
 import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torchsde
 
+from .checks import check_entropy, check_flag, check_int, check_real
 
-def make_brownian(t0, t1, size, *, dtype, device, entropy=None, dt=None, levy_area=False):
+
+class Increment(NamedTuple):
+    """The noise over one step: ``W`` and the space-time Lévy area ``H`` (MATH.md §0).
+
+    ``H`` is ``None`` when the solver does not need it.
+    """
+
+    W: torch.Tensor
+    H: torch.Tensor | None
+
+
+def _size(size, name: str = "size") -> tuple[int, ...]:
+    try:
+        dims = tuple(size)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of positive integers; got {size!r}") from None
+    out = tuple(check_int(d, name, "a tuple of positive integers") for d in dims)
+    if any(d <= 0 for d in out):
+        raise ValueError(f"{name} must be a tuple of positive integers; got {out}")
+    return out
+
+
+def make_brownian(t0: float, t1: float, size: Sequence[int], *, dtype: torch.dtype,
+                  device: torch.device | str | None, entropy: int | None = None,
+                  dt: float | None = None, levy_area: bool = False) -> torchsde.BrownianInterval:
     """Build a ``torchsde.BrownianInterval`` covering ``[min(t0,t1), max(t0,t1)]``.
 
     ``dt`` is the step-size hint that lets it build its dyadic skeleton, and
     ``levy_area=True`` asks for space-time Lévy area (needed by SEA, ShARK, SRA1).
     """
+    t0, t1 = check_real(t0, "t0"), check_real(t1, "t1")
+    if not (math.isfinite(t0) and math.isfinite(t1)) or t0 == t1:
+        raise ValueError(f"make_brownian needs two distinct finite times; got {t0}, {t1}")
     lo, hi = (t0, t1) if t0 < t1 else (t1, t0)
+    entropy = check_entropy(entropy)
     if entropy is None:
         entropy = int(torch.randint(0, 2**31 - 1, ()).item())
+    if dt is not None:
+        dt = check_real(dt, "dt", "a positive number or None")
+        if not (dt != 0 and math.isfinite(dt)):
+            raise ValueError(f"dt must be a non-zero finite number or None; got {dt}")
     return torchsde.BrownianInterval(
-        t0=float(lo),
-        t1=float(hi),
-        size=tuple(size),
+        t0=lo,
+        t1=hi,
+        size=_size(size),
         dtype=dtype,
         device=device,
-        entropy=int(entropy),
-        dt=None if dt is None else float(abs(dt)),
-        levy_area_approximation="space-time" if levy_area else "none",
+        entropy=entropy,
+        dt=None if dt is None else abs(dt),
+        levy_area_approximation="space-time" if check_flag(levy_area, "levy_area") else "none",
     )
 
 
@@ -76,35 +111,54 @@ class BrownianGrid:
         cache_size: chunks kept in memory.
     """
 
-    def __init__(self, grid, size, *, dtype=torch.float32, device=None, entropy=0,
-                 levy_area=False, chunk=8, cache_size=1):
-        times = [float(t) for t in (grid.tolist() if torch.is_tensor(grid) else grid)]
+    def __init__(self, grid: Sequence[float] | torch.Tensor, size: Sequence[int], *,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
+                 entropy: int = 0, levy_area: bool = False, chunk: int = 8,
+                 cache_size: int = 1):
+        try:
+            raw = grid.tolist() if torch.is_tensor(grid) else list(grid)
+        except TypeError:
+            raise TypeError(
+                f"BrownianGrid grid must be a sequence of times; got {grid!r}"
+            ) from None
+        times = [check_real(t, "a BrownianGrid grid time") for t in raw]
         if len(times) < 2:
             raise ValueError("BrownianGrid needs at least two grid times")
+        if not all(math.isfinite(t) for t in times):
+            raise ValueError("BrownianGrid grid times must be finite")
         if any(b <= a for a, b in zip(times[:-1], times[1:])):
             raise ValueError("BrownianGrid grid times must be strictly increasing")
-        if not torch.empty((), dtype=dtype).is_floating_point():
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"BrownianGrid dtype must be floating point; got {dtype}")
+        entropy = check_entropy(entropy)
+        if entropy is None:
+            raise TypeError("BrownianGrid entropy must be a non-negative integer seed; got None")
         self.times = times
         self.t0, self.t1 = times[0], times[-1]
         self._grid = torch.tensor(times, dtype=torch.float64)
-        self.size = tuple(size)
+        self.size = _size(size)
         self.shape = self.size
         self.dtype = dtype
         self.device = torch.device("cpu") if device is None else torch.device(device)
-        self.entropy = int(entropy)
-        self.levy_area = bool(levy_area)
-        self.chunk = int(chunk)
+        self.entropy = entropy
+        self.levy_area = check_flag(levy_area, "levy_area")
+        self.chunk = check_int(chunk, "chunk", "a positive integer")
+        self._cache_size = check_int(cache_size, "cache_size", "a positive integer")
+        if self.chunk < 1 or self._cache_size < 1:
+            raise ValueError(
+                f"chunk and cache_size must be positive; got chunk={self.chunk}, "
+                f"cache_size={self._cache_size}"
+            )
         self._cache: OrderedDict[int, tuple] = OrderedDict()
-        self._last_k, self._last = -1, None
-        self._cache_size = int(cache_size)
+        self._last_k: int = -1
+        self._last: tuple | None = None
         # sqrt(h) of every cell, in float64 then cast once, shaped to scale a chunk.
         h = self._grid[1:] - self._grid[:-1]
         self._scales = h.sqrt().to(device=self.device, dtype=dtype).reshape(
             (-1,) + (1,) * len(self.size))
 
     # -- generation -------------------------------------------------------------
-    def _chunk(self, k: int):
+    def _chunk(self, k: int) -> tuple:
         hit = self._cache.get(k)
         if hit is not None:
             self._cache.move_to_end(k)
@@ -129,7 +183,7 @@ class BrownianGrid:
         return entry
 
     @staticmethod
-    def _cells(x):
+    def _cells(x: torch.Tensor) -> list[torch.Tensor]:
         """Per-cell views of a chunk, its first and last cells copied out.
 
         A walk (forward or reverse) that keeps the last cell it read while it
@@ -142,7 +196,7 @@ class BrownianGrid:
             cells[-1] = cells[-1].clone()
         return cells
 
-    def cell(self, n: int):
+    def cell(self, n: int) -> Increment:
         """``(W, H)`` on grid cell ``n`` (``H`` is None without Lévy area)."""
         k, j = divmod(n, self.chunk)
         if k != self._last_k:  # consecutive steps stay in one chunk: skip the LRU
@@ -150,7 +204,7 @@ class BrownianGrid:
             self._last = self._chunk(k)
             self._last_k = k
         _, _, w, hh = self._last
-        return w[j], (None if hh is None else hh[j])
+        return Increment(w[j], None if hh is None else hh[j])
 
     def _locate(self, t: float) -> int:
         i = bisect.bisect_left(self.times, t)
@@ -169,7 +223,9 @@ class BrownianGrid:
         )
 
     # -- queries ----------------------------------------------------------------
-    def __call__(self, ta, tb=None, return_U=False):
+    def __call__(self, ta: float, tb: float | None = None, return_U: bool = False
+                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``W`` from ``ta`` to ``tb`` (or from ``t0`` to ``ta``), with ``U`` if ``return_U``."""
         if tb is None:
             ta, tb = self.t0, ta
         i, j = self._locate(float(ta)), self._locate(float(tb))
@@ -206,7 +262,7 @@ class BrownianGrid:
         return (w_sum, u_sum) if return_U else w_sum
 
 
-def increment(bm, ta: float, tb: float, levy_area: bool):
+def increment(bm: Any, ta: float, tb: float, levy_area: bool) -> Increment:
     """``(W, H)`` of ``bm`` from ``ta`` to ``tb`` (either order), MATH.md §0.
 
     For ``tb < ta`` the same interval is queried and ``W`` flips sign while ``H``
@@ -219,7 +275,7 @@ def increment(bm, ta: float, tb: float, levy_area: bool):
             # One cell: its stored H, bit for bit what the driver's cell fast path
             # reads, rather than H recomputed from U with a different rounding.
             w, hh = bm.cell(i)
-            return (-w if tb < ta else w), hh
+            return Increment(-w if tb < ta else w, hh)
     if levy_area:
         w, u = bm(lo, hi, return_U=True)
         hh = u / (hi - lo) - 0.5 * w
@@ -227,4 +283,4 @@ def increment(bm, ta: float, tb: float, levy_area: bool):
         w, hh = bm(lo, hi), None
     if tb < ta:
         w = -w
-    return w, hh
+    return Increment(w, hh)

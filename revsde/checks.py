@@ -3,11 +3,59 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
+from typing import Any
 
 import torch
 
 
-def check_y(y0, name="y0") -> torch.Tensor:
+class ArgumentError(TypeError, ValueError):
+    """An argument of the wrong kind (a bool or a string where a number is meant, ...).
+
+    Both a ``TypeError`` and a ``ValueError``, so that either ``except`` catches it.
+    """
+
+
+def check_real(x: Any, name: str, what: str = "a number") -> float:
+    """``x`` as a float: a real number (a 0-d tensor is taken), never a bool or a string."""
+    if torch.is_tensor(x) and x.numel() == 1 and not x.dtype.is_complex and x.dtype != torch.bool:
+        x = x.item()
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise ArgumentError(f"{name} must be {what}; got {type(x).__name__} {x!r}")
+    return float(x)
+
+
+def check_int(x: Any, name: str, what: str = "an integer") -> int:
+    """``x`` as an int: an integer (numpy and 0-d tensor integers too), never a bool,
+    a float or a string."""
+    if isinstance(x, bool) or (torch.is_tensor(x) and x.dtype == torch.bool):
+        raise ArgumentError(f"{name} must be {what}; got the bool {x!r}")
+    try:
+        return operator.index(x)
+    except TypeError:
+        raise ArgumentError(f"{name} must be {what}; got {type(x).__name__} {x!r}") from None
+
+
+def check_entropy(entropy: Any) -> int | None:
+    """A seed: ``None`` or a non-negative integer."""
+    if entropy is None:
+        return None
+    e = check_int(entropy, "entropy", "a non-negative integer seed (or None)")
+    if e < 0:
+        raise ValueError(f"entropy must be a non-negative integer seed; got {e}")
+    return e
+
+
+def check_flag(x: Any, name: str) -> bool:
+    """A yes/no argument: ``True`` or ``False`` only."""
+    if not isinstance(x, bool):
+        raise ArgumentError(f"{name} must be True or False; got {type(x).__name__} {x!r}")
+    return x
+
+
+def check_y(y0: Any, name: str = "y0") -> torch.Tensor:
+    """A floating-point tensor with a leading batch dimension."""
     if not torch.is_tensor(y0):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(y0).__name__}")
     if not y0.is_floating_point():
@@ -23,10 +71,15 @@ def check_y(y0, name="y0") -> torch.Tensor:
     return y0
 
 
-def check_ts(ts, ref: torch.Tensor) -> list[float]:
+def check_ts(ts: Any, ref: torch.Tensor) -> list[float]:
     """Validate output times; return them as python floats (in float64)."""
     if not torch.is_tensor(ts):
-        ts = torch.as_tensor(ts, dtype=ref.dtype, device=ref.device)
+        try:
+            ts = torch.as_tensor(ts, dtype=ref.dtype, device=ref.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                f"ts must be a 1-D tensor (or sequence) of real times; got {ts!r}"
+            ) from None
     if ts.dim() != 1 or ts.numel() < 2:
         raise ValueError(
             f"ts must be a 1-D tensor of at least two times; got shape {tuple(ts.shape)}"
@@ -52,25 +105,24 @@ def check_ts(ts, ref: torch.Tensor) -> list[float]:
         i = next(k for k in range(1, len(diffs)) if (diffs[k] > 0) != (diffs[0] > 0))
         raise ValueError(
             f"ts must be strictly monotone (all increasing or all decreasing); it turns "
-            f"at position {i + 1} (ts[{i}]={vals[i]}, ts[{i + 1}]={vals[i + 1]}, "
-            f"ts[{i + 2}]={vals[i + 2]})"
+            f"at position {i + 1} (ts[{i - 1}]={vals[i - 1]}, ts[{i}]={vals[i]}, "
+            f"ts[{i + 1}]={vals[i + 1]})"
         )
     return vals
 
 
-def check_dt(dt):
+def check_dt(dt: Any) -> float | None:
+    """The largest step: ``None`` or a positive finite number."""
     if dt is None:
         return None
-    try:
-        dt = float(dt)
-    except (TypeError, ValueError):
-        raise TypeError(f"dt must be a positive number or None; got {dt!r}") from None
+    dt = check_real(dt, "dt", "a positive number or None")
     if not (dt > 0 and math.isfinite(dt)):
         raise ValueError(f"dt must be positive and finite; got {dt}")
     return dt
 
 
-def check_bm(bm, size, ref: torch.Tensor, lo: float, hi: float, levy_area: bool):
+def check_bm(bm: Any, size: tuple[int, ...], ref: torch.Tensor, lo: float, hi: float,
+             levy_area: bool) -> None:
     """Check a user's Brownian motion against the solve."""
     dtype = getattr(bm, "dtype", None)
     if dtype is not None and dtype != ref.dtype:

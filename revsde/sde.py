@@ -15,24 +15,82 @@ Noise contraction ``g · dW`` (MATH.md §0):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 NOISE_TYPES = ("scalar", "diagonal", "additive", "general")
 SDE_TYPES = ("ito", "stratonovich")
 
 
+class SDEOutputError(ValueError):
+    """``f`` or ``g`` returned something the solve cannot use (type, shape, dtype, device)."""
+
+
+def _check_output(name: str, out: Any, y: torch.Tensor, exact_shape: tuple | None) -> None:
+    """Refuse an output of ``f``/``g`` that does not fit the state ``y`` (first call only).
+
+    ``exact_shape``: the shape ``out`` must have; ``None``: any shape that broadcasts
+    to ``y``'s without growing it; ``()``: no shape check.
+    """
+    if not torch.is_tensor(out):
+        raise SDEOutputError(
+            f"{name}(t, y) returned a {type(out).__name__}; it must return a torch.Tensor "
+            f"of {y.dtype} on {y.device} (y has shape {tuple(y.shape)})"
+        )
+    if out.dtype != y.dtype:
+        raise SDEOutputError(
+            f"{name}(t, y) returned {out.dtype} for a {y.dtype} state; return y's dtype "
+            f"(e.g. build constants with dtype=y.dtype, or cast with .to(y.dtype))"
+        )
+    if out.device != y.device:
+        raise SDEOutputError(
+            f"{name}(t, y) returned a tensor on {out.device} for a state on {y.device}; "
+            "create its tensors on y.device"
+        )
+    if exact_shape == ():
+        return  # g before configure_noise: its shape is checked there
+    if exact_shape is not None:
+        if tuple(out.shape) != exact_shape:
+            raise SDEOutputError(
+                f"{name}(t, y) returned shape {tuple(out.shape)} but {exact_shape} at its "
+                f"first evaluation (the state y has shape {tuple(y.shape)}); {name} must "
+                "keep one output shape"
+            )
+        return
+    try:
+        ok = torch.broadcast_shapes(out.shape, y.shape) == y.shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise SDEOutputError(
+            f"{name}(t, y) returned shape {tuple(out.shape)} for a state y of shape "
+            f"{tuple(y.shape)}; the drift must have y's shape (or broadcast to it without "
+            "growing it)"
+        )
+
+
 class SDEAdapter:
     """Uniform view of a user's SDE or ODE, counting evaluations.
 
-    ``nfe`` counts drift evaluations and ``nge`` diffusion evaluations.
+    ``nfe`` counts drift evaluations and ``nge`` diffusion evaluations.  The
+    first output of ``f`` and of ``g`` is checked against the state (type,
+    dtype, device, shape: :class:`SDEOutputError` names the function and both
+    shapes); later evaluations are not checked.
+
+    An object with a diffusion ``g`` must declare ``noise_type`` and
+    ``sde_type`` (as torchsde requires): no default could be right for both
+    Itô and Stratonovich users.  An object with only ``f``, or a plain callable
+    ``f(t, y)``, is an ODE.
     """
 
-    def __init__(self, sde):
+    def __init__(self, sde: Any):
         if isinstance(sde, SDEAdapter):
             sde = sde.base
         self.base = sde
         if hasattr(sde, "f"):
-            self._f = sde.f
+            self._f: Callable = sde.f
         elif callable(sde):
             self._f = sde
         else:
@@ -40,51 +98,99 @@ class SDEAdapter:
                 "sde must have a method f(t, y) (and g(t, y) for an SDE), or be a "
                 f"callable f(t, y) for an ODE; got {type(sde).__name__}"
             )
-        self._g = getattr(sde, "g", None)
-        self._f_and_g = getattr(sde, "f_and_g", None)
+        if not callable(self._f):
+            raise TypeError(f"sde.f must be a method f(t, y); got {type(self._f).__name__}")
+        self._g: Callable | None = getattr(sde, "g", None)
+        if self._g is not None and not callable(self._g):
+            raise TypeError(f"sde.g must be a method g(t, y); got {type(self._g).__name__}")
+        self._f_and_g: Callable | None = getattr(sde, "f_and_g", None)
         self.is_ode = self._g is None
-        noise_type = getattr(sde, "noise_type", "diagonal" if not self.is_ode else None)
-        sde_type = getattr(sde, "sde_type", "stratonovich" if not self.is_ode else None)
+        noise_type = getattr(sde, "noise_type", None)
+        sde_type = getattr(sde, "sde_type", None)
         if not self.is_ode:
-            if noise_type not in NOISE_TYPES:
-                raise ValueError(
-                    f"sde.noise_type must be one of {NOISE_TYPES}; got {noise_type!r}"
-                )
-            if sde_type not in SDE_TYPES:
-                raise ValueError(f"sde.sde_type must be one of {SDE_TYPES}; got {sde_type!r}")
-        self.noise_type = noise_type
-        self.sde_type = sde_type
+            for attr, value, valid in (("noise_type", noise_type, NOISE_TYPES),
+                                       ("sde_type", sde_type, SDE_TYPES)):
+                if value is None:
+                    raise ValueError(
+                        f"this SDE has a diffusion g but no {attr}; set sde.{attr} to one of "
+                        f"{valid} (as torchsde requires: the solve depends on it)"
+                    )
+                if not isinstance(value, str) or value not in valid:
+                    raise ValueError(f"sde.{attr} must be one of {valid}; got {value!r}")
+        self.noise_type: str | None = noise_type if not self.is_ode else None
+        self.sde_type: str | None = sde_type if not self.is_ode else None
         self.elementwise = noise_type == "diagonal"
         self.nfe = 0
         self.nge = 0
+        #: output shapes of the first evaluations (``None`` until then).
+        self.f_shape: tuple[int, ...] | None = None
+        self.g_shape: tuple[int, ...] | None = None
 
     def describe(self) -> str:
+        """The kind of equation, in words (for error messages)."""
         if self.is_ode:
             return "an ODE (no diffusion)"
         return f"{self.noise_type} noise ({self.sde_type})"
 
     # evaluations -----------------------------------------------------------------
-    def f(self, t, y):
-        self.nfe += 1
+    def base_f(self, t: torch.Tensor, y: torch.Tensor) -> Any:
+        """The user's drift, uncounted and unchecked (for diagnostics)."""
         return self._f(t, y)
 
-    def g(self, t, y):
-        self.nge += 1
+    def base_g(self, t: torch.Tensor, y: torch.Tensor) -> Any:
+        """The user's diffusion, uncounted and unchecked (for diagnostics)."""
         return self._g(t, y)
 
-    def f_and_g(self, t, y):
+    def _first(self, name: str, out: Any, y: torch.Tensor) -> None:
+        if name == "f":
+            _check_output("f", out, y, None)
+            self.f_shape = tuple(out.shape)
+        else:
+            _check_output("g", out, y, ())
+            self.g_shape = tuple(out.shape)
+
+    def f(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The drift ``f(t, y)``."""
+        self.nfe += 1
+        out = self._f(t, y)
+        if self.f_shape is None:
+            self._first("f", out, y)
+        return out
+
+    def g(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The diffusion ``g(t, y)``."""
+        self.nge += 1
+        out = self._g(t, y)
+        if self.g_shape is None:
+            self._first("g", out, y)
+        return out
+
+    def f_and_g(self, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(f(t, y), g(t, y))``, through the SDE's own ``f_and_g`` if it has one."""
         self.nfe += 1
         self.nge += 1
         if self._f_and_g is not None:
-            return self._f_and_g(t, y)
-        return self._f(t, y), self._g(t, y)
+            out = self._f_and_g(t, y)
+            if self.f_shape is None or self.g_shape is None:
+                if not isinstance(out, (tuple, list)) or len(out) != 2:
+                    raise SDEOutputError(
+                        f"f_and_g(t, y) must return a pair (f, g); got {type(out).__name__}"
+                    )
+            f, g = out
+        else:
+            f, g = self._f(t, y), self._g(t, y)
+        if self.f_shape is None:
+            self._first("f", f, y)
+        if self.g_shape is None:
+            self._first("g", g, y)
+        return f, g
 
     # noise -----------------------------------------------------------------------
     def configure_noise(self, g0: torch.Tensor, y0: torch.Tensor) -> tuple[int, ...]:
         """Inspect ``g`` at the start and return the Brownian motion's size."""
         if g0.shape == y0.shape:
             if self.noise_type in ("general", "scalar"):
-                raise ValueError(
+                raise SDEOutputError(
                     f"{self.noise_type} noise needs g(t, y) of shape (*y.shape, m); got "
                     f"{tuple(g0.shape)} (the shape of y). Use noise_type='diagonal' for "
                     "elementwise noise."
@@ -93,18 +199,18 @@ class SDEAdapter:
             return tuple(y0.shape)
         if g0.shape[:-1] == y0.shape:
             if self.noise_type == "diagonal":
-                raise ValueError(
+                raise SDEOutputError(
                     f"diagonal noise needs g(t, y) of the shape of y {tuple(y0.shape)}; got "
                     f"{tuple(g0.shape)}. Use noise_type='general' for a matrix diffusion."
                 )
             m = g0.shape[-1]
             if self.noise_type == "scalar" and m != 1:
-                raise ValueError(
+                raise SDEOutputError(
                     f"scalar noise needs g(t, y) of shape (*y.shape, 1); got {tuple(g0.shape)}"
                 )
             self.elementwise = False
             return (y0.shape[0], m)
-        raise ValueError(
+        raise SDEOutputError(
             f"g(t, y) returned shape {tuple(g0.shape)}, which fits neither y's shape "
             f"{tuple(y0.shape)} (diagonal) nor (*y.shape, m) (general/additive/scalar)"
         )
@@ -118,7 +224,3 @@ class SDEAdapter:
         shape = (dw.shape[0],) + (1,) * (g.dim() - 2) + (dw.shape[-1],)
         return (g * dw.reshape(shape)).sum(-1)
 
-
-def as_sde(sde) -> SDEAdapter:
-    """Wrap ``sde`` (torchsde-style object, or plain ``f``) in an :class:`SDEAdapter`."""
-    return sde if isinstance(sde, SDEAdapter) else SDEAdapter(sde)

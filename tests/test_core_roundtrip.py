@@ -24,7 +24,10 @@ F64, F32 = torch.float64, torch.float32
 TOL = {F64: 1e-10, F32: 1e-4}
 STEPS = 1000
 
-REVERSIBLE = [info for info in revsde.list_solvers() if info["reversible"]]
+#: Reversible methods for an equation in any time variable (exp_reversible_heun needs the
+#: positive clock of the lifted diffusion equations: tests/test_rev_heun_exp.py).
+REVERSIBLE = [info for info in revsde.list_solvers() if info["reversible"]
+              and not revsde.get_solver(info["name"]).needs_positive_clock]
 CASES = [(info["name"], noise) for info in REVERSIBLE for noise in info["noise_types"] + ["ode"]]
 
 
@@ -281,9 +284,12 @@ def test_default_noise_is_a_grid_rebuilt_from_entropy():
     assert isinstance(sol.bm, BrownianGrid) and sol.bm.entropy == 11
     inv = sdeint_inverse(sde, sol.state, ts, dt=0.01, entropy=11)  # no bm object passed
     assert (inv.ys[0] - y0).abs().max().item() <= TOL[F64]
-    # another seed is another path: the inverse then lands elsewhere
-    off = sdeint_inverse(sde, sol.state, ts, dt=0.01, entropy=12)
+    # another seed is another path: a plain tuple (no record of its setup) then lands
+    # elsewhere, and the solution's own state refuses the wrong seed (issue 14)
+    off = sdeint_inverse(sde, tuple(sol.state), ts, dt=0.01, entropy=12)
     assert (off.ys[0] - y0).abs().max().item() > 1e-3
+    with pytest.raises(ValueError, match="entropy=12 but the forward solve used entropy=11"):
+        sdeint_inverse(sde, sol.state, ts, dt=0.01, entropy=12)
     # without a seed, the path is random but kept on the solution
     a, b = sdeint(sde, y0, ts, dt=0.01), sdeint(sde, y0, ts, dt=0.01)
     assert not torch.equal(a.ys[-1], b.ys[-1])

@@ -14,9 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..integrate import check_replayable
+from ..loop import Problem, check_replayable, walk
 from ..solvers import SolverError
-from .rules import GradSink, rule_for
+from ..solvers.base import State
+from .rules import AdjointRule, GradSink, rule_for
 
 DOUBLE_BACKWARD = (
     "double backward through the reversible adjoint is not supported (create_graph=True "
@@ -24,7 +25,7 @@ DOUBLE_BACKWARD = (
 )
 
 
-def check_adjoint(problem) -> None:
+def check_adjoint(problem: Problem) -> None:
     """Refuse the solves whose adjoint would be wrong or impossible, saying what to change."""
     solver = problem.solver
     if not solver.reversible:
@@ -45,7 +46,7 @@ def check_adjoint(problem) -> None:
     check_replayable(problem)
 
 
-def collect_params(sde, params) -> list[torch.Tensor]:
+def collect_params(sde: object, params: object) -> list[torch.Tensor]:
     """The tensors to differentiate: ``params``, or the SDE module's trainable parameters."""
     if params is None:
         if isinstance(sde, nn.Module):
@@ -124,26 +125,18 @@ def _aliases(t, tensors):
     return any(ptr == x.untyped_storage().data_ptr() for x in tensors)
 
 
-class ReversibleAdjoint(torch.autograd.Function):
+class AdjointFunction(torch.autograd.Function):
     """Inputs: the initial state tensors, then the params.  Outputs: ``ys``, final state."""
 
     @staticmethod
-    def forward(ctx, rule, problem, n_state, *tensors):
+    def forward(ctx, rule, problem, n_state, show, *tensors):
         state = tuple(tensors[:n_state])
         params = tensors[n_state:]
         with torch.no_grad():
-            ys = [state[0]]
-            outs = iter(problem.out_idx[1:])
-            nxt = next(outs)
-            for n in range(problem.steps):
-                state = problem.step(n, state)
-                if n + 1 == nxt:
-                    ys.append(state[0])
-                    nxt = next(outs, None)
-            ys = torch.stack(ys)
+            ys, state = walk(problem, state, show=show)
             # An output must not share memory with an input (a cache may be a parameter).
             state = tuple(s.clone() if _aliases(s, tensors) else s for s in state)
-        ctx.rule, ctx.problem, ctx.n_state = rule, problem, n_state
+        ctx.rule, ctx.problem, ctx.n_state, ctx.show = rule, problem, n_state, show
         ctx.params = params
         ctx.save_for_backward(*state)
         return (ys, *state)
@@ -160,21 +153,26 @@ class ReversibleAdjoint(torch.autograd.Function):
         inject = {out_idx[k]: grad_ys[k] for k in range(len(out_idx) - 1)}
         cot = (grad_state[0] + grad_ys[-1],) + tuple(grad_state[1:])
         with torch.enable_grad(), GradSink(params) as sink:
-            cot = rule.run(problem, state, cot, sink, inject, _closure_check(params))
-        needs = ctx.needs_input_grad[3:]
+            cot = rule.run(problem, state, cot, sink, inject, _closure_check(params),
+                           show=ctx.show)
+        needs = ctx.needs_input_grad[4:]
         state_grads = tuple(g if need else None for g, need in zip(cot, needs))
         param_grads = sink.result()
-        return (None, None, None, *state_grads, *param_grads)
+        return (None, None, None, None, *state_grads, *param_grads)
 
 
-def adjoint_solve(problem, state0, params=None):
+def adjoint_solve(problem: Problem, state0: State, params: list[torch.Tensor] | None = None,
+                  show: bool = False, rule: AdjointRule | None = None
+                  ) -> tuple[torch.Tensor, State]:
     """Solve ``problem`` from ``state0`` with exact O(1)-memory gradients.
 
     Args:
-        problem: a :class:`revsde.integrate.Problem` with a reversible solver.
+        problem: a :class:`revsde.loop.Problem` with a reversible solver.
         state0: the solver's initial state (tuple of tensors).
         params: tensors to differentiate besides the state; default: the SDE's
             parameters that require grad, if it is an ``nn.Module``.
+        show: progress bars for the forward and the backward walks.
+        rule: the backward-step rule (default: :func:`rule_for` the solver).
 
     Returns:
         ``(ys, final_state)``: the outputs at the problem's output times,
@@ -186,6 +184,38 @@ def adjoint_solve(problem, state0, params=None):
     for i, s in enumerate(state0):
         if not torch.is_tensor(s):
             raise TypeError(f"state[{i}] must be a tensor; got {type(s).__name__}")
-    rule = rule_for(problem.solver)
-    out = ReversibleAdjoint.apply(rule, problem, len(state0), *state0, *params)
+    if rule is None:
+        rule = rule_for(problem.solver)
+    out = AdjointFunction.apply(rule, problem, len(state0), show, *state0, *params)
     return out[0], tuple(out[1:])
+
+
+class ReversibleAdjoint:
+    """The gradient strategy of a reversible solve: ``sdeint(..., adjoint=ReversibleAdjoint())``.
+
+    ``adjoint=True`` is the shortcut for ``ReversibleAdjoint()``.  The forward
+    walk keeps no graph; the backward walk rebuilds each state with the
+    solver's exact inverse and differentiates one step at a time (MATH.md §6),
+    so memory is O(1) in the number of steps.
+
+    Args:
+        generic: use :class:`~revsde.adjoint.rules.GenericRule` (inverse, then
+            re-run the step with the graph on) even where a solver has a fused
+            rule; slower, for checking a rule against the generic one.
+    """
+
+    def __init__(self, generic: bool = False):
+        if not isinstance(generic, bool):
+            raise TypeError(f"generic must be True or False; got {generic!r}")
+        self.generic = generic
+
+    def __repr__(self) -> str:
+        return f"ReversibleAdjoint(generic={self.generic})"
+
+    def solve(self, problem: Problem, state0: State, params: list[torch.Tensor] | None = None,
+              show: bool = False) -> tuple[torch.Tensor, State]:
+        """``(ys, final_state)`` of ``problem`` from ``state0``, differentiable in O(1) memory."""
+        from .rules import GenericRule
+
+        rule = GenericRule(problem.solver) if self.generic else None
+        return adjoint_solve(problem, state0, params, show=show, rule=rule)

@@ -21,11 +21,15 @@ evaluates twice per step.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 from torch.overrides import has_torch_function
 
-from ..solvers import McCallumFoster, ReversibleHeun
+from ..loop import Problem, progress
+from ..sde import SDEAdapter
+from ..solvers import McCallumFoster, ReversibleHeun, Solver
+from ..solvers.base import State
 
 
 @functools.cache
@@ -69,7 +73,7 @@ def _pairs(outputs, cotangents):
     return outs, cots
 
 
-def vjp(outputs, cotangents, inputs):
+def vjp(outputs: list, cotangents: list, inputs: list) -> list:
     """``Σ_i cotangent_i · ∂output_i/∂inputs`` as a list aligned with ``inputs``.
 
     Outputs that carry no graph (constant in every input) are skipped; an input
@@ -84,7 +88,7 @@ def vjp(outputs, cotangents, inputs):
     return list(torch.autograd.grad(outs, inputs, cots, allow_unused=True))
 
 
-def add_(acc, grads):
+def add_(acc: list, grads: list) -> None:
     """Accumulate ``grads`` (entries may be None) into the list ``acc`` in place."""
     into, add = [], []
     for i, g in enumerate(grads):
@@ -127,7 +131,7 @@ class GradSink:
     once, with the whole gradient, as for any other autograd operation.
     """
 
-    def __init__(self, params, direct=None):
+    def __init__(self, params: list[torch.Tensor], direct: bool | None = None):
         self.params = list(params)
         if direct is None:
             direct = _engine_grad() is not None and all(map(_plain_leaf, self.params))
@@ -159,7 +163,7 @@ class GradSink:
         self._hooks = []
         return False
 
-    def vjp(self, outputs, cotangents, leaves):
+    def vjp(self, outputs: list, cotangents: list, leaves: list) -> list:
         """Cotangents of ``leaves`` (None where unreached); parameter gradients are summed."""
         if not self.direct:
             g = vjp(outputs, cotangents, [*leaves, *self.params])
@@ -179,7 +183,7 @@ class GradSink:
             x.grad = None
         return out
 
-    def result(self):
+    def result(self) -> tuple[torch.Tensor, ...]:
         """The summed parameter gradients (zeros for a parameter no step reached)."""
         return tuple(torch.zeros_like(p) if g is None else g
                      for p, g in zip(self.params, self.acc))
@@ -194,7 +198,7 @@ def leaf(x: torch.Tensor) -> torch.Tensor:
     return x.detach().requires_grad_()
 
 
-def prod_vjp(sde, a: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def prod_vjp(sde: SDEAdapter, a: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Transpose of the noise contraction: ``∂<a, g·W>/∂g`` (see ``SDEAdapter.prod``)."""
     if sde.elementwise:
         out = a * w
@@ -205,12 +209,18 @@ def prod_vjp(sde, a: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Te
 
 
 class AdjointRule:
-    """Backward stepping for one solver.  Stateless; the carry is explicit."""
+    """Backward stepping for one solver.  Stateless: the walk carries the state and cotangents."""
 
-    def __init__(self, solver):
+    def __init__(self, solver: Solver):
         self.solver = solver
 
-    def run(self, problem, state, cot, sink, inject, inspect=None):
+    def steps(self, problem: Problem, show: bool) -> object:
+        """The step indices of the backward walk, behind a progress bar if ``show``."""
+        return progress(range(problem.steps - 1, -1, -1), show,
+                        f"{problem.solver.name} (adjoint)")
+
+    def run(self, problem: Problem, state: State, cot: tuple, sink: GradSink, inject: dict,
+            inspect: Callable | None = None, show: bool = False) -> tuple:
         """Walk the whole solve backwards; return the cotangents of the initial state.
 
         ``state`` is the final state, ``cot`` its cotangents; ``inject`` maps a
@@ -218,21 +228,17 @@ class AdjointRule:
         ``y``'s cotangent as the walk crosses ``t_n``.  The default walks
         :meth:`step` by :meth:`step`; a rule may fuse the loop instead.
         """
-        carry = self.begin(problem, state)
-        for n in range(problem.steps - 1, -1, -1):
-            state, cot, carry = self.step(problem, n, state, cot, carry, sink, inspect)
+        for n in self.steps(problem, show):
+            state, cot = self.step(problem, n, state, cot, sink, inspect)
             inspect = None
             extra = inject.get(n)
             if extra is not None:
                 cot = (cot[0] + extra,) + tuple(cot[1:])
         return cot
 
-    def begin(self, problem, state):
-        """The carry before the first backward step (from the final state)."""
-        return None
-
-    def step(self, problem, n, state, cot, carry, sink, inspect=None):
-        """Return ``(state_n, cot_n, carry)`` from ``state_{n+1}`` and ``cot_{n+1}``.
+    def step(self, problem: Problem, n: int, state: State, cot: tuple, sink: GradSink,
+             inspect: Callable | None = None) -> tuple[State, tuple]:
+        """Return ``(state_n, cot_n)`` from ``state_{n+1}`` and ``cot_{n+1}``.
 
         ``inspect``, if given, is called as ``inspect(outputs, leaves)`` with the
         step's graph-carrying evaluations and the detached leaves they start
@@ -259,7 +265,8 @@ class McCallumFosterRule(AdjointRule):
     step makes two ``autograd.grad`` calls, each over half of the step's graph.
     """
 
-    def step(self, problem, n, state, cot, carry, sink, inspect=None):
+    def step(self, problem: Problem, n: int, state: State, cot: tuple, sink: GradSink,
+             inspect: Callable | None = None) -> tuple[State, tuple]:
         solver, sde = self.solver, problem.sde
         t0, t1, h, dw = problem.t(n), problem.t(n + 1), problem.h(n), problem.dw(n)
         zeta = solver.zeta
@@ -284,7 +291,7 @@ class McCallumFosterRule(AdjointRule):
         a_y0 = abar if zeta == 1.0 else zeta * abar
         a_yh0 = a_yh1 if zeta == 1.0 else a_yh1 + (1.0 - zeta) * abar
         a_yh0 = _plus(a_yh0, ga[0])
-        return (y0, yh0), (a_y0, a_yh0), None
+        return (y0, yh0), (a_y0, a_yh0)
 
 
 class ReversibleHeunRule(AdjointRule):
@@ -320,7 +327,7 @@ class ReversibleHeunRule(AdjointRule):
     """
 
     @staticmethod
-    def _rt(sde, terms, like):
+    def _rt(sde: SDEAdapter, terms: list, like: tuple) -> tuple:
         """``Σ R_kᵀ v_k`` over ``terms = [(v, h, W), ...]``, in the shapes of the cache ``like``.
 
         A cache entry broadcast against the state (a drift of shape ``(d,)``, say)
@@ -341,7 +348,8 @@ class ReversibleHeunRule(AdjointRule):
             gt = gt.sum_to_size(like[1].shape)
         return (ft, gt)
 
-    def run(self, problem, state, cot, sink, inject, inspect=None):
+    def run(self, problem: Problem, state: State, cot: tuple, sink: GradSink, inject: dict,
+            inspect: Callable | None = None, show: bool = False) -> tuple:
         sde, solver, rt = problem.sde, self.solver, self._rt
         y_end, yh1, a_c = state[0], state[1], tuple(cot[2:])
         u = cot[0] * 0.5  # a_y = 2u  (scaling by ½ is exact)
@@ -354,7 +362,7 @@ class ReversibleHeunRule(AdjointRule):
         f1 = tuple([c.detach() for c in fg])
         like = f1  # the cache's shapes (the same at every step)
         h1 = w1 = m = None  # step n+1's h and W; the midpoint m_n
-        for n in range(problem.steps - 1, -1, -1):
+        for n in self.steps(problem, show):
             h, dw = problem.h(n), problem.dw(n)
             w = None if dw is None else dw[0]
             # The cotangent of F_{n+1}: c = a_F + ½R_nᵀ a_y.
@@ -391,7 +399,8 @@ class GenericRule(AdjointRule):
     evaluations per step (MATH.md §6, steps 1-3).
     """
 
-    def step(self, problem, n, state, cot, carry, sink, inspect=None):
+    def step(self, problem: Problem, n: int, state: State, cot: tuple, sink: GradSink,
+             inspect: Callable | None = None) -> tuple[State, tuple]:
         with torch.no_grad():
             prev = problem.inverse(n, state)
         leaves = [leaf(s) for s in prev]
@@ -400,12 +409,12 @@ class GenericRule(AdjointRule):
             inspect(out, leaves)
         g = sink.vjp(out, cot, leaves)
         cot0 = tuple(torch.zeros_like(s) if gi is None else gi for s, gi in zip(prev, g))
-        return tuple(prev), cot0, None
+        return tuple(prev), cot0
 
 
 RULES = {McCallumFoster: McCallumFosterRule, ReversibleHeun: ReversibleHeunRule}
 
 
-def rule_for(solver) -> AdjointRule:
+def rule_for(solver: Solver) -> AdjointRule:
     """The backward-step rule for ``solver`` (exact type match, else generic)."""
     return RULES.get(type(solver), GenericRule)(solver)

@@ -18,15 +18,24 @@ driver) and may be negative.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
+from ..brownian import Increment
+from ..checks import check_real
 from ..sde import NOISE_TYPES, SDEAdapter
+
+#: A solver's full state: ``(y, ...auxiliaries)``, a tuple of tensors.
+State = tuple[torch.Tensor, ...]
 
 
 class SolverError(ValueError):
-    """A solver cannot handle the SDE it was given."""
+    """A solver cannot handle the SDE (or the state) it was given."""
+
+
+def _layout(names: tuple[str, ...]) -> str:
+    return "(" + ", ".join(names) + ")"
 
 
 class Solver:
@@ -78,7 +87,8 @@ class Solver:
                 "another method (see revsde.list_solvers())."
             )
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
+        """The solver's metadata, as printed by ``revsde solvers``."""
         return {
             "name": self.name,
             "reversible": self.reversible,
@@ -92,31 +102,93 @@ class Solver:
             "description": self.description,
         }
 
+    def options(self) -> dict[str, Any]:
+        """The options this instance was built with (what an inverse must match)."""
+        return {}
+
+    # -- state ----------------------------------------------------------------------
+    def state_names(self, sde: SDEAdapter) -> tuple[str, ...] | None:
+        """The names of the state's entries for ``sde`` (``None``: not declared)."""
+        return None
+
+    def check_state(self, sde: SDEAdapter, state: State) -> None:
+        """Refuse a state that is not this solver's layout, naming both layouts.
+
+        ``y`` and ``ŷ`` (if any) must be tensors of one shape, dtype and device;
+        the other entries are caches of ``f`` and ``g`` and must broadcast to
+        ``y`` (``f``) or have ``g``'s shape.
+        """
+        names = self.state_names(sde)
+        if names is None:
+            return
+        if len(state) != len(names):
+            raise SolverError(
+                f"{self.name}'s state is {_layout(names)} for {sde.describe()}, {len(names)} "
+                f"tensor(s); got {len(state)}. Pass the state of a {self.name} solve "
+                "(Solution.state), or solver.init(...)"
+            )
+        y = state[0]
+        for name, s in zip(names, state):
+            if not torch.is_tensor(s):
+                raise SolverError(
+                    f"state entry {name!r} must be a tensor; got {type(s).__name__}"
+                )
+            if s.dtype != y.dtype or s.device != y.device:
+                raise SolverError(
+                    f"state entry {name!r} is {s.dtype} on {s.device} but y is {y.dtype} on "
+                    f"{y.device}; every entry of a state has y's dtype and device"
+                )
+            if name == "ŷ" and s.shape != y.shape:
+                raise SolverError(
+                    f"state entry 'ŷ' has shape {tuple(s.shape)} but y has {tuple(y.shape)}"
+                )
+            if name == "f(ŷ)":
+                try:
+                    ok = torch.broadcast_shapes(s.shape, y.shape) == y.shape
+                except RuntimeError:
+                    ok = False
+                if not ok:
+                    raise SolverError(
+                        f"state entry 'f(ŷ)' has shape {tuple(s.shape)}, which does not "
+                        f"broadcast to y's {tuple(y.shape)}"
+                    )
+            if name == "g(ŷ)" and sde.g_shape is not None and tuple(s.shape) != sde.g_shape:
+                raise SolverError(
+                    f"state entry 'g(ŷ)' has shape {tuple(s.shape)} but g(t, y) has shape "
+                    f"{sde.g_shape}"
+                )
+
     # -- stepping -------------------------------------------------------------------
-    def init(self, sde, t0, y0, yhat0=None):
+    def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
+             yhat0: torch.Tensor | None = None) -> State:
+        """The state at ``t0`` from ``y0`` (and the auxiliary ``yhat0``, default ``y0``)."""
         return (y0,)
 
-    def step(self, sde, t0, t1, h, state, dw):
+    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+             state: State, dw: Increment | None) -> State:
+        """The state at ``t1`` from the state at ``t0``."""
         raise NotImplementedError
 
-    def inverse(self, sde, t0, t1, h, state, dw):
+    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+                state: State, dw: Increment | None) -> State:
+        """The state at ``t0`` from the state at ``t1`` (reversible solvers)."""
         raise SolverError(
             f"{self.name} is not reversible, so it has no inverse step; use a reversible "
             "method such as 'reversible_heun' or an 'mcf_*' wrapper."
         )
 
 
-def check_quantum(quantum):
+def check_quantum(quantum: float | None) -> float | None:
     """Validate a fixed-point grid spacing (MATH.md §7): a positive power of two."""
     if quantum is None:
         return None
-    q = float(quantum)
+    q = check_real(quantum, "quantum", "a positive power of two (e.g. 2**-40) or None")
     if not (q > 0 and math.isfinite(q)) or math.frexp(q)[0] != 0.5:
         raise ValueError(f"quantum must be a positive power of two (e.g. 2**-40); got {quantum!r}")
     return q
 
 
-def check_quantum_fits(y, quantum) -> None:
+def check_quantum_fits(y: torch.Tensor, quantum: float | None) -> None:
     """Refuse a grid too fine for ``y``'s dtype: exactness needs ``|y|/quantum < 2^(p-2)``."""
     if quantum is None or y.numel() == 0:
         return
@@ -132,7 +204,7 @@ def check_quantum_fits(y, quantum) -> None:
         )
 
 
-def quantize(x, quantum):
+def quantize(x: torch.Tensor, quantum: float | None) -> torch.Tensor:
     """Round ``x`` to the grid ``quantum·Z`` (exact for a power-of-two quantum)."""
     if quantum is None:
         return x

@@ -11,22 +11,51 @@ from typing import ClassVar
 
 import torch
 
+from ..brownian import Increment
+from ..sde import SDEAdapter
 from . import tableaus as tb
-from .base import Solver
+from .base import Solver, State
 
 
 class BaseMethod(Solver):
-    """A method given by an increment ``Ψ_h(t, y; W, H)``."""
+    """A method given by an increment ``Ψ_h(t, y; W, H)``; its state is ``(y,)``."""
 
-    def increment(self, sde, t, h, y, dw):
+    def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
+        """``(y,)``."""
+        return ("y",)
+
+    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
+                  dw: Increment | None) -> torch.Tensor:
+        """``Ψ_h(t, y; W, H)``: the step's change of ``y``."""
         raise NotImplementedError
 
-    def step(self, sde, t0, t1, h, state, dw):
+    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+             state: State, dw: Increment | None) -> State:
         y = state[0]
         return (y + self.increment(sde, t0, h, y, dw),)
 
 
-def _combine(y, coeffs, ks):
+class _TableauMethod(BaseMethod):
+    """A base method driven by a tableau: its evaluations per step are the stages."""
+
+    tableau: ClassVar[tb.RKTableau | tb.AdditiveTableau]
+    tableau_type: ClassVar[type] = tb.RKTableau
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        tab = cls.__dict__.get("tableau")
+        if tab is None:
+            return
+        if not isinstance(tab, cls.tableau_type):
+            raise TypeError(
+                f"{cls.__name__}.tableau must be a {cls.tableau_type.__name__}; got "
+                f"{type(tab).__name__}"
+            )
+        if "nfe_per_step" not in cls.__dict__:
+            cls.nfe_per_step = tab.stages
+
+
+def _combine(y: torch.Tensor, coeffs: tuple[float, ...], ks: list[torch.Tensor]) -> torch.Tensor:
     z = y
     for a, k in zip(coeffs, ks):
         if a:
@@ -34,7 +63,7 @@ def _combine(y, coeffs, ks):
     return z
 
 
-class StratRK(BaseMethod):
+class StratRK(_TableauMethod):
     """Runge–Kutta applied to ``f dt + g ∘ dW`` with one tableau (Stratonovich).
 
     Stage ``z_i = y + Σ_j a_ij K_j`` with ``K_j = h f(t_j, z_j) + g(t_j, z_j) W``,
@@ -42,8 +71,10 @@ class StratRK(BaseMethod):
     """
 
     tableau: ClassVar[tb.RKTableau]
+    tableau_type = tb.RKTableau
 
-    def increment(self, sde, t, h, y, dw):
+    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
+                  dw: Increment | None) -> torch.Tensor:
         tab = self.tableau
         ks = []
         for row, c in zip(tab.a, tab.c):
@@ -70,7 +101,6 @@ class Euler(StratRK):
     strong_order = {"scalar": 0.5, "diagonal": 0.5, "general": 0.5, "additive": 1.0}
     weak_order = 1.0
     ode_order = 1.0
-    nfe_per_step = 1
 
 
 class Midpoint(StratRK):
@@ -81,7 +111,6 @@ class Midpoint(StratRK):
     strong_order = {"scalar": 1.0, "diagonal": 1.0, "general": 0.5, "additive": 1.0}
     weak_order = 1.0
     ode_order = 2.0
-    nfe_per_step = 2
 
 
 class Heun(StratRK):
@@ -92,7 +121,6 @@ class Heun(StratRK):
     strong_order = {"scalar": 1.0, "diagonal": 1.0, "general": 0.5, "additive": 1.0}
     weak_order = 1.0
     ode_order = 2.0
-    nfe_per_step = 2
 
 
 class RK4(StratRK):
@@ -103,7 +131,6 @@ class RK4(StratRK):
     strong_order = {}
     weak_order = None
     ode_order = 4.0
-    nfe_per_step = 4
 
 
 class EulerHeun(BaseMethod):
@@ -119,7 +146,8 @@ class EulerHeun(BaseMethod):
     ode_order = 1.0
     nfe_per_step = 1
 
-    def increment(self, sde, t, h, y, dw):
+    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
+                  dw: Increment | None) -> torch.Tensor:
         if dw is None:
             return sde.f(t, y) * h
         f, g = sde.f_and_g(t, y)
@@ -128,7 +156,7 @@ class EulerHeun(BaseMethod):
         return f * h + 0.5 * (gw + sde.prod(g2, dw[0]))
 
 
-class AdditiveSRK(BaseMethod):
+class AdditiveSRK(_TableauMethod):
     """Stochastic Runge–Kutta for additive noise using space-time Lévy area.
 
     Stage ``z_i = y + h Σ_j a_ij f_j + g (aW_i W + aH_i H)``, increment
@@ -138,10 +166,12 @@ class AdditiveSRK(BaseMethod):
     """
 
     tableau: ClassVar[tb.AdditiveTableau]
+    tableau_type = tb.AdditiveTableau
     noise_types = ("additive",)
     needs_levy_area = True
 
-    def increment(self, sde, t, h, y, dw):
+    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
+                  dw: Increment | None) -> torch.Tensor:
         tab = self.tableau
         if dw is None:
             gw = gh = None
@@ -176,7 +206,6 @@ class SEA(AdditiveSRK):
     strong_order = {"additive": 1.0}
     weak_order = 1.0
     ode_order = 1.0
-    nfe_per_step = 1
 
 
 class ShARK(AdditiveSRK):
@@ -186,7 +215,6 @@ class ShARK(AdditiveSRK):
     strong_order = {"additive": 1.5}
     weak_order = 2.0
     ode_order = 2.0
-    nfe_per_step = 2
 
 
 class SRA1(AdditiveSRK):
@@ -196,7 +224,6 @@ class SRA1(AdditiveSRK):
     strong_order = {"additive": 1.5}
     weak_order = 2.0
     ode_order = 2.0
-    nfe_per_step = 2
 
 
 BASE_METHODS = (Euler, EulerHeun, Heun, Midpoint, RK4, SEA, ShARK, SRA1)

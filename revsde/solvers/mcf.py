@@ -14,7 +14,15 @@ and the inverse
 
 from __future__ import annotations
 
-from .base import Solver, check_quantum, check_quantum_fits, quantize
+import math
+from typing import Any
+
+import torch
+
+from ..brownian import Increment
+from ..checks import check_real
+from ..sde import SDEAdapter
+from .base import Solver, State, check_quantum, check_quantum_fits, quantize
 from .explicit import BaseMethod
 
 
@@ -33,14 +41,11 @@ class McCallumFoster(Solver):
     uses_zeta = True
     exact_mode = True
 
-    def __init__(self, base: BaseMethod, zeta: float = 0.999, quantum=None):
+    def __init__(self, base: BaseMethod, zeta: float = 0.999, quantum: float | None = None):
         if not isinstance(base, BaseMethod):
             raise TypeError(f"base must be a BaseMethod instance; got {type(base).__name__}")
-        try:
-            zeta = float(zeta)
-        except (TypeError, ValueError):
-            raise ValueError(f"zeta must be a number in (0, 1]; got {zeta!r}") from None
-        if not (0.0 < zeta <= 1.0):
+        zeta = check_real(zeta, "zeta", "a number in (0, 1]")
+        if not (0.0 < zeta <= 1.0) or not math.isfinite(zeta):
             raise ValueError(
                 f"zeta must lie in (0, 1]; got {zeta}. Values near 1 (default 0.999) keep "
                 "the inverse accurate; zeta=1 makes both updates purely additive."
@@ -72,30 +77,43 @@ class McCallumFoster(Solver):
         self.nfe_per_step = 2 * base.nfe_per_step
         self.needs_levy_area = base.needs_levy_area
 
-    def forward_increment(self, sde, t0, h, yhat0, dw):
+    def options(self) -> dict[str, Any]:
+        return {"zeta": self.zeta, "quantum": self.quantum}
+
+    def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
+        """``(y, ŷ)``."""
+        return ("y", "ŷ")
+
+    def forward_increment(self, sde: SDEAdapter, t0: torch.Tensor, h: float,
+                          yhat0: torch.Tensor, dw: Increment | None) -> torch.Tensor:
         """``Ψ_h(t0, ŷ0; W, H)``, rounded to the grid in exact mode."""
         return quantize(self.base.increment(sde, t0, h, yhat0, dw), self.quantum)
 
-    def backward_increment(self, sde, t1, h, y1, dw):
+    def backward_increment(self, sde: SDEAdapter, t1: torch.Tensor, h: float, y1: torch.Tensor,
+                           dw: Increment | None) -> torch.Tensor:
         """``Ψ_{-h}(t1, y1; -W, H)``, rounded to the grid in exact mode."""
-        rdw = None if dw is None else (-dw[0], dw[1])
+        rdw = None if dw is None else Increment(-dw[0], dw[1])
         return quantize(self.base.increment(sde, t1, -h, y1, rdw), self.quantum)
 
-    def init(self, sde, t0, y0, yhat0=None):
+    def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
+             yhat0: torch.Tensor | None = None) -> State:
         check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
         return (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
 
-    def couple(self, y0, yhat0):
+    def couple(self, y0: torch.Tensor, yhat0: torch.Tensor) -> torch.Tensor:
+        """``ζ y0 + (1-ζ) ŷ0``."""
         return y0 if self.zeta == 1.0 else self.zeta * y0 + (1.0 - self.zeta) * yhat0
 
-    def step(self, sde, t0, t1, h, state, dw):
+    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+             state: State, dw: Increment | None) -> State:
         y0, yh0 = state
         y1 = self.couple(y0, yh0) + self.forward_increment(sde, t0, h, yh0, dw)
         yh1 = yh0 - self.backward_increment(sde, t1, h, y1, dw)
         return (y1, yh1)
 
-    def inverse(self, sde, t0, t1, h, state, dw):
+    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+                state: State, dw: Increment | None) -> State:
         y1, yh1 = state
         yh0 = yh1 + self.backward_increment(sde, t1, h, y1, dw)
         a = self.forward_increment(sde, t0, h, yh0, dw)

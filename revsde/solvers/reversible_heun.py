@@ -6,9 +6,13 @@ that each step costs one evaluation of ``f`` and ``g``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from .base import Solver, check_quantum, check_quantum_fits, quantize
+from ..brownian import Increment
+from ..sde import SDEAdapter
+from .base import Solver, State, check_quantum, check_quantum_fits, quantize
 
 
 class ReversibleHeun(Solver):
@@ -39,16 +43,23 @@ class ReversibleHeun(Solver):
     init_nfe = 1
     exact_mode = True
 
-    def __init__(self, quantum=None):
+    def __init__(self, quantum: float | None = None):
         self.quantum = check_quantum(quantum)
 
-    def evaluate(self, sde, t, yhat):
+    def options(self) -> dict[str, Any]:
+        return {"quantum": self.quantum}
+
+    def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
+        """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``."""
+        return ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
+
+    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
         """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE)."""
         if sde.is_ode:
             return (sde.f(t, yhat),)
         return tuple(sde.f_and_g(t, yhat))
 
-    def _r(self, sde, cache, h, dw):
+    def _r(self, sde: SDEAdapter, cache: State, h: float, dw: Increment | None) -> torch.Tensor:
         """The rounded increment ``R = f h + g W`` of one cache."""
         if dw is None:
             r = cache[0] * h
@@ -56,7 +67,8 @@ class ReversibleHeun(Solver):
             r = torch.add(sde.prod(cache[1], dw[0]), cache[0], alpha=h)
         return quantize(r, self.quantum)
 
-    def init(self, sde, t0, y0, yhat0=None):
+    def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
+             yhat0: torch.Tensor | None = None) -> State:
         check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
         yhat0 = y0 if yhat0 is None else quantize(yhat0, self.quantum)
@@ -64,7 +76,8 @@ class ReversibleHeun(Solver):
         return (y0, yhat0) + self.evaluate(sde, t0, yhat0)
 
     @staticmethod
-    def half(sde, base, cache, h, dw, c):
+    def half(sde: SDEAdapter, base: torch.Tensor, cache: State, h: float,
+             dw: Increment | tuple | None, c: float) -> torch.Tensor:
         """``base + c R`` with ``R = f h + g W`` of one cache (``c = ±½``), in two ops."""
         out = torch.add(base, cache[0], alpha=c * h)
         if dw is None:
@@ -74,13 +87,14 @@ class ReversibleHeun(Solver):
         return out.add_(sde.prod(cache[1], dw[0]), alpha=c)
 
     @staticmethod
-    def reflect(x, m):
+    def reflect(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """``2m - x`` in one op: ``lerp(x, m, 2) = m + (m - x)``, the same bits as the
         two-op ``(m - x) + m`` (a weight of 2 takes lerp's ``end - (end - start)(1 - w)``
         branch, whose product is exact)."""
         return torch.lerp(x, m, 2.0)
 
-    def step(self, sde, t0, t1, h, state, dw):
+    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+             state: State, dw: Increment | None) -> State:
         y0, yh0, cache0 = state[0], state[1], state[2:]
         if self.quantum is None:
             # m = y0 + ½R0 is the midpoint of y0 and the reflection: ŷ1 = 2m - ŷ0.
@@ -95,7 +109,8 @@ class ReversibleHeun(Solver):
         y1 = torch.add(y0, r0 + r1, alpha=0.5)
         return (y1, yh1) + cache1
 
-    def inverse(self, sde, t0, t1, h, state, dw):
+    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
+                state: State, dw: Increment | None) -> State:
         y1, yh1, cache1 = state[0], state[1], state[2:]
         if self.quantum is None:
             m = self.half(sde, y1, cache1, h, dw, -0.5)  # = y0 + ½R0 of the forward step

@@ -1,0 +1,376 @@
+"""The driver loop, written once: set-up, the forward walk and the inverse walk.
+
+:func:`revsde.sdeint`, :func:`revsde.sdeint_inverse`, the reversible adjoint
+(:mod:`revsde.adjoint`) and the non-finite locator all walk a :class:`Problem`
+with :func:`walk` / :func:`walk_inverse`.  This module imports neither
+:mod:`revsde.integrate` nor :mod:`revsde.adjoint`: they import it.
+
+The loop owns the grid and the noise queries; the one-step method owns the
+arithmetic (:mod:`revsde.solvers`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from .brownian import BrownianGrid, Increment, increment, make_brownian
+from .checks import check_bm, check_dt, check_entropy, check_ts, check_y
+from .grid import step_grid
+from .registry import get_solver
+from .sde import SDEAdapter, SDEOutputError
+from .solvers import Solver
+from .solvers.base import State
+
+__all__ = [
+    "NonFiniteError",
+    "NonFiniteInputError",
+    "Problem",
+    "check_replayable",
+    "progress",
+    "raise_non_finite",
+    "setup",
+    "walk",
+    "walk_inverse",
+]
+
+
+class NonFiniteError(FloatingPointError):
+    """A solve produced NaN or inf; the message names the first bad step."""
+
+
+class NonFiniteInputError(NonFiniteError, ValueError):
+    """The state a solve starts from already holds NaN or inf (the input's fault)."""
+
+
+class Problem:
+    """Everything one walk needs: solver, equation, step grid and noise.
+
+    Attributes:
+        solver: the one-step method.
+        sde: the equation, wrapped in an :class:`~revsde.sde.SDEAdapter`.
+        ts: the output times (python floats).
+        dt: the largest step asked for (``None``: one step per output interval).
+        grid: every step time; ``out_idx[k]`` is the grid index of ``ts[k]``.
+        bm: the Brownian motion (``None`` for an ODE).
+        noise: how ``bm`` was made: ``"grid"`` / ``"interval"`` (built here from
+            ``entropy``), ``"user"`` (given) or ``None`` (an ODE).
+        entropy: the seed ``bm`` was built from (``None`` for a user's ``bm``).
+    """
+
+    def __init__(self, solver: Solver, sde: SDEAdapter, ts: list[float], dt: float | None,
+                 grid: list[float], out_idx: list[int], ref: torch.Tensor, bm: Any,
+                 levy: bool, noise: str | None = None, entropy: int | None = None):
+        self.solver = solver
+        self.sde = sde
+        self.ts = ts
+        self.dt = dt
+        self.grid = grid
+        self.out_idx = out_idx
+        # One 1-D tensor indexed per step (a list of 0-d tensors would cost ~0.5 KB a step).
+        self.times = torch.tensor(grid, dtype=ref.dtype, device=ref.device)
+        self._memo: dict[int, torch.Tensor] = {}  # the last few t(n): a step reads t_n, t_{n+1}
+        self.bm = bm
+        self.levy = levy
+        self.noise = noise
+        self.entropy = entropy
+        self.steps = len(grid) - 1
+        # Fast path: a BrownianGrid built on this very grid is read cell by cell.
+        self._flip = grid[0] > grid[-1]
+        self._cells = None
+        if isinstance(bm, BrownianGrid) and bm.times == (grid[::-1] if self._flip else grid):
+            cells = range(self.steps)  # a range, not a list: O(1) memory
+            self._cells = cells[::-1] if self._flip else cells
+
+    def t(self, n: int) -> torch.Tensor:
+        """``t_n`` as a 0-d tensor on the solve's dtype and device."""
+        t = self._memo.get(n)
+        if t is None:
+            if len(self._memo) > 2:
+                self._memo.clear()
+            t = self._memo[n] = self.times[n]
+        return t
+
+    def h(self, n: int) -> float:
+        """The step size ``t_{n+1} - t_n`` (a python float, negative backwards in time)."""
+        return self.grid[n + 1] - self.grid[n]
+
+    def dw(self, n: int) -> Increment | None:
+        """The noise ``(W, H)`` over step ``n``, oriented like the step (``None``: ODE)."""
+        if self.bm is None:
+            return None
+        if self._cells is not None:
+            w, hh = self.bm.cell(self._cells[n])
+            return Increment(-w if self._flip else w, hh)
+        return increment(self.bm, self.grid[n], self.grid[n + 1], self.levy)
+
+    def step(self, n: int, state: State) -> State:
+        """The state at ``t_{n+1}`` from the state at ``t_n``."""
+        return self.solver.step(self.sde, self.t(n), self.t(n + 1), self.h(n), state, self.dw(n))
+
+    def inverse(self, n: int, state: State) -> State:
+        """The state at ``t_n`` from the state at ``t_{n+1}`` (reversible solvers)."""
+        return self.solver.inverse(self.sde, self.t(n), self.t(n + 1), self.h(n), state,
+                                   self.dw(n))
+
+    def stats(self) -> dict[str, int]:
+        """``nfe`` (drift evaluations), ``nge`` (diffusion evaluations), ``steps``."""
+        return {"nfe": self.sde.nfe, "nge": self.sde.nge, "steps": self.steps}
+
+
+# -- set-up ------------------------------------------------------------------------------------
+def _noise_size(sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor) -> tuple[int, ...] | None:
+    if sde.is_ode:
+        return None
+    # Every noise type, diagonal included, has g checked once here: a diagonal g of
+    # the wrong shape would otherwise broadcast against dW silently.
+    with torch.no_grad():
+        g0 = sde.g(t0, y0)
+    return sde.configure_noise(g0, y0)
+
+
+_NEED_NOISE = (
+    "sdeint_inverse needs the Brownian motion of the forward solve: pass bm=solution.bm (the "
+    "same object), or entropy=<the forward solve's entropy> to rebuild its grid noise (the "
+    "default, bm='grid'). A new BrownianInterval with the same entropy is not enough: its "
+    "path depends on the order of the queries."
+)
+
+
+def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, bm: Any,
+          entropy: Any, options: dict[str, Any], inverse: bool = False) -> Problem:
+    """Check the inputs once and build the :class:`Problem` (solver, grid, noise).
+
+    ``ref`` is the state's ``y`` (its dtype, device and shape); ``inverse=True``
+    asks for the noise of a forward solve (a given ``bm``, or ``entropy``).
+    """
+    solver = get_solver(method, **options)
+    sde = SDEAdapter(sde)
+    solver.check(sde)
+    ref = check_y(ref, "y0")
+    ts_list = check_ts(ts, ref)
+    dt = check_dt(dt)
+    entropy = check_entropy(entropy)
+    grid, out_idx = step_grid(ts_list, dt)
+    levy = solver.needs_levy_area
+    t0 = torch.tensor(grid[0], dtype=ref.dtype, device=ref.device)
+    size = _noise_size(sde, t0, ref)
+    lo, hi = min(grid[0], grid[-1]), max(grid[0], grid[-1])
+    noise = None
+    if size is None:
+        bm = None
+    elif bm is None or isinstance(bm, str):
+        noise = bm or "grid"
+        if inverse and (noise != "grid" or entropy is None):
+            raise ValueError(_NEED_NOISE)
+        if noise == "interval":
+            hmin = min(abs(b - a) for a, b in zip(grid[:-1], grid[1:]))
+            if entropy is None:
+                entropy = int(torch.randint(0, 2**31 - 1, ()).item())
+            bm = make_brownian(lo, hi, size, dtype=ref.dtype, device=ref.device,
+                               entropy=entropy, dt=hmin, levy_area=levy)
+        elif noise == "grid":
+            if entropy is None:
+                entropy = int(torch.randint(0, 2**31 - 1, ()).item())
+            bm = BrownianGrid(sorted(grid), size, dtype=ref.dtype, device=ref.device,
+                              entropy=entropy, levy_area=levy)
+        else:
+            raise ValueError(f"bm must be a Brownian motion, 'interval' or 'grid'; got {bm!r}")
+    else:
+        check_bm(bm, size, ref, lo, hi, levy)
+        noise, entropy = "user", None
+    return Problem(solver, sde, ts_list, dt, grid, out_idx, ref, bm, levy, noise, entropy)
+
+
+# -- the walks ---------------------------------------------------------------------------------
+def progress(iterable: Iterable[int], enabled: bool, desc: str) -> Iterable[int]:
+    """``iterable`` behind a tqdm progress bar if ``enabled``."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc)
+
+
+def _diagnose(problem: Problem, n: int, state: State, err: RuntimeError,
+              shape: torch.Size) -> None:
+    """After a raw error in step ``n``: raise :class:`SDEOutputError` if f or g changed shape.
+
+    Nothing is checked per step; only when a step fails are f and g evaluated
+    again at the step's start and compared with their first evaluation.
+    """
+    if state[0].shape != shape:
+        raise SDEOutputError(
+            f"the state changed shape from {tuple(shape)} to {tuple(state[0].shape)} by step "
+            f"{n}: f(t, y) or g(t, y) returned a shape that broadcast it to a larger one "
+            "after their first evaluation; they must keep one output shape"
+        ) from err
+    sde = problem.sde
+    y = state[1] if len(state) > 1 else state[0]
+    for k in (n, n + 1):  # a step evaluates at both of its ends
+        t = problem.t(k)
+        with torch.no_grad():
+            try:
+                f = sde.base_f(t, y)
+                g = None if sde.is_ode else sde.base_g(t, y)
+            except Exception:  # noqa: BLE001 - the user's own failure: report the original
+                return
+        for name, out, first in (("f", f, sde.f_shape), ("g", g, sde.g_shape)):
+            if out is not None and not torch.is_tensor(out):
+                raise SDEOutputError(
+                    f"{name}(t, y) returned a {type(out).__name__} at t={problem.grid[k]:.6g} "
+                    f"(step {n}); it must return a torch.Tensor"
+                ) from err
+            if out is not None and first is not None and tuple(out.shape) != first:
+                raise SDEOutputError(
+                    f"{name}(t, y) returned shape {tuple(out.shape)} at t={problem.grid[k]:.6g} "
+                    f"(step {n}) but {first} at its first evaluation; {name} must keep one "
+                    f"output shape through the solve (the state has shape "
+                    f"{tuple(state[0].shape)})"
+                ) from err
+
+
+def _check_shapes(problem: Problem, start: State, end: State) -> None:
+    """Once per walk: every state entry ends with the shape it started with."""
+    for i, (a, b) in enumerate(zip(start, end)):
+        if a.shape != b.shape:
+            names = problem.solver.state_names(problem.sde)
+            name = names[i] if names is not None and i < len(names) else f"state[{i}]"
+            raise SDEOutputError(
+                f"the state entry {name!r} changed shape from {tuple(a.shape)} to "
+                f"{tuple(b.shape)} during the solve: f(t, y) or g(t, y) returned a shape that "
+                "broadcast it to a larger one after their first evaluation; they must keep "
+                "one output shape"
+            )
+
+
+def walk(problem: Problem, state: State, *, show: bool = False,
+         desc: str | None = None) -> tuple[torch.Tensor, State]:
+    """Step from ``t_0`` to the end; return the outputs at ``ts`` (stacked) and the final state."""
+    start = state
+    ys = [state[0]]
+    outs = iter(problem.out_idx[1:])
+    nxt = next(outs)
+    n = 0
+    try:
+        for n in progress(range(problem.steps), show, desc or problem.solver.name):
+            state = problem.step(n, state)
+            if n + 1 == nxt:
+                ys.append(state[0])
+                nxt = next(outs, None)
+        out = torch.stack(ys)
+    except RuntimeError as err:
+        _diagnose(problem, n, state, err, ys[0].shape)
+        raise
+    _check_shapes(problem, start, state)
+    return out, state
+
+
+def walk_inverse(problem: Problem, state: State, *, show: bool = False,
+                 desc: str | None = None) -> tuple[torch.Tensor, State]:
+    """Invert the steps from the end back to ``t_0``; return the outputs at ``ts`` and the
+    state at ``ts[0]``."""
+    start = state
+    ys = [state[0]]
+    outs = iter(reversed(problem.out_idx[:-1]))
+    nxt = next(outs)
+    n = problem.steps - 1
+    try:
+        for n in progress(range(problem.steps - 1, -1, -1), show, desc or problem.solver.name):
+            state = problem.inverse(n, state)
+            if n == nxt:
+                ys.append(state[0])
+                nxt = next(outs, None)
+        out = torch.stack(ys[::-1])
+    except RuntimeError as err:
+        _diagnose(problem, n, state, err, ys[0].shape)
+        raise
+    _check_shapes(problem, start, state)
+    return out, state
+
+
+# -- NaN and inf -------------------------------------------------------------------------------
+def all_finite(ys: torch.Tensor, state: State) -> bool:
+    """Whether the outputs and the final ``y`` are finite (one reduction, one sync)."""
+    return bool(torch.isfinite(ys).all() and torch.isfinite(state[0]).all())
+
+
+def _locate_non_finite(problem: Problem, state: State,
+                       backward: bool) -> tuple[int | None, float | None]:
+    order: Sequence[int] = (range(problem.steps - 1, -1, -1) if backward
+                            else range(problem.steps))
+    with torch.no_grad():
+        for n in order:
+            state = problem.inverse(n, state) if backward else problem.step(n, state)
+            if not all(torch.isfinite(s).all() for s in state):
+                t = problem.grid[n] if backward else problem.grid[n + 1]
+                return n, t
+    return None, None
+
+
+def raise_non_finite(problem: Problem, state0: State, backward: bool) -> None:
+    """Raise :class:`NonFiniteError` naming the first step that produced NaN or inf.
+
+    A start that is not finite is the input's fault, and is reported as such
+    (:class:`NonFiniteInputError`).
+    """
+    direction = "inverse solve" if backward else "solve"
+    for i, s in enumerate(state0):
+        bad = ~torch.isfinite(s.detach())
+        if bad.any():
+            where = tuple(int(k) for k in bad.nonzero()[0])
+            what = ("y0" if i == 0 else f"state[{i}]") if not backward else f"state[{i}]"
+            raise NonFiniteInputError(
+                f"the {direction} cannot start: its input {what} holds NaN or inf "
+                f"({int(bad.sum())} of {s.numel()} entries, the first at index {where}); "
+                f"pass a finite {what}"
+            )
+    n, t = _locate_non_finite(problem, state0, backward)
+    where = f"at step {n} (t={t:.6g})" if n is not None else "(the step could not be located)"
+    raise NonFiniteError(
+        f"the {direction} produced NaN or inf {where} with method {problem.solver.name!r}; "
+        "reduce dt, check f and g for overflow, or use float64"
+    )
+
+
+# -- replay ------------------------------------------------------------------------------------
+def _known_replayable(bm) -> bool:
+    if isinstance(bm, BrownianGrid):
+        return True
+    try:
+        from torchsde import BrownianInterval
+    except ImportError:  # pragma: no cover - torchsde is a dependency
+        return False
+    return isinstance(bm, BrownianInterval)
+
+
+def check_replayable(problem: Problem) -> None:
+    """Raise if the Brownian motion returns different bits for the same query.
+
+    The user's path is never perturbed by the probe: a ``BrownianGrid`` or a
+    ``torchsde.BrownianInterval`` answers a repeated query with the same bits by
+    construction and is not probed (an interval built without ``dt`` would
+    otherwise rebuild its tree one query earlier and change its path); any
+    other noise is probed on a deep copy, with the global random state restored.
+    """
+    bm = problem.bm
+    if bm is None or _known_replayable(bm):
+        return
+    try:
+        probe = copy.deepcopy(bm)
+    except Exception:  # noqa: BLE001 - an object that cannot be copied is not probed
+        return
+    devices = [problem.times.device] if problem.times.device.type == "cuda" else []
+    twin = Problem(problem.solver, problem.sde, problem.ts, problem.dt, problem.grid,
+                   problem.out_idx, problem.times, probe, problem.levy)
+    with torch.random.fork_rng(devices=devices):
+        a, b = twin.dw(0), twin.dw(0)
+    if not all(x is None or torch.equal(x, y) for x, y in zip(a, b)):
+        raise ValueError(
+            "the Brownian motion returned different increments for the same interval, so "
+            "it cannot be replayed backwards; use torchsde.BrownianInterval or "
+            "revsde.BrownianGrid with a fixed entropy"
+        )
