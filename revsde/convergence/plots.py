@@ -200,7 +200,7 @@ def plot_roundtrip(trips: Iterable[RoundTrip], path: str | Path, *, title: str |
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
     trips = list(trips)
     if not trips:
@@ -229,6 +229,9 @@ def plot_roundtrip(trips: Iterable[RoundTrip], path: str | Path, *, title: str |
             ax.set_xticks(steps)
             ax.set_xticklabels([str(n) for n in steps])
             ax.xaxis.set_minor_formatter(NullFormatter())
+            # 1, 2 and 5 per decade, so a panel spanning less than a decade keeps labels
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
             ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("steps")
             ax.set_ylabel("max |x_back − x|")
