@@ -159,3 +159,22 @@ def test_levy_area_is_needed_exactly_when_declared(name):
             sdeint(sde, y0, ts, method=name, dt=0.1, bm=bm)
     else:
         assert torch.isfinite(sdeint(sde, y0, ts, method=name, dt=0.1, bm=bm).ys).all()
+
+
+def test_one_registry_type_with_the_same_metadata_keys():
+    """Solvers, samplers and baselines: one Registry type, the same keys, options a dict."""
+    from revsde.diffusion.baselines import BASELINES
+    from revsde.diffusion.samplers import SAMPLERS
+    from revsde.registry import Registry
+
+    common = {"name", "reversible", "nfe_per_step", "options", "description"}
+    for reg in (SOLVERS, SAMPLERS, BASELINES):
+        assert isinstance(reg, Registry)
+        for info in reg.list():
+            assert common <= set(info), (reg.kind, info["name"], common - set(info))
+            assert isinstance(info["options"], dict)
+            assert list(info["options"]) == list(reg[info["name"]].options)
+        with pytest.raises(ValueError, match=f"unknown {reg.kind} 'nope'; valid names"):
+            reg.get("nope")
+        with pytest.raises(ValueError, match="does not take option"):
+            reg.get(reg.names()[0], not_an_option=1)
