@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import check_model
 from ..models import DiffusionModel, per_sample
 from ..schedules import as_time
 from ..schedules import coordinates as co
@@ -74,11 +75,7 @@ class LiftedProblem:
 
     def __init__(self, model: DiffusionModel, case: str, ts: torch.Tensor | None = None,
                  cond: dict | None = None) -> None:
-        if not isinstance(model, DiffusionModel):
-            raise TypeError(
-                f"model must be a revsde DiffusionModel(net, schedule, prediction); got "
-                f"{type(model).__name__}"
-            )
+        check_model(model)
         self.case: LiftedCase = co.get_case(case)
         self.model = model
         self.schedule = model.schedule
