@@ -224,6 +224,10 @@ def test_cli_unknown_names_exit_2_with_one_line_and_no_folder(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "valid methods are: euler" in err
     assert main(["convergence", "--problem", "banana", "--out", str(out)]) == 2
     assert "valid problems are: gbm_ito" in capsys.readouterr().err
+    assert main(["convergence", "--samples", "1", "--out", str(out)]) == 2
+    assert "samples must be an integer of at least 2" in capsys.readouterr().err
+    assert main(["convergence", "--steps", "8", "--out", str(out)]) == 2
+    assert "at least two different" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -311,6 +311,10 @@ def study(methods: Iterable[str] | None = None, problems: Iterable[str] | None =
                          f"{', '.join(PROBLEMS)}")
     if steps is not None:
         steps = _check_steps(steps)
+    if samples is not None and (isinstance(samples, bool) or int(samples) != samples
+                                or samples < 2):
+        raise ValueError(f"samples must be an integer of at least 2 (for a confidence "
+                         f"band); got {samples!r}")
     out = Study()
     jobs = []
     for pname in pnames:
