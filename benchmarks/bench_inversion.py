@@ -1,35 +1,49 @@
-"""Round-trip inversion: Rex vs DDIM inversion, EDICT, BDIA and O-BELM on the shipped model.
+"""Round-trip inversion on the trained shipped model: every reversible sampler vs the baselines.
 
-Prints one JSON document.  Setting: the shipped ``small-unet`` model and a
-batch of bundled real images (32x32 gray in [-1, 1]).  Each method encodes the
-batch to noise and decodes it back on the same time grid (``uniform_lambda``,
-the default of ``encode``, and ``uniform_t``, diffusers-style) at 10, 20 and 50
-steps, in float32 (as in the published Stable Diffusion 1.5 table of MATH.md
-§5, quoted as ``anchor_sd15_fp32``) and in float64.  Per row: round-trip MSE
-and max |error| over the batch, per-image MSE, network evaluations, wall time
-(encode + decode, best of ``--repeats``) and the latent's std.  BDIA runs at
-its default γ = 1 and, as an extra row, at γ = 0.5 (the BELM comparison code's
-value), whose latent carries a (-2)^k parasitic mode.
+Prints one JSON document.  Setting: the shipped ``small-unet`` (RGB, fully
+convolutional) and a batch of 8 real photographs (the packaged ``astronaut`` and
+``coffee``, scikit-image's ``chelsea``, ``rocket``, ``hubble_deep_field``,
+``immunohistochemistry``, ``retina`` and the held-out ``motorcycle_left``),
+resized to ``--size`` px (16 by default), in [-1, 1].  Every reversible sampler
+of the registry encodes the batch to noise and decodes it back at 10, 20, 50 and
+100 steps on the ``uniform_lambda`` grid, with the network in float32, bfloat16
+and float64 and the reversible state in float64 (MATH.md §4.6).  Beside them,
+DDIM inversion, EDICT, BDIA and O-BELM run at equal steps and at equal network
+evaluations (the most steps whose round trip costs at most the reference Rex
+sampler's NFE, ``rex_euler`` by default).
 
-    python benchmarks/bench_inversion.py [--quick] [--repeats 1] [--threads 1]
+Per row: the max abs round-trip error of each picture, their median and max,
+the MSE, network evaluations (encode + decode), wall time and the latent's std.
+``summary`` gives, per network dtype, the worst max abs error of every
+reversible sampler over all step counts, against issue 10's bounds (1e-6
+float32, 1e-5 bfloat16, 1e-12 float64).  bfloat16 runs 10x slower than float32
+on a CPU, so by default it covers 10 and 20 steps (``--bf16-steps``).
+
+    python benchmarks/bench_inversion.py [--quick] [--size 16] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import platform
+import statistics
 import sys
 import time
 
 import torch
 
-from revsde.app.demo import DEFAULT_SAMPLER, roundtrip
-from revsde.app.images import BUNDLED_IMAGES, load_image
+from revsde.app.demo import BASELINE_METHODS, equal_nfe_steps, roundtrip, roundtrip_nfe
+from revsde.app.images import picture_tensor, read_picture
 from revsde.diffusion.pretrained import load_record, pretrained
-from revsde.diffusion.schedules import GRID_KINDS, time_grid
+from revsde.diffusion.pretrained.train import skimage_rgb
+from revsde.diffusion.samplers import SAMPLERS, reversible_names
 
+PICTURES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
+            "immunohistochemistry", "retina", "motorcycle_left")
+#: issue 10: max abs round-trip error per network dtype
+BOUNDS = {"float32": 1e-6, "bfloat16": 1e-5, "float64": 1e-12}
+REFERENCE = "rex_euler"
 #: MATH.md §5: round-trip MSE on SD1.5 latents, fp32 (10, 20, 50 steps)
 ANCHOR = {
     "ddim": {"10": 3.6e-1, "20": 9.9e-2, "50": 1.7e-2},
@@ -38,97 +52,118 @@ ANCHOR = {
     "obelm": {"10": 1.1e-7, "20": 2.2e-7, "50": 3.4e-7},
     "rex": {"10": 3.8e-9, "20": 2.0e-9, "50": 8.9e-10},
 }
-METHODS = [("rex", {}), ("ddim", {}), ("edict", {}), ("bdia", {}), ("bdia", {"gamma": 0.5}),
-           ("obelm", {})]
 
 
-def _label(method, opts, sampler):
-    if method == "rex":
-        return sampler
-    return method + "".join(f"_{k}{v:g}" for k, v in opts.items())
+def pictures(names, size: int) -> torch.Tensor:
+    """The pictures as a ``(n, 3, size, size)`` float64 batch: centre square, resized."""
+    out = []
+    for name in names:
+        a = skimage_rgb(name) if name.startswith("motorcycle_") else read_picture(name)
+        h, w = a.shape[:2]
+        m = min(h, w)
+        a = a[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
+        out.append(picture_tensor(a, max_side=size, channels=3))
+    return torch.cat(out)
 
 
-def run_one(model, x0, images, method, opts, ts, grid, sampler, repeats, seed):
-    """One row: encode + decode ``x0`` with one method on the grid ``ts``."""
-    n = ts.numel() - 1
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            name = sampler if method == "rex" else method
-            back, lat, nfe = roundtrip(model, x0, n, name, seed, grid, **opts)
-            lat = lat.x_T
-        best = min(best, time.perf_counter() - t0)
-        out = (back, lat, nfe)
-    back, lat, nfe = out
-    d = back.to(torch.float64) - x0.to(torch.float64)
-    per = d.pow(2).flatten(1).mean(1)
-    dname = str(x0.dtype).replace("torch.", "")
-    return {
-        "method": _label(method, opts, sampler), "family": method, "options": opts,
-        "grid": grid, "steps": n, "dtype": dname,
-        "mse": float(per.mean()), "max_abs": float(d.abs().max()),
-        "mse_per_image": dict(zip(images, per.tolist())),
-        "nfe": int(nfe), "seconds": best,
-        "latent_std": float(lat.to(torch.float64).std()),
-        "anchor_sd15_fp32": (ANCHOR.get(method, {}).get(str(n))
-                             if dname == "float32" and not opts else None),
-    }
+def run_one(model, x0, method, steps, comparison, dname, seed=0):
+    """One row: encode + decode the batch with one method at ``steps``."""
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        back, lat, nfe = roundtrip(model, x0, steps, method, seed, dtype=torch.float64)
+    sec = time.perf_counter() - t0
+    d = (back.to(torch.float64) - x0).abs()
+    per = d.flatten(1).amax(1).tolist()
+    rev = method in reversible_names()
+    return {"method": method, "reversible_sampler": rev,
+            "stochastic": bool(rev and SAMPLERS.get(method).stochastic),
+            "comparison": comparison, "steps": steps, "nfe": int(nfe),
+            "network_dtype": dname, "state_dtype": "float64",
+            "median_abs": statistics.median(per), "max_abs": max(per),
+            "max_abs_per_picture": per, "mse": float(d.pow(2).mean()), "seconds": sec,
+            "latent_std": float(lat.x_T.to(torch.float64).std())}
 
 
-def run(images, steps_list, dtypes, grids, sampler, repeats, seed=0):
+def run(x0, samplers, steps_for, dtypes, reference, log):
     rows = []
     for dname in dtypes:
-        dt = getattr(torch, dname)
-        model = pretrained("small-unet", dtype=dt)
-        x0 = torch.cat([load_image(name, model.image_shape[-1], dtype=dt) for name in images])
-        for grid, n in itertools.product(grids, steps_list):
-            ts = time_grid(model.schedule, n, grid)
-            for method, opts in METHODS:
-                rows.append(run_one(model, x0, images, method, opts, ts, grid, sampler,
-                                    repeats, seed))
+        model = pretrained("small-unet", dtype=getattr(torch, dname))
+        for n in steps_for[dname]:
+            for s in samplers:
+                rows.append(run_one(model, x0, s, n, "reference" if s == reference
+                                    else "sampler", dname))
+            budget = roundtrip_nfe(reference, n)
+            for b in BASELINE_METHODS:
+                rows.append(run_one(model, x0, b, n, "equal_steps", dname))
+                k = equal_nfe_steps(b, budget)
+                rows.append(run_one(model, x0, b, k, "equal_nfe", dname))
+            log(f"{dname} {n} steps done")
     return rows
+
+
+def summary(rows) -> dict:
+    out = {}
+    for dname in dict.fromkeys(r["network_dtype"] for r in rows):
+        mine = [r for r in rows if r["network_dtype"] == dname and r["reversible_sampler"]]
+        worst = {}
+        for r in mine:
+            worst[r["method"]] = max(worst.get(r["method"], 0.0), r["max_abs"])
+        bound = BOUNDS[dname]
+        out[dname] = {"bound": bound, "steps": sorted({r["steps"] for r in mine}),
+                      "worst_max_abs": worst,
+                      "within_bound": sorted(m for m, v in worst.items() if v <= bound),
+                      "over_bound": sorted(m for m, v in worst.items() if v > bound)}
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
-                    help="one image, 5 and 10 steps, the uniform_lambda grid")
-    ap.add_argument("--images", nargs="+", default=None, choices=BUNDLED_IMAGES)
-    ap.add_argument("--steps", type=int, nargs="+", default=None)
-    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
-                    choices=["float32", "float64"])
-    ap.add_argument("--grids", nargs="+", default=None, choices=GRID_KINDS,
-                    help="time grids (default: uniform_lambda and uniform_t)")
-    ap.add_argument("--sampler", default=DEFAULT_SAMPLER)
-    ap.add_argument("--repeats", type=int, default=1)
+                    help="2 pictures of 8 px, 10 steps, 3 samplers, float32 and float64")
+    ap.add_argument("--size", type=int, default=16, help="picture side in px")
+    ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50, 100])
+    ap.add_argument("--bf16-steps", type=int, nargs="*", default=[10, 20])
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64", "bfloat16"],
+                    choices=list(BOUNDS))
+    ap.add_argument("--samplers", nargs="+", default=None, choices=reversible_names())
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = ap.parse_args(argv)
-    images = args.images or (["camera"] if args.quick else ["camera", "astronaut", "coffee"])
-    steps = args.steps or ([5, 10] if args.quick else [10, 20, 50])
-    if min(steps) < 2 or args.repeats < 1:
-        ap.error("steps must be >= 2 and repeats >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    names = PICTURES[:2] if args.quick else PICTURES
+    size = 8 if args.quick else args.size
+    steps = [10] if args.quick else args.steps
+    dtypes = ["float32", "float64"] if args.quick else args.dtypes
+    samplers = args.samplers or (["rex_euler", "rev_heun_sde", "rex_em"] if args.quick
+                                 else reversible_names())
+    if REFERENCE not in samplers:
+        samplers = [REFERENCE, *samplers]
+    if min(steps) < 2:
+        ap.error("steps must be >= 2")
+    steps_for = {d: (steps if d != "bfloat16" or args.quick else
+                     list(args.bf16_steps)) for d in dtypes}
     t0 = time.perf_counter()
-    grids = args.grids or (["uniform_lambda"] if args.quick else ["uniform_lambda", "uniform_t"])
-    rows = run(images, steps, args.dtypes, grids, args.sampler, args.repeats)
+    x0 = pictures(names, size)
+    rows = run(x0, samplers, steps_for, dtypes, REFERENCE,
+               lambda s: print(s, file=sys.stderr, flush=True))
     rec = load_record("small-unet")
     doc = {
         "benchmark": "inversion",
         "quick": args.quick,
         "model": {"name": "small-unet", "schedule": rec["schedule"]["type"],
-                  "image_shape": rec["image_shape"],
+                  "weights_sha256": rec.get("weights_sha256"),
                   "parameters": sum(v.numel() for v in rec["state_dict"].values())},
-        "images": images,
-        "grids": grids,
-        "steps": steps,
-        "dtypes": args.dtypes,
-        "rex_sampler": args.sampler,
+        "pictures": list(names),
+        "picture_shape": list(x0.shape[1:]),
+        "grid": "uniform_lambda",
+        "steps": steps_for,
+        "reference": REFERENCE,
+        "bounds": BOUNDS,
+        "summary": summary(rows),
         "rows": rows,
         "anchor_sd15_fp32": ANCHOR,
-        "anchor_note": "MATH.md §5: Stable Diffusion 1.5 latents (4x64x64), fp32; ours: "
-                       "32x32 gray pixels, the shipped small model",
+        "anchor_note": "MATH.md §5: Stable Diffusion 1.5 latents (4x64x64), fp32 state; ours: "
+                       "RGB pixels, the shipped small model, float64 state",
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "platform": platform.platform()},
         "seconds": time.perf_counter() - t0,

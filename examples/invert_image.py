@@ -1,14 +1,16 @@
-"""The main job: an exact round trip of a real image through noise, vs the baselines.
+"""The main job: an exact round trip of a real picture through noise, vs the baselines.
 
 Loads the shipped model (``revsde.diffusion.pretrained("small-unet")``), takes a
-real image (default: scikit-image's ``camera``, made 32x32 gray in [-1, 1]),
-encodes it to noise and decodes it back with Rex and with DDIM inversion, EDICT,
-BDIA and O-BELM at 10, 20 and 50 steps in float32 and float64, prints the
-round-trip errors and writes ``out/invert_image.png``.
+picture at its own size and colour (default: the packaged 256x256 RGB
+``astronaut``; long side capped at 256 px), encodes it to noise and decodes it
+back with a Rex sampler (default ``rex_euler``, 10 steps, network in float32,
+state in float64) and with DDIM inversion, EDICT, BDIA and O-BELM at equal steps
+and at equal network evaluations, prints the round-trip errors and writes
+``out/invert_image.png``.  Same job as ``revsde invert``.
 
-    python examples/invert_image.py                       # the defaults above
-    python examples/invert_image.py path/to/photo.png --steps 20 --dtype float64
-    python examples/invert_image.py --json                # one JSON document only
+    python examples/invert_image.py                        # the defaults above
+    python examples/invert_image.py path/to/photo.png --size 128 --steps 10 20
+    python examples/invert_image.py --dtype float32 bfloat16 --json
 """
 
 from __future__ import annotations
@@ -17,20 +19,28 @@ import argparse
 import json
 import sys
 
-from revsde.app.demo import BASELINE_METHODS, DEFAULT_GRID, format_report, roundtrip_report
-from revsde.app.images import BUNDLED_IMAGES
+from revsde.app.demo import (
+    BASELINE_METHODS,
+    DEFAULT_GRID,
+    DEFAULT_STEPS,
+    NETWORK_DTYPES,
+    format_report,
+    roundtrip_report,
+)
+from revsde.app.images import DEFAULT_PICTURE, MAX_SIDE
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("image", nargs="?", default="camera",
-                    help=f"image file, or a bundled name ({', '.join(BUNDLED_IMAGES)})")
-    ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
-    ap.add_argument("--dtype", nargs="+", default=["float32", "float64"],
-                    choices=["float32", "float64"])
+    ap.add_argument("image", nargs="?", default=DEFAULT_PICTURE,
+                    help="picture file, or a packaged / scikit-image picture name")
+    ap.add_argument("--size", type=int, default=MAX_SIDE, help="cap on the long side (px)")
+    ap.add_argument("--steps", type=int, nargs="+", default=[DEFAULT_STEPS])
+    ap.add_argument("--dtype", nargs="+", default=["float32"], choices=list(NETWORK_DTYPES),
+                    help="network dtype(s); the state stays float64")
     ap.add_argument("--methods", nargs="+", default=["rex", *BASELINE_METHODS],
                     choices=["rex", *BASELINE_METHODS])
-    ap.add_argument("--sampler", default=None, help="Rex sampler (default: rex_rk4)")
+    ap.add_argument("--sampler", default=None, help="Rex sampler (default: rex_euler)")
     ap.add_argument("--grid", default=DEFAULT_GRID, help="time grid kind")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", default="out/invert_image.png")
@@ -40,10 +50,10 @@ def main(argv=None) -> int:
     try:
         report = roundtrip_report(
             image=args.image, steps=args.steps, sampler=args.sampler, dtype=args.dtype,
-            methods=args.methods, seed=args.seed, grid=args.grid,
+            methods=args.methods, seed=args.seed, grid=args.grid, max_side=args.size,
             figure=None if args.no_figure else args.figure,
         )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"invert_image: {e}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))

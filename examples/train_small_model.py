@@ -12,8 +12,15 @@ import argparse
 import json
 from pathlib import Path
 
-from revsde.diffusion.pretrained import PRETRAINED, save_pretrained
-from revsde.diffusion.pretrained.train import TrainConfig, ddpm_schedule, train
+from revsde.diffusion.models import DiffusionModel
+from revsde.diffusion.pretrained import PRETRAINED, load_record, save_pretrained
+from revsde.diffusion.pretrained.train import (
+    TrainConfig,
+    ddpm_schedule,
+    denoise_vs_blur,
+    eps_network,
+    train,
+)
 
 
 def main(argv=None) -> int:
@@ -33,20 +40,32 @@ def main(argv=None) -> int:
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       threads=args.threads)
     net, record = train(cfg)
+    _save(args.out, net, record, cfg)
+    return 0
+
+
+def _save(out, net, record, cfg) -> None:
+    """Write the weight file with its record and print a JSON summary."""
+    schedule = ddpm_schedule(cfg)
+    model = DiffusionModel(eps_network(net, schedule, cfg.parameterization), schedule, "eps")
+    record["denoise_vs_blur"] = [denoise_vs_blur(model, snr) for snr in (4.0, 1.0, 0.25)]
     record["description"] = (
-        "eps-prediction model for 32x32 gray images in [-1, 1]: a TinyUNet predicting v, "
-        "wrapped as eps = sigma*x + alpha*v (VToEps); DDPM-linear VPDiscrete schedule "
-        "(continuous t in [1/N, 1]); trained on bundled scikit-image pictures and LFW faces"
+        "eps-prediction model for RGB pictures of any size in [-1, 1] (fully convolutional, "
+        "padded to a multiple of 4): a TinyUNet predicting v, wrapped as "
+        "eps = sigma*x + alpha*v (VToEps); DDPM-linear VPDiscrete schedule (continuous t in "
+        "[1/N, 1]); trained on random multi-scale crops of scikit-image's bundled pictures"
     )
-    path = save_pretrained(args.out, net, ddpm_schedule(cfg), name="small-unet",
+    path = save_pretrained(out, net, schedule, name="small-unet",
                            parameterization=cfg.parameterization,
-                           image_shape=(1, cfg.size, cfg.size), training=record)
+                           image_shape=(cfg.arch["in_channels"], cfg.size, cfg.size),
+                           training=record)
     n = sum(p.numel() for p in net.parameters())
     print(json.dumps({
         "out": str(path), "bytes": path.stat().st_size, "parameters": n,
+        "weights_sha256": load_record(path)["weights_sha256"],
         "train_seconds": round(record["train_seconds"], 1),
         "final_train_loss": record["final_train_loss_ema_avg"], "loss": record["loss"],
-        "held_out_eps_mse": record["held_out_eps_mse"],
+        "denoise_vs_blur": record["denoise_vs_blur"],
     }, indent=2))
     return 0
 

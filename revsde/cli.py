@@ -6,8 +6,8 @@ stdout.
     revsde solvers [--json]
     revsde convergence [--problem P ...] [--methods M ...] [--steps N ...] [--samples S]
                        [--out DIR] [--json]
-    revsde invert [IMAGE] [--steps N] [--sampler S] [--dtype float32|float64] [--json]
-    revsde bench {forward,memory,sample_quality,inversion} [--quick] [--json]
+    revsde invert [IMAGE] [--size PX] [--steps N ...] [--sampler S] [--dtype D ...] [--json]
+    revsde bench [NAME] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -112,31 +112,50 @@ def cmd_convergence(args) -> int:
 
 
 def cmd_invert(args) -> int:
-    from .app.demo import roundtrip_report
+    """Round trip of a picture at its own size and colour with the shipped model."""
+    from .app.demo import format_report, roundtrip_report
 
+    if args.size is not None and args.size < 4:
+        raise ValueError(f"--size must be at least 4 pixels; got {args.size}")
     report = roundtrip_report(
         image=args.image, steps=args.steps, sampler=args.sampler, dtype=args.dtype,
-        figure=None if args.no_figure else args.figure,
+        figure=None if args.no_figure else args.figure, max_side=args.size,
+        methods=("rex", *args.baselines), seed=args.seed, state_dtype=args.state_dtype,
     )
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        from .app.demo import format_report
-
-        print(format_report(report))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
+def _bench_root() -> Path:
+    return Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _benchmarks() -> list[str]:
+    root = _bench_root()
+    found = sorted(p.stem[len("bench_"):] for p in root.glob("bench_*.py")) if root.is_dir() \
+        else []
+    return found or list(BENCHMARKS)
+
+
 def cmd_bench(args) -> int:
-    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    """Run one benchmark script (its JSON on stdout); with no name, list them."""
+    root = _bench_root()
+    if args.name is None:
+        names = _benchmarks()
+        available = root.is_dir()
+        if args.json:
+            print(json.dumps({"benchmarks": names, "folder": str(root),
+                              "available": available}))
+        else:
+            print("benchmarks (revsde bench NAME [--quick]): " + ", ".join(names))
+            if not available:
+                print(f"(their scripts live in {root}, in a source checkout of revsde)")
+        return 0
     script = root / f"bench_{args.name}.py"
     if not script.exists():
-        print(
+        raise FileNotFoundError(
             f"benchmark script {script} not found: `revsde bench` runs the scripts of a "
-            "source checkout (git clone the repository)",
-            file=sys.stderr,
-        )
-        return 2
+            f"source checkout (git clone the repository); names: {', '.join(_benchmarks())}")
     cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -176,19 +195,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_convergence)
 
-    s = sub.add_parser("invert", help="exact round trip of an image through noise")
+    from .app.demo import BASELINE_METHODS, DEFAULT_SAMPLER, DEFAULT_STEPS, NETWORK_DTYPES
+    from .app.images import DEFAULT_PICTURE, MAX_SIDE, PACKAGED_PICTURES
+
+    s = sub.add_parser(
+        "invert", help="exact round trip of a picture through noise, against the baselines",
+        description="Encode a picture to noise and decode it back with the shipped model, at "
+        "the picture's own size (long side capped by --size) and colour, with a Rex sampler "
+        "and with the baselines at equal steps and at equal network evaluations.")
     s.add_argument("image", nargs="?", default=None,
-                   help="image file (default: scikit-image's bundled camera)")
-    s.add_argument("--steps", type=int, default=50)
-    s.add_argument("--sampler", default=None, help="reversible sampler (default: the library's)")
-    s.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+                   help=f"picture file (PNG, JPEG, ...) or a bundled name (default: "
+                   f"{DEFAULT_PICTURE}, 256x256 RGB; packaged: {', '.join(PACKAGED_PICTURES)})")
+    s.add_argument("--size", type=int, default=MAX_SIDE,
+                   help=f"cap on the long side in pixels (default {MAX_SIDE}; never upscales)")
+    s.add_argument("--steps", type=int, nargs="+", default=[DEFAULT_STEPS],
+                   help=f"Rex step counts (default {DEFAULT_STEPS})")
+    s.add_argument("--sampler", default=None,
+                   help=f"reversible sampler (default {DEFAULT_SAMPLER})")
+    s.add_argument("--dtype", nargs="+", default=["float32"], choices=list(NETWORK_DTYPES),
+                   help="the network's dtype(s) (default float32)")
+    s.add_argument("--state-dtype", default="float64", choices=["float64", "float32"],
+                   help="the reversible state's dtype (default float64)")
+    s.add_argument("--baselines", nargs="*", default=list(BASELINE_METHODS),
+                   choices=list(BASELINE_METHODS), help="baselines to compare (default: all)")
+    s.add_argument("--seed", type=int, default=0, help="Brownian seed of SDE samplers")
     s.add_argument("--figure", default="out/invert.png")
     s.add_argument("--no-figure", action="store_true")
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_invert)
 
-    s = sub.add_parser("bench", help="run a benchmark script (prints JSON)")
-    s.add_argument("name", choices=BENCHMARKS)
+    s = sub.add_parser("bench", help="run a benchmark script (prints JSON); no name: list them")
+    s.add_argument("name", nargs="?", default=None, metavar="NAME",
+                   help="benchmark name (bench_NAME.py in benchmarks/)")
     s.add_argument("--quick", action="store_true")
     s.add_argument("--json", action="store_true", help="print one JSON document (default)")
     s.set_defaults(func=cmd_bench)
@@ -208,7 +246,7 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"revsde {args.command}: error: {err}", file=sys.stderr)
         return 2
 

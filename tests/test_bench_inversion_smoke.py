@@ -22,30 +22,37 @@ def doc():
 
 def test_document_shape(doc):
     assert doc["benchmark"] == "inversion" and doc["quick"] is True
-    assert doc["images"] == ["camera"] and doc["steps"] == [5, 10]
+    assert doc["pictures"] == ["astronaut", "coffee"] and doc["picture_shape"] == [3, 8, 8]
     methods = {r["method"] for r in doc["rows"]}
-    assert methods == {doc["rex_sampler"], "ddim", "edict", "bdia", "bdia_gamma0.5", "obelm"}
-    assert {(r["steps"], r["dtype"]) for r in doc["rows"]} == {
-        (n, d) for n in (5, 10) for d in ("float32", "float64")}
-    assert set(doc["anchor_sd15_fp32"]) == {"ddim", "edict", "bdia", "obelm", "rex"}
+    assert methods == {"rex_euler", "rev_heun_sde", "rex_em", "ddim", "edict", "bdia", "obelm"}
+    assert {r["network_dtype"] for r in doc["rows"]} == {"float32", "float64"}
     for r in doc["rows"]:
-        assert r["seconds"] > 0 and r["nfe"] > 0
+        assert r["seconds"] > 0 and r["nfe"] > 0 and len(r["max_abs_per_picture"]) == 2
+        assert r["median_abs"] <= r["max_abs"] and r["state_dtype"] == "float64"
+    assert set(doc["summary"]) == {"float32", "float64"}
 
 
-def test_network_evaluations(doc):
+def test_baselines_at_equal_steps_and_equal_nfe(doc):
+    ref = {r["network_dtype"]: r for r in doc["rows"] if r["comparison"] == "reference"}
     for r in doc["rows"]:
-        n = r["steps"]
-        want = {"ddim": 2 * n, "edict": 4 * n, "bdia": 2 * n - 1, "obelm": 2 * n - 1}
-        if r["family"] in want:
-            assert r["nfe"] == want[r["family"]], r
+        if r["comparison"] == "equal_steps":
+            assert r["steps"] == 10
+        if r["comparison"] == "equal_nfe":
+            budget = ref[r["network_dtype"]]["nfe"]
+            assert 0.9 * budget <= r["nfe"] <= budget, r
+    n = 10
+    want = {"ddim": 2 * n, "edict": 4 * n, "bdia": 2 * n - 1, "obelm": 2 * n - 1}
+    for r in doc["rows"]:
+        if r["comparison"] == "equal_steps":
+            assert r["nfe"] == want[r["method"]], r
 
 
-def test_exact_methods_beat_ddim_by_orders_of_magnitude(doc):
-    rows = {(r["method"], r["steps"], r["dtype"]): r for r in doc["rows"]}
-    exact = [doc["rex_sampler"], "edict", "bdia", "obelm"]
-    for n in (5, 10):
-        ddim64 = rows[("ddim", n, "float64")]["mse"]
-        assert ddim64 > 1e-6  # visibly inexact on a trained model
-        for m in exact:
-            assert rows[(m, n, "float64")]["mse"] < 1e-20
-            assert rows[(m, n, "float32")]["mse"] < 1e-3 * rows[("ddim", n, "float32")]["mse"]
+def test_exact_samplers_hold_the_bounds_and_beat_ddim(doc):
+    s = doc["summary"]
+    assert s["float32"]["over_bound"] == [] and s["float32"]["bound"] == 1e-6
+    assert "rex_euler" in s["float64"]["within_bound"]
+    ddim = min(r["max_abs"] for r in doc["rows"] if r["method"] == "ddim")
+    assert ddim > 1e-3
+    for r in doc["rows"]:
+        if r["method"] in ("edict", "bdia", "obelm"):
+            assert r["max_abs"] < 1e-6

@@ -1,39 +1,52 @@
-"""The main job: an exact round trip of a real image through noise, against the baselines.
+"""The main job: an exact round trip of a real picture through noise, against the baselines.
 
-``roundtrip_report(...)`` loads the shipped model, encodes a real 32x32 image
-to noise and decodes it back with Rex (``revsde.diffusion.encode`` /
-``decode``) and with the baselines of MATH.md §5 (DDIM inversion, EDICT, BDIA,
-O-BELM), for each step count and dtype, and returns the errors as a
-JSON-ready dict; it can also draw the figure.  ``examples/invert_image.py``
-and ``revsde invert`` are thin wrappers around it.
+``roundtrip_report(...)`` loads the shipped model, reads a picture at its own
+size and colour (long side capped at 256 px by default), encodes it to noise and
+decodes it back with a Rex sampler (``revsde.diffusion.encode`` / ``decode``) and
+with the baselines of MATH.md §5 (DDIM inversion, EDICT, BDIA, O-BELM), and
+returns the errors as a JSON-ready dict; it can also draw the figure.
+``revsde invert`` and ``examples/invert_image.py`` are thin wrappers around it.
+
+**Equal cost.**  Every baseline runs twice: at the Rex sampler's step count
+(``"equal_steps"``) and at the step count whose round trip costs the nearest
+number of network evaluations to the Rex round trip without exceeding it
+(``"equal_nfe"``; one row marked ``"both"`` when they coincide).  NFE counts
+both directions (encode + decode), as measured by the latents.
+
+**Precision.**  The network runs in ``dtype`` (float32 by default; float16 and
+bfloat16 too) while the reversible state is kept in ``state_dtype`` (float64 by
+default), for every method alike: see :mod:`revsde.diffusion.inversion.encode`.
 
 Every method runs on the same grid, ``time_grid(schedule, steps, grid)`` with
-``grid="uniform_lambda"`` by default (the default of ``encode``), from the data
-end ``t_min`` to the noise end ``t_max``; the image is taken as the state at
-``t_min``.
+``grid="uniform_lambda"`` by default (the default of ``encode``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
+from functools import lru_cache
 
 import torch
 
 from ..diffusion.baselines import BASELINES
 from ..diffusion.pretrained import pretrained
 from ..diffusion.schedules import time_grid
-from .images import BUNDLED_IMAGES, load_image
+from .images import DEFAULT_PICTURE, MAX_SIDE, load_picture
 
-__all__ = ["roundtrip", "roundtrip_report", "format_report", "draw_figure",
-           "BASELINE_METHODS", "DEFAULT_SAMPLER", "DEFAULT_GRID"]
+__all__ = ["roundtrip", "roundtrip_nfe", "equal_nfe_steps", "roundtrip_report", "format_report",
+           "draw_figure", "BASELINE_METHODS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GRID",
+           "NETWORK_DTYPES"]
 
 #: the baselines of the registry (:data:`revsde.diffusion.baselines.BASELINES`)
 BASELINE_METHODS = tuple(BASELINES)
-DEFAULT_SAMPLER = "rex_rk4"
+#: the Rex sampler of the main job: McCallum–Foster Euler on the data-prediction PF-ODE
+DEFAULT_SAMPLER = "rex_euler"
+DEFAULT_STEPS = 10
 DEFAULT_GRID = "uniform_lambda"  # the library default of encode
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+NETWORK_DTYPES = {"float32": torch.float32, "float64": torch.float64,
+                  "bfloat16": torch.bfloat16, "float16": torch.float16}
+_STATE_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _as_tuple(v, kind):
@@ -45,30 +58,25 @@ def _as_tuple(v, kind):
     return v
 
 
-def _check_args(steps, dtypes, methods):
+def _check_args(steps, dtypes, methods, state_dtype):
     steps = _as_tuple(steps, "step count")
     for n in steps:
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ValueError(f"step counts must be integers >= 2; got {n!r}")
     dtypes = _as_tuple(dtypes, "dtype")
     for d in dtypes:
-        if d not in _DTYPES:
-            raise ValueError(f"unknown dtype {d!r}; valid ones are {list(_DTYPES)}")
+        if d not in NETWORK_DTYPES:
+            raise ValueError(f"unknown network dtype {d!r}; valid ones are "
+                             f"{list(NETWORK_DTYPES)}")
     methods = _as_tuple(methods, "method")
     for m in methods:
         if m != "rex" and m not in BASELINE_METHODS:
             raise ValueError(f"unknown method {m!r}; valid ones are "
                              f"{['rex', *BASELINE_METHODS]}")
+    if state_dtype not in _STATE_DTYPES:
+        raise ValueError(f"unknown state dtype {state_dtype!r}; valid ones are "
+                         f"{list(_STATE_DTYPES)}")
     return steps, dtypes, methods
-
-
-def _metrics(x0, back, latent, seconds, nfe) -> dict:
-    d = (back.detach().to(torch.float64) - x0.detach().to(torch.float64))
-    lat = latent.detach().to(torch.float64)
-    return {"max_abs": float(d.abs().max()), "mse": float(d.pow(2).mean()),
-            "nfe": int(nfe), "seconds": seconds,
-            "latent_std": float(lat.std()), "latent_mean": float(lat.mean()),
-            "finite": bool(torch.isfinite(back).all())}
 
 
 def roundtrip(model, x0, steps: int, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
@@ -85,148 +93,230 @@ def roundtrip(model, x0, steps: int, sampler: str = DEFAULT_SAMPLER, seed: int =
     return back, lat, int(lat.nfe) + int(lat.decode_nfe)
 
 
-def roundtrip_report(image=None, steps=(10, 20, 50), sampler=None, dtype=("float32", "float64"),
-                     figure="out/invert_image.png", methods=("rex", *BASELINE_METHODS),
-                     model: str = "small-unet", seed: int = 0, grid: str = DEFAULT_GRID,
-                     figure_steps: int | None = None, figure_dtype: str = "float32") -> dict:
-    """Round-trip errors per method x steps x dtype (a JSON-ready dict); draws ``figure``.
+@lru_cache(maxsize=256)
+def roundtrip_nfe(method: str, steps: int, grid: str = DEFAULT_GRID) -> int:
+    """Network evaluations of one round trip (encode + decode) of ``method`` at ``steps``.
 
-    ``image``: a bundled image name (default ``"camera"``) or a file path, made
-    32x32 gray in [-1, 1].  ``steps`` and ``dtype`` take one value or several.
-    ``figure=None`` skips the figure.  The figure shows ``figure_dtype`` at
-    ``figure_steps`` (default: the smallest step count).
+    Counted by running it on a 4-pixel input with a network that returns zeros
+    (the count does not depend on the network or the picture).
     """
-    steps, dtypes, methods = _check_args(steps, dtype, methods)
+    from ..diffusion import decode, encode
+    from ..diffusion.models import DiffusionModel
+
+    calls = [0]
+
+    def net(x, t, **cond):
+        calls[0] += 1
+        return torch.zeros_like(x)
+
+    model = DiffusionModel(net, pretrained_schedule())
+    x = torch.full((1, 1, 2, 2), 0.25, dtype=torch.float64)
+    with torch.no_grad():
+        decode(model, encode(model, x, steps=steps, sampler=method, seed=0, grid=grid))
+    return calls[0]
+
+
+@lru_cache(maxsize=1)
+def pretrained_schedule():
+    """The shipped model's schedule (read from its weight file)."""
+    from ..diffusion.pretrained import load_record
+    from ..diffusion.schedules import schedule_from_dict
+
+    return schedule_from_dict(load_record("small-unet")["schedule"])
+
+
+def equal_nfe_steps(method: str, budget: int, grid: str = DEFAULT_GRID) -> int:
+    """The most steps (>= 2) at which ``method``'s round trip costs at most ``budget`` NFE."""
+    best = 2
+    for n in range(2, 4 * budget + 3):
+        if roundtrip_nfe(method, n, grid) > budget:
+            break
+        best = n
+    return best
+
+
+def _metrics(x0, back, latent, seconds, nfe) -> dict:
+    d = back.detach().to(torch.float64) - x0.detach().to(torch.float64)
+    lat = latent.detach().to(torch.float64)
+    mse = float(d.pow(2).mean())
+    return {"max_abs": float(d.abs().max()), "mse": mse,
+            "psnr_db": math.inf if mse == 0 else 10 * math.log10(4.0 / mse),
+            "nfe": int(nfe), "seconds": seconds,
+            "latent_std": float(lat.std()), "finite": bool(torch.isfinite(back).all())}
+
+
+def _plan(methods, sampler, n, grid):
+    """``[(method_name, steps, comparison)]`` for one Rex step count ``n``."""
+    plan = []
+    budget = None
+    if "rex" in methods:
+        budget = roundtrip_nfe(sampler, n, grid)
+        plan.append((sampler, n, "reference"))
+    for m in methods:
+        if m == "rex":
+            continue
+        k = None if budget is None else equal_nfe_steps(m, budget, grid)
+        if k == n:
+            plan.append((m, n, "both"))
+        else:
+            plan.append((m, n, "equal_steps"))
+            if k is not None:
+                plan.append((m, k, "equal_nfe"))
+    return plan
+
+
+def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float32",
+                     figure="out/invert.png", methods=("rex", *BASELINE_METHODS),
+                     model: str = "small-unet", seed: int = 0, grid: str = DEFAULT_GRID,
+                     max_side: int | None = MAX_SIDE, state_dtype: str = "float64") -> dict:
+    """Round-trip errors per method x steps x network dtype (a JSON-ready dict).
+
+    ``image``: a packaged or bundled picture name (default ``"astronaut"``, 256x256
+    RGB) or a file path, kept at its own size (long side capped at ``max_side``)
+    and colour.  ``steps`` and ``dtype`` (the network's) take one value or
+    several; each baseline is run at equal steps and at equal NFE.  ``figure=None``
+    skips the figure; it shows the first dtype and step count.
+    """
+    steps, dtypes, methods = _check_args(steps, dtype, methods, state_dtype)
     sampler = sampler or DEFAULT_SAMPLER
-    image = "camera" if image is None else str(image)
-    fig_steps = min(steps) if figure_steps is None else figure_steps
-    if figure is not None and (fig_steps not in steps or figure_dtype not in dtypes):
-        raise ValueError(f"the figure setting ({fig_steps} steps, {figure_dtype}) must be one "
-                         f"of the runs: steps {list(steps)}, dtypes {list(dtypes)}")
+    image = DEFAULT_PICTURE if image is None else str(image)
+    sdt = _STATE_DTYPES[state_dtype]
     t_all = time.perf_counter()
     rows, panels = [], {}
-    for dname in dtypes:
-        dt = _DTYPES[dname]
-        net = pretrained(model, dtype=dt)
-        shape = net.image_shape
-        x0 = load_image(image, size=shape[-1], dtype=dt)
-        for n in steps:
-            ts = time_grid(net.schedule, n, grid)
-            for m in methods:
+    net = pretrained(model)
+    x0 = load_picture(image, max_side=max_side, channels=getattr(net, "channels", 3) or 3,
+                      dtype=sdt)
+    for di, dname in enumerate(dtypes):
+        net = pretrained(model, dtype=NETWORK_DTYPES[dname])
+        for si, n in enumerate(steps):
+            for name, k, kind in _plan(methods, sampler, n, grid):
+                ts = time_grid(net.schedule, k, grid)
                 t0 = time.perf_counter()
-                name = sampler if m == "rex" else m
                 with torch.no_grad():
-                    back, lat, nfe = roundtrip(net, x0, n, name, seed, grid)
+                    back, lat, nfe = roundtrip(net, x0, k, name, seed, grid, dtype=sdt)
+                sec = time.perf_counter() - t0
                 if not torch.equal(lat.ts, ts.to(torch.float64)):
                     raise RuntimeError(f"{name} ran on another grid than the other methods")
-                sec = time.perf_counter() - t0
-                row = {"method": name, "steps": n, "dtype": dname,
+                row = {"method": name, "steps": k, "rex_steps": n, "comparison": kind,
+                       "dtype": dname, "state_dtype": state_dtype,
                        **_metrics(x0, back, lat.x_T, sec, nfe)}
                 rows.append(row)
-                if dname == figure_dtype and n == fig_steps:
-                    panels[name] = (x0[0, 0], lat.x_T[0, 0], back[0, 0], row)
+                if di == 0 and si == 0 and kind in ("reference", "both", "equal_nfe"):
+                    panels[name] = (x0[0], lat.x_T[0], back[0], row)
     report = {
-        "image": image if image in BUNDLED_IMAGES else str(Path(image)),
+        "image": image,
         "image_shape": list(x0.shape),
         "model": model,
+        "weights_sha256": pretrained(model).fingerprint(),
         "schedule": net.schedule.to_dict()["type"],
         "grid": grid,
-        "t_range": [float(net.schedule.t_min), float(net.schedule.t_max)],
         "rex_sampler": sampler,
+        "state_dtype": state_dtype,
         "seed": seed,
+        "threads": torch.get_num_threads(),
         "results": rows,
         "seconds": time.perf_counter() - t_all,
         "figure": None,
     }
-    if figure is not None:
-        report["figure"] = str(draw_figure(panels, rows, figure,
-                                           title=f"{image}: {fig_steps} steps, {figure_dtype}"))
+    if figure is not None and panels:
+        title = (f"{image} {x0.shape[-1]}x{x0.shape[-2]}: {sampler} {steps[0]} steps, network "
+                 f"{dtypes[0]}, state {state_dtype}")
+        report["figure"] = str(draw_figure(panels, [r for r in rows if r["dtype"] == dtypes[0]
+                                                    and r["rex_steps"] == steps[0]],
+                                           figure, title=title))
     return report
 
 
-def draw_figure(panels: dict, rows: list, path, title: str = "") -> Path:
-    """Original / latent / reconstruction / |error| per method, plus MSE against steps."""
+def _rgb(x: torch.Tensor, scale: float = 1.0):
+    """``(C, H, W)`` in [-scale, scale] as an ``(H, W, 3)`` array in [0, 1] for imshow."""
+    x = (x.detach().to(torch.float64).cpu() / scale).clamp(-1, 1) * 0.5 + 0.5
+    if x.shape[0] == 1:
+        x = x.expand(3, *x.shape[1:])
+    return x.permute(1, 2, 0).numpy()
+
+
+def draw_figure(panels: dict, rows: list, path, title: str = ""):
+    """Picture, Rex latent and reconstruction, |error| maps, and max error / NFE per method."""
+    from pathlib import Path
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
     names = list(panels)
-    fig = Figure(figsize=(10, 2.3 * len(names) + 3.2), layout="constrained")
+    ref = next((n for n, p in panels.items() if p[3]["comparison"] == "reference"), names[0])
+    cols = max(4, len(names))
+    fig = Figure(figsize=(2.6 * cols, 9.0), layout="constrained")
     FigureCanvasAgg(fig)
-    gs = fig.add_gridspec(len(names) + 1, 4, height_ratios=[1] * len(names) + [1.4])
-    errs = [(p[2] - p[0]).abs().to(torch.float64).clamp_min(1e-17) for p in panels.values()]
-    lo = max(1e-17, min(float(e.min()) for e in errs))
-    hi = max(float(e.max()) for e in errs)
+    gs = fig.add_gridspec(3, cols, height_ratios=[1, 1, 1.1])
+    orig, lat, back, row = panels[ref]
+    std = float(lat.to(torch.float64).std()) or 1.0
+    for c, (img, label) in enumerate([
+            (_rgb(orig), "original"),
+            (_rgb(lat, 2.5 * std), f"{ref} latent x_T (std {std:.3g})"),
+            (_rgb(back), f"{ref} decode(encode(x))")]):
+        ax = fig.add_subplot(gs[0, c])
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(label, fontsize=8)
+        ax.set_axis_off()
+    errs = {n: (p[2] - p[0]).abs().to(torch.float64).amax(0).clamp_min(1e-17)
+            for n, p in panels.items()}
+    lo = max(1e-17, min(float(e.min()) for e in errs.values()))
+    hi = max(float(e.max()) for e in errs.values())
     norm = LogNorm(vmin=lo, vmax=max(hi, lo * 10))
+    order = [ref] + [n for n in names if n != ref]
     im = None
-    for r, name in enumerate(names):
-        orig, lat, back, row = panels[name]
-        for c, (img, label) in enumerate([(orig, "original"), (lat, "latent x_T"),
-                                          (back, "reconstruction")]):
-            ax = fig.add_subplot(gs[r, c])
-            ax.imshow(img.detach().to(torch.float64).cpu().numpy(), cmap="gray",
-                      vmin=-1 if c != 1 else None, vmax=1 if c != 1 else None)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{name}: {label}" if c == 0 else label, fontsize=8)
-        ax = fig.add_subplot(gs[r, 3])
-        im = ax.imshow(errs[r].cpu().numpy(), cmap="magma", norm=norm)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"|error|, max {row['max_abs']:.1e}", fontsize=8)
+    for c, n in enumerate(order):
+        ax = fig.add_subplot(gs[1, c]) if c else fig.add_subplot(gs[0, 3])
+        im = ax.imshow(errs[n].cpu().numpy(), cmap="magma", norm=norm, interpolation="nearest")
+        r = panels[n][3]
+        ax.set_title(f"|error| {n}, {r['steps']} steps, {r['nfe']} NFE\nmax {r['max_abs']:.1e}",
+                     fontsize=8)
+        ax.set_axis_off()
     if im is not None:
-        fig.colorbar(im, ax=fig.axes[3::4], shrink=0.8, label="|x0 - decode(encode(x0))|")
-    ax = fig.add_subplot(gs[len(names), :])
-    styles = {"float32": "-", "float64": "--"}
-    for i, m in enumerate(dict.fromkeys(r["method"] for r in rows)):
-        for d, ls in styles.items():
-            pts = sorted((r["steps"], r["mse"]) for r in rows
-                         if r["method"] == m and r["dtype"] == d)
-            if pts:
-                ax.plot([p[0] for p in pts], [max(p[1], 1e-36) for p in pts], ls,
-                        marker="o", color=f"C{i}", label=f"{m} {d}")
-    ax.set_xscale("log")
+        fig.colorbar(im, ax=fig.axes[3:], shrink=0.7, label="|x - decode(encode(x))| (max RGB)")
+    ax = fig.add_subplot(gs[2, :])
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    width = 0.38
+    for j, (kinds, label, color) in enumerate([
+            (("reference", "both", "equal_steps"), "equal steps", "C0"),
+            (("reference", "both", "equal_nfe"), "equal NFE", "C1")]):
+        for i, m in enumerate(methods):
+            r = next((r for r in rows if r["method"] == m and r["comparison"] in kinds), None)
+            if r is None:
+                continue
+            x = i + (j - 0.5) * width
+            ax.bar(x, max(r["max_abs"], 1e-17), width, color=color,
+                   label=label if i == 0 else None)
+            ax.text(x, max(r["max_abs"], 1e-17) * 1.5, f"{r['steps']} st\n{r['nfe']} NFE",
+                    ha="center", fontsize=7)
     ax.set_yscale("log")
-    ticks = sorted({r["steps"] for r in rows})
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("steps")
-    ax.set_ylabel("round-trip MSE")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_xticks(range(len(methods)), methods)
+    ax.set_ylabel("max |round-trip error|")
+    ax.set_ylim(top=max(10.0, hi * 100))
+    ax.legend(fontsize=8)
     fig.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     return path
 
 
 def format_report(report: dict) -> str:
-    """The report as a text table: one line per method and step count, a column per dtype."""
-    dtypes = list(dict.fromkeys(r["dtype"] for r in report["results"]))
-    head = f"{'method':10s} {'steps':>5s}"
-    for d in dtypes:
-        head += f"  {d + ' max|err|':>17s} {d + ' MSE':>12s}"
-    head += f"  {'NFE':>5s} {'latent std':>10s}"
-    lines = [f"image {report['image']} {report['image_shape'][-1]}x"
-             f"{report['image_shape'][-2]}, model {report['model']} "
-             f"({report['schedule']}, {report['grid']} grid), Rex sampler "
-             f"{report['rex_sampler']}", head, "-" * len(head)]
-    keys = list(dict.fromkeys((r["method"], r["steps"]) for r in report["results"]))
-    by = {(r["method"], r["steps"], r["dtype"]): r for r in report["results"]}
-    for m, n in keys:
-        line = f"{m:10s} {n:5d}"
-        last = None
-        for d in dtypes:
-            r = by.get((m, n, d))
-            if r is None:
-                line += f"  {'-':>17s} {'-':>12s}"
-                continue
-            last = r
-            line += f"  {r['max_abs']:17.2e} {r['mse']:12.2e}"
-        std = "-" if last is None or not math.isfinite(last["latent_std"]) else \
-            f"{last['latent_std']:.3g}"
-        line += f"  {last['nfe'] if last else '-':>5} {std:>10s}"
-        lines.append(line)
+    """The report as a text table: one line per run."""
+    h, w = report["image_shape"][-2:]
+    lines = [f"picture {report['image']} {w}x{h}x{report['image_shape'][1]}, model "
+             f"{report['model']} (weights {report['weights_sha256'][:12]}), {report['grid']} "
+             f"grid, state {report['state_dtype']}, {report['threads']} thread(s)"]
+    head = (f"{'method':12s} {'steps':>5s} {'NFE':>5s} {'compared at':12s} {'network':8s} "
+            f"{'max|err|':>9s} {'MSE':>9s} {'seconds':>7s}")
+    lines += [head, "-" * len(head)]
+    for r in report["results"]:
+        kind = {"reference": "(Rex)", "both": "steps & NFE", "equal_steps": "equal steps",
+                "equal_nfe": "equal NFE"}[r["comparison"]]
+        lines.append(f"{r['method']:12s} {r['steps']:5d} {r['nfe']:5d} {kind:12s} "
+                     f"{r['dtype']:8s} {r['max_abs']:9.2e} {r['mse']:9.2e} "
+                     f"{r['seconds']:7.2f}")
     lines.append(f"total {report['seconds']:.1f}s" +
                  (f"; figure: {report['figure']}" if report.get("figure") else ""))
     return "\n".join(lines)

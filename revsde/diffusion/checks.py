@@ -12,7 +12,7 @@ from .models import DiffusionModel
 from .schedules import GRID_KINDS, time_grid
 
 __all__ = ["check_model", "check_grid", "check_steps", "grid_for", "check_tensor",
-           "check_seed", "draw_seed"]
+           "check_seed", "draw_seed", "check_data"]
 
 #: Seeds are non-negative integers below this bound (torch generators take 64 bits).
 SEED_BOUND = 2**63
@@ -101,3 +101,44 @@ def draw_seed(seed: int | None = None) -> int:
     if seed is None:
         return int(torch.randint(0, 2**31 - 1, ()).item())
     return check_seed(seed)
+
+
+def check_data(model: DiffusionModel, x: torch.Tensor, name: str = "x0") -> torch.Tensor:
+    """``x`` if it fits what ``model`` declares it takes, else a ValueError saying what to pass.
+
+    A model may declare ``channels`` (an int: the size of dimension 1) and
+    ``data_range`` (``(lo, hi)``, e.g. ``(-1, 1)``), as the shipped models do.
+    Refused: another channel count; values outside the range (pictures in
+    [0, 255]); and, for a range symmetric about 0, data with no negative value at
+    all, which is what pictures in [0, 1] look like (pass ``check_range=False``
+    to the caller to skip this one guess).
+    """
+    channels = getattr(model, "channels", None)
+    if channels is not None and (x.dim() < 2 or x.shape[1] != channels):
+        got = x.shape[1] if x.dim() >= 2 else "none"
+        raise ValueError(
+            f"{name} has {got} channel(s) (shape {tuple(x.shape)}) but the model takes "
+            f"{channels}: pass a (batch, {channels}, H, W) tensor"
+            + (" (repeat a gray picture 3 times along dim 1, or load it with "
+               "revsde.app.images.load_picture)" if channels == 3 else "")
+        )
+    rng = getattr(model, "data_range", None)
+    if rng is None:
+        return x
+    lo, hi = float(rng[0]), float(rng[1])
+    xmin, xmax = float(x.min()), float(x.max())
+    tol = 1e-6 * (hi - lo)
+    scale = ("map a [0, 255] picture with x/127.5 - 1 and a [0, 1] one with 2x - 1"
+             if (lo, hi) == (-1.0, 1.0) else f"rescale it to [{lo:g}, {hi:g}]")
+    if xmin < lo - tol or xmax > hi + tol:
+        raise ValueError(
+            f"{name} has values in [{xmin:.4g}, {xmax:.4g}], outside the model's data range "
+            f"[{lo:g}, {hi:g}]: {scale}"
+        )
+    if lo < 0.0 < hi and lo == -hi and xmin >= 0.0 and x.numel() > 1:
+        raise ValueError(
+            f"{name} has no negative value (range [{xmin:.4g}, {xmax:.4g}]), as pictures in "
+            f"[0, 1] do, but the model takes [{lo:g}, {hi:g}]: {scale}; if this really is "
+            "your data, pass check_range=False"
+        )
+    return x

@@ -6,6 +6,21 @@ noise prediction ``ε``, the data prediction ``x0``, the v-prediction, the
 flow velocity or the score (MATH.md §4.1).  Conditioning keyword arguments are
 passed through to ``net`` untouched.
 
+**Network precision** (MATH.md §4.6).  The network runs in its own dtype
+(:attr:`DiffusionModel.network_dtype`: its parameters' dtype, or ``net_dtype``
+when set), whatever the dtype of the state that calls it: a float64 reversible
+state is fed to a float32, float16 or bfloat16 network as a cast (``x``, ``t``
+and floating conditioning tensors), and the output is cast back to the state's
+dtype before the conversions below, which run in the state's dtype.  So the
+solver's state never loses precision, and an exact inverse evaluates the network
+on the same bits as the forward pass as long as the wider state rounds to the
+same network input.
+
+**Weights fingerprint.**  :meth:`DiffusionModel.fingerprint` is the SHA-256 of
+the network's own tensors (every floating parameter and buffer: dtype, shape and
+raw bytes, in ``state_dict`` order), not of a config: the inversion API stores
+it in the latents and refuses to decode with other weights.
+
 The network must accept the schedule's continuous time ``t``.  A network
 trained on discrete indices needs an adapter (for :class:`VPDiscrete`,
 ``schedule.timestep_of_t(t)`` gives the index ``t·N - 1``).
@@ -13,13 +28,14 @@ trained on discrete indices needs an adapter (for :class:`VPDiscrete`,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import torch
 
 from .schedules import FlowMatching, NoiseSchedule, TimeLike, as_time
 
-__all__ = ["DiffusionModel", "PREDICTIONS", "batch_time", "per_sample"]
+__all__ = ["DiffusionModel", "PREDICTIONS", "batch_time", "per_sample", "weights_fingerprint"]
 
 PREDICTIONS = ("eps", "x0", "v", "flow")
 
@@ -35,6 +51,37 @@ def batch_time(t: TimeLike, x: torch.Tensor) -> torch.Tensor:
             f"got shape {tuple(t.shape)}"
         )
     return t
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str | None:
+    """SHA-256 of a module's floating tensors (dtype, shape and bytes, ``state_dict`` order).
+
+    ``None`` when it has none (a plain callable, an oracle).  Names are left out,
+    so a network and the same network wrapped (``VToEps``, ``DiffusionModel``)
+    have the same fingerprint, and the one a weight file records matches the
+    loaded model's in the file's dtype.
+    """
+    state = module.state_dict() if isinstance(module, torch.nn.Module) else {}
+    tensors = [v for v in state.values() if torch.is_tensor(v) and v.is_floating_point()]
+    if not tensors:
+        return None
+    h = hashlib.sha256()
+    for v in tensors:
+        v = v.detach().to("cpu").contiguous()
+        h.update(f"{str(v.dtype).replace('torch.', '')}{tuple(v.shape)};".encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _cast_cond(v, dtype):
+    """Floating tensors (also inside dicts, lists and tuples) cast to ``dtype``."""
+    if torch.is_tensor(v):
+        return v.to(dtype) if v.is_floating_point() else v
+    if isinstance(v, dict):
+        return {k: _cast_cond(w, dtype) for k, w in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_cast_cond(w, dtype) for w in v)
+    return v
 
 
 def per_sample(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +125,35 @@ class DiffusionModel(torch.nn.Module):
         self.net = net
         self.schedule = schedule
         self.prediction = prediction
+        #: the network's dtype when set; ``None``: the dtype of its floating parameters
+        self.net_dtype = None
+
+    @property
+    def network_dtype(self) -> torch.dtype | None:
+        """The dtype the network computes in (``net_dtype``, else its first floating
+        parameter's or buffer's); ``None`` for a network without tensors (oracles),
+        which then runs in the caller's dtype."""
+        if self.net_dtype is not None:
+            return self.net_dtype
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        for b in self.buffers():
+            if b.is_floating_point():
+                return b.dtype
+        return None
+
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the network's weights (:func:`weights_fingerprint`); ``None`` if none."""
+        return weights_fingerprint(self)
+
+    def _net(self, x, tb, **cond):
+        """``net(x, t, **cond)`` in the network's dtype, cast back to ``x``'s dtype."""
+        dtype = self.network_dtype
+        if dtype is None or dtype == x.dtype:
+            return self.net(x, tb, **cond)
+        out = self.net(x.to(dtype), tb.to(dtype), **_cast_cond(cond, dtype))
+        return out.to(x.dtype)
 
     def _coefs(self, x, t):
         tb = batch_time(t, x)
@@ -86,12 +162,12 @@ class DiffusionModel(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """The raw network output at ``(x, t)``."""
-        return self.net(x, batch_time(t, x), **cond)
+        return self._net(x, batch_time(t, x), **cond)
 
     def eps_and_x0(self, x: torch.Tensor, t: TimeLike, **cond) -> tuple[torch.Tensor, torch.Tensor]:
         """``(ε, x0)`` from one network evaluation (MATH.md §4.1 conversions)."""
         tb, a, s = self._coefs(x, t)
-        out = self.net(x, tb, **cond)
+        out = self._net(x, tb, **cond)
         p = self.prediction
         if p == "eps":
             return out, (x - s * out) / a
@@ -107,19 +183,19 @@ class DiffusionModel(torch.nn.Module):
     def eps(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """Noise prediction ε_θ(x, t)."""
         if self.prediction == "eps":
-            return self.net(x, batch_time(t, x), **cond)
+            return self._net(x, batch_time(t, x), **cond)
         return self.eps_and_x0(x, t, **cond)[0]
 
     def x0(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """Data prediction x_θ = (x - σ ε_θ)/α (MATH.md §4.1)."""
         if self.prediction == "x0":
-            return self.net(x, batch_time(t, x), **cond)
+            return self._net(x, batch_time(t, x), **cond)
         return self.eps_and_x0(x, t, **cond)[1]
 
     def v(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """v-prediction v = α ε - σ x0 (MATH.md §4.1)."""
         if self.prediction == "v":
-            return self.net(x, batch_time(t, x), **cond)
+            return self._net(x, batch_time(t, x), **cond)
         _, a, s = self._coefs(x, t)
         e, d = self.eps_and_x0(x, t, **cond)
         return a * e - s * d

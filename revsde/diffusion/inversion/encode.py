@@ -20,6 +20,21 @@ values up to ``8B`` are exact.  ``x0/κ`` itself is off the grid: the latents
 keep the residual ``x0/κ - quantize(x0/κ)`` (exactly representable), and the
 residual ``x0 - κ·(x0/κ)`` of the final multiplication, so ``decode`` returns
 ``x0`` bit for bit.  Exact mode computes in float64.
+
+**State precision** (MATH.md §4.6).  The reversible state is kept in
+``dtype``, by default float64 whenever the model has a network with tensors
+(whatever its own dtype: float32, float16 or bfloat16); the network is fed a
+cast of the state (:meth:`DiffusionModel.network_dtype`).  The lifted SDE state
+is badly scaled (the encoded latent of an SDE sampler reaches 1e6-1e8 on a
+trained network), so a float32 state loses the inverse; a float64 one keeps
+the round trip at the network's round-off.  Exactness also needs a
+deterministic network: on a GPU call ``torch.use_deterministic_algorithms(True)``
+(and set ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), and decode with the same network
+dtype and device kind as encode.
+
+**Model identity.**  The latents record the SHA-256 of the model's weights
+(:meth:`DiffusionModel.fingerprint`) and the network dtype; ``decode`` with
+other weights or another network dtype is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +45,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..checks import check_model, check_steps, check_tensor, draw_seed
+from ..checks import check_data, check_model, check_steps, check_tensor, draw_seed
 from ..models import DiffusionModel
 from ..samplers import RexSampler, Sampler, get_sampler, reversible_names
 from ..schedules import coordinates as co
@@ -39,7 +54,7 @@ from .baseline_latents import decode_baseline, encode_baseline, is_baseline
 from .latents import Latents, tensor_fingerprint
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
-           "model_fingerprint"]
+           "model_fingerprint", "state_dtype"]
 
 #: A-priori bound on the noise part of ``x_t = α_t x̂0 + σ_t ε̂`` used to choose the
 #: exact-mode quantum (a standard normal exceeds 64 with probability ~1e-890).
@@ -56,15 +71,17 @@ def _version() -> str:
 
 
 def model_fingerprint(model: DiffusionModel) -> str | None:
-    """SHA-256 of the model's config, when it has one (``model.fingerprint()``,
-    ``net.fingerprint()`` or a ``net.config`` dict, as diffusers models do)."""
+    """SHA-256 of the model's weights (``model.fingerprint()``, ``net.fingerprint()``),
+    else of a ``net.config`` dict; ``None`` for a model with neither (an oracle)."""
     import hashlib
     import json
 
     for obj in (model, getattr(model, "net", None)):
         fp = getattr(obj, "fingerprint", None)
         if callable(fp):
-            return str(fp())
+            out = fp()
+            if out is not None:
+                return str(out)
     config = getattr(getattr(model, "net", None), "config", None)
     if isinstance(config, dict):
         blob = json.dumps(dict(config), sort_keys=True, default=str)
@@ -79,15 +96,31 @@ def _param_info(model):
     return None, None
 
 
+def state_dtype(model: DiffusionModel, like: torch.Tensor,
+                dtype: torch.dtype | None = None) -> torch.dtype:
+    """The dtype of the reversible state: ``dtype`` if given; else float64 when the model's
+    network has tensors (it then runs in its own dtype, fed a cast), except on devices
+    without float64 (MPS: float32); else (oracles) ``like``'s dtype."""
+    if dtype is not None:
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float64); got "
+                            f"{dtype!r}")
+        return dtype
+    if getattr(model, "network_dtype", None) is None:
+        return like.dtype
+    return torch.float32 if like.device.type == "mps" else torch.float64
+
+
+def _dtype_name(dtype) -> str | None:
+    return None if dtype is None else str(dtype).replace("torch.", "")
+
+
 def _check_input(model, x: torch.Tensor, name: str) -> torch.Tensor:
     x = check_tensor(x, name, min_dim=2, finite=True)
     pdtype, pdevice = _param_info(model)
     if pdevice is not None and pdevice != x.device:
         raise ValueError(f"{name} is on {x.device} but the model is on {pdevice}; move one of "
                          "them (x.to(device) or model.to(device))")
-    if pdtype is not None and pdtype != x.dtype:
-        raise TypeError(f"{name} is {x.dtype} but the model's parameters are {pdtype}; pass "
-                        f"dtype={pdtype} or convert the model (model.to({x.dtype}))")
     net = model.net
     shape = getattr(net, "sample_shape", None) or getattr(net, "event_shape", None)
     if shape is None and torch.is_tensor(getattr(net, "images", None)):
@@ -163,12 +196,13 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
            sampler: str | Sampler = "rex_rk4", seed: int | None = 0,
            grid: str = "uniform_lambda", cond: dict | None = None, verify: bool = False,
            exact: bool = False,
-           dtype: torch.dtype | None = None, data_range: float = 1.0, **options) -> Latents:
+           dtype: torch.dtype | None = None, data_range: float = 1.0, check_range: bool = True,
+           **options) -> Latents:
     """Encode data ``x0`` (batch, ...) to :class:`Latents` with a reversible sampler.
 
     Args:
         model: a :class:`~revsde.diffusion.DiffusionModel`.
-        x0: the data, shape ``(batch, ...)``, on the model's device and dtype.
+        x0: the data, shape ``(batch, ...)``, on the model's device (any floating dtype).
         steps: number of solver steps (NFE = steps × ``nfe_per_step``).
         sampler: a reversible registry name (``rex_*``, ``rev_heun``, ``rev_heun_sde``).
         seed: Brownian seed (SDE samplers; ignored by ODE samplers).
@@ -178,8 +212,13 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
             ``latents.verify_error``.
         exact: bit-exact mode (MATH.md §7): ζ = 1 and a schedule-derived quantum;
             computes in float64 and needs ``|x0| <= data_range``.
-        dtype: compute in this dtype (``x0`` is converted); default ``x0.dtype``.
+        dtype: the reversible state's dtype (``x0`` is converted); default float64
+            for a model with a network (which runs in its own dtype, fed a cast),
+            ``x0.dtype`` for an oracle (:func:`state_dtype`).
         data_range: bound on ``|x0|`` used to pick the exact-mode quantum.
+        check_range: refuse data outside the model's declared ``data_range``
+            (pictures in [0, 255] or [0, 1] for a [-1, 1] model) and another
+            channel count (:func:`revsde.diffusion.checks.check_data`).
         **options: sampler options (``case``, ``zeta``, ``quantum``); a baseline name
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
@@ -192,6 +231,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         raise TypeError(f"x0 must be a torch.Tensor of shape (batch, ...); got "
                         f"{type(x0).__name__}")
     x_dtype = x0.dtype
+    codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in
     if exact:
         if dtype is not None and dtype != torch.float64:
             raise ValueError(f"exact mode computes in float64 (its fixed-point grid needs 50 "
@@ -200,12 +240,15 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         if options.get("zeta", 1.0) != 1.0:
             raise ValueError(f"exact mode needs zeta=1 (purely additive updates); got "
                              f"zeta={options['zeta']}")
+    elif codec is None:
+        dtype = state_dtype(model, x0, dtype)
     if dtype is not None:
         x0 = x0.to(dtype)
-    codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in
     if codec is not None:
         x0 = codec.encode(x0)
     x0 = _check_input(model, x0, "x0")
+    if check_range and codec is None:
+        check_data(model, x0, "x0")
     ts = _grid(model, steps, grid)
     probe = _reversible(sampler, options)
     if exact:
@@ -241,6 +284,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         residual=residual, x_residual=x_residual, model_fingerprint=model_fingerprint(model),
         cond_fingerprint=tensor_fingerprint(cond) if cond else None,
         nfe=int(sol.stats["nfe"]) + s.init_nfe, base=s.base, library_version=_version(),
+        extra={"network_dtype": _dtype_name(getattr(model, "network_dtype", None))},
     )
     if verify:
         x_rec = _decode_data(model, lat, cond, None, {})  # latent space with an autoencoder
@@ -262,10 +306,19 @@ def _check_config(model, lat: Latents, sampler, options, cond):
     if model.prediction != lat.prediction:
         raise ValueError(f"the model predicts {model.prediction!r} but the latents were encoded "
                          f"with a {lat.prediction!r}-prediction model; decode with that model")
+    stored = lat.extra.get("network_dtype") if isinstance(lat.extra, dict) else None
+    here = _dtype_name(getattr(model, "network_dtype", None))
+    if stored is not None and here is not None and stored != here:
+        raise ValueError(f"these latents were encoded with the network in {stored}, but this "
+                         f"model's network runs in {here}: decode with the same network dtype "
+                         f"(e.g. pretrained(name, dtype=torch.{stored}) or model.to(torch."
+                         f"{stored}))")
     fp = model_fingerprint(model)
-    if fp is not None and lat.model_fingerprint is not None and fp != lat.model_fingerprint:
-        raise ValueError("the model's config fingerprint differs from the one stored in the "
-                         "latents; decode with the model that encoded them")
+    if lat.model_fingerprint is not None and fp != lat.model_fingerprint:
+        raise ValueError(
+            f"the model's weights differ from the ones that encoded these latents (weights "
+            f"fingerprint {str(fp)[:12]}... here, {lat.model_fingerprint[:12]}... stored): "
+            "decode with the model, weights and dtype that encoded them")
     if sampler is not None:
         name = sampler if isinstance(sampler, str) else getattr(sampler, "name", sampler)
         if name != lat.sampler:
@@ -296,13 +349,10 @@ def decode_state(model: DiffusionModel, latents: Latents, *, cond: dict | None =
     _check_config(model, latents, sampler, options, cond)
     s = get_sampler(latents.sampler, **latents.options)
     y = latents.y
-    pdtype, pdevice = _param_info(model)
+    _, pdevice = _param_info(model)
     if pdevice is not None and pdevice != y.device:
         raise ValueError(f"the latents are on {y.device} but the model is on {pdevice}; use "
                          f"latents.to({str(pdevice)!r})")
-    if pdtype is not None and pdtype != y.dtype:
-        raise TypeError(f"the latents are {y.dtype} but the model's parameters are {pdtype}; "
-                        "decode with the dtype they were encoded in")
     _check_brownian(s, latents)
     ts = latents.ts
     sol = s.solve(model, latents.state, ts, seed=latents.seed, cond=cond, inverse=False)

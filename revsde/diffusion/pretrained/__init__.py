@@ -1,16 +1,23 @@
 """The shipped small model, loaded offline: ``pretrained("small-unet") -> DiffusionModel``.
 
-The weight file (``revsde/diffusion/weights/small_unet.pt``) is a plain dict read
-with ``torch.load(..., weights_only=True)``:
+The weight file (``revsde/diffusion/pretrained/weights/small_unet.pt``) is a plain
+dict read with ``torch.load(..., weights_only=True)``:
 
 * ``format`` = ``"revsde-pretrained"`` and ``version`` (an int, currently 1);
 * ``name``, ``arch`` (``"TinyUNet"``) and ``arch_config`` (its constructor kwargs);
 * ``parameterization``: what the raw network predicts, ``"eps"`` or ``"v"`` (then
   the model's network is ``VToEps(net, schedule)``, ``ε = σ x + α v̂``);
 * ``schedule`` (``NoiseSchedule.to_dict()``) and ``prediction`` (``"eps"``);
-* ``image_shape`` ``[C, H, W]`` and ``data_range`` ``[-1, 1]``;
+* ``image_shape`` ``[C, H, W]`` (the training crops; a fully convolutional
+  network takes any H, W) and ``data_range`` ``[-1, 1]``;
 * ``training`` (how it was made: config, data description, losses, time);
-* ``state_dict`` (float32 tensors).
+* ``state_dict`` (float32 tensors);
+* optional ``weights_sha256``: the SHA-256 of the weights themselves
+  (:func:`revsde.diffusion.models.weights_fingerprint` of the float32 network),
+  checked on load; a model loaded in float32 has this fingerprint.
+
+The loaded model declares ``channels`` (``image_shape[0]``) and ``data_range``,
+which :func:`revsde.diffusion.encode` checks its input against.
 
 How it was trained and how to retrain it: ``docs/pretrained.md`` and
 ``examples/train_small_model.py``.
@@ -23,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from ..models import DiffusionModel
+from ..models import DiffusionModel, weights_fingerprint
 from ..schedules import schedule_from_dict
 from ..serialization import load_failure
 from .digits import DigitsUNet
@@ -67,6 +74,7 @@ def save_pretrained(path, net: TinyUNet, schedule, *, name: str, prediction: str
         "schedule": schedule.to_dict(), "prediction": prediction,
         "image_shape": [int(s) for s in image_shape], "data_range": [-1.0, 1.0],
         "training": dict(training or {}), "state_dict": state,
+        "weights_sha256": _state_fingerprint(state),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,14 +123,34 @@ def load_record(name="small-unet") -> dict:
     if blob["arch"] not in _ARCHS:
         raise ValueError(f"{path} names an unknown architecture {blob['arch']!r}; "
                          f"known ones are {sorted(_ARCHS)}")
+    digest = blob.get("weights_sha256")
+    if digest is not None:
+        state = blob["state_dict"]
+        if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+            raise ValueError(f"{path} has a state_dict that is not a dict of tensors")
+        here = _state_fingerprint(state)
+        if here != digest:
+            raise ValueError(f"{path}: the weights' SHA-256 is {here[:12]}..., the file records "
+                             f"{str(digest)[:12]}...; the weights were modified or damaged. "
+                             "Reinstall revsde or retrain them")
     return blob
+
+
+def _state_fingerprint(state: dict) -> str | None:
+    holder = torch.nn.Module()
+    for i, v in enumerate(state.values()):
+        holder.register_buffer(f"t{i}", v)
+    return weights_fingerprint(holder)
 
 
 def pretrained(name: str = "small-unet", device=None,
                dtype: torch.dtype = torch.float32) -> DiffusionModel:
     """Load a shipped model offline as an eval-mode :class:`DiffusionModel` on device/dtype.
 
-    The network takes images of shape ``(batch, *model.image_shape)`` in [-1, 1].
+    The network takes images of shape ``(batch, model.channels, H, W)`` in
+    ``model.data_range`` ([-1, 1]); the shipped ``small-unet`` is fully
+    convolutional (any H, W).  ``model.fingerprint()`` is the SHA-256 of its
+    weights (the file's ``weights_sha256`` in float32).
     Its parameters are frozen (``requires_grad=False``), so encoding, decoding and
     sampling build no autograd graph; gradients with respect to inputs still flow.
     Call ``model.requires_grad_(True)`` to fine-tune it.
@@ -140,5 +168,7 @@ def pretrained(name: str = "small-unet", device=None,
         net = VToEps(net, schedule)
     model = DiffusionModel(net, schedule, blob["prediction"])
     model.image_shape = tuple(blob["image_shape"])
+    model.channels = int(blob["image_shape"][0])
+    model.data_range = tuple(float(v) for v in blob["data_range"])
     model.pretrained_name = blob["name"]
     return model.to(device=device, dtype=dtype).eval().requires_grad_(False)

@@ -1,21 +1,28 @@
 """Deterministic CPU training of the shipped small model (``examples/train_small_model.py``).
 
-The data are 32x32 gray patches of scikit-image's bundled pictures (random crops
-of side 32·k, k ∈ {1, 2, 3, 4, 6, 8, 12, 16}, block-averaged down by k, plus one
-centre-square downsample per picture) and the first 180 LFW faces of
-``skimage.data.lfw_subset()``; faces 180..199 are held out for tests.  The loss
-is the v-prediction MSE ``‖v_θ(x_t, t) - (α_t ε - σ_t x0)‖²`` (Salimans & Ho 2022)
-with ``t`` uniform on ``[t_min, t_max]`` of a DDPM-linear :class:`VPDiscrete`
-schedule (Ho et al. 2020); the shipped model wraps the v-network as an
-ε-predictor, ``ε = σ_t x + α_t v_θ`` (:class:`~revsde.diffusion.unet.VToEps`),
-which keeps the error of its data prediction bounded at high noise.  AdamW with
-warm-up and cosine decay, and an exponential moving average (EMA) of the
-weights, which is what is saved.
+The model is a fully convolutional RGB :class:`~revsde.diffusion.pretrained.unet.TinyUNet`
+trained on random crops of the photographs that ship inside scikit-image's wheel
+(no download): the colour ones (:data:`TRAIN_RGB`) and the gray ones
+(:data:`TRAIN_GRAY`, as three equal channels).  A crop has side ``size·k`` for a
+random ``k`` in {1, 2, 4, 8} (those that fit) and is block-averaged down by
+``k``, so the network sees each picture at several scales; random horizontal
+flips.  Three steps in four train on 32x32 crops (batch 32), every fourth on
+64x64 crops (batch 8), so that the network's normalisation sees more than one
+size.  **Held out**: scikit-image's ``stereo_motorcycle`` pair
+(:data:`HELD_OUT`), on which :func:`denoise_vs_blur` measures what it learned.
+
+The loss is the v-prediction MSE ``‖v_θ(x_t, t) - (α_t ε - σ_t x0)‖²`` (Salimans &
+Ho 2022) with ``t`` uniform on ``[t_min, t_max]`` of a DDPM-linear
+:class:`VPDiscrete` schedule (Ho et al. 2020); the shipped model wraps the
+v-network as an ε-predictor, ``ε = σ_t x + α_t v_θ``
+(:class:`~revsde.diffusion.pretrained.unet.VToEps`).  AdamW with warm-up and
+cosine decay, and an exponential moving average (EMA) of the weights, which is
+what is saved.
 
 Everything random is drawn from generators seeded by ``TrainConfig.seed`` (numpy
-for the patches, a torch generator for batches, times and noise, a forked torch
-RNG for the initial weights), so a run is repeatable on the same machine and
-thread count.
+for the crops, a torch generator for flips, times and noise, a forked torch RNG
+for the initial weights), so a run is repeatable on the same machine, torch
+version and thread count.
 """
 
 from __future__ import annotations
@@ -27,17 +34,23 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
-from ...app.images import BUNDLED_IMAGES, bundled_image, lfw_faces, to_model_image
 from ..schedules import VPDiscrete
 from .unet import PARAMETERIZATIONS, TinyUNet, VToEps
 
-__all__ = ["TrainConfig", "ddpm_schedule", "training_data", "held_out_faces", "train",
-           "FACES_HELD_OUT"]
+__all__ = ["TrainConfig", "ddpm_schedule", "skimage_rgb", "batch_of_crops", "held_out_crops",
+           "train", "eps_network", "v_loss", "eps_loss", "gaussian_blur", "denoise_vs_blur",
+           "TRAIN_RGB", "TRAIN_GRAY", "HELD_OUT"]
 
-#: LFW faces (indices into ``skimage.data.lfw_subset()``) never used for training.
-FACES_HELD_OUT = (180, 200)
-_SCALES = (1, 2, 3, 4, 6, 8, 12, 16)
+#: colour photographs bundled in scikit-image's wheel, trained on
+TRAIN_RGB = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
+             "immunohistochemistry", "retina")
+#: gray pictures bundled in scikit-image, trained on as three equal channels
+TRAIN_GRAY = ("camera", "coins", "moon", "grass", "gravel", "brick", "clock", "page", "text")
+#: never trained on: the left and right views of ``skimage.data.stereo_motorcycle()``
+HELD_OUT = ("motorcycle_left", "motorcycle_right")
+_SCALES = (1, 2, 4, 8)
 
 
 @dataclass
@@ -45,23 +58,26 @@ class TrainConfig:
     """Every knob of a training run; saved with the weights."""
 
     seed: int = 0
-    steps: int = 4000
+    steps: int = 3000
     batch: int = 32
+    #: every ``large_every``-th step trains on ``large_batch`` crops of side ``large_size``
+    large_every: int = 4
+    large_size: int = 64
+    large_batch: int = 8
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup: int = 200
     ema: float = 0.999
     size: int = 32
-    patches_per_image: int = 1400
-    face_repeats: int = 8
     beta_start: float = 1e-4
     beta_end: float = 0.02
     num_timesteps: int = 1000
     threads: int | None = None
-    images: tuple = BUNDLED_IMAGES
+    rgb_images: tuple = TRAIN_RGB
+    gray_images: tuple = TRAIN_GRAY
     #: what the raw network predicts: "v" (wrapped by VToEps, trained on v-MSE) or "eps"
     parameterization: str = "v"
-    arch: dict = field(default_factory=lambda: {"in_channels": 1, "base": 16,
+    arch: dict = field(default_factory=lambda: {"in_channels": 3, "base": 16,
                                                 "mults": [1, 2, 4], "emb_dim": 64,
                                                 "time_scale": 1000.0})
 
@@ -72,52 +88,48 @@ def ddpm_schedule(cfg: TrainConfig) -> VPDiscrete:
     return VPDiscrete(betas=betas)
 
 
-def _patches(img: np.ndarray, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` random multi-scale crops (side size·k, block-averaged by k) of a [0,1] image."""
-    from skimage.transform import downscale_local_mean
+def skimage_rgb(name: str) -> np.ndarray:
+    """A scikit-image bundled picture as float64 RGB ``(H, W, 3)`` in [0, 1] (gray repeated)."""
+    try:
+        import skimage.data
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("training needs scikit-image's bundled pictures: pip install "
+                          "'revsde[images]' (or scikit-image)") from e
+    if name.startswith("motorcycle_"):
+        left, right, _ = skimage.data.stereo_motorcycle()
+        a = left if name == "motorcycle_left" else right
+    else:
+        a = getattr(skimage.data, name)()
+    a = np.asarray(a, dtype=np.float64) / 255.0
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(a[:, :, :3])
 
-    h, w = img.shape
+
+def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One random crop of side size·k (k in _SCALES, fitting), block-averaged by k: (3, s, s)."""
+    h, w, _ = img.shape
     scales = [k for k in _SCALES if size * k <= min(h, w)]
-    out = np.empty((n, size, size))
-    for j in range(n):
-        k = scales[rng.integers(len(scales))]
-        s = size * k
-        y, x = rng.integers(h - s + 1), rng.integers(w - s + 1)
-        crop = img[y:y + s, x:x + s]
-        out[j] = downscale_local_mean(crop, (k, k)) if k > 1 else crop
-    return out
+    k = scales[rng.integers(len(scales))]
+    s = size * k
+    y, x = rng.integers(h - s + 1), rng.integers(w - s + 1)
+    c = img[y:y + s, x:x + s]
+    if k > 1:
+        c = c.reshape(size, k, size, k, 3).mean(axis=(1, 3))
+    return c.transpose(2, 0, 1)
 
 
-def training_data(cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
-    """The training images ``(M, 1, size, size)`` in [-1, 1] (float32) and their description."""
-    rng = np.random.default_rng(cfg.seed)
-    chunks, used = [], []
-    for name in cfg.images:
-        img = bundled_image(name)
-        p = _patches(img, cfg.patches_per_image, cfg.size, rng)
-        chunks.append(torch.as_tensor(2.0 * p - 1.0).unsqueeze(1))
-        chunks.append(to_model_image(img, cfg.size, torch.float64))
-        used.append(name)
-    faces = lfw_faces(cfg.size)[:FACES_HELD_OUT[0]]
-    chunks.extend([faces] * cfg.face_repeats)
-    data = torch.cat(chunks).to(torch.float32)
-    desc = {
-        "images": used,
-        "patches_per_image": cfg.patches_per_image,
-        "crop_scales": list(_SCALES),
-        "lfw_faces": f"skimage.data.lfw_subset()[0:{FACES_HELD_OUT[0]}] resized 25->"
-                     f"{cfg.size}, repeated {cfg.face_repeats}x",
-        "held_out": f"lfw_subset()[{FACES_HELD_OUT[0]}:{FACES_HELD_OUT[1]}]",
-        "augment": "random horizontal flip",
-        "range": [-1.0, 1.0],
-        "count": int(data.shape[0]),
-    }
-    return data, desc
+def batch_of_crops(pictures, n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """``n`` crops of random pictures, in [-1, 1], float32, shape ``(n, 3, size, size)``."""
+    idx = rng.integers(len(pictures), size=n)
+    out = np.stack([_crop(pictures[i], size, rng) for i in idx])
+    return torch.as_tensor(2.0 * out - 1.0, dtype=torch.float32)
 
 
-def held_out_faces(size: int = 32) -> torch.Tensor:
-    """The LFW faces never seen in training, ``(20, 1, size, size)`` in [-1, 1] (float64)."""
-    return lfw_faces(size)[FACES_HELD_OUT[0]:FACES_HELD_OUT[1]]
+def held_out_crops(n: int = 16, size: int = 64, seed: int = 1234) -> torch.Tensor:
+    """``n`` multi-scale crops of the held-out pictures, ``(n, 3, size, size)`` float64."""
+    pictures = [skimage_rgb(name) for name in HELD_OUT]
+    return batch_of_crops(pictures, n, size, np.random.default_rng(seed)).to(torch.float64)
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -149,18 +161,48 @@ def eps_network(net: TinyUNet, schedule, parameterization: str):
     return VToEps(net, schedule) if parameterization == "v" else net
 
 
-def held_out_loss(net, schedule, size: int = 32, seed: int = 1234) -> float:
-    """ε-MSE on the held-out faces at 64 fixed stratified times and fixed noise."""
-    x0 = held_out_faces(size).to(torch.float32)
-    g = torch.Generator().manual_seed(seed)
-    total = 0.0
-    ts = schedule.t_min + (torch.arange(64, dtype=torch.float64) + 0.5) / 64 * (
-        schedule.t_max - schedule.t_min)
+def gaussian_blur(x: torch.Tensor, width: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(B, C, H, W)`` with std ``width`` px (reflect padding)."""
+    r = max(1, int(math.ceil(3.0 * width)))
+    k = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (k / width) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.pad(x, (r, r, r, r), mode="reflect")
+    y = F.conv2d(y, k.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(y, k.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+#: blur widths (px) tried by :func:`denoise_vs_blur`; the best one is the baseline
+BLUR_WIDTHS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+
+def denoise_vs_blur(model, snr: float = 1.0, n: int = 16, size: int = 64,
+                    seed: int = 1234) -> dict:
+    """MSE of the model's data prediction against the best Gaussian blur, on held-out crops.
+
+    ``x_t = α x0 + σ z`` at the time where ``α²/σ² = snr`` (``snr = 1``: the middle
+    of the noise range).  The blur estimate is ``blur(x_t/α)`` with the width in
+    :data:`BLUR_WIDTHS` that scores best on these very crops (an oracle choice,
+    which favours the blur).  Runs in the model's network dtype.
+    """
+    dtype = getattr(model, "network_dtype", None) or torch.float32
+    x0 = held_out_crops(n, size, seed).to(dtype)
+    sch = model.schedule
+    t = sch.t_of_lambda(torch.tensor(0.5 * math.log(snr), dtype=torch.float64))
+    a, s = sch.alpha(t).to(dtype), sch.sigma(t).to(dtype)
+    z = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed + 1),
+                    dtype=torch.float64).to(dtype)
+    xt = a * x0 + s * z
     with torch.no_grad():
-        for t in ts.to(torch.float32):
-            noise = torch.randn(x0.shape, generator=g)
-            total += float(eps_loss(net, x0, t.expand(x0.shape[0]), noise, schedule))
-    return total / ts.numel()
+        x0_hat = model.x0(xt, t.to(dtype))
+    blur = {w: float(((gaussian_blur(xt / a, w) - x0) ** 2).mean()) for w in BLUR_WIDTHS}
+    best = min(blur, key=blur.get)
+    return {"snr": float(snr), "t": float(t), "sigma_over_alpha": float(s / a),
+            "model_mse": float(((x0_hat - x0) ** 2).mean()),
+            "blur_mse": blur[best], "blur_width": best,
+            "noisy_mse": float(((xt / a - x0) ** 2).mean()),
+            "crops": f"{n} crops {size}x{size} of {list(HELD_OUT)}, seed {seed}"}
 
 
 def train(cfg: TrainConfig | None = None, log=print) -> tuple[TinyUNet, dict]:
@@ -187,9 +229,9 @@ def train(cfg: TrainConfig | None = None, log=print) -> tuple[TinyUNet, dict]:
 def _train(cfg: TrainConfig, log) -> tuple[TinyUNet, dict]:
     t_start = time.perf_counter()
     schedule = ddpm_schedule(cfg)
-    data, desc = training_data(cfg)
-    log(f"training data: {data.shape[0]} images of {cfg.size}x{cfg.size} "
-        f"({time.perf_counter() - t_start:.1f}s)")
+    names = tuple(cfg.rgb_images) + tuple(cfg.gray_images)
+    pictures = [skimage_rgb(n) for n in names]
+    rng = np.random.default_rng(cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         net = TinyUNet(**cfg.arch)
@@ -197,15 +239,16 @@ def _train(cfg: TrainConfig, log) -> tuple[TinyUNet, dict]:
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed + 1)
     t_lo, t_hi = schedule.t_min, schedule.t_max
+    loss_fn = v_loss if cfg.parameterization == "v" else eps_loss
     run, history = None, []
     for step in range(cfg.steps):
-        idx = torch.randint(data.shape[0], (cfg.batch,), generator=g)
-        x0 = data[idx]
-        flip = torch.rand(cfg.batch, generator=g) < 0.5
+        large = cfg.large_every > 0 and step % cfg.large_every == cfg.large_every - 1
+        size, n = (cfg.large_size, cfg.large_batch) if large else (cfg.size, cfg.batch)
+        x0 = batch_of_crops(pictures, n, size, rng)
+        flip = torch.rand(n, generator=g) < 0.5
         x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
-        t = t_lo + (t_hi - t_lo) * torch.rand(cfg.batch, generator=g, dtype=torch.float64)
+        t = t_lo + (t_hi - t_lo) * torch.rand(n, generator=g, dtype=torch.float64)
         noise = torch.randn(x0.shape, generator=g)
-        loss_fn = v_loss if cfg.parameterization == "v" else eps_loss
         loss = loss_fn(net, x0, t.to(torch.float32), noise, schedule)
         for group in opt.param_groups:
             group["lr"] = _lr(cfg, step)
@@ -217,18 +260,24 @@ def _train(cfg: TrainConfig, log) -> tuple[TinyUNet, dict]:
                 pe.mul_(cfg.ema).add_(p, alpha=1.0 - cfg.ema)
         lv = float(loss.detach())
         run = lv if run is None else 0.99 * run + 0.01 * lv
-        if (step + 1) % 250 == 0 or step + 1 == cfg.steps:
+        if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
             history.append([step + 1, run])
             log(f"step {step + 1:6d}/{cfg.steps}  loss(avg) {run:.4f}  "
                 f"{time.perf_counter() - t_start:7.1f}s")
     ema.eval()
     record = {
         "config": asdict(cfg),
-        "data": desc,
+        "data": {
+            "images": list(names),
+            "rgb": list(cfg.rgb_images), "gray_as_rgb": list(cfg.gray_images),
+            "crops": f"side {cfg.size}*k (and {cfg.large_size}*k every {cfg.large_every}th "
+                     f"step), k in {list(_SCALES)}, block-averaged by k",
+            "augment": "random horizontal flip",
+            "held_out": list(HELD_OUT),
+            "range": [-1.0, 1.0],
+        },
         "loss": "v-MSE" if cfg.parameterization == "v" else "eps-MSE",
         "final_train_loss_ema_avg": run,
-        "held_out_eps_mse": held_out_loss(eps_network(ema, schedule, cfg.parameterization),
-                                          schedule, cfg.size),
         "loss_history": history,
         "train_seconds": time.perf_counter() - t_start,
         "torch_version": str(torch.__version__),
