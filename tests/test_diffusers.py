@@ -268,3 +268,14 @@ def test_gradients_through_a_guided_adapter_match_backprop():
     key = "encoder_hidden_states"
     assert _rel(a.grad_cond[key], b.grad_cond[key]) < 1e-10
     assert float(b.grad_cond[key].abs().max()) > 0
+
+
+def test_a_bfloat16_unet_gets_the_exact_timestep():
+    """The network dtype may be bfloat16; the timestep is made from the wide t, not a cast."""
+    spy = _Spy(tiny_unet().to(torch.bfloat16))
+    model = D.from_diffusers(spy, DDPMScheduler())
+    assert model.network_dtype == torch.bfloat16
+    with torch.no_grad():
+        out = model.eps(pictures(dtype=F64), torch.tensor(0.5005, dtype=F64))
+    assert out.dtype == F64
+    assert float((spy.seen[0].double() - 499.5).abs().max()) < 1e-9  # bf16 would give 500

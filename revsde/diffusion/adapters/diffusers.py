@@ -193,6 +193,11 @@ class DiffusersModel(DiffusionModel):
         self.scheduler_config = scheduler_config
         self.autoencoder = autoencoder
 
+    def _net(self, x, tb, **cond):
+        """The UNet wrapper casts ``x`` and ``cond`` to the UNet's dtype itself, and makes the
+        timestep from the wide ``t`` (a bfloat16 t would round it by several timesteps)."""
+        return self.net(x, tb, **cond)
+
     @property
     def guidance_scale(self) -> float | None:
         return self.net.guidance_scale

@@ -223,6 +223,9 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
+    codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
+    if codec is not None:  # encoded in the VAE's own dtype; the inversion runs on the latents
+        x0 = codec.encode(x0)
     if is_baseline(sampler):  # DDIM inversion, EDICT, BDIA, O-BELM: data-space state
         return encode_baseline(model, x0, steps, sampler, grid=grid, cond=cond, verify=verify,
                                dtype=dtype, fingerprint=model_fingerprint(model),
@@ -231,7 +234,6 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         raise TypeError(f"x0 must be a torch.Tensor of shape (batch, ...); got "
                         f"{type(x0).__name__}")
     x_dtype = x0.dtype
-    codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in
     if exact:
         if dtype is not None and dtype != torch.float64:
             raise ValueError(f"exact mode computes in float64 (its fixed-point grid needs 50 "
@@ -240,12 +242,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         if options.get("zeta", 1.0) != 1.0:
             raise ValueError(f"exact mode needs zeta=1 (purely additive updates); got "
                              f"zeta={options['zeta']}")
-    elif codec is None:
+    else:
         dtype = state_dtype(model, x0, dtype)
     if dtype is not None:
         x0 = x0.to(dtype)
-    if codec is not None:
-        x0 = codec.encode(x0)
     x0 = _check_input(model, x0, "x0")
     if check_range and codec is None:
         check_data(model, x0, "x0")
@@ -378,8 +378,9 @@ def decode(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
     if isinstance(latents, Latents) and is_baseline(latents.sampler):
         model = check_model(model)
         _check_config(model, latents, sampler, options, cond)
-        return decode_baseline(model, latents, cond)
-    x = _decode_data(model, latents, cond, sampler, options)
+        x = decode_baseline(model, latents, cond)
+    else:
+        x = _decode_data(model, latents, cond, sampler, options)
     codec = getattr(model, "autoencoder", None)
     return x if codec is None else codec.decode(x)
 
