@@ -70,6 +70,12 @@ class SolverState(tuple):
         made = "" if self.provenance is None else f", solver={self.provenance.solver!r}"
         return f"SolverState({tuple.__repr__(self)}{made})"
 
+    def __reduce__(self) -> tuple:
+        """Pickled and copied without its record, which holds the live Brownian motion and
+        stays with the process.  (``torch.load(weights_only=True)`` admits only plain
+        containers: save ``tuple(state)``, or the tensors, as ``Latents`` does.)"""
+        return (SolverState, (tuple(self),))
+
 
 def record(problem: Problem, state: tuple, inverse: bool = False) -> SolverState:
     """``state`` as a :class:`SolverState` recording ``problem``'s setup."""

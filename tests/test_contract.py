@@ -6,6 +6,9 @@ misleading message, or a wrong answer with no error) and passes now.
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -93,6 +96,13 @@ def test_the_state_is_still_a_tuple_that_records_its_setup():
     assert (prov.solver, prov.entropy, prov.noise, prov.dt) == ("reversible_heun", 3, "grid", 0.1)
     inv = sdeint_inverse(SDE(), sol.state, TS, dt=0.1, entropy=3)
     assert (inv.ys[0] - Y0).abs().max().item() < 1e-12
+
+
+def test_a_state_pickles_and_copies_without_its_record():
+    sol = solve(entropy=3)
+    for back in (pickle.loads(pickle.dumps(sol.state)), copy.deepcopy(sol.state)):
+        assert isinstance(back, SolverState) and back.provenance is None
+        assert all(torch.equal(a, b) for a, b in zip(back, sol.state))
 
 
 @pytest.mark.parametrize(
