@@ -10,7 +10,7 @@ from diffusers import DDPMPipeline, DDPMScheduler
 from diffusers_cases import pictures, sd_scheduler, tiny_cond_unet, tiny_unet, tiny_vae
 
 from revsde.diffusion.adapters import DiffusersAdapterError, load_diffusers
-from revsde.diffusion.adapters.invert import invert_with_diffusers, read_picture
+from revsde.diffusion.adapters.invert import invert_with_diffusers
 
 
 @pytest.fixture(scope="module")
@@ -86,29 +86,25 @@ def _png(path, size=(12, 10), mode="RGB"):
 
 
 def test_invert_job_on_a_pixel_folder(pixel_dir, tmp_path):
-    rep = invert_with_diffusers(pixel_dir, _png(tmp_path / "p.png"), steps=3,
+    rep = invert_with_diffusers(pixel_dir, str(_png(tmp_path / "p.png")), steps=3,
                                 sampler="rev_heun", dtype="float64")
     assert rep["size"] == [10, 12] and rep["channels"] == 3 and rep["padded_to"] == [10, 12]
     assert rep["pixel_error"] < 1e-9 and rep["latent_error"] is None
     assert rep["nfe"] == 4
 
 
+def test_invert_job_refuses_an_unreadable_picture(pixel_dir, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a picture")
+    with pytest.raises(ValueError, match="cannot read"):
+        invert_with_diffusers(pixel_dir, str(bad), steps=2)
+
+
 def test_invert_job_on_a_latent_folder(latent_dir, tmp_path):
     # 18x14: padded to the factor 4 (VAE 2 x UNet 2) and cropped back
-    rep = invert_with_diffusers(latent_dir, _png(tmp_path / "q.png", size=(18, 14), mode="L"),
+    rep = invert_with_diffusers(latent_dir, str(_png(tmp_path / "q.png", size=(18, 14), mode="L")),
                                 steps=3, sampler="rex_euler", dtype="float64")
     assert rep["padded_to"] == [16, 20] and rep["conditioning"] == ["encoder_hidden_states"]
     assert rep["latent_error"] < 1e-9
     # the pixel error is the autoencoder's (random weights: large), not the inversion's
     assert rep["pixel_error"] == pytest.approx(rep["autoencoder_error"], abs=1e-9)
-
-
-def test_read_picture_errors(tmp_path):
-    bad = tmp_path / "bad.png"
-    bad.write_text("not a picture")
-    with pytest.raises(DiffusersAdapterError, match="cannot read picture"):
-        read_picture(bad, 3)
-    with pytest.raises(DiffusersAdapterError, match="does not exist"):
-        read_picture(tmp_path / "none.png", 3)
-    x = read_picture(_png(tmp_path / "big.png", size=(600, 300)), 3, max_size=64)
-    assert x.shape == (1, 3, 32, 64) and float(x.abs().max()) <= 1.0

@@ -12,7 +12,6 @@ text embeddings of one token, class 0): the round trip is exact for any fixed on
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
 
@@ -20,39 +19,9 @@ from .diffusers import DiffusersModel
 from .errors import DiffusersAdapterError
 from .loading import load_diffusers
 
-__all__ = ["read_picture", "null_cond", "invert_with_diffusers", "format_diffusers_report"]
+__all__ = ["null_cond", "invert_with_diffusers", "format_diffusers_report"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def read_picture(path, channels: int, max_size: int | None = 256,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A picture file as ``(1, channels, H, W)`` in [-1, 1], long side at most ``max_size``."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
-        raise DiffusersAdapterError("reading pictures needs Pillow: pip install pillow") from None
-    import numpy as np
-
-    if channels not in (1, 3):
-        raise DiffusersAdapterError(f"the model takes {channels}-channel inputs; pictures give "
-                                    "1 (gray) or 3 (RGB)")
-    p = Path(path)
-    if not p.is_file():
-        raise DiffusersAdapterError(f"picture {p} does not exist")
-    try:
-        with Image.open(p) as img:
-            img = img.convert("RGB" if channels == 3 else "L")
-            if max_size is not None and max(img.size) > max_size:
-                scale = max_size / max(img.size)
-                img = img.resize((max(1, round(img.width * scale)),
-                                  max(1, round(img.height * scale))), Image.LANCZOS)
-            a = np.asarray(img, dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError) as err:
-        raise DiffusersAdapterError(f"cannot read picture {p}: {err}") from None
-    x = torch.as_tensor(a * 2.0 - 1.0)
-    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-    return x[None].to(dtype)
 
 
 def null_cond(model: DiffusersModel, batch: int = 1) -> dict:
@@ -81,10 +50,16 @@ def _factor(model: DiffusersModel) -> int:
     return f * (model.autoencoder.factor if model.autoencoder is not None else 1)
 
 
-def invert_with_diffusers(model_dir, image, *, steps: int = 10, sampler: str | None = None,
-                          dtype: str = "float32", max_size: int | None = 256,
-                          seed: int = 0) -> dict:
-    """Round trip of a picture file through noise with the diffusers model in ``model_dir``."""
+def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 10,
+                          sampler: str | None = None, dtype: str = "float32",
+                          max_size: int | None = 256, seed: int = 0) -> dict:
+    """Round trip of a picture through noise with the diffusers model in ``model_dir``.
+
+    ``image`` is a picture file or a bundled name (:func:`revsde.app.images.load_picture`;
+    default its default picture); ``dtype`` is the network's (the reversible state is
+    float64, :func:`revsde.diffusion.encode`).
+    """
+    from ...app.images import DEFAULT_PICTURE, load_picture
     from ..inversion import decode, encode
 
     if dtype not in _DTYPES:
@@ -93,7 +68,8 @@ def invert_with_diffusers(model_dir, image, *, steps: int = 10, sampler: str | N
     codec = model.autoencoder
     unet_config = dict(model.net.unet.config)
     channels = codec.in_channels if codec is not None else int(unet_config["in_channels"])
-    x = read_picture(image, channels, max_size, _DTYPES[dtype])
+    image = DEFAULT_PICTURE if image is None else image
+    x = load_picture(image, max_side=max_size, channels=channels, dtype=_DTYPES[dtype])
     h, w = x.shape[-2:]
     f = _factor(model)
     ph, pw = (-h) % f, (-w) % f
