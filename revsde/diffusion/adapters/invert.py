@@ -21,7 +21,8 @@ from .loading import load_diffusers
 
 __all__ = ["null_cond", "invert_with_diffusers", "format_diffusers_report"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16,
+           "float16": torch.float16}
 
 
 def null_cond(model: DiffusersModel, batch: int = 1) -> dict:
@@ -52,24 +53,27 @@ def _factor(model: DiffusersModel) -> int:
 
 def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 10,
                           sampler: str | None = None, dtype: str = "float32",
-                          max_size: int | None = 256, seed: int = 0) -> dict:
+                          max_size: int | None = 256, seed: int = 0,
+                          state_dtype: str | None = None) -> dict:
     """Round trip of a picture through noise with the diffusers model in ``model_dir``.
 
     ``image`` is a picture file or a bundled name (:func:`revsde.app.images.load_picture`;
-    default its default picture); ``dtype`` is the network's (the reversible state is
-    float64, :func:`revsde.diffusion.encode`).
+    default its default picture); ``dtype`` is the network's, ``state_dtype`` the reversible
+    state's (default float64, :func:`revsde.diffusion.encode`).
     """
     from ...app.images import DEFAULT_PICTURE, load_picture
     from ..inversion import decode, encode
 
-    if dtype not in _DTYPES:
-        raise DiffusersAdapterError(f"dtype must be one of {list(_DTYPES)}; got {dtype!r}")
+    for name in (dtype, state_dtype or "float64"):
+        if name not in _DTYPES:
+            raise DiffusersAdapterError(f"dtype must be one of {list(_DTYPES)}; got {name!r}")
     model = load_diffusers(model_dir, dtype=_DTYPES[dtype])
     codec = model.autoencoder
     unet_config = dict(model.net.unet.config)
     channels = codec.in_channels if codec is not None else int(unet_config["in_channels"])
     image = DEFAULT_PICTURE if image is None else image
-    x = load_picture(image, max_side=max_size, channels=channels, dtype=_DTYPES[dtype])
+    wide = torch.float64 if dtype == "float64" else torch.float32
+    x = load_picture(image, max_side=max_size, channels=channels, dtype=wide)
     h, w = x.shape[-2:]
     f = _factor(model)
     ph, pw = (-h) % f, (-w) % f
@@ -80,6 +84,8 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
         x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
     cond = null_cond(model)
     options = {} if sampler is None else {"sampler": sampler}
+    if state_dtype is not None:
+        options["dtype"] = _DTYPES[state_dtype]
     start = time.perf_counter()
     with torch.no_grad():
         lat = encode(model, x, steps=steps, seed=seed, cond=cond or None, verify=True,
