@@ -107,14 +107,14 @@ class VPSchedule(NoiseSchedule):
         return self._t_of_log_alpha(-0.5 * softplus(-2.0 * lam))
 
     def at_lambda(self, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(t, log α, log σ)`` at ``λ``: log α = -½ softplus(-2λ), log σ = log α - λ (VP)."""
-        lam = as_time(lam)
-        la = -0.5 * softplus(-2.0 * lam)
-        if type(self).t_of_lambda is VPSchedule.t_of_lambda:
-            t = self._t_of_log_alpha(la)
-        else:
-            t = self.t_of_lambda(lam)
-        return t, la, la - lam
+        """``(t, log α_t, log σ_t)`` at ``λ``, each computed once: t from λ, log α from t
+        and, for the plain VP log σ, ``½ log(-expm1(2 log α))`` from that log α (the same
+        numbers as ``log_alpha(t)``, ``log_sigma(t)``, which the model's conversions use)."""
+        t = self.t_of_lambda(lam)
+        la = self.log_alpha(t)
+        if type(self).log_sigma is VPSchedule.log_sigma:
+            return t, la, 0.5 * torch.log(-torch.expm1(2.0 * la))
+        return t, la, self.log_sigma(t)
 
     def _t_of_log_alpha(self, la):
         raise NotImplementedError
