@@ -11,7 +11,9 @@ random weights (no download), and the DDPM linear schedule (1000 timesteps,
   (``clip_sample=False`` for both), one network evaluation per step;
 * revsde: ``from_diffusers`` on the same network, ``encode``/``decode`` with reversible
   samplers at the same number of network evaluations per direction (``rev_heun`` and
-  ``rev_heun_exp``: steps - 1 steps plus one to start; ``rex_euler``: steps/2 steps).
+  ``rev_heun_exp``: steps - 1 steps plus one to start; ``rex_euler``: steps/2 steps),
+  the network in float32 and the reversible state in float64; ``rev_heun`` also in
+  exact mode (``exact=True``: fixed-point lifted state, a bit-exact round trip).
 
 Prints one JSON document: per method the max abs and mean square round-trip error in
 pixel space (pictures in [-1, 1]), the network evaluations per direction, and the
@@ -35,6 +37,7 @@ DDPM_256 = {
     "norm_num_groups": 32, "norm_eps": 1e-6, "downsample_padding": 0,
     "flip_sin_to_cos": False, "freq_shift": 1, "in_channels": 3, "out_channels": 3,
 }
+EXACT_DATA_RANGE = 64.0
 SCHEDULER = {"num_train_timesteps": 1000, "beta_schedule": "linear", "beta_start": 1e-4,
              "beta_end": 0.02, "clip_sample": False, "prediction_type": "epsilon"}
 
@@ -74,10 +77,13 @@ def ddim_roundtrip(unet, x0, steps: int):
     return x
 
 
-def revsde_roundtrip(model, x0, steps: int, sampler: str):
+def revsde_roundtrip(model, x0, steps: int, sampler: str, exact: bool = False):
     from revsde import diffusion as D
 
-    lat = D.encode(model, x0, steps=steps, sampler=sampler, seed=0)
+    # exact mode: a fixed-point grid sized for |x0| <= data_range; a random-weight network
+    # overshoots the a-priori bound of data in [-1, 1], so leave it headroom
+    extra = {"exact": True, "data_range": EXACT_DATA_RANGE} if exact else {}
+    lat = D.encode(model, x0, steps=steps, sampler=sampler, seed=0, **extra)
     return D.decode(model, lat), lat.nfe, lat.dtype
 
 
@@ -105,6 +111,8 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=10,
                    help="network evaluations per direction (DDIM steps)")
     p.add_argument("--samplers", nargs="*", default=["rev_heun", "rev_heun_exp", "rex_euler"])
+    p.add_argument("--exact", nargs="*", default=["rev_heun"],
+                   help="samplers also run in exact mode (fixed-point lifted state, MATH.md §7)")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -133,14 +141,17 @@ def main(argv=None) -> dict:
         rows.append({"method": "diffusers DDIMInverseScheduler + DDIMScheduler",
                      "steps": args.steps, "nfe_per_direction": args.steps,
                      "seconds_per_roundtrip": seconds, **errors(back, x0)})
-        for name in args.samplers:
+        runs = [(n, False) for n in args.samplers] + [(n, True) for n in args.exact]
+        for name, exact in runs:
             info = D.get_sampler(name).info()
             steps = (args.steps - info["init_nfe"]) // info["nfe_per_step"]
             if steps < 1:
                 continue
-            (back, nfe, state), seconds = timed(lambda n=name, s=steps: revsde_roundtrip(
-                model, x0, s, n), args.repeats)
-            rows.append({"method": f"revsde {name}", "steps": steps, "nfe_per_direction": nfe,
+            (back, nfe, state), seconds = timed(lambda n=name, s=steps, e=exact: revsde_roundtrip(
+                model, x0, s, n, e), args.repeats)
+            label = f"revsde {name}" + (" exact mode" if exact else "")
+            rows.append({"method": label, "steps": steps, "nfe_per_direction": nfe,
+                         "bit_exact": bool(torch.equal(back, x0)),
                          "state_dtype": state, "seconds_per_roundtrip": seconds,
                          **errors(back, x0)})
     params = sum(p.numel() for p in unet.parameters())

@@ -19,7 +19,9 @@ def test_bench_diffusers_quick():
     rows = {r["method"]: r for r in doc["results"]}
     ddim = rows.pop("diffusers DDIMInverseScheduler + DDIMScheduler")
     assert ddim["nfe_per_direction"] == doc["steps"] == 4
-    assert {"revsde rev_heun", "revsde rev_heun_exp", "revsde rex_euler"} <= set(rows)
+    assert {"revsde rev_heun", "revsde rev_heun_exp", "revsde rex_euler",
+            "revsde rev_heun exact mode"} <= set(rows)
+    assert rows["revsde rev_heun exact mode"]["bit_exact"]
     for r in [ddim, *rows.values()]:
         assert r["nfe_per_direction"] == 4
         assert r["seconds_per_roundtrip"] > 0 and r["max_abs_error"] >= 0 and r["mse"] >= 0

@@ -92,3 +92,14 @@ def test_latent_model_with_a_baseline_sampler():
         vae_alone = model.autoencoder.decode(model.autoencoder.encode(x))
     assert lat.y.shape == (2, 4, 8, 8) and lat.verify_error <= 1e-10
     assert back.shape == x.shape and float((back - vae_alone).abs().max()) <= 1e-9
+
+
+@pytest.mark.parametrize("sampler", ["rev_heun", "rex_rk4"])
+def test_exact_mode_is_bit_exact_with_a_float32_unet(pixel_models, sampler):
+    """Fixed-point lifted state (MATH.md §7): the float32 ε-UNet is fed identical inputs."""
+    x = pictures()
+    with torch.no_grad():
+        lat = D.encode(pixel_models["epsilon"], x, steps=8, sampler=sampler, exact=True,
+                       data_range=8.0)
+        back = D.decode(pixel_models["epsilon"], lat)
+    assert torch.equal(back, x)
