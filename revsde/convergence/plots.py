@@ -106,8 +106,9 @@ def _reference_slopes(ax, results) -> None:
         xs = np.array([h_lo, h_hi])
         ys = e_hi * (xs / h_hi) ** p
         ax.plot(xs, ys, color="0.45", linestyle=(0, (4, 3)), linewidth=1.0, zorder=1)
-        ax.annotate(f"slope {p:g}", (xs[0], ys[0]), xytext=(2, -10),
-                    textcoords="offset points", fontsize=8, color="0.35")
+        ax.annotate(f"slope {p:g}", (xs[0], ys[0]), xytext=(-3, 3), ha="right", va="bottom",
+                    textcoords="offset points", fontsize=8, color="0.35",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})
 
 
 def plot_convergence(results: Iterable[ConvergenceResult] | Study, path: str | Path, *,
