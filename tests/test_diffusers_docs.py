@@ -50,7 +50,7 @@ def test_page_code_runs(workdir, capsys):
     errors = [float(v) for v in re.findall(r"round-trip error ([0-9.e+-]+)", out)]
     assert len(errors) == 2 and max(errors) <= 1e-6, out  # pixel model; latent model
     assert (workdir / "photo.latents").exists()
-    assert ns["model"].guidance_scale == 7.5
+    assert ns["model"].guidance_scale is None and ns["lat"].exact  # the last block: exact mode
 
 
 def test_page_names_the_command_and_the_vae_caveat():
