@@ -117,10 +117,34 @@ def cmd_invert(args) -> int:
 
     if args.size is not None and args.size < 4:
         raise ValueError(f"--size must be at least 4 pixels; got {args.size}")
+    from .diffusion.pretrained import list_pretrained
+
+    shipped = args.model in list_pretrained() or (
+        str(args.model).endswith(".pt") and Path(args.model).is_file())
+    if not shipped and not Path(args.model).is_dir():
+        raise ValueError(f"--model {args.model!r} is neither a shipped model "
+                         f"{list_pretrained()}, a .pt weight file, nor a diffusers folder "
+                         "(that path does not exist)")
+    if not shipped:  # a diffusers folder (save_pretrained)
+        from .diffusion.adapters.invert import format_diffusers_report, invert_with_diffusers
+
+        if args.image is None:
+            raise ValueError("--model with a diffusers folder needs a picture file: "
+                             "revsde invert photo.png --model DIR")
+        if len(args.steps) != 1 or len(args.dtype) != 1 or args.dtype[0] not in (
+                "float32", "float64"):
+            raise ValueError("a diffusers folder takes one --steps and one --dtype "
+                             "(float32 or float64)")
+        rep = invert_with_diffusers(args.model, args.image, steps=args.steps[0],
+                                    sampler=args.sampler, dtype=args.dtype[0],
+                                    max_size=args.size, seed=args.seed)
+        print(json.dumps(rep, indent=2) if args.json else format_diffusers_report(rep))
+        return 0
     report = roundtrip_report(
         image=args.image, steps=args.steps, sampler=args.sampler, dtype=args.dtype,
         figure=None if args.no_figure else args.figure, max_side=args.size,
         methods=("rex", *args.baselines), seed=args.seed, state_dtype=args.state_dtype,
+        model=args.model,
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
@@ -219,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baselines", nargs="*", default=list(BASELINE_METHODS),
                    choices=list(BASELINE_METHODS), help="baselines to compare (default: all)")
     s.add_argument("--seed", type=int, default=0, help="Brownian seed of SDE samplers")
+    s.add_argument("--model", default="small-unet",
+                   help="a shipped model name, a .pt weight file, or a diffusers folder "
+                   "(default small-unet)")
     s.add_argument("--figure", default="out/invert.png")
     s.add_argument("--no-figure", action="store_true")
     s.add_argument("--json", action="store_true", help="print one JSON document")
