@@ -24,8 +24,9 @@ def test_unknown_old_path_still_fails():
 
 def test_package_data_ships_py_typed_and_the_weights():
     """pyproject's package-data names files that exist at the regrouped paths."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     root = Path(__file__).resolve().parents[1]
     data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
