@@ -84,7 +84,7 @@ def run_one(model, x0, method, steps, comparison, dname, seed=0):
             "latent_std": float(lat.x_T.to(torch.float64).std())}
 
 
-def run(x0, samplers, steps_for, dtypes, reference, log):
+def run(x0, samplers, steps_for, dtypes, reference, log, baselines=BASELINE_METHODS):
     rows = []
     for dname in dtypes:
         model = pretrained("small-unet", dtype=getattr(torch, dname))
@@ -93,7 +93,7 @@ def run(x0, samplers, steps_for, dtypes, reference, log):
                 rows.append(run_one(model, x0, s, n, "reference" if s == reference
                                     else "sampler", dname))
             budget = roundtrip_nfe(reference, n)
-            for b in BASELINE_METHODS:
+            for b in baselines:
                 rows.append(run_one(model, x0, b, n, "equal_steps", dname))
                 k = equal_nfe_steps(b, budget)
                 rows.append(run_one(model, x0, b, k, "equal_nfe", dname))
@@ -126,6 +126,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64", "bfloat16"],
                     choices=list(BOUNDS))
     ap.add_argument("--samplers", nargs="+", default=None, choices=reversible_names())
+    ap.add_argument("--baselines", nargs="*", default=list(BASELINE_METHODS),
+                    choices=list(BASELINE_METHODS), help="baselines (default: all; none: skip)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = ap.parse_args(argv)
     if args.threads:
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     x0 = pictures(names, size)
     rows = run(x0, samplers, steps_for, dtypes, REFERENCE,
-               lambda s: print(s, file=sys.stderr, flush=True))
+               lambda s: print(s, file=sys.stderr, flush=True), tuple(args.baselines))
     rec = load_record("small-unet")
     doc = {
         "benchmark": "inversion",
