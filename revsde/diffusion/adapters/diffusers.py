@@ -219,7 +219,8 @@ class DiffusersModel(DiffusionModel):
         return super().extra_repr() + f", guidance_scale={self.guidance_scale!r}"
 
 
-def from_diffusers(unet, scheduler, *, vae=None, guidance_scale: float | None = None,
+def from_diffusers(unet: torch.nn.Module, scheduler: object, *,
+                   vae: torch.nn.Module | None = None, guidance_scale: float | None = None,
                    uncond: dict | None = None, prediction: str | None = None,
                    scaling_factor: float | None = None,
                    shift_factor: float | None = None) -> DiffusersModel:
@@ -239,7 +240,8 @@ def from_diffusers(unet, scheduler, *, vae=None, guidance_scale: float | None = 
             them with ``cond={..., "uncond": {...}}``.
         prediction: override the scheduler's ``prediction_type`` (``"epsilon"``,
             ``"sample"``, ``"v_prediction"`` or revsde's ``"eps"``, ``"x0"``, ``"v"``).
-        scaling_factor, shift_factor: override the VAE config's latent scaling.
+        scaling_factor: override the VAE config's latent scaling factor.
+        shift_factor: override the VAE config's latent shift.
 
     Returns:
         a :class:`DiffusersModel` (a :class:`DiffusionModel`).

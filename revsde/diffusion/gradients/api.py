@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..samplers import check_model, get_sampler
+from ..models import DiffusionModel
+from ..samplers import Sampler, check_model, get_sampler
 from ..schedules import time_grid
 from .errors import GradientError
 from .methods import get_gradient_method
@@ -121,10 +122,11 @@ def _check_options(entry, options: dict) -> dict:
     return {**entry.options, **options}
 
 
-def gradient(loss_fn: Callable, model, x_T: torch.Tensor, *, cond: dict | None = None,
-             params=None, steps: int = 50, sampler="rev_heun", seed: int | None = None,
+def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
+             cond: dict | None = None, params: Iterable[torch.Tensor] | None = None,
+             steps: int = 50, sampler: str | Sampler = "rev_heun", seed: int | None = None,
              method: str = "reversible", grid: str = "uniform_lambda",
-             **options) -> GradientResult:
+             **options: object) -> GradientResult:
     """Gradients of ``loss_fn(sample)`` with respect to ``x_T``, ``cond`` and ``params``.
 
     Args:

@@ -197,7 +197,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
            grid: str = "uniform_lambda", cond: dict | None = None, verify: bool = False,
            exact: bool = False,
            dtype: torch.dtype | None = None, data_range: float = 1.0, check_range: bool = True,
-           **options) -> Latents:
+           **options: object) -> Latents:
     """Encode data ``x0`` (batch, ...) to :class:`Latents` with a reversible sampler.
 
     Args:
