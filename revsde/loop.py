@@ -63,15 +63,20 @@ class Problem:
 
     def __init__(self, solver: Solver, sde: SDEAdapter, ts: list[float], dt: float | None,
                  grid: list[float], out_idx: list[int], ref: torch.Tensor, bm: Any,
-                 levy: bool, noise: str | None = None, entropy: int | None = None):
+                 levy: bool, noise: str | None = None, entropy: int | None = None,
+                 times: torch.Tensor | None = None):
         self.solver = solver
         self.sde = sde
         self.ts = ts
         self.dt = dt
         self.grid = grid
         self.out_idx = out_idx
-        # One 1-D tensor indexed per step (a list of 0-d tensors would cost ~0.5 KB a step).
-        self.times = torch.tensor(grid, dtype=ref.dtype, device=ref.device)
+        # One 1-D tensor indexed per step (a list of 0-d tensors would cost ~0.5 KB a step):
+        # the caller's ts tensor itself when the grid is ts (``times``, the same numbers),
+        # so that an equation that tabulated its coefficients on that tensor finds t_n
+        # in its table (revsde.diffusion's lifted drift); else one made from the grid.
+        self.times = (times if times is not None
+                      else torch.tensor(grid, dtype=ref.dtype, device=ref.device))
         self._memo: dict[int, torch.Tensor] = {}  # the last few t(n): a step reads t_n, t_{n+1}
         self.bm = bm
         self.levy = levy
@@ -182,7 +187,9 @@ def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, b
     else:
         check_bm(bm, size, ref, lo, hi, levy)
         noise, entropy = "user", None
-    return Problem(solver, sde, ts_list, dt, grid, out_idx, ref, bm, levy, noise, entropy)
+    times = ts.detach() if torch.is_tensor(ts) and len(grid) == len(ts_list) else None
+    return Problem(solver, sde, ts_list, dt, grid, out_idx, ref, bm, levy, noise, entropy,
+                   times)
 
 
 # -- the walks ---------------------------------------------------------------------------------

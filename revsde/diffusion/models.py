@@ -149,11 +149,28 @@ class DiffusionModel(torch.nn.Module):
 
     def _net(self, x, tb, **cond):
         """``net(x, t, **cond)`` in the network's dtype, cast back to ``x``'s dtype."""
-        dtype = self.network_dtype
+        return self.run_net(x, tb, cond, self.network_dtype)
+
+    def run_net(self, x: torch.Tensor, tb: torch.Tensor, cond: dict,
+                dtype: torch.dtype | None) -> torch.Tensor:
+        """``net(x, tb, **cond)`` run in ``dtype`` (``None``: ``x``'s), cast back to ``x``'s.
+
+        For callers that read :attr:`network_dtype` once per solve (the lifted drift):
+        it walks the model's tensors, so it is not looked up per evaluation there.
+        """
         if dtype is None or dtype == x.dtype:
             return self.net(x, tb, **cond)
         out = self.net(x.to(dtype), tb.to(dtype), **_cast_cond(cond, dtype))
         return out.to(x.dtype)
+
+    def net_for_solve(self) -> Callable[[torch.Tensor, torch.Tensor, dict], torch.Tensor]:
+        """``call(x, tb, cond)``: the network as :meth:`_net` runs it, with the network's
+        dtype read once, now (a solve reads it once, not at every evaluation; a model
+        whose class runs its network itself keeps its own ``_net``)."""
+        if type(self)._net is not DiffusionModel._net:
+            return lambda x, tb, cond: self._net(x, tb, **cond)
+        dtype = self.network_dtype
+        return lambda x, tb, cond: self.run_net(x, tb, cond, dtype)
 
     def _coefs(self, x, t):
         tb = batch_time(t, x)
@@ -167,7 +184,12 @@ class DiffusionModel(torch.nn.Module):
     def eps_and_x0(self, x: torch.Tensor, t: TimeLike, **cond) -> tuple[torch.Tensor, torch.Tensor]:
         """``(ε, x0)`` from one network evaluation (MATH.md §4.1 conversions)."""
         tb, a, s = self._coefs(x, t)
-        out = self._net(x, tb, **cond)
+        return self.convert(x, self._net(x, tb, **cond), a, s)
+
+    def convert(self, x: torch.Tensor, out: torch.Tensor, a: torch.Tensor,
+                s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ε, x0)`` from the raw network output ``out`` at ``x``, with ``a = α_t`` and
+        ``s = σ_t`` shaped to broadcast against ``x`` (MATH.md §4.1 conversions)."""
         p = self.prediction
         if p == "eps":
             return out, (x - s * out) / a

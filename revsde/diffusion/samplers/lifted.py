@@ -20,11 +20,19 @@ from ..schedules import coordinates as co
 from ..schedules.base import TimeLike
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
 
-__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "LIFTED_CASES"]
+__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES"]
 
 
 class LiftedODE(torch.nn.Module):
-    """Drift-only lifted equation (cases "ode_eps", "ode_x0"): ``f(ς, Y)``, no ``g``."""
+    """Drift-only lifted equation (cases "ode_eps", "ode_x0"): ``f(ς, Y)``, no ``g``.
+
+    The drift's coefficients at a clock value (``κ``, ``t`` in the state's dtype,
+    ``α_t``, ``σ_t`` where the network's output is converted, ``ς^drift_power``) are
+    :meth:`coefficients`, a pure function of the clock.  A problem built with a grid
+    also holds them at every clock of its grid (:class:`DriftTable`, the same function
+    applied to the whole grid at once), and a clock that is an element of that grid
+    tensor reads them there instead of computing them again.
+    """
 
     noise_type = "additive"
     sde_type = "stratonovich"
@@ -36,16 +44,79 @@ class LiftedODE(torch.nn.Module):
         self._case = problem.case
         self._cond = problem.cond
         cs = problem.case
-        self._predict = self.model.eps if cs.prediction == "eps" else self.model.x0
+        #: the network's output is converted to the case's prediction (else used as it is)
+        self._convert = self.model.prediction != cs.prediction
+        self._pick = 0 if cs.prediction == "eps" else 1
+        self._call = self.model.net_for_solve()
+        self._table: DriftTable | None = None
+
+    def coefficients(self, s: torch.Tensor, like: torch.Tensor) -> tuple:
+        """``(κ, t, α_t, σ_t, ς^drift_power)`` at clock(s) ``s`` (0-d or 1-D), in ``like``'s
+        dtype and on its device (``α_t``, ``σ_t``: ``None`` unless the network's output is
+        converted; the factor: ``None`` for a drift that is the prediction itself).
+
+        The same numbers as the model's own conversion at ``t`` (``t`` rounded to the
+        state's dtype, as :func:`batch_time` does); every operation is elementwise, so a
+        whole grid at once gives each clock's numbers bit for bit.
+        """
+        cs, sch = self._case, self._schedule
+        t, kappa = co.drift_coefficients(sch, cs, s)
+        dev, dt = like.device, like.dtype
+        kappa = kappa.to(device=dev, dtype=dt)
+        tb = t.to(device=dev, dtype=dt)
+        a = sg = factor = None
+        if self._convert:
+            a, sg = sch.alpha(tb), sch.sigma(tb)
+        if cs.drift_power:
+            factor = (as_time(s) ** cs.drift_power).to(device=dev, dtype=dt)
+        return kappa, tb, a, sg, factor
 
     def f(self, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Lifted drift of MATH.md §4.2 at clock value ``s``: prediction · ς^drift_power."""
-        cs, sch = self._case, self._schedule
-        t, kappa = co.drift_coefficients(sch, cs, s)
-        out = self._predict(per_sample(kappa, y) * y, t, **self._cond)
-        if cs.drift_power:
-            out = out * per_sample(as_time(s) ** cs.drift_power, y)
+        c = None if self._table is None else self._table.at(s, y)
+        if c is None:
+            c = tuple(None if v is None else per_sample(v, y) for v in self.coefficients(s, y))
+        kappa, tb, a, sg, factor = c
+        x = kappa * y
+        out = self._call(x, tb.reshape(-1).expand(y.shape[0]), self._cond)
+        if self._convert:
+            out = self.model.convert(x, out, a, sg)[self._pick]
+        if factor is not None:
+            out = out * factor
         return out
+
+
+class DriftTable:
+    """The lifted drift's coefficients at every clock of one grid (immutable).
+
+    Built once per problem from its clock grid (:meth:`LiftedODE.coefficients` of the
+    whole grid).  :meth:`at` answers for a clock that is an element of ``clocks``
+    itself (a view of its memory, as the driver loop's times are when it is handed
+    this very tensor), found from the element's address: no value is read, so there
+    is no device synchronisation.  Any other clock, or a grid written to since, gets
+    ``None`` (the caller computes the coefficients).
+    """
+
+    def __init__(self, clocks: torch.Tensor, coefficients: tuple) -> None:
+        self.clocks = clocks
+        self.dtype, self.device = clocks.dtype, clocks.device
+        self._ptr = clocks.data_ptr()
+        self._item = clocks.element_size()
+        self._size = clocks.numel() * self._item
+        self._version = clocks._version
+        self._present = tuple(v is not None for v in coefficients)
+        self._rows = torch.stack([v for v in coefficients if v is not None], dim=1)
+
+    def at(self, s: torch.Tensor, y: torch.Tensor) -> tuple | None:
+        """``(κ, t, α_t, σ_t, factor)`` (0-d tensors or ``None``) if ``s`` is an element
+        of ``clocks`` and ``y`` has its dtype and device; else ``None``."""
+        off = s.data_ptr() - self._ptr
+        if (off < 0 or off >= self._size or s.dim() or s._version != self._version
+                or y.dtype != self.dtype or s.dtype != self.dtype or y.device != self.device
+                or s.device != self.device):
+            return None
+        row = iter(self._rows[off // self._item].unbind())
+        return tuple(next(row) if p else None for p in self._present)
 
 
 class LiftedSDE(LiftedODE):
@@ -64,17 +135,21 @@ class LiftedProblem:
         case: one of ``LIFTED_CASES``.
         ts: optional t-grid (float64); ``clocks`` holds its clock values.
         cond: conditioning keyword arguments passed to the model at every call.
+        like: the state: ``clocks`` are in its dtype and on its device (float64 on the
+            CPU without it).
 
     Attributes: ``sde`` (the object to hand to ``revsde.sdeint``), ``case``
     (the :class:`~revsde.diffusion.schedules.coordinates.LiftedCase`), ``case_name``,
     ``stochastic``, ``model``, ``schedule``, ``cond``, ``ts`` and ``clocks``
     (``None`` without ``ts``).  The coordinate maps are those of
-    :mod:`~revsde.diffusion.schedules.coordinates` for this schedule and case;
-    nothing is memoised.
+    :mod:`~revsde.diffusion.schedules.coordinates` for this schedule and case.
+    With ``ts``, the drift's coefficients at every clock of the grid are computed
+    once, here (:class:`DriftTable`); the drift reads them when the solve is handed
+    ``clocks`` itself as its time grid.
     """
 
     def __init__(self, model: DiffusionModel, case: str, ts: torch.Tensor | None = None,
-                 cond: dict | None = None) -> None:
+                 cond: dict | None = None, like: torch.Tensor | None = None) -> None:
         check_model(model)
         self.case: LiftedCase = co.get_case(case)
         self.model = model
@@ -84,7 +159,14 @@ class LiftedProblem:
         self.cond = dict(cond or {})
         self.sde = LiftedSDE(self) if self.stochastic else LiftedODE(self)
         self.ts = None if ts is None else as_time(ts)
-        self.clocks = None if ts is None else self.clock(self.ts)
+        self.clocks = None
+        if ts is not None:
+            clocks = self.clock(self.ts)
+            if like is not None:
+                clocks = clocks.to(dtype=like.dtype, device=like.device)
+            self.clocks = clocks.contiguous()
+            self.sde._table = DriftTable(self.clocks,
+                                         self.sde.coefficients(self.clocks, self.clocks))
 
     @property
     def clock_increases(self) -> bool:

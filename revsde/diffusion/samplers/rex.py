@@ -178,9 +178,9 @@ class RexSampler:
         """
         check_model(model)
         ts = check_grid(ts)
-        pb = LiftedProblem(model, self.case, ts, cond=cond)
-        dtype = torch.float64 if like is None else like.dtype
-        clocks = pb.clocks.to(dtype=dtype, device=None if like is None else like.device)
+        pb = LiftedProblem(model, self.case, ts, cond=cond, like=like)
+        clocks = pb.clocks
+        dtype = clocks.dtype
         d = clocks[1:] - clocks[:-1]
         if not bool((d > 0).all() | (d < 0).all()):
             raise ValueError(
