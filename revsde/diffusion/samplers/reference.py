@@ -24,7 +24,6 @@ import torch
 
 from ..checks import check_grid, check_model, check_tensor, draw_seed
 from ..models import DiffusionModel
-from ..schedules import as_time
 
 __all__ = [
     "SampleResult",
@@ -43,63 +42,88 @@ class SampleResult(NamedTuple):
     nfe: int
 
 
-def _grid(model: DiffusionModel, ts):
-    check_model(model)
-    ts = check_grid(ts)
-    s = model.schedule
-    return ts, s.log_alpha(ts), s.log_sigma(ts), s.lambda_(ts)
+class _Grid:
+    """One call's grid: ``ts``, ``log α``, ``log σ``, ``λ`` and the steps ``h`` (float64),
+    and the network's prediction of kind ``kind`` at each grid time.
+
+    Every coefficient a loop needs is computed here once for all steps, elementwise on
+    the whole grid (the same numbers as step by step), and moved to the state's dtype
+    and device once (:meth:`c`); the network's dtype is read once.
+    """
+
+    def __init__(self, model: DiffusionModel, ts, like: torch.Tensor, kind: str) -> None:
+        check_model(model)
+        ts = check_grid(ts)
+        sch = model.schedule
+        self.ts = ts
+        self.la, self.ls, self.lam = sch.log_alpha(ts), sch.log_sigma(ts), sch.lambda_(ts)
+        self.h = self.lam[1:] - self.lam[:-1]
+        self.steps = ts.numel() - 1
+        self._like = like
+        self._model = model
+        self._call = model.net_for_solve()
+        #: the times as the network gets them (``batch_time``: in the state's dtype)
+        self._tb = self.c(ts)
+        self._convert = model.prediction != kind
+        self._pick = 0 if kind == "eps" else 1
+        if self._convert:
+            self._a, self._s = sch.alpha(self._tb), sch.sigma(self._tb)
+
+    def c(self, v: torch.Tensor) -> torch.Tensor:
+        """``v`` in the state's dtype and on its device."""
+        return v.to(device=self._like.device, dtype=self._like.dtype)
+
+    def predict(self, x: torch.Tensor, n: int, cond: dict) -> torch.Tensor:
+        """The model's prediction (ε or x0) at ``(x, ts[n])``: one network evaluation."""
+        out = self._call(x, self._tb[n].expand(x.shape[0]), cond)
+        if self._convert:
+            out = self._model.convert(x, out, self._a[n], self._s[n])[self._pick]
+        return out
 
 
-def _run(model, x_T, ts, cond, callback, step: Callable):
-    """Shared loop: ``step(n, x, coefs, state) -> (x_next, state, denoised)``."""
-    ts, la, ls, lam = _grid(model, ts)
+def _run(g: _Grid, x_T, cond, callback, step: Callable):
+    """Shared loop: ``step(n, x, state, cond) -> (x_next, state, denoised)``."""
     cond = dict(cond or {})
-    x, state = x_T, None
-    for n in range(ts.numel() - 1):
-        x, state, den = step(n, x, (ts, la, ls, lam), state, cond)
+    x, state, ts = x_T, None, g.ts
+    for n in range(g.steps):
+        x, state, den = step(n, x, state, cond)
         if callback is not None:
             callback({"i": n, "t": ts[n], "t_next": ts[n + 1], "x": x, "denoised": den})
-    return SampleResult(x, ts.numel() - 1)
-
-
-def _c(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.to(device=x.device, dtype=x.dtype)
+    return SampleResult(x, g.steps)
 
 
 def sample_ddim(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
                 cond: dict | None = None, callback: Callable[[dict],
                 None] | None=None) -> SampleResult:
     """DDIM (η = 0): ``x_t = e^{log α_t - log α_s} x_s - σ_t expm1(h) ε_θ(x_s, s)`` (§4.4)."""
+    g = _Grid(model, ts, x_T, "eps")
+    ca = g.c(torch.exp(g.la[1:] - g.la[:-1]))
+    ce = g.c(torch.exp(g.ls[1:]) * torch.expm1(g.h))
 
-    def step(n, x, c, state, cond: dict | None):
-        ts, la, ls, lam = c
-        h = lam[n + 1] - lam[n]
-        eps = model.eps(x, ts[n], **cond)
-        x_next = _c(torch.exp(la[n + 1] - la[n]), x) * x - _c(
-            torch.exp(ls[n + 1]) * torch.expm1(h), x) * eps
-        return x_next, None, eps
+    def step(n, x, state, cond: dict):
+        eps = g.predict(x, n, cond)
+        return ca[n] * x - ce[n] * eps, None, eps
 
-    return _run(model, x_T, ts, cond, callback, step)
+    return _run(g, x_T, cond, callback, step)
 
 
-def _dpmpp_update(x, d, c, n):
-    """x_t = (σ_t/σ_s) x_s - α_t expm1(-h) D."""
-    ts, la, ls, lam = c
-    h = lam[n + 1] - lam[n]
-    return _c(torch.exp(ls[n + 1] - ls[n]), x) * x - _c(
-        torch.exp(la[n + 1]) * torch.expm1(-h), x) * d
+def _dpmpp_coefs(g: _Grid) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per step: ``σ_t/σ_s`` and ``α_t expm1(-h)``, in the state's dtype."""
+    return g.c(torch.exp(g.ls[1:] - g.ls[:-1])), g.c(torch.exp(g.la[1:]) * torch.expm1(-g.h))
 
 
 def sample_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
                    cond: dict | None = None, callback: Callable[[dict],
                    None] | None=None) -> SampleResult:
     """DPM-Solver++(1): ``x_t = (σ_t/σ_s) x_s - α_t expm1(-h) x_θ(x_s, s)`` (§4.4)."""
+    g = _Grid(model, ts, x_T, "x0")
+    cs, cd = _dpmpp_coefs(g)
 
-    def step(n, x, c, state, cond: dict | None):
-        d = model.x0(x, c[0][n], **cond)
-        return _dpmpp_update(x, d, c, n), None, d
+    def step(n, x, state, cond: dict):
+        d = g.predict(x, n, cond)
+        return cs[n] * x - cd[n] * d, None, d
 
-    return _run(model, x_T, ts, cond, callback, step)
+    return _run(g, x_T, cond, callback, step)
 
 
 def sample_dpmpp_2m(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
@@ -110,19 +134,22 @@ def sample_dpmpp_2m(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, 
     ``D = (1 + 1/(2r)) x_θ(x_s, s) - 1/(2r) x_θ(prev)``, ``r = (λ_s - λ_prev)/(λ_t - λ_s)``.
     ``lower_order_final=True`` also makes the last step first order.
     """
-    last = as_time(ts).numel() - 2
+    g = _Grid(model, ts, x_T, "x0")
+    cs, cd = _dpmpp_coefs(g)
+    last = g.steps - 1
+    # r at step n >= 1 is at index n - 1; 1/(2r) and 1 + 1/(2r) in the state's dtype
+    half_r = 0.5 / g.c(g.h[:-1] / g.h[1:])
+    one_half_r = 1.0 + half_r
 
-    def step(n, x, c, state, cond: dict | None):
-        ts, la, ls, lam = c
-        d = model.x0(x, ts[n], **cond)
+    def step(n, x, state, cond: dict):
+        d = g.predict(x, n, cond)
         if state is None or (lower_order_final and n == last):
             dd = d
         else:
-            r = _c((lam[n] - lam[n - 1]) / (lam[n + 1] - lam[n]), x)
-            dd = (1.0 + 0.5 / r) * d - (0.5 / r) * state
-        return _dpmpp_update(x, dd, c, n), d, d
+            dd = one_half_r[n - 1] * d - half_r[n - 1] * state
+        return cs[n] * x - cd[n] * dd, d, d
 
-    return _run(model, x_T, ts, cond, callback, step)
+    return _run(g, x_T, cond, callback, step)
 
 
 def _noise_fn(noise, generator):
@@ -151,19 +178,19 @@ def sample_sde_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tenso
     indexed by step (``noise[n]``), or ``None`` to draw from ``generator``.
     """
     draw = _noise_fn(noise, generator)
+    g = _Grid(model, ts, x_T, "x0")
+    e2 = torch.expm1(-2.0 * g.h)
+    cx = g.c(torch.exp(g.ls[1:] - g.ls[:-1] - g.h))
+    cd = g.c(torch.exp(g.la[1:]) * e2)
+    cz = g.c(torch.exp(g.ls[1:]) * torch.sqrt(-e2))
+    ts = g.ts
 
-    def step(n, x, c, state, cond: dict | None):
-        ts, la, ls, lam = c
-        h = lam[n + 1] - lam[n]
-        d = model.x0(x, ts[n], **cond)
+    def step(n, x, state, cond: dict):
+        d = g.predict(x, n, cond)
         z = draw(n, ts[n], ts[n + 1], x)
-        e2 = torch.expm1(-2.0 * h)
-        x_next = (_c(torch.exp(ls[n + 1] - ls[n] - h), x) * x
-                  - _c(torch.exp(la[n + 1]) * e2, x) * d
-                  + _c(torch.exp(ls[n + 1]) * torch.sqrt(-e2), x) * z)
-        return x_next, None, d
+        return cx[n] * x - cd[n] * d + cz[n] * z, None, d
 
-    return _run(model, x_T, ts, cond, callback, step)
+    return _run(g, x_T, cond, callback, step)
 
 
 @dataclass(frozen=True)
