@@ -71,42 +71,42 @@ def check_y(y0: Any, name: str = "y0") -> torch.Tensor:
     return y0
 
 
-def check_ts(ts: Any, ref: torch.Tensor) -> list[float]:
-    """Validate output times; return them as python floats (in float64)."""
+def check_ts(ts: Any, ref: torch.Tensor, name: str = "ts") -> list[float]:
+    """Validate output (or step) times; return them as python floats (in float64)."""
     if not torch.is_tensor(ts):
         try:
             ts = torch.as_tensor(ts, dtype=ref.dtype, device=ref.device)
         except (TypeError, ValueError, RuntimeError):
             raise TypeError(
-                f"ts must be a 1-D tensor (or sequence) of real times; got {ts!r}"
+                f"{name} must be a 1-D tensor (or sequence) of real times; got {ts!r}"
             ) from None
     if ts.dim() != 1 or ts.numel() < 2:
         raise ValueError(
-            f"ts must be a 1-D tensor of at least two times; got shape {tuple(ts.shape)}"
+            f"{name} must be a 1-D tensor of at least two times; got shape {tuple(ts.shape)}"
         )
     if not ts.is_floating_point():
-        raise TypeError(f"ts must be floating point; got {ts.dtype}. Use ts.to(y0.dtype).")
+        raise TypeError(f"{name} must be floating point; got {ts.dtype}. Use {name}.to(y0.dtype).")
     if ts.dtype != ref.dtype:
         raise TypeError(
-            f"ts has dtype {ts.dtype} but y0 has {ref.dtype}; use ts.to(y0.dtype)"
+            f"{name} has dtype {ts.dtype} but y0 has {ref.dtype}; use {name}.to(y0.dtype)"
         )
     if ts.device != ref.device:
         raise ValueError(
-            f"ts is on {ts.device} but y0 is on {ref.device}; use ts.to(y0.device)"
+            f"{name} is on {ts.device} but y0 is on {ref.device}; use {name}.to(y0.device)"
         )
     vals = ts.detach().cpu().tolist()
     if not all(math.isfinite(v) for v in vals):
-        raise ValueError("ts contains NaN or inf; every time must be finite")
+        raise ValueError(f"{name} contains NaN or inf; every time must be finite")
     diffs = [b - a for a, b in zip(vals[:-1], vals[1:])]
     if any(d == 0 for d in diffs):
         i = next(k for k, d in enumerate(diffs) if d == 0)
-        raise ValueError(f"ts has a duplicate time {vals[i]} at positions {i} and {i + 1}")
+        raise ValueError(f"{name} has a duplicate time {vals[i]} at positions {i} and {i + 1}")
     if not (all(d > 0 for d in diffs) or all(d < 0 for d in diffs)):
         i = next(k for k in range(1, len(diffs)) if (diffs[k] > 0) != (diffs[0] > 0))
         raise ValueError(
-            f"ts must be strictly monotone (all increasing or all decreasing); it turns "
-            f"at position {i + 1} (ts[{i - 1}]={vals[i - 1]}, ts[{i}]={vals[i]}, "
-            f"ts[{i + 1}]={vals[i + 1]})"
+            f"{name} must be strictly monotone (all increasing or all decreasing); it turns "
+            f"at position {i + 1} ({name}[{i - 1}]={vals[i - 1]}, {name}[{i}]={vals[i]}, "
+            f"{name}[{i + 1}]={vals[i + 1]})"
         )
     return vals
 

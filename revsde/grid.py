@@ -9,8 +9,16 @@ from __future__ import annotations
 import math
 
 
-def step_grid(ts: list[float], dt: float | None) -> tuple[list[float], list[int]]:
-    """Return ``(grid, out_index)``: all step times and where each output lies."""
+def step_grid(ts: list[float], dt: float | None,
+              steps: list[float] | None = None) -> tuple[list[float], list[int]]:
+    """Return ``(grid, out_index)``: all step times and where each output lies.
+
+    ``steps`` (already validated as a strictly monotone list) gives the step
+    times explicitly: it must run from ``ts[0]`` to ``ts[-1]`` and contain every
+    output time exactly, so outputs can be a few points of a long grid.
+    """
+    if steps is not None:
+        return _explicit(ts, steps)
     grid = [ts[0]]
     out = [0]
     for a, b in zip(ts[:-1], ts[1:]):
@@ -20,3 +28,22 @@ def step_grid(ts: list[float], dt: float | None) -> tuple[list[float], list[int]
         grid.append(b)
         out.append(len(grid) - 1)
     return grid, out
+
+
+def _explicit(ts: list[float], steps: list[float]) -> tuple[list[float], list[int]]:
+    """``(steps, out_index)`` for an explicit step grid that contains every time of ``ts``."""
+    if steps[0] != ts[0] or steps[-1] != ts[-1]:
+        raise ValueError(
+            f"grid must start at ts[0] and end at ts[-1]: got grid from {steps[0]!r} to "
+            f"{steps[-1]!r}, ts from {ts[0]!r} to {ts[-1]!r}"
+        )
+    where = {t: i for i, t in enumerate(steps)}
+    out = []
+    for t in ts:
+        if t not in where:
+            raise ValueError(
+                f"every output time must be a step time: ts contains {t!r}, which grid "
+                "does not (pass output times taken from the grid tensor itself)"
+            )
+        out.append(where[t])
+    return list(steps), out

@@ -113,7 +113,7 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
            bm: Any = None, adjoint: bool | Any = False,
            params: list[torch.Tensor] | None = None, state: State | None = None,
            entropy: int | None = None, check_finite: bool = True, progress: bool = False,
-           **options: Any) -> Solution:
+           grid: torch.Tensor | list[float] | None = None, **options: Any) -> Solution:
     """Solve an SDE (or ODE) on the grid ``ts``, stepping at most ``dt`` at a time.
 
     Args:
@@ -147,6 +147,11 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
             solve produces NaN or inf.
         progress: show a tqdm progress bar (forward and, with the adjoint,
             backward).
+        grid: explicit step times instead of ``dt``: a strictly monotone 1-D
+            tensor from ``ts[0]`` to ``ts[-1]`` that contains every time of
+            ``ts`` (e.g. a long non-uniform grid with ``ts`` just its two
+            ends, so that only the outputs are kept: with ``adjoint=True``
+            memory then stays flat in the number of steps).
         **options: solver options, e.g. ``zeta`` for the ``mcf_*`` wrappers.
 
     Returns:
@@ -164,7 +169,7 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
         if y0 is None:
             raise TypeError("sdeint needs y0 (or state=, a full solver state at ts[0])")
         ref = y0
-    problem = setup(sde, ref, ts, method, dt, bm, entropy, options)
+    problem = setup(sde, ref, ts, method, dt, bm, entropy, options, grid=grid)
     solver = problem.solver
     if state is None:
         state0 = solver.init(problem.sde, problem.t(0), ref)
@@ -190,10 +195,11 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
 def sdeint_inverse(sde: Any, state: State, ts: torch.Tensor | list[float], *,
                    method: str | Solver = "reversible_heun", dt: float | None = None,
                    bm: Any = None, entropy: int | None = None, check_finite: bool = True,
-                   progress: bool = False, **options: Any) -> Solution:
+                   progress: bool = False, grid: torch.Tensor | list[float] | None = None,
+                   **options: Any) -> Solution:
     """Run the inverse steps from the full ``state`` at ``ts[-1]`` back to ``ts[0]``.
 
-    ``ts``, ``dt``, ``method``, its options and the noise must be those of the
+    ``ts``, ``dt`` (or ``grid``), ``method``, its options and the noise must be those of the
     forward solve, so that the same grid and the same Brownian increments are
     replayed.  The noise is ``bm`` (the forward solve's ``Solution.bm``), or,
     for a forward solve with the default grid noise, its ``entropy``: the
@@ -213,7 +219,7 @@ def sdeint_inverse(sde: Any, state: State, ts: torch.Tensor | list[float], *,
     state = _as_state_keep(state)
     ref = state[0]
     prov = provenance_of(state)
-    problem = setup(sde, ref, ts, method, dt, bm, entropy, options, inverse=True)
+    problem = setup(sde, ref, ts, method, dt, bm, entropy, options, inverse=True, grid=grid)
     solver = problem.solver
     if not solver.reversible:
         raise SolverError(

@@ -146,11 +146,13 @@ _NEED_NOISE = (
 
 
 def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, bm: Any,
-          entropy: Any, options: dict[str, Any], inverse: bool = False) -> Problem:
+          entropy: Any, options: dict[str, Any], inverse: bool = False,
+          grid: Any = None) -> Problem:
     """Check the inputs once and build the :class:`Problem` (solver, grid, noise).
 
     ``ref`` is the state's ``y`` (its dtype, device and shape); ``inverse=True``
-    asks for the noise of a forward solve (a given ``bm``, or ``entropy``).
+    asks for the noise of a forward solve (a given ``bm``, or ``entropy``);
+    ``grid`` gives the step times explicitly (instead of ``dt``).
     """
     solver = get_solver(method, **options)
     sde = SDEAdapter(sde)
@@ -159,7 +161,15 @@ def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, b
     ts_list = check_ts(ts, ref)
     dt = check_dt(dt)
     entropy = check_entropy(entropy)
-    grid, out_idx = step_grid(ts_list, dt)
+    steps = None
+    if grid is not None:
+        if dt is not None:
+            raise ValueError("pass either dt or grid (explicit step times), not both")
+        steps = check_ts(grid, ref, name="grid")
+        if (steps[-1] > steps[0]) != (ts_list[-1] > ts_list[0]):
+            raise ValueError("grid must run in the same direction as ts")
+    step_ts = grid
+    grid, out_idx = step_grid(ts_list, dt, steps)
     levy = solver.needs_levy_area
     t0 = torch.tensor(grid[0], dtype=ref.dtype, device=ref.device)
     size = _noise_size(sde, t0, ref)
@@ -187,7 +197,10 @@ def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, b
     else:
         check_bm(bm, size, ref, lo, hi, levy)
         noise, entropy = "user", None
-    times = ts.detach() if torch.is_tensor(ts) and len(grid) == len(ts_list) else None
+    if steps is not None:
+        times = step_ts.detach() if torch.is_tensor(step_ts) else None
+    else:
+        times = ts.detach() if torch.is_tensor(ts) and len(grid) == len(ts_list) else None
     return Problem(solver, sde, ts_list, dt, grid, out_idx, ref, bm, levy, noise, entropy,
                    times)
 

@@ -48,7 +48,9 @@ def reversible_gradient(pb: GradientProblem):
     bm = s.brownian(clocks, pb.x_T, pb.seed)
     with torch.enable_grad():
         state0 = s.noise_state(pb.model, pb.x_T, pb.ts, cond=pb.cond)
-        sol = sdeint(lifted.sde, None, clocks, method=s.solver(), state=state0, bm=bm,
+        # Only the two ends are outputs (the steps are ``grid``): memory flat in the steps.
+        sol = sdeint(lifted.sde, None, clocks[[0, -1]], grid=clocks, method=s.solver(),
+                     state=state0, bm=bm,
                      adjoint=True, params=[*pb.cond_tensors, *pb.params, *pb.extra])
         x0 = lifted.from_lifted(sol.state[0], pb.ts[-1])
         loss = scalar_loss(pb.loss_fn, x0)
