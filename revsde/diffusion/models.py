@@ -174,8 +174,8 @@ class DiffusionModel(torch.nn.Module):
 
     def _coefs(self, x, t):
         tb = batch_time(t, x)
-        s = self.schedule
-        return tb, per_sample(s.alpha(tb), x), per_sample(s.sigma(tb), x)
+        a, s = self.schedule.alpha_sigma(tb)
+        return tb, per_sample(a, x), per_sample(s, x)
 
     def forward(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
         """The raw network output at ``(x, t)``."""

@@ -17,7 +17,7 @@ from ..checks import check_model
 from ..models import DiffusionModel, per_sample
 from ..schedules import as_time
 from ..schedules import coordinates as co
-from ..schedules.base import TimeLike
+from ..schedules.base import NoiseSchedule, TimeLike, VPSchedule
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
 
 __all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES"]
@@ -48,6 +48,14 @@ class LiftedODE(torch.nn.Module):
         self._convert = self.model.prediction != cs.prediction
         self._pick = 0 if cs.prediction == "eps" else 1
         self._call = self.model.net_for_solve()
+        self._factor = bool(cs.drift_power)
+        sch = self._schedule
+        # In float64, the model's α, σ at t are exp of the log α, log σ found with t
+        # (at_lambda gives log_alpha(t), log_sigma(t)), unless a class changes that.
+        self._logs_shared = (type(sch).at_lambda in (NoiseSchedule.at_lambda,
+                                                     VPSchedule.at_lambda)
+                             and type(sch).alpha is NoiseSchedule.alpha
+                             and type(sch).sigma is NoiseSchedule.sigma)
         self._table: DriftTable | None = None
 
     def coefficients(self, s: torch.Tensor, like: torch.Tensor) -> tuple:
@@ -60,14 +68,17 @@ class LiftedODE(torch.nn.Module):
         whole grid at once gives each clock's numbers bit for bit.
         """
         cs, sch = self._case, self._schedule
-        t, kappa = co.drift_coefficients(sch, cs, s)
+        t, la, ls, kappa = co.drift_terms(sch, cs, s)
         dev, dt = like.device, like.dtype
         kappa = kappa.to(device=dev, dtype=dt)
         tb = t.to(device=dev, dtype=dt)
         a = sg = factor = None
         if self._convert:
-            a, sg = sch.alpha(tb), sch.sigma(tb)
-        if cs.drift_power:
+            if tb is t and self._logs_shared:  # float64 on t's device: t is the model's t
+                a, sg = torch.exp(la), torch.exp(ls)
+            else:
+                a, sg = sch.alpha_sigma(tb)
+        if self._factor:
             factor = (as_time(s) ** cs.drift_power).to(device=dev, dtype=dt)
         return kappa, tb, a, sg, factor
 
@@ -75,13 +86,16 @@ class LiftedODE(torch.nn.Module):
         """Lifted drift of MATH.md §4.2 at clock value ``s``: prediction · ς^drift_power."""
         c = None if self._table is None else self._table.at(s, y)
         if c is None:
-            c = tuple(None if v is None else per_sample(v, y) for v in self.coefficients(s, y))
-        kappa, tb, a, sg, factor = c
+            kappa, tb, a, sg, factor = (None if v is None else per_sample(v, y)
+                                        for v in self.coefficients(s, y))
+            tb = tb.reshape(-1)
+        else:
+            kappa, tb, a, sg, factor = c
         x = kappa * y
-        out = self._call(x, tb.reshape(-1).expand(y.shape[0]), self._cond)
+        out = self._call(x, tb.expand(y.shape[0]), self._cond)
         if self._convert:
             out = self.model.convert(x, out, a, sg)[self._pick]
-        if factor is not None:
+        if self._factor:
             out = out * factor
         return out
 
@@ -104,19 +118,20 @@ class DriftTable:
         self._item = clocks.element_size()
         self._size = clocks.numel() * self._item
         self._version = clocks._version
-        self._present = tuple(v is not None for v in coefficients)
-        self._rows = torch.stack([v for v in coefficients if v is not None], dim=1)
+        # one row per clock: (κ, t, α, σ, factor), zeros where a coefficient is None
+        self._rows = torch.stack([torch.zeros_like(clocks) if v is None else v
+                                  for v in coefficients], dim=1)
 
     def at(self, s: torch.Tensor, y: torch.Tensor) -> tuple | None:
-        """``(κ, t, α_t, σ_t, factor)`` (0-d tensors or ``None``) if ``s`` is an element
-        of ``clocks`` and ``y`` has its dtype and device; else ``None``."""
+        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (zeros for the coefficients that
+        :meth:`LiftedODE.coefficients` gives as ``None``) if ``s`` is an element of
+        ``clocks`` and ``y`` has its dtype and device; else ``None``."""
         off = s.data_ptr() - self._ptr
         if (off < 0 or off >= self._size or s.dim() or s._version != self._version
-                or y.dtype != self.dtype or s.dtype != self.dtype or y.device != self.device
-                or s.device != self.device):
+                or s.dtype is not self.dtype or y.dtype is not self.dtype
+                or s.device != self.device or y.device != self.device):
             return None
-        row = iter(self._rows[off // self._item].unbind())
-        return tuple(next(row) if p else None for p in self._present)
+        return self._rows[off // self._item].unbind()
 
 
 class LiftedSDE(LiftedODE):

@@ -67,7 +67,7 @@ class _Grid:
         self._convert = model.prediction != kind
         self._pick = 0 if kind == "eps" else 1
         if self._convert:
-            self._a, self._s = sch.alpha(self._tb), sch.sigma(self._tb)
+            self._a, self._s = sch.alpha_sigma(self._tb)
 
     def c(self, v: torch.Tensor) -> torch.Tensor:
         """``v`` in the state's dtype and on its device."""

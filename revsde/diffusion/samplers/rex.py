@@ -247,6 +247,10 @@ class RexSampler:
         """
         state = self._check_state(state)
         pb, clocks = self.lift(model, ts, cond, state[0])
+        return self._solve(pb, clocks, state, seed, bm, inverse)
+
+    def _solve(self, pb: LiftedProblem, clocks: torch.Tensor, state: tuple,
+               seed: int | None, bm: Any, inverse: bool) -> Any:
         bm = self._bm(clocks, state[0], seed, bm)
         if inverse:
             return sdeint_inverse(pb.sde, state, clocks, method=self._solver, bm=bm)
@@ -275,6 +279,9 @@ class RexSampler:
         """``x0`` from ``x_T`` at ``ts[0]`` with ``ŷ = y`` (SDE: noise from ``seed`` or ``bm``)."""
         if self.stochastic and seed is None and bm is None:
             seed = draw_seed()
-        state = self.noise_state(model, x_T, ts, cond=cond)
-        state = self.forward_state(model, state, ts, seed=seed, cond=cond, bm=bm)
-        return self.to_data(model, state, ts)
+        # noise_state, forward_state and to_data on one lifted problem (lifted once)
+        x_T = check_tensor(x_T, "x_T")
+        pb, clocks = self.lift(model, ts, cond, x_T)
+        state = self._init(pb, clocks[0], pb.to_lifted(x_T, pb.ts[0]))
+        state = self._solve(pb, clocks, state, seed, bm, False).state
+        return co.from_lifted(pb.schedule, self.case, state[0], pb.ts[-1])

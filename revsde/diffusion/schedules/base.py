@@ -66,6 +66,10 @@ class NoiseSchedule:
         """σ_t = exp(log σ_t) (MATH.md §4.1)."""
         return torch.exp(self.log_sigma(t))
 
+    def alpha_sigma(self, t: TimeLike) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(α_t, σ_t)``: the numbers of ``alpha(t)`` and ``sigma(t)`` (shared work done once)."""
+        return self.alpha(t), self.sigma(t)
+
     def lambda_(self, t: TimeLike) -> torch.Tensor:
         """Half log-SNR λ_t = log α_t - log σ_t, decreasing in t (MATH.md §4.1)."""
         return self.log_alpha(t) - self.log_sigma(t)
@@ -95,6 +99,16 @@ class VPSchedule(NoiseSchedule):
     def log_sigma(self, t: TimeLike) -> torch.Tensor:
         """log σ = ½ log(-expm1(2 log α)) (MATH.md §4.1, VP: σ² = 1 - α²)."""
         return 0.5 * torch.log(-torch.expm1(2.0 * self.log_alpha(t)))
+
+    def alpha_sigma(self, t: TimeLike) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(α_t, σ_t)`` with ``log α_t`` computed once (the numbers of ``alpha(t)``,
+        ``sigma(t)``), unless a subclass changes ``log_sigma``, ``alpha`` or ``sigma``."""
+        cls = type(self)
+        if (cls.log_sigma is not VPSchedule.log_sigma or cls.alpha is not NoiseSchedule.alpha
+                or cls.sigma is not NoiseSchedule.sigma):
+            return super().alpha_sigma(t)
+        la = self.log_alpha(t)
+        return torch.exp(la), torch.exp(0.5 * torch.log(-torch.expm1(2.0 * la)))
 
     def lambda_(self, t: TimeLike) -> torch.Tensor:
         """λ = log α - ½ log(-expm1(2 log α)) (MATH.md §4.1)."""

@@ -35,6 +35,7 @@ __all__ = [
     "lambda_of_clock",
     "t_of_clock",
     "drift_coefficients",
+    "drift_terms",
     "to_lifted",
     "from_lifted",
 ]
@@ -122,11 +123,10 @@ def t_of_clock(schedule: NoiseSchedule, case: str | LiftedCase, s: TimeLike) -> 
     return schedule.t_of_lambda(lambda_of_clock(case, s.to(torch.float64)))
 
 
-def drift_coefficients(schedule: NoiseSchedule, case: str | LiftedCase,
-                       s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(t, κ_t)`` at clock ``s`` in one pass (float64): λ = log(ς)/c, then
-    ``schedule.at_lambda(λ)`` gives t, log α and log σ together (what the lifted
-    drift needs at every evaluation)."""
+def drift_terms(schedule: NoiseSchedule, case: str | LiftedCase,
+                s: TimeLike) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(t, log α_t, log σ_t, κ_t)`` at clock ``s`` in one pass (float64): λ = log(ς)/c,
+    then ``schedule.at_lambda(λ)`` gives t, log α and log σ together."""
     cs = get_case(case)
     t, la, ls = schedule.at_lambda(lambda_of_clock(cs, as_time(s).to(torch.float64)))
     log_k = None
@@ -134,7 +134,16 @@ def drift_coefficients(schedule: NoiseSchedule, case: str | LiftedCase,
         if w:
             term = part if w == 1.0 else w * part
             log_k = term if log_k is None else log_k + term
-    return t, torch.exp(log_k)
+    return t, la, ls, torch.exp(log_k)
+
+
+def drift_coefficients(schedule: NoiseSchedule, case: str | LiftedCase,
+                       s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(t, κ_t)`` at clock ``s`` in one pass (float64): λ = log(ς)/c, then
+    ``schedule.at_lambda(λ)`` gives t, log α and log σ together (what the lifted
+    drift needs at every evaluation)."""
+    t, _, _, kappa = drift_terms(schedule, case, s)
+    return t, kappa
 
 
 def to_lifted(schedule: NoiseSchedule, case: str | LiftedCase, x: torch.Tensor,
