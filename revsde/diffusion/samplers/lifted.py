@@ -64,8 +64,12 @@ class LiftedODE(torch.nn.Module):
         converted; the factor: ``None`` for a drift that is the prediction itself).
 
         The same numbers as the model's own conversion at ``t`` (``t`` rounded to the
-        state's dtype, as :func:`batch_time` does); every operation is elementwise, so a
-        whole grid at once gives each clock's numbers bit for bit.
+        state's dtype, as :func:`batch_time` does).  Every operation is elementwise, so a
+        whole grid at once gives each clock's numbers: bit for bit where the schedule's
+        operations give the same bits on a vector as on one element (every bundled
+        schedule's do but FlowMatching's ``torch.sigmoid``, whose CPU vector kernel can
+        differ in the last bit; a forward and an inverse solve read the same table, so
+        round trips stay exact either way).
         """
         cs, sch = self._case, self._schedule
         t, la, ls, kappa = co.drift_terms(sch, cs, s)
@@ -104,7 +108,8 @@ class DriftTable:
     """The lifted drift's coefficients at every clock of one grid (immutable).
 
     Built once per problem from its clock grid (:meth:`LiftedODE.coefficients` of the
-    whole grid).  :meth:`at` answers for a clock that is an element of ``clocks``
+    whole grid, so the same numbers as clock by clock, to the caveat written there).
+    :meth:`at` answers for a clock that is an element of ``clocks``
     itself (a view of its memory, as the driver loop's times are when it is handed
     this very tensor), found from the element's address: no value is read, so there
     is no device synchronisation.  Any other clock, or a grid written to since, gets
