@@ -90,7 +90,8 @@ class LiftedODE(torch.nn.Module):
         """Lifted drift of MATH.md §4.2 at clock value ``s``: prediction · ς^drift_power."""
         c = None if self._table is None else self._table.at(s, y)
         if c is None:
-            kappa, tb, a, sg, factor = (None if v is None else per_sample(v, y)
+            # already in y's dtype and on its device: per-sample coefficients only reshaped
+            kappa, tb, a, sg, factor = (v if v is None or v.dim() == 0 else per_sample(v, y)
                                         for v in self.coefficients(s, y))
             tb = tb.reshape(-1)
         else:
