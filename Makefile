@@ -17,7 +17,7 @@ env: $(BIN)/.installed
 
 ## Main job: exact round trip of a real image through noise with the shipped model.
 demo: env
-	$(BIN)/python examples/invert_image.py
+	$(BIN)/revsde invert
 
 ## Tests: lint, the whole pytest suite (slow-marked tests included), then the docs site.
 # One intra-op thread: small tensors run much faster so on a loaded 2-core machine.
