@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..schedules import VPLinear
+from .train import optimizer_step
 from .unet import TinyUNet, VToEps
 
 __all__ = ["DigitsUNet", "DigitClassifier", "DigitsConfig", "ClassifierConfig", "digits_data",
@@ -220,15 +221,8 @@ def train_digits(cfg: DigitsConfig | None = None, log=print) -> tuple[DigitsUNet
         s = schedule.sigma(t).to(torch.float32)[:, None, None, None]
         v_target = a * noise - s * x0
         loss = (net(a * x0 + s * noise, t.to(torch.float32), label=lab) - v_target).pow(2).mean()
-        for group in opt.param_groups:
-            group["lr"] = _lr(cfg.lr, cfg.warmup, cfg.steps, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.mul_(cfg.ema).add_(p, alpha=1.0 - cfg.ema)
-        lv = float(loss.detach())
+        lv = optimizer_step(net, ema, opt, loss, _lr(cfg.lr, cfg.warmup, cfg.steps, step),
+                            cfg.ema)
         run = lv if run is None else 0.99 * run + 0.01 * lv
         if (step + 1) % 250 == 0 or step + 1 == cfg.steps:
             history.append([step + 1, run])

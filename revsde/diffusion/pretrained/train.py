@@ -139,6 +139,20 @@ def _lr(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * u))
 
 
+def optimizer_step(net: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer,
+                   loss: torch.Tensor, lr: float, decay: float) -> float:
+    """One training update at learning rate ``lr``, then the EMA copy; returns the loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters()):
+            pe.mul_(decay).add_(p, alpha=1.0 - decay)
+    return float(loss.detach())
+
+
 def eps_loss(net, x0, t, noise, schedule) -> torch.Tensor:
     """Mean ‖ε_θ(α_t x0 + σ_t ε, t) - ε‖² per element (Ho et al. 2020, eq. 14)."""
     a = schedule.alpha(t)[:, None, None, None]
@@ -250,15 +264,7 @@ def _train(cfg: TrainConfig, log) -> tuple[TinyUNet, dict]:
         t = t_lo + (t_hi - t_lo) * torch.rand(n, generator=g, dtype=torch.float64)
         noise = torch.randn(x0.shape, generator=g)
         loss = loss_fn(net, x0, t.to(torch.float32), noise, schedule)
-        for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.mul_(cfg.ema).add_(p, alpha=1.0 - cfg.ema)
-        lv = float(loss.detach())
+        lv = optimizer_step(net, ema, opt, loss, _lr(cfg, step), cfg.ema)
         run = lv if run is None else 0.99 * run + 0.01 * lv
         if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
             history.append([step + 1, run])
