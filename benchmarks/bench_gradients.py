@@ -39,8 +39,8 @@ import torch
 from torch.nn import functional as F
 
 from revsde.diffusion import gradient, pretrained
-from revsde.diffusion.gradients.memory import peak_tensor_bytes
 from revsde.diffusion.pretrained.digits import digit_classifier
+from revsde.memory import peak_tensor_bytes
 
 METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "backprop", "greedy")
 O1 = ("reversible", "adjointdeis-1", "adjointdeis-2m")

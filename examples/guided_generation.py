@@ -29,8 +29,8 @@ import torch
 from torch.nn import functional as F
 
 from revsde.diffusion import gradient, pretrained, sample
-from revsde.diffusion.gradients.memory import peak_tensor_bytes
 from revsde.diffusion.pretrained.digits import digit_classifier, digits_data
+from revsde.memory import peak_tensor_bytes
 
 METHODS = ("greedy", "adjointdeis-1", "adjointdeis-2m", "reversible", "backprop")
 LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 import revsde
+from revsde.memory import peak_tensor_bytes
 
 T_END = 2.0
 A_TRUE = ((-0.4, -2.0), (2.0, -0.4))
@@ -130,22 +131,7 @@ def _status_kb(key):
 
 
 def _peak_tensor_mb(fn):
-    from torch._C._profiler import _EventType
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        ev = stack.pop()
-        if ev.tag == _EventType.Allocation:
-            events.append((ev.start_time_ns, ev.extra_fields.alloc_size))
-        stack.extend(ev.children)
-    live = peak = 0
-    for _, size in sorted(events):
-        live += size
-        peak = max(peak, live)
-    return peak / 2**20
+    return peak_tensor_bytes(fn) / 2**20
 
 
 def measure(steps, adjoint, batch):

@@ -1,4 +1,4 @@
-"""Peak tensor memory of a call, for the benchmark and the guided-generation example."""
+"""Peak tensor memory of a call (benchmarks, examples): `peak_tensor_bytes(fn)`."""
 
 from __future__ import annotations
 
