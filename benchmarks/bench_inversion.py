@@ -7,7 +7,8 @@ convolutional) and a batch of 8 real photographs (the packaged ``astronaut`` and
 resized to ``--size`` px (16 by default), in [-1, 1].  Every reversible sampler
 of the registry encodes the batch to noise and decodes it back at 10, 20, 50 and
 100 steps on the ``uniform_lambda`` grid, with the network in float32, bfloat16
-and float64 and the reversible state in float64 (MATH.md §4.6).  Beside them,
+and float64 and the reversible state in float64, carried as ``hi + lo`` pairs
+(``compensated``, the default of ``encode``; MATH.md §4.6).  Beside them,
 DDIM inversion, EDICT, BDIA and O-BELM run at equal steps and at equal network
 evaluations (the most steps whose round trip costs at most the reference Rex
 sampler's NFE, ``rex_euler`` by default).
@@ -17,7 +18,8 @@ the MSE, network evaluations (encode + decode), wall time and the latent's std.
 ``summary`` gives, per network dtype, the worst max abs error of every
 reversible sampler over all step counts, against issue 10's bounds (1e-6
 float32, 1e-5 bfloat16, 1e-12 float64).  bfloat16 runs 10x slower than float32
-on a CPU, so by default it covers 10 and 20 steps (``--bf16-steps``).
+on a CPU; ``--bf16-steps`` narrows its step counts.  ``--no-compensated`` runs
+the samplers with plain float64 sums (the before of MATH.md §4.6).
 
     python benchmarks/bench_inversion.py [--quick] [--size 16] [--threads 1]
 """
@@ -66,11 +68,12 @@ def pictures(names, size: int) -> torch.Tensor:
     return torch.cat(out)
 
 
-def run_one(model, x0, method, steps, comparison, dname, seed=0):
+def run_one(model, x0, method, steps, comparison, dname, seed=0, options=None):
     """One row: encode + decode the batch with one method at ``steps``."""
     t0 = time.perf_counter()
     with torch.no_grad():
-        back, lat, nfe = roundtrip(model, x0, steps, method, seed, dtype=torch.float64)
+        back, lat, nfe = roundtrip(model, x0, steps, method, seed, dtype=torch.float64,
+                                   **(options or {}))
     sec = time.perf_counter() - t0
     d = (back.to(torch.float64) - x0).abs()
     per = d.flatten(1).amax(1).tolist()
@@ -79,19 +82,22 @@ def run_one(model, x0, method, steps, comparison, dname, seed=0):
             "stochastic": bool(rev and SAMPLERS.get(method).stochastic),
             "comparison": comparison, "steps": steps, "nfe": int(nfe),
             "network_dtype": dname, "state_dtype": "float64",
+            "compensated": bool((lat.options or {}).get("compensated", False)),
             "median_abs": statistics.median(per), "max_abs": max(per),
             "max_abs_per_picture": per, "mse": float(d.pow(2).mean()), "seconds": sec,
             "latent_std": float(lat.x_T.to(torch.float64).std())}
 
 
-def run(x0, samplers, steps_for, dtypes, reference, log, baselines=BASELINE_METHODS):
+def run(x0, samplers, steps_for, dtypes, reference, log, baselines=BASELINE_METHODS,
+        options=None):
+    """Every row; ``options`` go to the reversible samplers (e.g. ``compensated=False``)."""
     rows = []
     for dname in dtypes:
         model = pretrained("small-unet", dtype=getattr(torch, dname))
         for n in steps_for[dname]:
             for s in samplers:
                 rows.append(run_one(model, x0, s, n, "reference" if s == reference
-                                    else "sampler", dname))
+                                    else "sampler", dname, options=options))
             budget = roundtrip_nfe(reference, n)
             for b in baselines:
                 rows.append(run_one(model, x0, b, n, "equal_steps", dname))
@@ -122,12 +128,15 @@ def main(argv=None) -> int:
                     help="2 pictures of 8 px, 10 steps, 3 samplers, float32 and float64")
     ap.add_argument("--size", type=int, default=16, help="picture side in px")
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50, 100])
-    ap.add_argument("--bf16-steps", type=int, nargs="*", default=[10, 20])
+    ap.add_argument("--bf16-steps", type=int, nargs="*", default=None,
+                    help="bfloat16 step counts (default: --steps)")
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64", "bfloat16"],
                     choices=list(BOUNDS))
     ap.add_argument("--samplers", nargs="+", default=None, choices=reversible_names())
     ap.add_argument("--baselines", nargs="*", default=list(BASELINE_METHODS),
                     choices=list(BASELINE_METHODS), help="baselines (default: all; none: skip)")
+    ap.add_argument("--no-compensated", action="store_true",
+                    help="reversible samplers with plain float64 sums (compensated=False)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = ap.parse_args(argv)
     if args.threads:
@@ -142,12 +151,13 @@ def main(argv=None) -> int:
         samplers = [REFERENCE, *samplers]
     if min(steps) < 2:
         ap.error("steps must be >= 2")
-    steps_for = {d: (steps if d != "bfloat16" or args.quick else
-                     list(args.bf16_steps)) for d in dtypes}
+    steps_for = {d: (steps if d != "bfloat16" or args.quick or args.bf16_steps is None
+                     else list(args.bf16_steps)) for d in dtypes}
     t0 = time.perf_counter()
     x0 = pictures(names, size)
     rows = run(x0, samplers, steps_for, dtypes, REFERENCE,
-               lambda s: print(s, file=sys.stderr, flush=True), tuple(args.baselines))
+               lambda s: print(s, file=sys.stderr, flush=True), tuple(args.baselines),
+               {"compensated": False} if args.no_compensated else None)
     rec = load_record("small-unet")
     doc = {
         "benchmark": "inversion",
@@ -158,6 +168,7 @@ def main(argv=None) -> int:
         "pictures": list(names),
         "picture_shape": list(x0.shape[1:]),
         "grid": "uniform_lambda",
+        "compensated": not args.no_compensated,
         "steps": steps_for,
         "reference": REFERENCE,
         "bounds": BOUNDS,

@@ -110,8 +110,9 @@ class Registry(Generic[T]):
 
 
 def _mcf_builder(base_cls: type) -> Callable[..., Solver]:
-    def build(zeta: float = 0.999, quantum: float | None = None) -> Solver:
-        return McCallumFoster(base_cls(), zeta=zeta, quantum=quantum)
+    def build(zeta: float = 0.999, quantum: float | None = None,
+              compensated: bool = False) -> Solver:
+        return McCallumFoster(base_cls(), zeta=zeta, quantum=quantum, compensated=compensated)
 
     build.__name__ = "mcf_" + base_cls.name
     return build

@@ -148,7 +148,8 @@ def test_latents_metadata_is_complete(model, images):
     md = lat.metadata()
     assert md["schedule"] == SCH.to_dict() and md["prediction"] == "x0"
     assert md["sampler"] == "rex_shark" and md["base"] == "shark"
-    assert md["options"] == {"case": "sde_x0", "zeta": 0.999, "quantum": None}
+    assert md["options"] == {"case": "sde_x0", "zeta": 0.999, "quantum": None,
+                             "compensated": True}
     assert md["seed"] == 4 and md["brownian"]["kind"] == "grid"
     assert md["brownian"]["levy_area"] is True and md["brownian"]["size"] == [4, 1, 16, 16]
     assert md["grid"] == {"kind": "uniform_lambda", "steps": 7}
@@ -249,7 +250,8 @@ def test_data_vs_noise_prediction_inversion_stability():
     case amplifies round-off ~1e4x (float64 ~1e-11, float32 ~5e-3); the
     data-prediction latents are inflated at few low-order steps (Euler, 10 steps:
     std 3.5), and agree with the noise-prediction ones from 50 RK4 steps on.
-    The default case is therefore ode_x0.
+    The default case is therefore ode_x0.  (These are plain sums; the compensated state
+    that encode uses by default keeps both cases at round-off, checked last.)
     """
     sch = VPLinear()
     means = torch.randn((3, 2), generator=torch.Generator().manual_seed(3), dtype=F64)
@@ -260,7 +262,8 @@ def test_data_vs_noise_prediction_inversion_stability():
     for dtype in (F64, F32):
         for case in ("ode_eps", "ode_x0"):
             for name, steps in (("rex_rk4", 50), ("rex_euler", 10)):
-                lat = encode(m, x0.to(dtype), steps=steps, sampler=name, case=case)
+                lat = encode(m, x0.to(dtype), steps=steps, sampler=name, case=case,
+                             compensated=False)  # the plain sums that §4.5 compares
                 res[dtype, case, name] = (_err(decode(m, lat), x0.to(dtype)),
                                           float(lat.noise.to(F64).std()))
     for dtype in (F64, F32):
@@ -271,3 +274,7 @@ def test_data_vs_noise_prediction_inversion_stability():
     assert abs(res[F64, "ode_eps", "rex_rk4"][1] - 1) < 0.02
     assert res[F64, "ode_x0", "rex_euler"][1] > 2.0 > 1.1 > res[F64, "ode_eps", "rex_euler"][1]
     assert get_sampler("rex_rk4").case == "ode_x0"
+    # encode's default compensated state (MATH.md §4.6) removes the amplification in both
+    for dtype, bound in ((F64, 1e-14), (F32, 1e-6)):
+        lat = encode(m, x0.to(dtype), steps=50, sampler="rex_rk4", case="ode_eps")
+        assert _err(decode(m, lat), x0.to(dtype)) <= bound < res[dtype, "ode_eps", "rex_rk4"][0]

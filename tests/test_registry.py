@@ -87,9 +87,9 @@ def test_registry_names():
             b = INFO[name[4:]]
             assert info["nfe_per_step"] == 2 * b["nfe_per_step"]
             assert info["ode_order"] == b["ode_order"]
-            assert info["options"] == {"zeta": 0.999, "quantum": None}
-    assert INFO["reversible_heun"]["options"] == {"quantum": None}
-    assert INFO["exp_reversible_heun"]["options"] == {}
+            assert info["options"] == {"zeta": 0.999, "quantum": None, "compensated": False}
+    assert INFO["reversible_heun"]["options"] == {"quantum": None, "compensated": False}
+    assert INFO["exp_reversible_heun"]["options"] == {"compensated": False}
 
 
 def test_solvers_declare_what_a_sampler_needs():

@@ -167,7 +167,8 @@ def test_round_trip_on_images(model, images, name, case, steps, dtype):
     assert back.dtype == dtype and back.shape == x0.shape
     assert _err(back, x0) <= TOL[dtype], (name, case, steps, _err(back, x0))
     assert lat.nfe == steps + 1 and lat.base == "exp_reversible_heun"
-    assert len(lat.state) == (4 if name.endswith("sde") else 3)
+    # (y, ŷ, f(ŷ)[, g(ŷ)], y·lo, ŷ·lo): encode's default compensated state
+    assert len(lat.state) == (6 if name.endswith("sde") else 5)
 
 
 @pytest.mark.parametrize("name", ["rev_heun_exp", "rev_heun_exp_sde"])
@@ -240,7 +241,8 @@ def test_registry_metadata():
     assert e["case"] == "ode_x0" and e["cases"] == ["ode_eps", "ode_x0"]
     assert e["base"] == "exp_reversible_heun" and e["solver"] == "exp_reversible_heun"
     assert e["order"] == 2.0 and e["order_kind"] == "ode"
-    assert list(e["options"]) == ["case", "quantum"] and e["options"]["quantum"] is None
+    assert list(e["options"]) == ["case", "quantum", "compensated"]
+    assert e["options"]["quantum"] is None and e["options"]["compensated"] is False
     e = entries["rev_heun_exp_sde"]
     assert e["reversible"] and e["stochastic"] and e["case"] == "sde_x0"
     assert e["cases"] == ["sde_x0"] and e["order"] == 1.0 and e["order_kind"] == "strong"

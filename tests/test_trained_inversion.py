@@ -2,9 +2,13 @@
 
 Every reversible sampler, ODE and SDE, round-trips two real RGB pictures with
 the network in float32, bfloat16 and float64, while the reversible state stays
-in float64 (MATH.md §4.6).  Before the state/network split, a float32 state made
-the SDE samplers lose 1e-2..2e-1 here (the lifted SDE latent reaches |x| ~ 1e8).
-Plus: the weights fingerprint, the network-dtype record, and the input checks.
+in float64 carried as ``hi + lo`` pairs (``compensated``, encode's default;
+MATH.md §4.6): the round trip is then float64 round-off of the pictures
+themselves, far inside issue 10's bounds.  Before the state/network split, a
+float32 state made the SDE samplers lose 1e-2..2e-1 here (the lifted SDE latent
+reaches |x| ~ 1e8); with plain float64 sums a float64 network still lost
+1e-11..1e-9 (tested below).  Plus: the weights fingerprint, the network-dtype
+record, and the input checks.
 """
 
 import pytest
@@ -21,9 +25,8 @@ ODE = [n for n in reversible_names() if not SAMPLERS.get(n).stochastic]
 SDE = [n for n in reversible_names() if SAMPLERS.get(n).stochastic]
 #: issue 10's bounds on the max abs round-trip error, per network dtype
 BOUND = {torch.float32: 1e-6, torch.bfloat16: 1e-5, torch.float64: 1e-12}
-#: float64 SDE in the default (not exact) mode: the SDE latent's own round-off
-#: (|x_T| ~ 1e6-1e8, 1e-16 relative) bounds the round trip near 1e-10
-SDE_F64_BOUND = 1e-9
+#: what the compensated state gives with every network dtype: a few float64 ulps of |x| <= 1
+ROUNDOFF = 1e-14
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +62,8 @@ def test_sampler_lists_are_complete():
 def test_round_trip_network_float32(nets, pictures, name):
     lat, back = _roundtrip(nets[torch.float32], pictures, name)
     assert lat.dtype == "float64" and lat.extra["network_dtype"] == "float32"
-    assert back.dtype == F64
-    assert _err(back, pictures) <= BOUND[torch.float32]
+    assert back.dtype == F64 and lat.options["compensated"] is True
+    assert _err(back, pictures) <= ROUNDOFF < BOUND[torch.float32]
 
 
 @pytest.mark.slow
@@ -68,14 +71,22 @@ def test_round_trip_network_float32(nets, pictures, name):
 def test_round_trip_network_bfloat16(nets, pictures, name):
     lat, back = _roundtrip(nets[torch.bfloat16], pictures, name)
     assert lat.extra["network_dtype"] == "bfloat16"
-    assert _err(back, pictures) <= BOUND[torch.bfloat16]
+    assert _err(back, pictures) <= ROUNDOFF < BOUND[torch.bfloat16]
 
 
-@pytest.mark.parametrize("name", ODE + SDE)
-def test_round_trip_network_float64(nets, pictures, name):
-    _, back = _roundtrip(nets[F64], pictures, name)
-    bound = SDE_F64_BOUND if name in SDE else BOUND[F64]
-    assert _err(back, pictures) <= bound
+@pytest.mark.parametrize(("name", "steps"), [(n, 10) for n in ODE + SDE]
+                         + [(n, 50) for n in SDE])
+def test_round_trip_network_float64(nets, pictures, name, steps):
+    _, back = _roundtrip(nets[F64], pictures, name, steps=steps)
+    assert _err(back, pictures) <= ROUNDOFF < BOUND[F64]
+
+
+@pytest.mark.parametrize("name", SDE)
+def test_plain_float64_sums_lose_the_sde_round_trip(nets, pictures, name):
+    """The failure compensation fixes: a float64 network with plain float64 sums (the
+    inverse hands the network inputs that differ in their last bits)."""
+    _, back = _roundtrip(nets[F64], pictures, name, compensated=False)
+    assert _err(back, pictures) > 10 * BOUND[F64]
 
 
 @pytest.mark.parametrize("name", ["rex_em", "rex_shark", "rev_heun_sde"])
@@ -87,9 +98,19 @@ def test_sde_exact_mode_is_bit_exact_on_the_trained_network(nets, pictures, name
 
 
 def test_float32_state_loses_the_sde_round_trip(nets, pictures):
-    """The failure the float64 state fixes: the same SDE solve with a float32 state."""
-    _, back = _roundtrip(nets[torch.float32], pictures, "rev_heun_sde", dtype=torch.float32)
+    """The failure the wider state fixes: the same SDE solve with plain float32 sums."""
+    _, back = _roundtrip(nets[torch.float32], pictures, "rev_heun_sde", dtype=torch.float32,
+                         compensated=False)
     assert _err(back, pictures) > 1e3 * BOUND[torch.float32]
+
+
+@pytest.mark.parametrize("name", SDE)
+def test_compensated_float32_state_round_trips(nets, pictures, name):
+    """A float32 state carried as pairs (for devices without float64, e.g. MPS) is as wide
+    as the network's float32 inputs need: the round trip is float32 round-off."""
+    lat, back = _roundtrip(nets[torch.float32], pictures, name, dtype=torch.float32)
+    assert lat.options["compensated"] is True and back.dtype == torch.float64
+    assert _err(back, pictures) <= 1e-6
 
 
 # -- model identity ---------------------------------------------------------------------

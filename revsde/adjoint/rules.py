@@ -417,4 +417,10 @@ RULES = {McCallumFoster: McCallumFosterRule, ReversibleHeun: ReversibleHeunRule}
 
 def rule_for(solver: Solver) -> AdjointRule:
     """The backward-step rule for ``solver`` (exact type match, else generic)."""
+    if getattr(solver, "compensated", False):
+        raise ValueError(
+            f"{solver.name} is in compensated mode (hi + lo state pairs), which the reversible "
+            "adjoint does not differentiate; build the solver with compensated=False for "
+            "gradients (the pairs matter for round trips, not for gradients)"
+        )
     return RULES.get(type(solver), GenericRule)(solver)

@@ -34,6 +34,20 @@ class SolverError(ValueError):
     """A solver cannot handle the SDE (or the state) it was given."""
 
 
+#: the names of the low parts of ``y`` and ``ŷ`` that end a compensated state.
+LOW_NAMES = ("y·lo", "ŷ·lo")
+
+
+def check_compensated(compensated: object, quantum: float | None) -> bool:
+    """Validate the ``compensated`` option (a bool, not with exact mode's ``quantum``)."""
+    if not isinstance(compensated, bool):
+        raise TypeError(f"compensated must be True or False; got {compensated!r}")
+    if compensated and quantum is not None:
+        raise ValueError("compensated=True and quantum= (exact mode) exclude each other: exact "
+                         "mode's fixed-point sums are already exact; pass one of them")
+    return compensated
+
+
 def _layout(names: tuple[str, ...]) -> str:
     return "(" + ", ".join(names) + ")"
 
@@ -64,6 +78,12 @@ class Solver:
     exact_mode: ClassVar[bool] = False
     #: its time variable must stay positive, with a drift smooth in log t (exponential weights).
     needs_positive_clock: ClassVar[bool] = False
+    #: has a compensated mode (a ``compensated`` option): ``y`` and ``ŷ`` carried as
+    #: ``hi + lo`` pairs (:mod:`revsde.solvers.compensated`), so that the inverse rebuilds
+    #: the network's inputs bit for bit where a step contracts.
+    compensated_mode: ClassVar[bool] = False
+    #: this instance runs in compensated mode (its state ends with ``y·lo, ŷ·lo``).
+    compensated: bool = False
 
     # -- capabilities -------------------------------------------------------------
     def check(self, sde: SDEAdapter) -> None:
@@ -138,9 +158,10 @@ class Solver:
                     f"state entry {name!r} is {s.dtype} on {s.device} but y is {y.dtype} on "
                     f"{y.device}; every entry of a state has y's dtype and device"
                 )
-            if name == "ŷ" and s.shape != y.shape:
+            if name in ("ŷ",) + LOW_NAMES and s.shape != y.shape:
                 raise SolverError(
-                    f"state entry 'ŷ' has shape {tuple(s.shape)} but y has {tuple(y.shape)}"
+                    f"state entry {name!r} has shape {tuple(s.shape)} but y has "
+                    f"{tuple(y.shape)}"
                 )
             if name == "f(ŷ)":
                 try:

@@ -50,7 +50,8 @@ from __future__ import annotations
 import torch
 
 from ..sde import SDEAdapter
-from .base import Solver
+from . import compensated as cw
+from .base import LOW_NAMES, Solver, check_compensated
 
 #: the state tuple (y, ŷ, f(ŷ)[, g(ŷ)])
 State = tuple[torch.Tensor, ...]
@@ -107,6 +108,11 @@ class ExponentialReversibleHeun(Solver):
     mode).  Noise must be additive (the lifted SDEs have ``g = 1``); it is split
     between the two half-updates in the ratio ``w0 : w1``, so that the predictor
     is the exponential Euler–Maruyama step and ``y`` gets the whole ``g W``.
+
+    Args:
+        compensated: carry ``y`` and ``ŷ`` as ``hi + lo`` pairs
+            (:mod:`revsde.solvers.compensated`; the state ends with ``y·lo, ŷ·lo``), so
+            that the inverse rebuilds the drift's inputs bit for bit.
     """
 
     name = "exp_reversible_heun"
@@ -120,10 +126,18 @@ class ExponentialReversibleHeun(Solver):
     nfe_per_step = 1
     init_nfe = 1
     needs_positive_clock = True
+    compensated_mode = True
+
+    def __init__(self, compensated: bool = False):
+        self.compensated = check_compensated(compensated, None)
+
+    def options(self) -> dict:
+        return {"compensated": self.compensated}
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
-        """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``."""
-        return ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
+        """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``; compensated: then ``y·lo, ŷ·lo``."""
+        names = ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
+        return names + LOW_NAMES if self.compensated else names
 
     def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
         """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE): one evaluation."""
@@ -148,10 +162,16 @@ class ExponentialReversibleHeun(Solver):
                 "(revsde.diffusion.LiftedProblem), or reversible_heun elsewhere."
             )
         yhat0 = y0 if yhat0 is None else yhat0
-        return (y0, yhat0) + self.evaluate(sde, t0, yhat0)
+        state = (y0, yhat0) + self.evaluate(sde, t0, yhat0)
+        if self.compensated:
+            cw.check_dtype(y0.dtype)
+            state += (torch.zeros_like(y0), torch.zeros_like(yhat0))
+        return state
 
     def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
              state: State, dw: tuple | None) -> State:
+        if self.compensated:
+            return self._step_pairs(sde, t0, t1, h, state, dw)
         y0, yh0, cache0 = state[0], state[1], state[2:]
         w0, w1 = exp_weights(t0, h)
         m = y0 + self._part(sde, cache0, w0, h, dw)
@@ -162,6 +182,8 @@ class ExponentialReversibleHeun(Solver):
 
     def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
                 state: State, dw: tuple | None) -> State:
+        if self.compensated:
+            return self._inverse_pairs(sde, t0, t1, h, state, dw)
         y1, yh1, cache1 = state[0], state[1], state[2:]
         w0, w1 = exp_weights(t0, h)
         m = y1 - self._part(sde, cache1, w1, h, dw)
@@ -169,3 +191,26 @@ class ExponentialReversibleHeun(Solver):
         cache0 = self.evaluate(sde, t0, yh0)
         y0 = m - self._part(sde, cache0, w0, h, dw)
         return (y0, yh0) + cache0
+
+    # -- compensated mode: the same step on (hi, lo) pairs --------------------------------
+    def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
+        k = len(state) - 2
+        y0, yh0, cache0 = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
+        w0, w1 = exp_weights(t0, h)
+        m = cw.add(y0, self._part(sde, cache0, w0, h, dw))
+        yh1 = cw.add_pair(m, cw.scale(cw.sub_pair(m, yh0), (w1 / w0).to(y0[0].dtype)))
+        cache1 = self.evaluate(sde, t1, yh1[0])
+        y1 = cw.add(m, self._part(sde, cache1, w1, h, dw))
+        return (y1[0], yh1[0]) + cache1 + (y1[1], yh1[1])
+
+    def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
+        k = len(state) - 2
+        y1, yh1, cache1 = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
+        w0, w1 = exp_weights(t0, h)
+        m = cw.add(y1, -self._part(sde, cache1, w1, h, dw))
+        # the forward stretch undone by a division by the same ratio (not a product with
+        # its rounded reciprocal, which would change ŷ's last bits)
+        yh0 = cw.sub_pair(m, cw.divide(cw.sub_pair(yh1, m), (w1 / w0).to(y1[0].dtype)))
+        cache0 = self.evaluate(sde, t0, yh0[0])
+        y0 = cw.add(m, -self._part(sde, cache0, w0, h, dw))
+        return (y0[0], yh0[0]) + cache0 + (y0[1], yh0[1])

@@ -22,7 +22,16 @@ import torch
 from ..brownian import Increment
 from ..checks import check_real
 from ..sde import SDEAdapter
-from .base import Solver, State, check_quantum, check_quantum_fits, quantize
+from . import compensated as cw
+from .base import (
+    LOW_NAMES,
+    Solver,
+    State,
+    check_compensated,
+    check_quantum,
+    check_quantum_fits,
+    quantize,
+)
 from .explicit import BaseMethod
 
 
@@ -35,13 +44,18 @@ class McCallumFoster(Solver):
             grows like ``ζ^-N`` (MATH.md §3).  Default 0.999.
         quantum: power-of-two grid spacing for bit-exact reversal (MATH.md §7);
             needs ``zeta = 1``.
+        compensated: carry ``y`` and ``ŷ`` as ``hi + lo`` pairs
+            (:mod:`revsde.solvers.compensated`); the increments are evaluated at ``hi``,
+            and the inverse rebuilds ``hi`` bit for bit where plain sums lose it.
     """
 
     reversible = True
     uses_zeta = True
     exact_mode = True
+    compensated_mode = True
 
-    def __init__(self, base: BaseMethod, zeta: float = 0.999, quantum: float | None = None):
+    def __init__(self, base: BaseMethod, zeta: float = 0.999, quantum: float | None = None,
+                 compensated: bool = False):
         if not isinstance(base, BaseMethod):
             raise TypeError(f"base must be a BaseMethod instance; got {type(base).__name__}")
         zeta = check_real(zeta, "zeta", "a number in (0, 1]")
@@ -53,6 +67,7 @@ class McCallumFoster(Solver):
         self.base = base
         self.zeta = zeta
         self.quantum = check_quantum(quantum)
+        self.compensated = check_compensated(compensated, self.quantum)
         if self.quantum is not None and zeta != 1.0:
             raise ValueError(
                 f"quantum (bit-exact mode) needs zeta=1 so that both updates are additive; "
@@ -78,11 +93,11 @@ class McCallumFoster(Solver):
         self.needs_levy_area = base.needs_levy_area
 
     def options(self) -> dict[str, Any]:
-        return {"zeta": self.zeta, "quantum": self.quantum}
+        return {"zeta": self.zeta, "quantum": self.quantum, "compensated": self.compensated}
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
-        """``(y, ŷ)``."""
-        return ("y", "ŷ")
+        """``(y, ŷ)``; compensated: ``(y, ŷ, y·lo, ŷ·lo)``."""
+        return ("y", "ŷ") + LOW_NAMES if self.compensated else ("y", "ŷ")
 
     def forward_increment(self, sde: SDEAdapter, t0: torch.Tensor, h: float,
                           yhat0: torch.Tensor, dw: Increment | None) -> torch.Tensor:
@@ -99,7 +114,11 @@ class McCallumFoster(Solver):
              yhat0: torch.Tensor | None = None) -> State:
         check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
-        return (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
+        state = (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
+        if self.compensated:
+            cw.check_dtype(y0.dtype)
+            state += (torch.zeros_like(y0), torch.zeros_like(state[1]))
+        return state
 
     def couple(self, y0: torch.Tensor, yhat0: torch.Tensor) -> torch.Tensor:
         """``ζ y0 + (1-ζ) ŷ0``."""
@@ -107,6 +126,8 @@ class McCallumFoster(Solver):
 
     def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
              state: State, dw: Increment | None) -> State:
+        if self.compensated:
+            return self._step_pairs(sde, t0, t1, h, state, dw)
         y0, yh0 = state
         y1 = self.couple(y0, yh0) + self.forward_increment(sde, t0, h, yh0, dw)
         yh1 = yh0 - self.backward_increment(sde, t1, h, y1, dw)
@@ -114,9 +135,32 @@ class McCallumFoster(Solver):
 
     def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
                 state: State, dw: Increment | None) -> State:
+        if self.compensated:
+            return self._inverse_pairs(sde, t0, t1, h, state, dw)
         y1, yh1 = state
         yh0 = yh1 + self.backward_increment(sde, t1, h, y1, dw)
         a = self.forward_increment(sde, t0, h, yh0, dw)
         if self.zeta == 1.0:
             return (y1 - a, yh0)
         return ((y1 - (1.0 - self.zeta) * yh0 - a) / self.zeta, yh0)
+
+    # -- compensated mode: the same step on (hi, lo) pairs ------------------------------
+    def _couple_pairs(self, y0: cw.Pair, yh0: cw.Pair) -> cw.Pair:
+        if self.zeta == 1.0:
+            return y0
+        return cw.add_pair(cw.scale(y0, self.zeta), cw.scale(yh0, 1.0 - self.zeta))
+
+    def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
+        y0, yh0 = (state[0], state[2]), (state[1], state[3])
+        y1 = cw.add(self._couple_pairs(y0, yh0),
+                    self.forward_increment(sde, t0, h, yh0[0], dw))
+        yh1 = cw.add(yh0, -self.backward_increment(sde, t1, h, y1[0], dw))
+        return (y1[0], yh1[0], y1[1], yh1[1])
+
+    def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
+        y1, yh1 = (state[0], state[2]), (state[1], state[3])
+        yh0 = cw.add(yh1, self.backward_increment(sde, t1, h, y1[0], dw))
+        y0 = cw.add(y1, -self.forward_increment(sde, t0, h, yh0[0], dw))
+        if self.zeta != 1.0:
+            y0 = cw.divide(cw.sub_pair(y0, cw.scale(yh0, 1.0 - self.zeta)), self.zeta)
+        return (y0[0], yh0[0], y0[1], yh0[1])

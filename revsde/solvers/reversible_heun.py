@@ -12,7 +12,16 @@ import torch
 
 from ..brownian import Increment
 from ..sde import SDEAdapter
-from .base import Solver, State, check_quantum, check_quantum_fits, quantize
+from . import compensated as cw
+from .base import (
+    LOW_NAMES,
+    Solver,
+    State,
+    check_compensated,
+    check_quantum,
+    check_quantum_fits,
+    quantize,
+)
 
 
 class ReversibleHeun(Solver):
@@ -30,6 +39,10 @@ class ReversibleHeun(Solver):
             (MATH.md §7).  Increments ``R_n = f_n h + g_n W`` are rounded to the
             grid and ``y`` advances by ``½(R_0 + R_1)``, so ``y`` lives on the
             half grid and every addition is exact.
+        compensated: carry ``y`` and ``ŷ`` as ``hi + lo`` pairs
+            (:mod:`revsde.solvers.compensated`; the state ends with ``y·lo, ŷ·lo``):
+            ``f`` and ``g`` are evaluated at ``hi``, and the inverse rebuilds ``hi`` bit
+            for bit where plain sums lose it.
     """
 
     name = "reversible_heun"
@@ -42,16 +55,19 @@ class ReversibleHeun(Solver):
     nfe_per_step = 1
     init_nfe = 1
     exact_mode = True
+    compensated_mode = True
 
-    def __init__(self, quantum: float | None = None):
+    def __init__(self, quantum: float | None = None, compensated: bool = False):
         self.quantum = check_quantum(quantum)
+        self.compensated = check_compensated(compensated, self.quantum)
 
     def options(self) -> dict[str, Any]:
-        return {"quantum": self.quantum}
+        return {"quantum": self.quantum, "compensated": self.compensated}
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
-        """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``."""
-        return ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
+        """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``; compensated: then ``y·lo, ŷ·lo``."""
+        names = ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
+        return names + LOW_NAMES if self.compensated else names
 
     def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
         """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE)."""
@@ -73,7 +89,11 @@ class ReversibleHeun(Solver):
         y0 = quantize(y0, self.quantum)
         yhat0 = y0 if yhat0 is None else quantize(yhat0, self.quantum)
         check_quantum_fits(yhat0, self.quantum)
-        return (y0, yhat0) + self.evaluate(sde, t0, yhat0)
+        state = (y0, yhat0) + self.evaluate(sde, t0, yhat0)
+        if self.compensated:
+            cw.check_dtype(y0.dtype)
+            state += (torch.zeros_like(y0), torch.zeros_like(yhat0))
+        return state
 
     @staticmethod
     def half(sde: SDEAdapter, base: torch.Tensor, cache: State, h: float,
@@ -95,6 +115,8 @@ class ReversibleHeun(Solver):
 
     def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
              state: State, dw: Increment | None) -> State:
+        if self.compensated:
+            return self._step_pairs(sde, t1, h, state, dw, 1.0)
         y0, yh0, cache0 = state[0], state[1], state[2:]
         if self.quantum is None:
             # m = y0 + ½R0 is the midpoint of y0 and the reflection: ŷ1 = 2m - ŷ0.
@@ -111,6 +133,8 @@ class ReversibleHeun(Solver):
 
     def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
                 state: State, dw: Increment | None) -> State:
+        if self.compensated:
+            return self._step_pairs(sde, t0, h, state, dw, -1.0)
         y1, yh1, cache1 = state[0], state[1], state[2:]
         if self.quantum is None:
             m = self.half(sde, y1, cache1, h, dw, -0.5)  # = y0 + ½R0 of the forward step
@@ -123,3 +147,17 @@ class ReversibleHeun(Solver):
         r0 = self._r(sde, cache0, h, dw)
         y0 = torch.add(y1, r0 + r1, alpha=-0.5)
         return (y0, yh0) + cache0
+
+    # -- compensated mode -----------------------------------------------------------
+    def _step_pairs(self, sde: SDEAdapter, t: torch.Tensor, h: float, state: State,
+                    dw: Increment | None, sign: float) -> State:
+        """A forward (``sign = 1``, to ``t = t1``) or inverse (``sign = -1``, to ``t = t0``)
+        step on pairs; the two are the same walk: ``m = y + ½R(start)``,
+        ``ŷ' = 2m - ŷ``, ``y' = m + ½R(end)``, with ``R = ±(f h + g W)``."""
+        k = len(state) - 2
+        y, yh, cache = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
+        m = cw.add(y, self._r(sde, cache, h, dw) * (0.5 * sign))
+        yh1 = cw.sub_pair((m[0] * 2.0, m[1] * 2.0), yh)
+        cache1 = self.evaluate(sde, t, yh1[0])
+        y1 = cw.add(m, self._r(sde, cache1, h, dw) * (0.5 * sign))
+        return (y1[0], yh1[0]) + cache1 + (y1[1], yh1[1])

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ...solvers.compensated import SPLITTERS
 from ..checks import check_data, check_model, check_steps, check_tensor, draw_seed
 from ..models import DiffusionModel
 from ..samplers import RexSampler, Sampler, get_sampler, reversible_names
@@ -219,7 +220,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         check_range: refuse data outside the model's declared ``data_range``
             (pictures in [0, 255] or [0, 1] for a [-1, 1] model) and another
             channel count (:func:`revsde.diffusion.checks.check_data`).
-        **options: sampler options (``case``, ``zeta``, ``quantum``); a baseline name
+        **options: sampler options (``case``, ``zeta``, ``quantum``, ``compensated``:
+            default ``True`` outside exact mode, so that the lifted state is carried as
+            ``hi + lo`` pairs and the decode rebuilds the network's inputs bit for bit,
+            MATH.md §4.6); a baseline name
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
@@ -251,6 +255,9 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         check_data(model, x0, "x0")
     ts = _grid(model, steps, grid)
     probe = _reversible(sampler, options)
+    if (not exact and isinstance(sampler, str) and "compensated" not in options
+            and "compensated" in probe.options and x0.dtype in SPLITTERS):
+        options["compensated"] = True  # MATH.md §4.6: the inverse sees the forward's inputs
     if exact:
         if not float(x0.abs().max()) <= data_range:
             raise ValueError(f"x0 has values up to {float(x0.abs().max()):.4g} but "

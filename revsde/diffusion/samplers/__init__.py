@@ -90,13 +90,14 @@ def _rex(name: str, method: str, stochastic: bool) -> Callable[..., RexSampler]:
     why = LOG_CLOCK_WHY if solver.needs_positive_clock else ""
     if solver.uses_zeta:
         def build(case: str = default, zeta: float = 0.999,
-                  quantum: float | None = None) -> RexSampler:
+                  quantum: float | None = None, compensated: bool = False) -> RexSampler:
             return RexSampler(name, method, _check_case(name, case, allowed, why), zeta,
-                              quantum)
+                              quantum, compensated)
     else:
-        def build(case: str = default, quantum: float | None = None) -> RexSampler:
+        def build(case: str = default, quantum: float | None = None,
+                  compensated: bool = False) -> RexSampler:
             return RexSampler(name, method, _check_case(name, case, allowed, why), None,
-                              quantum)
+                              quantum, compensated)
     build.__name__ = name
     return build
 

@@ -72,6 +72,9 @@ class RexSampler:
         zeta: MCF coupling in (0, 1] for a solver with ``uses_zeta``; ``None`` otherwise.
         quantum: power-of-two fixed-point grid for bit-exact reversal (MATH.md §7),
             for a solver with ``exact_mode``.
+        compensated: carry the lifted ``Y`` and ``Ŷ`` as ``hi + lo`` pairs (a solver with
+            ``compensated_mode``; MATH.md §4.6): the network sees ``hi`` and the inverse
+            rebuilds it bit for bit.  :func:`~revsde.diffusion.encode` turns it on.
     """
 
     name: str
@@ -79,6 +82,7 @@ class RexSampler:
     case: str
     zeta: float | None = None
     quantum: float | None = None
+    compensated: bool = False
     _solver: Solver = field(init=False, repr=False, compare=False)
 
     reversible: ClassVar[bool] = True
@@ -94,6 +98,9 @@ class RexSampler:
                 f"{self.method} has no fixed-point grid it can invert bit for bit; use "
                 "rev_heun or a rex_* sampler for exact mode"
             )
+        if self.compensated is not False and not probe.compensated_mode:
+            raise ValueError(f"{self.name} has no compensated mode (its solver {self.method} "
+                             "does not carry hi + lo pairs); omit compensated=")
         if self.zeta is not None and not probe.uses_zeta:
             raise ValueError(f"{self.name} takes no zeta (its solver {self.method} has no "
                              "coupling); omit zeta=")
@@ -109,6 +116,8 @@ class RexSampler:
             options["zeta"] = 0.999 if self.zeta is None else self.zeta
         if probe.exact_mode:
             options["quantum"] = self.quantum
+        if probe.compensated_mode:
+            options["compensated"] = self.compensated
         # built once; validates zeta and quantum with the core's messages
         object.__setattr__(self, "_solver", SOLVERS.get(self.method, **options))
 
@@ -145,6 +154,8 @@ class RexSampler:
         out: dict[str, Any] = {"case": self.case, "quantum": self.quantum}
         if self._solver.uses_zeta:
             out["zeta"] = self._solver.zeta
+        if self._solver.compensated_mode:
+            out["compensated"] = self._solver.compensated
         return out
 
     def info(self) -> dict[str, Any]:
