@@ -185,7 +185,7 @@ def test_unknown_method_lists_valid_names():
 
 def test_unknown_solver_option():
     with pytest.raises(ValueError, match=r"'mcf_heun' does not take option\(s\) \['zta'\]; "
-                       r"it accepts \['zeta', 'quantum'\]"):
+                       r"it accepts \['zeta', 'quantum', 'compensated'\]"):
         solve(method="mcf_heun", zta=0.9)
     with pytest.raises(ValueError, match="accepts no options"):
         solve(method="heun", zeta=0.9)
