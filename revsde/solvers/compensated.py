@@ -19,6 +19,7 @@ arithmetic (no fused multiply-add is assumed), on the CPU as on CUDA.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["Pair", "SPLITTERS", "two_sum", "split", "two_prod", "add", "add_pair", "sub_pair",
@@ -52,11 +53,25 @@ def split(a: torch.Tensor) -> Pair:
     return hi, a - hi
 
 
-def two_prod(a: torch.Tensor, b: torch.Tensor) -> Pair:
-    """``(p, e)`` with ``p = fl(a·b)`` and ``p + e = a·b`` exactly (Dekker); ``b`` broadcasts."""
-    p = a * b
+def _split_number(b: float, dtype: torch.dtype) -> tuple[float, float, float]:
+    """``(b, hi, lo)`` for a python number: ``b`` rounded to ``dtype`` and its split, made
+    in that dtype's arithmetic on the host (no tensor, so no device transfer per step)."""
+    kind = np.float64 if dtype == torch.float64 else np.float32
+    v = kind(b)
+    c = v * kind(SPLITTERS[dtype])
+    hi = c - (c - v)
+    return float(v), float(hi), float(v - hi)
+
+
+def two_prod(a: torch.Tensor, b: torch.Tensor | float) -> Pair:
+    """``(p, e)`` with ``p = fl(a·b)`` and ``p + e = a·b`` exactly (Dekker); ``b`` is a
+    tensor that broadcasts or a python number (taken in ``a``'s dtype)."""
     ah, al = split(a)
-    bh, bl = split(b)
+    if isinstance(b, torch.Tensor):
+        bh, bl = split(b)
+    else:
+        b, bh, bl = _split_number(b, a.dtype)
+    p = a * b
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
@@ -82,15 +97,18 @@ def sub_pair(x: Pair, y: Pair) -> Pair:
 
 
 def scale(x: Pair, c: torch.Tensor | float) -> Pair:
-    """``c·x`` for a scalar ``c`` (a python number or a tensor that broadcasts)."""
-    c = torch.as_tensor(c, dtype=x[0].dtype, device=x[0].device)
+    """``c·x`` for a scalar ``c``: a python number (taken in the pair's dtype) or a tensor
+    that broadcasts."""
+    if not isinstance(c, torch.Tensor):
+        c = _split_number(c, x[0].dtype)[0]
     p, e = two_prod(x[0], c)
     return _normal(p, e + x[1] * c)
 
 
 def divide(x: Pair, c: torch.Tensor | float) -> Pair:
     """``x / c`` for a nonzero scalar ``c``: one quotient, its exact remainder, a correction."""
-    c = torch.as_tensor(c, dtype=x[0].dtype, device=x[0].device)
+    if not isinstance(c, torch.Tensor):
+        c = _split_number(c, x[0].dtype)[0]
     q = x[0] / c
     p, e = two_prod(q, c)  # q·c = p + e exactly
     r = ((x[0] - p) - e) + x[1]
