@@ -192,3 +192,19 @@ def test_any_size_round_trips(nets):
     assert tuple(x.shape) == (1, 3, 9, 13)
     lat, back = _roundtrip(nets[torch.float32], x, "rex_em")
     assert back.shape == x.shape and _err(back, x) <= BOUND[torch.float32]
+
+
+@pytest.mark.parametrize("name", ["rev_heun", "rev_heun_sde"])
+def test_channels_last_picture_round_trips(nets, name):
+    """A picture made from an (H, W, C) array is channels-last; the network's rounding
+    depends on its input's layout, so the drift hands it one layout both ways (before:
+    1.1e-7 and 1.3e-7 here, the states the solve makes being contiguous)."""
+    import numpy as np
+
+    from revsde.app.images import read_picture
+
+    a = np.ascontiguousarray(read_picture("astronaut")[100:148, 200:248])
+    x = torch.from_numpy(a).to(F64).permute(2, 0, 1)[None] / 127.5 - 1
+    assert not x.is_contiguous()
+    _, back = _roundtrip(nets[torch.float32], x, name, steps=6)
+    assert _err(back, x) <= ROUNDOFF

@@ -96,7 +96,10 @@ class LiftedODE(torch.nn.Module):
             tb = tb.reshape(-1)
         else:
             kappa, tb, a, sg, factor = c
-        x = kappa * y
+        # one memory layout for every call: a network's rounding can depend on its input's
+        # strides (a channels-last picture against the contiguous states a solve makes), and
+        # the inverse must see the forward's inputs bit for bit *and* laid out alike
+        x = (kappa * y).contiguous()
         out = self._call(x, tb.expand(y.shape[0]), self._cond)
         if self._convert:
             out = self.model.convert(x, out, a, sg)[self._pick]

@@ -223,7 +223,9 @@ class RexSampler:
         return self.brownian(clocks, like, seed)
 
     def _init(self, pb: LiftedProblem, clock: torch.Tensor, y: torch.Tensor) -> tuple:
-        return self._solver.init(SDEAdapter(pb.sde), clock.to(y.dtype), y)
+        # contiguous, like every state the solve makes from it (a picture read from an
+        # (H, W, C) array arrives channels-last)
+        return self._solver.init(SDEAdapter(pb.sde), clock.to(y.dtype), y.contiguous())
 
     def _check_state(self, state: Any, name: str = "state") -> tuple:
         if not isinstance(state, (tuple, list)) or len(state) < 2:
