@@ -10,9 +10,10 @@ random weights (no download), and the DDPM linear schedule (1000 timesteps,
 * diffusers: ``DDIMInverseScheduler`` for ``--steps`` steps, then ``DDIMScheduler`` back
   (``clip_sample=False`` for both), one network evaluation per step;
 * revsde: ``from_diffusers`` on the same network, ``encode``/``decode`` with reversible
-  samplers at the same number of network evaluations per direction (``rev_heun`` and
-  ``rev_heun_exp``: steps - 1 steps plus one to start; ``rex_euler``: steps/2 steps),
-  the network in float32 and the reversible state in float64; ``rev_heun`` also in
+  samplers at the same number of network evaluations per direction (``rev_heun``,
+  ``rev_heun_exp`` and ``rev_heun_sde``: steps - 1 steps plus one to start;
+  ``rex_euler`` and ``rex_em``: steps/2 steps), the network in float32 and the
+  reversible state in float64 (compensated, encode's default); ``rev_heun`` also in
   exact mode (``exact=True``: fixed-point lifted state, a bit-exact round trip).
 
 Prints one JSON document: per method the max abs and mean square round-trip error in
@@ -110,7 +111,8 @@ def main(argv=None) -> dict:
     p.add_argument("--size", type=int, default=64, help="picture size (256 is the real one)")
     p.add_argument("--steps", type=int, default=10,
                    help="network evaluations per direction (DDIM steps)")
-    p.add_argument("--samplers", nargs="*", default=["rev_heun", "rev_heun_exp", "rex_euler"])
+    p.add_argument("--samplers", nargs="*",
+                   default=["rev_heun", "rev_heun_exp", "rex_euler", "rev_heun_sde", "rex_em"])
     p.add_argument("--exact", nargs="*", default=["rev_heun"],
                    help="samplers also run in exact mode (fixed-point lifted state, MATH.md §7)")
     p.add_argument("--repeats", type=int, default=1)
