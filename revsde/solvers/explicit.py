@@ -79,7 +79,7 @@ class StratRK(_TableauMethod):
         ks = []
         for row, c in zip(tab.a, tab.c):
             z = _combine(y, row, ks)
-            ti = t if c == 0.0 else t + c * h
+            ti = t if c == 0.0 else sde.stage_time(t, c, h)
             if dw is None:
                 ks.append(sde.f(ti, z) * h)
             else:
@@ -190,7 +190,7 @@ class AdditiveSRK(_TableauMethod):
                     z = z + aw * gw
                 if ah:
                     z = z + ah * gh
-            fs.append(sde.f(t if c == 0.0 else t + c * h, z))
+            fs.append(sde.f(t if c == 0.0 else sde.stage_time(t, c, h), z))
         out = None
         for b, fi in zip(tab.b, fs):
             if b:

@@ -19,6 +19,7 @@ from ..schedules import as_time
 from ..schedules import coordinates as co
 from ..schedules.base import NoiseSchedule, TimeLike, VPSchedule
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
+from .drift_table import DriftTable
 
 __all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES"]
 
@@ -104,40 +105,13 @@ class LiftedODE(torch.nn.Module):
             out = out * factor
         return out
 
-
-class DriftTable:
-    """The lifted drift's coefficients at every clock of one grid (immutable).
-
-    Built once per problem from its clock grid (:meth:`LiftedODE.coefficients` of the
-    whole grid, so the same numbers as clock by clock, to the caveat written there).
-    :meth:`at` answers for a clock that is an element of ``clocks``
-    itself (a view of its memory, as the driver loop's times are when it is handed
-    this very tensor), found from the element's address: no value is read, so there
-    is no device synchronisation.  Any other clock, or a grid written to since, gets
-    ``None`` (the caller computes the coefficients).
-    """
-
-    def __init__(self, clocks: torch.Tensor, coefficients: tuple) -> None:
-        self.clocks = clocks
-        self.dtype, self.device = clocks.dtype, clocks.device
-        self._ptr = clocks.data_ptr()
-        self._item = clocks.element_size()
-        self._size = clocks.numel() * self._item
-        self._version = clocks._version
-        # one row per clock: (κ, t, α, σ, factor), zeros where a coefficient is None
-        self._rows = torch.stack([torch.zeros_like(clocks) if v is None else v
-                                  for v in coefficients], dim=1)
-
-    def at(self, s: torch.Tensor, y: torch.Tensor) -> tuple | None:
-        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (zeros for the coefficients that
-        :meth:`LiftedODE.coefficients` gives as ``None``) if ``s`` is an element of
-        ``clocks`` and ``y`` has its dtype and device; else ``None``."""
-        off = s.data_ptr() - self._ptr
-        if (off < 0 or off >= self._size or s.dim() or s._version != self._version
-                or s.dtype is not self.dtype or y.dtype is not self.dtype
-                or s.device != self.device or y.device != self.device):
-            return None
-        return self._rows[off // self._item].unbind()
+    def stage_time(self, s: torch.Tensor, c: float, h: float) -> torch.Tensor:
+        """``s + c·h``, the clock of a Runge–Kutta stage (what the solver would compute):
+        an element of the table's stage rows when ``s`` and ``h`` are of its grid, so that
+        :meth:`f` reads the coefficients there (:mod:`.drift_table`)."""
+        t = None if self._table is None else self._table.stage_time(s, c, h,
+                                                                        self.coefficients)
+        return s + c * h if t is None else t
 
 
 class LiftedSDE(LiftedODE):
