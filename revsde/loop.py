@@ -78,6 +78,8 @@ class Problem:
         self.times = (times if times is not None
                       else torch.tensor(grid, dtype=ref.dtype, device=ref.device))
         self._memo: dict[int, torch.Tensor] = {}  # the last few t(n): a step reads t_n, t_{n+1}
+        # the solver's per-step data of this grid (e.g. exponential weights), once per solve
+        sde.step_data = solver.tabulate(self.times, grid)
         self.bm = bm
         self.levy = levy
         self.noise = noise

@@ -126,6 +126,9 @@ class SDEAdapter:
         #: output shapes of the first evaluations (``None`` until then).
         self.f_shape: tuple[int, ...] | None = None
         self.g_shape: tuple[int, ...] | None = None
+        #: the solver's per-step data of the solve's grid (``Solver.tabulate``), set by the
+        #: driver loop; ``None`` outside a solve.
+        self.step_data: Any = None
 
     def describe(self) -> str:
         """The kind of equation, in words (for error messages)."""
