@@ -10,6 +10,11 @@ the mechanisms and that they change no number:
   (its vector kernel differs from its one-element one in the last bit for ~3% of
   inputs), so there the table is checked to round-off;
 * the table is read during a solve (the schedule is not evaluated per step);
+* the Runge–Kutta stage clocks ``t + c·h`` of the McCallum–Foster samplers come
+  from stage rows of the table: the same bits as ``t + c * h`` computed by the
+  solver, and their coefficients the per-clock ones;
+* the exponential Reversible Heun weights come from a table of the whole grid,
+  bit for bit the per-step :func:`exp_weights`, and a solve computes them once;
 * the network's dtype is read once per solve, not at every evaluation;
 * ``alpha_sigma`` gives the numbers of ``alpha`` and ``sigma``.
 """
@@ -18,6 +23,7 @@ import pytest
 import torch
 
 import revsde
+import revsde.solvers.exp_reversible_heun as erh
 from revsde.diffusion import (
     DiffusionModel,
     LiftedProblem,
@@ -26,7 +32,11 @@ from revsde.diffusion import (
     get_sampler,
     time_grid,
 )
+from revsde.diffusion.samplers import lifted
+from revsde.diffusion.samplers.lifted import STAGE_ROW_SCHEDULES
 from revsde.diffusion.schedules import VE, FlowMatching, VPDiscrete
+from revsde.sde import SDEAdapter
+from revsde.solvers.exp_reversible_heun import ExpWeightsTable, exp_weights
 
 F32, F64 = torch.float32, torch.float64
 SCHEDULES = [VPLinear(), VPCosine(), VE(), FlowMatching(),
@@ -95,10 +105,22 @@ class CountingVP(VPLinear):
         return super().at_lambda(lam)
 
 
-@pytest.mark.parametrize("name", ["rev_heun", "rex_euler", "rev_heun_sde"])
-def test_solve_reads_the_table(name):
-    """On a grid-point solver, a whole sample evaluates the schedule only to build the
-    table (once per grid clock), not at each step; the result is the per-step one."""
+def _stage_rows(solver) -> int:
+    """Stage rows a solve of ``solver`` builds: one per distinct non-zero node ``c`` of a
+    McCallum–Foster base, forward and backward; none for a grid-point solver."""
+    base = getattr(solver, "base", None)
+    tab = getattr(base, "tableau", None)
+    return 0 if tab is None else 2 * len({c for c in tab.c if c != 0.0})
+
+
+@pytest.mark.parametrize("name", ["rev_heun", "rex_euler", "rev_heun_sde", "rex_rk4",
+                                  "rex_midpoint", "rex_shark"])
+def test_solve_reads_the_table(name, monkeypatch):
+    """A whole sample evaluates the schedule only to build the table (once per grid
+    clock and once per stage clock of the steps), not at each evaluation; the result is
+    the one computed evaluation by evaluation."""
+    # CountingVP only counts VPLinear's own operations: its stage clocks may be tabulated
+    monkeypatch.setattr(lifted, "STAGE_ROW_SCHEDULES", (*STAGE_ROW_SCHEDULES, CountingVP))
     sch = CountingVP()
     model = DiffusionModel(Net(), sch, "eps")
     steps = 12
@@ -109,7 +131,10 @@ def test_solve_reads_the_table(name):
     CountingVP.calls = 0
     with torch.no_grad():
         out = s.sample(model, x, ts, **kw)
-    assert CountingVP.calls == steps + 1  # one table of the steps + 1 clocks
+    rows = _stage_rows(s.solver())
+    assert rows == {"rex_rk4": 4, "rex_midpoint": 2, "rex_shark": 2}.get(name, 0)
+    # one table of the steps + 1 clocks, and a row of `steps` clocks per stage node
+    assert CountingVP.calls == steps + 1 + rows * steps
     # the same solve with every clock computed at its evaluation (a grid the table
     # does not know: a copy of the clocks)
     pb, clocks = s.lift(model, ts, None, x)
@@ -118,7 +143,7 @@ def test_solve_reads_the_table(name):
     CountingVP.calls = 0
     with torch.no_grad():
         sol = revsde.sdeint(pb.sde, None, clocks.clone(), method=s.solver(), state=state, bm=bm)
-    assert CountingVP.calls >= steps  # computed per evaluation
+    assert CountingVP.calls >= steps * s.nfe_per_step  # computed per evaluation
     assert torch.equal(pb.from_lifted(sol.state[0], pb.ts[-1]), out)
 
 
@@ -149,3 +174,99 @@ def test_alpha_sigma_is_alpha_and_sigma(schedule, dtype):
     t = torch.linspace(schedule.t_min, schedule.t_max, 101, dtype=dtype)
     a, s = schedule.alpha_sigma(t)
     assert torch.equal(a, schedule.alpha(t)) and torch.equal(s, schedule.sigma(t))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_stage_clocks_are_the_solvers_and_tabulated(schedule, dtype):
+    """``stage_time(t_n, c, ±h)`` is ``t_n + c * h`` bit for bit (what the solver computed
+    before), an element of a stage row whose coefficients are the per-clock ones bit for
+    bit; a step that is not the grid's, a clock that is not an element of it, or a
+    schedule outside STAGE_ROW_SCHEDULES (VPCosine's atan2 and FlowMatching's sigmoid
+    give an element alone other bits than within a vector) is computed."""
+    ts = time_grid(schedule, 9, "karras")
+    tabulated = type(schedule) in STAGE_ROW_SCHEDULES
+    assert tabulated == (not isinstance(schedule, (VPCosine, FlowMatching)))
+    y = torch.randn(2, 1, 3, 3, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    model = DiffusionModel(Net(), schedule, "eps")
+    for case in ("ode_x0", "ode_eps", "sde_x0"):
+        pb = LiftedProblem(model, case, ts, like=y)
+        sde, clocks, grid = pb.sde, pb.clocks, pb.clocks.tolist()
+        adapter = SDEAdapter(sde)
+        for c in (0.5, 1.0, 2 / 3, 0.8333333333333334):
+            for n in range(len(grid) - 1):
+                for t, h in ((clocks[n], grid[n + 1] - grid[n]),  # forward from t_n
+                             (clocks[n + 1], -(grid[n + 1] - grid[n]))):  # backward from t_n+1
+                    st = adapter.stage_time(t, c, h)
+                    assert torch.equal(st, t + c * h), (case, c, n)
+                    row = sde._table.at(st, y)
+                    if not tabulated:  # computed at each evaluation, as the solver did
+                        assert row is None
+                        continue
+                    assert row is not None
+                    alone = sde.coefficients(st.clone(), y)
+                    for got, want in zip(row, alone):
+                        if want is not None:
+                            assert torch.equal(got, want), (case, c, n)
+                    assert sde.stage_time(t, c, h) is st  # one view per stage clock
+        off = adapter.stage_time(clocks[1], 0.5, 0.25 * (grid[2] - grid[1]))  # not a grid step
+        assert torch.equal(off, clocks[1] + 0.5 * (0.25 * (grid[2] - grid[1])))
+        assert sde._table.at(off, y) is None
+        copy = clocks[1].clone()
+        assert sde._table.at(sde.stage_time(copy, 0.5, grid[2] - grid[1]), y) is None
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_exp_weights_table_is_the_per_step_weights(schedule, dtype):
+    """Row n of :class:`ExpWeightsTable` == ``exp_weights(t_n, h_n)`` bit for bit, on the
+    clock grids of the lifted cases; another step or a copy of a clock is not answered."""
+    for case in ("ode_x0", "ode_eps", "sde_x0"):
+        for kind in ("uniform_lambda", "karras"):
+            y = torch.zeros(1, dtype=dtype)
+            clocks = LiftedProblem(DiffusionModel(Net(), schedule, "eps"), case,
+                                   time_grid(schedule, 13, kind), like=y).clocks
+            grid = clocks.tolist()
+            table = ExpWeightsTable(clocks, grid)
+            for n in range(len(grid) - 1):
+                h = grid[n + 1] - grid[n]
+                got, want = table.at(clocks[n], h), exp_weights(clocks[n], h)
+                assert got is not None
+                assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (case, n)
+                assert table.at(clocks[n], 0.5 * h) is None
+                assert table.at(clocks[n].clone(), h) is None
+            assert table.at(clocks[-1], grid[-2] - grid[-1]) is None  # t_N starts no step
+
+
+@pytest.mark.parametrize("name", ["rev_heun_exp", "rev_heun_exp_sde"])
+def test_solve_computes_the_exp_weights_once(name, monkeypatch):
+    """A solve and an inverse solve compute the weights once (the table of the grid), not
+    at every step; their numbers are those of the weights computed step by step."""
+    calls = []
+
+    def counting(s0, h):
+        calls.append(torch.as_tensor(s0).numel())
+        return exp_weights(s0, h)
+
+    monkeypatch.setattr(erh, "exp_weights", counting)
+    model = DiffusionModel(Net(), VPLinear(), "eps")
+    steps = 10
+    ts = time_grid(VPLinear(), steps, "uniform_lambda")
+    x = torch.randn(2, 1, 4, 4, dtype=F64, generator=torch.Generator().manual_seed(4))
+    s = get_sampler(name)
+    pb, clocks = s.lift(model, ts, None, x)
+    state = s._init(pb, clocks[0], pb.to_lifted(x, pb.ts[0]))
+    bm = s.brownian(clocks, x, 5) if s.stochastic else None
+    solver = s.solver()
+    out = {}
+    with torch.no_grad():
+        for tabulated in (True, False):
+            if not tabulated:  # the reference: the weights computed at every (inverse) step
+                monkeypatch.setattr(type(solver), "tabulate", lambda self, times, grid: None)
+            calls.clear()
+            fwd = revsde.sdeint(pb.sde, None, clocks, method=solver, state=state, bm=bm)
+            back = revsde.sdeint_inverse(pb.sde, fwd.state, clocks, method=solver, bm=bm)
+            out[tabulated] = (fwd.ys, back.ys)
+            assert calls == ([steps, steps] if tabulated else [1] * (2 * steps))
+    for a, b in zip(out[True], out[False]):
+        assert torch.equal(a, b)

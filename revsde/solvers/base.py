@@ -144,7 +144,8 @@ class Solver:
                 )
             if name == "f(ŷ)":
                 try:
-                    ok = torch.broadcast_shapes(s.shape, y.shape) == y.shape
+                    ok = (s.shape == y.shape
+                          or torch.broadcast_shapes(s.shape, y.shape) == y.shape)
                 except RuntimeError:
                     ok = False
                 if not ok:

@@ -15,13 +15,22 @@ import torch
 
 from ..checks import check_model
 from ..models import DiffusionModel, per_sample
-from ..schedules import as_time
+from ..schedules import VE, VPDiscrete, VPLinear, VPScaledLinear, as_time
 from ..schedules import coordinates as co
 from ..schedules.base import NoiseSchedule, TimeLike, VPSchedule
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
 from .drift_table import DriftTable
 
-__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES"]
+__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES",
+           "STAGE_ROW_SCHEDULES"]
+
+#: Schedules (by exact type: a subclass may change the operations) whose coefficients
+#: have the same bits for a clock alone as within a vector, so that the stage clocks of
+#: a solve can be tabulated without changing a number.  VPCosine (``torch.atan2``) and
+#: FlowMatching (``torch.sigmoid``) are not: the CPU kernels of those two operations
+#: differ in the last bit between one element and a vector; their stage clocks are
+#: computed at each evaluation, as before.
+STAGE_ROW_SCHEDULES = (VPLinear, VE, VPDiscrete, VPScaledLinear)
 
 
 class LiftedODE(torch.nn.Module):
@@ -47,6 +56,7 @@ class LiftedODE(torch.nn.Module):
         cs = problem.case
         #: the network's output is converted to the case's prediction (else used as it is)
         self._convert = self.model.prediction != cs.prediction
+        self._to_prediction = self.model.convert  # bound once: not a submodule lookup per call
         self._pick = 0 if cs.prediction == "eps" else 1
         self._call = self.model.net_for_solve()
         self._factor = bool(cs.drift_power)
@@ -58,6 +68,7 @@ class LiftedODE(torch.nn.Module):
                              and type(sch).alpha is NoiseSchedule.alpha
                              and type(sch).sigma is NoiseSchedule.sigma)
         self._table: DriftTable | None = None
+        self._stage_rows = type(sch) in STAGE_ROW_SCHEDULES
 
     def coefficients(self, s: torch.Tensor, like: torch.Tensor) -> tuple:
         """``(κ, t, α_t, σ_t, ς^drift_power)`` at clock(s) ``s`` (0-d or 1-D), in ``like``'s
@@ -100,17 +111,18 @@ class LiftedODE(torch.nn.Module):
         x = kappa * y
         out = self._call(x, tb.expand(y.shape[0]), self._cond)
         if self._convert:
-            out = self.model.convert(x, out, a, sg)[self._pick]
+            out = self._to_prediction(x, out, a, sg)[self._pick]
         if self._factor:
             out = out * factor
         return out
 
     def stage_time(self, s: torch.Tensor, c: float, h: float) -> torch.Tensor:
         """``s + c·h``, the clock of a Runge–Kutta stage (what the solver would compute):
-        an element of the table's stage rows when ``s`` and ``h`` are of its grid, so that
-        :meth:`f` reads the coefficients there (:mod:`.drift_table`)."""
-        t = None if self._table is None else self._table.stage_time(s, c, h,
-                                                                        self.coefficients)
+        an element of the table's stage rows when ``s`` and ``h`` are of its grid and the
+        schedule is one of :data:`STAGE_ROW_SCHEDULES`, so that :meth:`f` reads the
+        coefficients there (:mod:`.drift_table`)."""
+        t = (None if self._table is None or not self._stage_rows
+             else self._table.stage_time(s, c, h, self.coefficients))
         return s + c * h if t is None else t
 
 
