@@ -56,10 +56,11 @@ class _TableauMethod(BaseMethod):
 
 
 def _combine(y: torch.Tensor, coeffs: tuple[float, ...], ks: list[torch.Tensor]) -> torch.Tensor:
+    """``y + Σ_j a_j k_j`` (a weight of one adds ``k_j`` itself: ``1.0 * k`` is ``k``)."""
     z = y
     for a, k in zip(coeffs, ks):
         if a:
-            z = z + a * k
+            z = z + (k if a == 1.0 else a * k)
     return z
 
 

@@ -32,8 +32,8 @@ class ClockRows:
 
     :meth:`index` finds an element of ``clocks`` from its address (a 0-d view of
     that very tensor, as the driver loop's times are); a tensor written to since
-    (its version changed) is not found.  A row's 0-d views are made at its first
-    read and kept (a McCallum–Foster step reads each grid clock twice).
+    (its version changed) is not found.  The rows are 0-d views of the coefficient
+    vectors, made once here (one ``unbind`` per coefficient: cheaper than one per row).
     """
 
     def __init__(self, clocks: torch.Tensor, coefficients: tuple) -> None:
@@ -42,11 +42,11 @@ class ClockRows:
         self._item = clocks.element_size()
         self._size = clocks.numel() * self._item
         self._version = clocks._version
-        # one row per clock: (κ, t, α, σ, factor), zeros where a coefficient is None
-        self._rows = torch.stack([torch.zeros_like(clocks) if v is None else v
-                                  for v in coefficients], dim=1)
-        self._read: list[tuple | None] = [None] * clocks.numel()
-        self._views: tuple[torch.Tensor, ...] | None = None
+        n = clocks.numel()
+        # row n: (κ, t, α, σ, factor) at clocks[n]; None where a coefficient is None
+        self._rows = list(zip(*[(None,) * n if v is None else v.unbind()
+                                for v in coefficients]))
+        self.views: tuple[torch.Tensor, ...] = ()
 
     def index(self, s: torch.Tensor) -> int | None:
         """``n`` if ``s`` is ``clocks[n]`` (by address, unwritten since); else ``None``."""
@@ -56,17 +56,13 @@ class ClockRows:
         return off // self._item
 
     def row(self, n: int) -> tuple:
-        """``(κ, t, α, σ, factor)`` at ``clocks[n]``, as 0-d tensors."""
-        r = self._read[n]
-        if r is None:
-            r = self._read[n] = self._rows[n].unbind()
-        return r
+        """``(κ, t, α, σ, factor)`` at ``clocks[n]``, as 0-d tensors (``None`` where
+        :meth:`LiftedODE.coefficients` gives ``None``)."""
+        return self._rows[n]
 
-    def clock(self, n: int) -> torch.Tensor:
-        """``clocks[n]``: one 0-d view per element, made once (so it is found by address)."""
-        if self._views is None:
-            self._views = self.clocks.unbind()
-        return self._views[n]
+    def fresh(self, s: torch.Tensor) -> bool:
+        """Whether ``clocks`` (of which ``s`` is a view) is unwritten since the rows were made."""
+        return s._version == self._version
 
 
 class DriftTable:
@@ -75,32 +71,35 @@ class DriftTable:
     Built once per problem from its clock grid (the coefficients of the whole grid at
     once: the same numbers as clock by clock, to the caveat written at
     :meth:`~revsde.diffusion.samplers.lifted.LiftedODE.coefficients`).  :meth:`at`
-    answers for an element of ``clocks`` or of a stage row; :meth:`stage_time` gives
-    ``t + c·h`` for a grid clock ``t`` and a step ``h`` of the grid as an element of a
-    stage row (built at its first request: ``coefficients`` of the whole row).  Any
-    other clock, or a grid written to since, gets ``None`` (the caller computes).
+    answers for an element of ``clocks`` (found by address) or a stage clock that
+    :meth:`stage_time` gave (found by identity); :meth:`stage_time` gives ``t + c·h``
+    for a grid clock ``t`` and a step ``h`` of the grid as an element of a stage row
+    (built at its first request: the coefficients of the whole row).  Any other clock,
+    or a grid written to since, gets ``None`` (the caller computes).
     """
 
     def __init__(self, clocks: torch.Tensor, coefficients: tuple) -> None:
         self.clocks = clocks
         self.dtype, self.device = clocks.dtype, clocks.device
         self._grid = ClockRows(clocks, coefficients)
-        self._segments = [self._grid]
         self._stages: dict[tuple[float, bool], ClockRows] = {}
+        #: id of a stage clock's 0-d view -> (the view, its rows, its index)
+        self._stage_clocks: dict[int, tuple[torch.Tensor, ClockRows, int]] = {}
         self._steps: list[float] | None = None  # h_n = grid[n+1] - grid[n], python floats
 
     def at(self, s: torch.Tensor, y: torch.Tensor) -> tuple | None:
-        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (zeros for the coefficients that
-        :meth:`LiftedODE.coefficients` gives as ``None``) if ``s`` is an element of the
-        grid or of a stage row and ``y`` has their dtype and device; else ``None``."""
-        if (s.dim() or s.dtype is not self.dtype or y.dtype is not self.dtype
-                or s.device != self.device or y.device != self.device):
+        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (``None`` for the coefficients
+        that :meth:`LiftedODE.coefficients` gives as ``None``) if ``s`` is an element of
+        the grid or a stage clock and ``y`` has their dtype and device; else ``None``."""
+        if y.dtype is not self.dtype or y.device != self.device:
             return None
-        for seg in self._segments:
-            n = seg.index(s)
-            if n is not None:
-                return seg.row(n)
-        return None
+        hit = self._stage_clocks.get(id(s))
+        if hit is not None and hit[0] is s:
+            return hit[1].row(hit[2]) if hit[1].fresh(s) else None
+        if s.dim() or s.dtype is not self.dtype or s.device != self.device:
+            return None
+        n = self._grid.index(s)
+        return None if n is None else self._grid.row(n)
 
     def stage_time(self, t: torch.Tensor, c: float, h: float,
                    coefficients: Coefficients) -> torch.Tensor | None:
@@ -126,7 +125,7 @@ class DriftTable:
         rows = self._stages.get((c, forward))
         if rows is None:
             rows = self._stage_rows(c, forward, coefficients)
-        return rows.clock(k)
+        return rows.views[k]
 
     def _stage_rows(self, c: float, forward: bool, coefficients: Coefficients) -> ClockRows:
         """The row ``t_k + c·h_k`` (forward) or ``t_{k+1} + c·(-h_k)`` (backward), k < N,
@@ -138,5 +137,7 @@ class DriftTable:
         offsets = torch.tensor(ch, dtype=torch.float64, device=self.device).to(self.dtype)
         clocks = base + offsets
         rows = self._stages[(c, forward)] = ClockRows(clocks, coefficients(clocks, clocks))
-        self._segments.append(rows)
+        rows.views = clocks.unbind()  # one 0-d view per stage clock, kept: found by identity
+        for k, v in enumerate(rows.views):
+            self._stage_clocks[id(v)] = (v, rows, k)
         return rows
