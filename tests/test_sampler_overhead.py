@@ -15,6 +15,8 @@ the mechanisms and that they change no number:
   solver, and their coefficients the per-clock ones;
 * the exponential Reversible Heun weights come from a table of the whole grid,
   bit for bit the per-step :func:`exp_weights`, and a solve computes them once;
+* the Runge–Kutta bases multiply by 0-d tensors of a solve's numbers (steps,
+  tableau weights) made once per solve: the same products as by python numbers;
 * the network's dtype is read once per solve, not at every evaluation;
 * ``alpha_sigma`` gives the numbers of ``alpha`` and ``sigma``.
 """
@@ -36,7 +38,9 @@ from revsde.diffusion.samplers import lifted
 from revsde.diffusion.samplers.lifted import STAGE_ROW_SCHEDULES
 from revsde.diffusion.schedules import VE, FlowMatching, VPDiscrete
 from revsde.sde import SDEAdapter
+from revsde.solvers import AdditiveSRK, StratRK
 from revsde.solvers.exp_reversible_heun import ExpWeightsTable, exp_weights
+from revsde.solvers.scalars import MAX_STEPS, Scalars
 
 F32, F64 = torch.float32, torch.float64
 SCHEDULES = [VPLinear(), VPCosine(), VE(), FlowMatching(),
@@ -270,3 +274,67 @@ def test_solve_computes_the_exp_weights_once(name, monkeypatch):
             assert calls == ([steps, steps] if tabulated else [1] * (2 * steps))
     for a, b in zip(out[True], out[False]):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_scalars_give_the_products_of_python_numbers(dtype):
+    """``x * Scalars(...)(v)`` == ``x * v`` bit for bit, both orders, over magnitudes."""
+    g = torch.Generator().manual_seed(6)
+    x = (torch.randn(4000, dtype=F64, generator=g)
+         * torch.exp2(torch.rand(4000, dtype=F64, generator=g) * 60 - 30)).to(dtype)
+    vs = (torch.rand(300, dtype=F64, generator=g) * 2 - 1) * torch.exp2(
+        torch.rand(300, dtype=F64, generator=g) * 40 - 20)
+    table = Scalars(vs.tolist(), dtype, torch.device("cpu"))
+    for v in vs.tolist():
+        c = table(v)
+        assert torch.is_tensor(c) and c.dtype == dtype
+        assert torch.equal(x * c, x * v) and torch.equal(c * x, v * x)
+    assert table(0.125) == 0.125 and not torch.is_tensor(table(0.125))  # not in the table
+    assert Scalars.for_grid(torch.zeros(3, dtype=torch.float16), [0.0, 0.5, 1.0], []) is None
+    long = [float(k) for k in range(MAX_STEPS + 2)]
+    assert Scalars.for_grid(torch.zeros(1, dtype=F64), long, []) is None
+
+
+class _Ode(torch.nn.Module):
+    def f(self, t, y):
+        return torch.sin(3 * t) * y - 0.3 * y ** 3
+
+
+class _Additive(_Ode):
+    noise_type, sde_type = "additive", "stratonovich"
+
+    def g(self, t, y):
+        return 0.4 * torch.ones_like(y)
+
+
+@pytest.mark.parametrize("method", ["rk4", "heun", "midpoint", "mcf_rk4", "shark", "mcf_shark",
+                                    "sra1"])
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_solvers_numbers_as_tensors_change_nothing(method, dtype, monkeypatch):
+    """A solve (and an inverse) with the table of 0-d numbers gives the bits of one with
+    python numbers, and the table holds the steps ±h_n and the weights."""
+    solver = revsde.registry.get_solver(method)
+    base = getattr(solver, "base", solver)
+    sde = _Ode() if base.noise_types == () or "rk4" in method else _Additive()
+    y0 = torch.linspace(-1, 1, 6, dtype=F64).reshape(2, 3).to(dtype)
+    ts = torch.tensor([0.1, 0.45, 1.0], dtype=dtype)
+    grid = [0.1 + 0.09 * k for k in range(11)]
+    table = solver.tabulate(torch.tensor(grid, dtype=dtype), grid)
+    assert isinstance(table, Scalars)
+    h = grid[3] - grid[2]
+    for v in (h, -h, *(b for b in base.tableau.b if b and isinstance(base, StratRK))):
+        assert torch.is_tensor(table(v)) and table(v).item() == torch.tensor(v, dtype=dtype)
+    out = {}
+    for tabulated in (True, False):
+        if not tabulated:
+            monkeypatch.setattr(type(base), "tabulate", lambda self, times, grid: None)
+            assert solver.tabulate(torch.tensor(grid, dtype=dtype), grid) is None
+        sol = revsde.sdeint(sde, y0, ts, method=solver, dt=0.09, entropy=1)
+        ys = [sol.ys]
+        if solver.reversible:
+            ys.append(revsde.sdeint_inverse(sde, sol.state, ts, method=solver, dt=0.09,
+                                            entropy=1).ys)
+        out[tabulated] = ys
+    for a, b in zip(out[True], out[False]):
+        assert torch.equal(a, b)
+    assert isinstance(base, (StratRK, AdditiveSRK))

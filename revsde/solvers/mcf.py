@@ -101,6 +101,10 @@ class McCallumFoster(Solver):
         y0 = quantize(y0, self.quantum)
         return (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
 
+    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
+        """The base method's per-solve data (its increments run on the same grid)."""
+        return self.base.tabulate(times, grid)
+
     def couple(self, y0: torch.Tensor, yhat0: torch.Tensor) -> torch.Tensor:
         """``ζ y0 + (1-ζ) ŷ0``."""
         return y0 if self.zeta == 1.0 else self.zeta * y0 + (1.0 - self.zeta) * yhat0
