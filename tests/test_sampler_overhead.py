@@ -338,3 +338,42 @@ def test_solvers_numbers_as_tensors_change_nothing(method, dtype, monkeypatch):
     for a, b in zip(out[True], out[False]):
         assert torch.equal(a, b)
     assert isinstance(base, (StratRK, AdditiveSRK))
+
+
+class _PlainPath:
+    """A user's Brownian motion (not a kind the loop knows to be replayable): an inverse
+    solve probes a copy of it on a twin problem that shares the solve's adapter."""
+
+    def __init__(self, bm):
+        self.bm = bm
+
+    def __call__(self, ta, tb=None, return_U=False):
+        return self.bm(ta, tb, return_U)
+
+
+def test_a_probe_of_the_noise_keeps_the_solves_table(monkeypatch):
+    """The replay probe of a user's noise builds a twin problem on the same adapter; it
+    must not replace the solve's table of weights (they would then be computed per step)."""
+    calls = []
+
+    def counting(s0, h):
+        calls.append(torch.as_tensor(s0).numel())
+        return exp_weights(s0, h)
+
+    monkeypatch.setattr(erh, "exp_weights", counting)
+    model = DiffusionModel(Net(), VPLinear(), "eps")
+    steps = 6
+    x = torch.randn(1, 1, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(8))
+    s = get_sampler("rev_heun_exp_sde")
+    pb, clocks = s.lift(model, time_grid(VPLinear(), steps, "uniform_lambda"), None, x)
+    state = s._init(pb, clocks[0], pb.to_lifted(x, pb.ts[0]))
+    bm = _PlainPath(s.brownian(clocks, x, 2))
+    with torch.no_grad():
+        fwd = revsde.sdeint(pb.sde, None, clocks, method=s.solver(), state=state, bm=bm)
+        calls.clear()
+        back = revsde.sdeint_inverse(pb.sde, fwd.state, clocks, method=s.solver(), bm=bm)
+        assert calls == [steps]  # the solve's table only (the twin made none)
+        # the same solves on the grid noise itself (not probed): the same numbers
+        fwd2 = revsde.sdeint(pb.sde, None, clocks, method=s.solver(), state=state, bm=bm.bm)
+        plain = revsde.sdeint_inverse(pb.sde, fwd2.state, clocks, method=s.solver(), bm=bm.bm)
+    assert torch.equal(fwd.ys, fwd2.ys) and torch.equal(back.ys, plain.ys)
