@@ -81,6 +81,7 @@ def test_table_is_the_per_clock_coefficients(schedule, dtype):
                     pairs = [(g, w) for g, w in zip(row, alone) if w is not None]
                     pairs.append((sde.f(grid_clock, y), sde.f(copy, y)))
                 for got, want in pairs:
+                    want = want.expand(got.shape)  # the table holds t expanded to the batch
                     if isinstance(schedule, FlowMatching):  # torch.sigmoid: module docstring
                         scale = float(want.abs().max())
                         torch.testing.assert_close(got, want, rtol=64 * eps, atol=64 * eps * scale)
@@ -88,13 +89,15 @@ def test_table_is_the_per_clock_coefficients(schedule, dtype):
                         assert torch.equal(got, want), (pred, case, n)
 
 
-def test_table_refuses_other_dtype_and_a_written_grid():
+def test_table_refuses_other_dtype_batch_and_a_written_grid():
     model = DiffusionModel(Net(), VPLinear(), "eps")
     y = torch.randn(1, 4, dtype=F64)
     pb = LiftedProblem(model, "ode_x0", time_grid(VPLinear(), 5), like=y)
     table = pb.sde._table
     assert table.at(pb.clocks[2], y) is not None
     assert table.at(pb.clocks[2], y.float()) is None  # another state dtype: computed
+    assert table.at(pb.clocks[2], y.expand(3, 4)) is None  # another batch size: computed
+    assert table.at(pb.clocks[2], y)[1].shape == (1,)  # t as the network takes it
     pb.clocks.mul_(1.0)  # written to (same values): the table no longer answers
     assert table.at(pb.clocks[2], y) is None
 
@@ -211,7 +214,7 @@ def test_stage_clocks_are_the_solvers_and_tabulated(schedule, dtype):
                     alone = sde.coefficients(st.clone(), y)
                     for got, want in zip(row, alone):
                         if want is not None:
-                            assert torch.equal(got, want), (case, c, n)
+                            assert torch.equal(got, want.expand(got.shape)), (case, c, n)
                     assert sde.stage_time(t, c, h) is st  # one view per stage clock
         off = adapter.stage_time(clocks[1], 0.5, 0.25 * (grid[2] - grid[1]))  # not a grid step
         assert torch.equal(off, clocks[1] + 0.5 * (0.25 * (grid[2] - grid[1])))

@@ -33,19 +33,24 @@ class ClockRows:
     :meth:`index` finds an element of ``clocks`` from its address (a 0-d view of
     that very tensor, as the driver loop's times are); a tensor written to since
     (its version changed) is not found.  The rows are 0-d views of the coefficient
-    vectors, made once here (one ``unbind`` per coefficient: cheaper than one per row).
+    vectors, made once here (one ``unbind`` per coefficient: cheaper than one per row);
+    with ``batch``, the network's time ``t`` is a view expanded to ``(batch,)``, as the
+    network takes it.
     """
 
-    def __init__(self, clocks: torch.Tensor, coefficients: tuple) -> None:
+    def __init__(self, clocks: torch.Tensor, coefficients: tuple,
+                 batch: int | None = None) -> None:
         self.clocks = clocks
         self._ptr = clocks.data_ptr()
         self._item = clocks.element_size()
         self._size = clocks.numel() * self._item
         self._version = clocks._version
         n = clocks.numel()
+        cols = list(coefficients)
+        if batch is not None:
+            cols[1] = cols[1].unsqueeze(1).expand(n, batch)
         # row n: (κ, t, α, σ, factor) at clocks[n]; None where a coefficient is None
-        self._rows = list(zip(*[(None,) * n if v is None else v.unbind()
-                                for v in coefficients]))
+        self._rows = list(zip(*[(None,) * n if v is None else v.unbind() for v in cols]))
         self.views: tuple[torch.Tensor, ...] = ()
 
     def index(self, s: torch.Tensor) -> int | None:
@@ -56,8 +61,8 @@ class ClockRows:
         return off // self._item
 
     def row(self, n: int) -> tuple:
-        """``(κ, t, α, σ, factor)`` at ``clocks[n]``, as 0-d tensors (``None`` where
-        :meth:`LiftedODE.coefficients` gives ``None``)."""
+        """``(κ, t, α, σ, factor)`` at ``clocks[n]``, as 0-d tensors (``t``: ``(batch,)``
+        with a batch size; ``None`` where :meth:`LiftedODE.coefficients` gives ``None``)."""
         return self._rows[n]
 
     def fresh(self, s: torch.Tensor) -> bool:
@@ -75,23 +80,28 @@ class DriftTable:
     :meth:`stage_time` gave (found by identity); :meth:`stage_time` gives ``t + c·h``
     for a grid clock ``t`` and a step ``h`` of the grid as an element of a stage row
     (built at its first request: the coefficients of the whole row).  Any other clock,
-    or a grid written to since, gets ``None`` (the caller computes).
+    or a grid written to since, gets ``None`` (the caller computes); so does a state
+    ``y`` of another batch size than ``batch`` (the time ``t`` is held expanded to it).
     """
 
-    def __init__(self, clocks: torch.Tensor, coefficients: tuple) -> None:
+    def __init__(self, clocks: torch.Tensor, coefficients: tuple,
+                 batch: int | None = None) -> None:
         self.clocks = clocks
         self.dtype, self.device = clocks.dtype, clocks.device
-        self._grid = ClockRows(clocks, coefficients)
+        self.batch = batch
+        self._grid = ClockRows(clocks, coefficients, batch)
         self._stages: dict[tuple[float, bool], ClockRows] = {}
         #: id of a stage clock's 0-d view -> (the view, its rows, its index)
         self._stage_clocks: dict[int, tuple[torch.Tensor, ClockRows, int]] = {}
         self._steps: list[float] | None = None  # h_n = grid[n+1] - grid[n], python floats
 
     def at(self, s: torch.Tensor, y: torch.Tensor) -> tuple | None:
-        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (``None`` for the coefficients
-        that :meth:`LiftedODE.coefficients` gives as ``None``) if ``s`` is an element of
-        the grid or a stage clock and ``y`` has their dtype and device; else ``None``."""
-        if y.dtype is not self.dtype or y.device != self.device:
+        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (``t``: ``(batch,)`` with a batch
+        size; ``None`` for the coefficients that :meth:`LiftedODE.coefficients` gives as
+        ``None``) if ``s`` is an element of the grid or a stage clock and ``y`` has their
+        dtype and device (and batch size); else ``None``."""
+        if (y.dtype is not self.dtype or y.device != self.device
+                or (self.batch is not None and (not y.dim() or y.shape[0] != self.batch))):
             return None
         hit = self._stage_clocks.get(id(s))
         if hit is not None and hit[0] is s:
@@ -136,7 +146,8 @@ class DriftTable:
         base = self.clocks[:-1] if forward else self.clocks[1:]
         offsets = torch.tensor(ch, dtype=torch.float64, device=self.device).to(self.dtype)
         clocks = base + offsets
-        rows = self._stages[(c, forward)] = ClockRows(clocks, coefficients(clocks, clocks))
+        rows = self._stages[(c, forward)] = ClockRows(clocks, coefficients(clocks, clocks),
+                                                      self.batch)
         rows.views = clocks.unbind()  # one 0-d view per stage clock, kept: found by identity
         for k, v in enumerate(rows.views):
             self._stage_clocks[id(v)] = (v, rows, k)

@@ -105,11 +105,13 @@ class LiftedODE(torch.nn.Module):
             # already in y's dtype and on its device: per-sample coefficients only reshaped
             kappa, tb, a, sg, factor = (v if v is None or v.dim() == 0 else per_sample(v, y)
                                         for v in self.coefficients(s, y))
-            tb = tb.reshape(-1)
+            tb = tb.reshape(-1).expand(y.shape[0])
         else:
             kappa, tb, a, sg, factor = c
+            if not tb.dim():  # a table made without the batch size
+                tb = tb.expand(y.shape[0])
         x = kappa * y
-        out = self._call(x, tb.expand(y.shape[0]), self._cond)
+        out = self._call(x, tb, self._cond)
         if self._convert:
             out = self._to_prediction(x, out, a, sg)[self._pick]
         if self._factor:
@@ -172,8 +174,10 @@ class LiftedProblem:
             if like is not None:
                 clocks = clocks.to(dtype=like.dtype, device=like.device)
             self.clocks = clocks.contiguous()
+            batch = like.shape[0] if like is not None and like.dim() else None
             self.sde._table = DriftTable(self.clocks,
-                                         self.sde.coefficients(self.clocks, self.clocks))
+                                         self.sde.coefficients(self.clocks, self.clocks),
+                                         batch)
 
     @property
     def clock_increases(self) -> bool:
