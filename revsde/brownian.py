@@ -121,7 +121,8 @@ class BrownianGrid:
             raise TypeError(
                 f"BrownianGrid grid must be a sequence of times; got {grid!r}"
             ) from None
-        times = [check_real(t, "a BrownianGrid grid time") for t in raw]
+        times = (raw if all(type(t) is float for t in raw)  # python floats: already numbers
+                 else [check_real(t, "a BrownianGrid grid time") for t in raw])
         if len(times) < 2:
             raise ValueError("BrownianGrid needs at least two grid times")
         if not all(math.isfinite(t) for t in times):

@@ -59,12 +59,15 @@ class Problem:
         noise: how ``bm`` was made: ``"grid"`` / ``"interval"`` (built here from
             ``entropy``), ``"user"`` (given) or ``None`` (an ODE).
         entropy: the seed ``bm`` was built from (``None`` for a user's ``bm``).
+
+    The solver's per-step data of the grid (``Solver.tabulate``, e.g. exponential
+    weights) is made here, once, and kept on the adapter as ``sde.step_data``.
     """
 
     def __init__(self, solver: Solver, sde: SDEAdapter, ts: list[float], dt: float | None,
                  grid: list[float], out_idx: list[int], ref: torch.Tensor, bm: Any,
                  levy: bool, noise: str | None = None, entropy: int | None = None,
-                 times: torch.Tensor | None = None):
+                 times: torch.Tensor | None = None, tabulate: bool = True):
         self.solver = solver
         self.sde = sde
         self.ts = ts
@@ -78,6 +81,10 @@ class Problem:
         self.times = (times if times is not None
                       else torch.tensor(grid, dtype=ref.dtype, device=ref.device))
         self._memo: dict[int, torch.Tensor] = {}  # the last few t(n): a step reads t_n, t_{n+1}
+        # the solver's per-step data of this grid (e.g. exponential weights), once per solve
+        # (``tabulate=False``: a probe sharing the adapter leaves the solve's data alone)
+        if tabulate:
+            sde.step_data = solver.tabulate(self.times, grid)
         self.bm = bm
         self.levy = levy
         self.noise = noise
@@ -385,7 +392,7 @@ def check_replayable(problem: Problem) -> None:
         return
     devices = [problem.times.device] if problem.times.device.type == "cuda" else []
     twin = Problem(problem.solver, problem.sde, problem.ts, problem.dt, problem.grid,
-                   problem.out_idx, problem.times, probe, problem.levy)
+                   problem.out_idx, problem.times, probe, problem.levy, tabulate=False)
     with torch.random.fork_rng(devices=devices):
         a, b = twin.dw(0), twin.dw(0)
     if not all(x is None or torch.equal(x, y) for x, y in zip(a, b)):

@@ -59,8 +59,8 @@ def _check_output(name: str, out: Any, y: torch.Tensor, exact_shape: tuple | Non
                 "keep one output shape"
             )
         return
-    try:
-        ok = torch.broadcast_shapes(out.shape, y.shape) == y.shape
+    try:  # y's own shape (the usual case) needs no broadcasting rule
+        ok = out.shape == y.shape or torch.broadcast_shapes(out.shape, y.shape) == y.shape
     except RuntimeError:
         ok = False
     if not ok:
@@ -104,6 +104,7 @@ class SDEAdapter:
         if self._g is not None and not callable(self._g):
             raise TypeError(f"sde.g must be a method g(t, y); got {type(self._g).__name__}")
         self._f_and_g: Callable | None = getattr(sde, "f_and_g", None)
+        self._stage_time: Callable | None = getattr(sde, "stage_time", None)
         self.is_ode = self._g is None
         noise_type = getattr(sde, "noise_type", None)
         sde_type = getattr(sde, "sde_type", None)
@@ -125,6 +126,9 @@ class SDEAdapter:
         #: output shapes of the first evaluations (``None`` until then).
         self.f_shape: tuple[int, ...] | None = None
         self.g_shape: tuple[int, ...] | None = None
+        #: the solver's per-step data of the solve's grid (``Solver.tabulate``), set by the
+        #: driver loop; ``None`` outside a solve.
+        self.step_data: Any = None
 
     def describe(self) -> str:
         """The kind of equation, in words (for error messages)."""
@@ -184,6 +188,14 @@ class SDEAdapter:
         if self.g_shape is None:
             self._first("g", g, y)
         return f, g
+
+    def stage_time(self, t: torch.Tensor, c: float, h: float) -> torch.Tensor:
+        """``t + c·h``, the time of a Runge–Kutta stage; an equation with its own
+        ``stage_time(t, c, h)`` gives it (the same number, as a tensor it has
+        tabulated coefficients for: revsde.diffusion's lifted drift)."""
+        if self._stage_time is None:
+            return t + c * h
+        return self._stage_time(t, c, h)
 
     # noise -----------------------------------------------------------------------
     def configure_noise(self, g0: torch.Tensor, y0: torch.Tensor) -> tuple[int, ...]:

@@ -170,7 +170,16 @@ class DiffusionModel(torch.nn.Module):
         if type(self)._net is not DiffusionModel._net:
             return lambda x, tb, cond: self._net(x, tb, **cond)
         dtype = self.network_dtype
-        return lambda x, tb, cond: self.run_net(x, tb, cond, dtype)
+        if type(self).run_net is not DiffusionModel.run_net:
+            return lambda x, tb, cond: self.run_net(x, tb, cond, dtype)
+        net = self.net  # read once: a submodule attribute is a slow lookup per evaluation
+
+        def call(x: torch.Tensor, tb: torch.Tensor, cond: dict) -> torch.Tensor:
+            if dtype is None or dtype == x.dtype:  # run_net's own fast case
+                return net(x, tb, **cond)
+            return self.run_net(x, tb, cond, dtype)
+
+        return call
 
     def _coefs(self, x, t):
         tb = batch_time(t, x)

@@ -165,7 +165,8 @@ class Solver:
                 )
             if name == "f(ŷ)":
                 try:
-                    ok = torch.broadcast_shapes(s.shape, y.shape) == y.shape
+                    ok = (s.shape == y.shape
+                          or torch.broadcast_shapes(s.shape, y.shape) == y.shape)
                 except RuntimeError:
                     ok = False
                 if not ok:
@@ -180,6 +181,17 @@ class Solver:
                 )
 
     # -- stepping -------------------------------------------------------------------
+    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
+        """Per-step data of a whole grid, computed once per solve (``None``: none).
+
+        The driver loop calls it when it builds a problem (``times``: the 1-D tensor of
+        the step times it hands to :meth:`step`; ``grid``: the same as python floats)
+        and keeps the answer on the problem's adapter as ``sde.step_data``, where
+        :meth:`step` and :meth:`inverse` may look up their step's data instead of
+        computing it (found from ``t0``'s address: no device synchronisation).
+        """
+        return None
+
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
              yhat0: torch.Tensor | None = None) -> State:
         """The state at ``t0`` from ``y0`` (and the auxiliary ``yhat0``, default ``y0``)."""

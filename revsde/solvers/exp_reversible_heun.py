@@ -56,7 +56,7 @@ from .base import LOW_NAMES, Solver, check_compensated
 #: the state tuple (y, ŷ, f(ŷ)[, g(ŷ)])
 State = tuple[torch.Tensor, ...]
 
-__all__ = ["ExponentialReversibleHeun", "exp_weights", "phi2"]
+__all__ = ["ExponentialReversibleHeun", "ExpWeightsTable", "exp_weights", "phi2"]
 
 F64 = torch.float64
 #: Below this |H| the closed form of φ2 loses digits to cancellation; use its series.
@@ -94,9 +94,44 @@ def exp_weights(s0: torch.Tensor | float, h: torch.Tensor | float,
     ``s0`` must be positive and ``s0 + h > 0``; ``h`` may be negative.
     """
     s0 = torch.as_tensor(s0, dtype=F64)
-    H = torch.log1p(h / s0)
+    # h·(1/s0), not h/s0: torch computes a python float over a tensor so, and written
+    # out it gives a tensor h (a whole grid, ExpWeightsTable) the same numbers as a float
+    H = torch.log1p(s0.reciprocal() * h)
     w0 = s0 * H * phi2(H)
     return w0, h - w0
+
+
+class ExpWeightsTable:
+    """The weights ``(w0, w1)`` of every step of one grid, computed once per solve.
+
+    :func:`exp_weights` costs about thirty small tensor operations; a solve needs it at
+    every step and every inverse step.  Here it is applied once to the whole grid
+    (``s0 = t_n``, ``h = t_{n+1} - t_n``; every operation is elementwise, so the same
+    numbers as step by step, checked in tests/test_sampler_overhead.py).  :meth:`at`
+    finds a step from ``t0``'s address in the driver loop's ``times`` tensor (no value
+    is read: no device synchronisation) and checks ``h``; anything else gets ``None``.
+    """
+
+    def __init__(self, times: torch.Tensor, grid: list[float]) -> None:
+        self._ptr = times.data_ptr()
+        self._item = times.element_size()
+        self._size = (times.numel() - 1) * self._item  # t_N starts no step
+        self._version = times._version
+        self.dtype, self.device = times.dtype, times.device
+        self._h = [b - a for a, b in zip(grid[:-1], grid[1:])]
+        h = torch.tensor(self._h, dtype=F64, device=times.device)
+        w0, w1 = exp_weights(times[:-1], h)
+        self._w = list(zip(w0.unbind(), w1.unbind()))
+
+    def at(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(w0, w1)`` (0-d, float64) of the step from ``t0 = times[n]`` by ``h``, if
+        ``h`` is that step of the grid; else ``None``."""
+        off = t0.data_ptr() - self._ptr
+        if (off < 0 or off >= self._size or t0.dim() or t0._version != self._version
+                or t0.dtype is not self.dtype or t0.device != self.device):
+            return None
+        n = off // self._item
+        return self._w[n] if h == self._h[n] else None
 
 
 class ExponentialReversibleHeun(Solver):
@@ -145,6 +180,21 @@ class ExponentialReversibleHeun(Solver):
             return (sde.f(t, yhat),)
         return tuple(sde.f_and_g(t, yhat))
 
+    def tabulate(self, times: torch.Tensor, grid: list[float]) -> ExpWeightsTable | None:
+        """The weights of every step of the grid (:class:`ExpWeightsTable`), for a grid
+        of positive clocks (else ``None``: :meth:`init` refuses it)."""
+        if times.dim() != 1 or not (min(grid) > 0):
+            return None
+        return ExpWeightsTable(times, grid)
+
+    @staticmethod
+    def weights(sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``exp_weights(t0, h)``, read from the solve's table (``sde.step_data``) when
+        the step is one of its grid."""
+        table = getattr(sde, "step_data", None)
+        w = table.at(t0, h) if isinstance(table, ExpWeightsTable) else None
+        return exp_weights(t0, h) if w is None else w
+
     @staticmethod
     def _part(sde, cache, w, h, dw):
         """``w f + (w/h) g W``: one half-update of ``y``."""
@@ -173,7 +223,7 @@ class ExponentialReversibleHeun(Solver):
         if self.compensated:
             return self._step_pairs(sde, t0, t1, h, state, dw)
         y0, yh0, cache0 = state[0], state[1], state[2:]
-        w0, w1 = exp_weights(t0, h)
+        w0, w1 = self.weights(sde, t0, h)
         m = y0 + self._part(sde, cache0, w0, h, dw)
         yh1 = m + (m - yh0) * (w1 / w0)
         cache1 = self.evaluate(sde, t1, yh1)
@@ -185,7 +235,7 @@ class ExponentialReversibleHeun(Solver):
         if self.compensated:
             return self._inverse_pairs(sde, t0, t1, h, state, dw)
         y1, yh1, cache1 = state[0], state[1], state[2:]
-        w0, w1 = exp_weights(t0, h)
+        w0, w1 = self.weights(sde, t0, h)
         m = y1 - self._part(sde, cache1, w1, h, dw)
         yh0 = m - (yh1 - m) * (w0 / w1)
         cache0 = self.evaluate(sde, t0, yh0)
@@ -196,7 +246,7 @@ class ExponentialReversibleHeun(Solver):
     def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
         k = len(state) - 2
         y0, yh0, cache0 = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
-        w0, w1 = exp_weights(t0, h)
+        w0, w1 = self.weights(sde, t0, h)
         m = cw.add(y0, self._part(sde, cache0, w0, h, dw))
         yh1 = cw.add_pair(m, cw.scale(cw.sub_pair(m, yh0), (w1 / w0).to(y0[0].dtype)))
         cache1 = self.evaluate(sde, t1, yh1[0])
@@ -206,7 +256,7 @@ class ExponentialReversibleHeun(Solver):
     def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
         k = len(state) - 2
         y1, yh1, cache1 = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
-        w0, w1 = exp_weights(t0, h)
+        w0, w1 = self.weights(sde, t0, h)
         m = cw.add(y1, -self._part(sde, cache1, w1, h, dw))
         # the forward stretch undone by a division by the same ratio (not a product with
         # its rounded reciprocal, which would change ŷ's last bits)

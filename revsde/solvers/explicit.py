@@ -15,6 +15,7 @@ from ..brownian import Increment
 from ..sde import SDEAdapter
 from . import tableaus as tb
 from .base import Solver, State
+from .scalars import MAX_STEPS, Scalars, plain, scalars_of
 
 
 class BaseMethod(Solver):
@@ -54,12 +55,22 @@ class _TableauMethod(BaseMethod):
         if "nfe_per_step" not in cls.__dict__:
             cls.nfe_per_step = tab.stages
 
+    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Scalars | None:
+        """The steps ``±h_n`` and the tableau's weights as 0-d tensors, once per solve
+        (:mod:`revsde.solvers.scalars`: the same products, without a python number
+        wrapped in a new tensor at every operation)."""
+        tab = self.tableau
+        return Scalars.for_grid(times, grid, [*(a for row in tab.a for a in row), *tab.b])
 
-def _combine(y: torch.Tensor, coeffs: tuple[float, ...], ks: list[torch.Tensor]) -> torch.Tensor:
+
+def _combine(y: torch.Tensor, coeffs: tuple[float, ...], ks: list[torch.Tensor],
+             num=plain) -> torch.Tensor:
+    """``y + Σ_j a_j k_j`` (a weight of one adds ``k_j`` itself: ``1.0 * k`` is ``k``;
+    ``num``: the solve's :class:`~revsde.solvers.scalars.Scalars`)."""
     z = y
     for a, k in zip(coeffs, ks):
         if a:
-            z = z + a * k
+            z = z + (k if a == 1.0 else num(a) * k)
     return z
 
 
@@ -76,19 +87,20 @@ class StratRK(_TableauMethod):
     def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
                   dw: Increment | None) -> torch.Tensor:
         tab = self.tableau
+        num = scalars_of(sde)
         ks = []
         for row, c in zip(tab.a, tab.c):
-            z = _combine(y, row, ks)
-            ti = t if c == 0.0 else t + c * h
+            z = _combine(y, row, ks, num)
+            ti = t if c == 0.0 else sde.stage_time(t, c, h)
             if dw is None:
-                ks.append(sde.f(ti, z) * h)
+                ks.append(sde.f(ti, z) * num(h))
             else:
                 f, g = sde.f_and_g(ti, z)
                 ks.append(torch.add(sde.prod(g, dw[0]), f, alpha=h))
         out = None
         for b, k in zip(tab.b, ks):
             if b:
-                term = k if b == 1.0 else b * k
+                term = k if b == 1.0 else num(b) * k
                 out = term if out is None else out + term
         return out
 
@@ -170,9 +182,22 @@ class AdditiveSRK(_TableauMethod):
     noise_types = ("additive",)
     needs_levy_area = True
 
+    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Scalars | None:
+        """The products ``a_ij·(±h_n)``, ``b_i·(±h_n)`` of every step (as the increment
+        computes them) and the noise weights, as 0-d tensors once per solve."""
+        tab = self.tableau
+        if len(grid) - 1 > MAX_STEPS:
+            return None
+        hs = [b - a for a, b in zip(grid[:-1], grid[1:])]
+        hs += [-h for h in hs]
+        weights = [*(a for row in tab.a for a in row), *tab.b]
+        products = [w * h for w in weights if w for h in hs]
+        return Scalars.for_grid(times, grid, [*products, *tab.a_w, *tab.a_h])
+
     def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
                   dw: Increment | None) -> torch.Tensor:
         tab = self.tableau
+        num = scalars_of(sde)
         if dw is None:
             gw = gh = None
         else:
@@ -184,17 +209,17 @@ class AdditiveSRK(_TableauMethod):
             z = y
             for a, fj in zip(row, fs):
                 if a:
-                    z = z + (a * h) * fj
+                    z = z + num(a * h) * fj
             if gw is not None:
                 if aw:
-                    z = z + aw * gw
+                    z = z + num(aw) * gw
                 if ah:
-                    z = z + ah * gh
-            fs.append(sde.f(t if c == 0.0 else t + c * h, z))
+                    z = z + num(ah) * gh
+            fs.append(sde.f(t if c == 0.0 else sde.stage_time(t, c, h), z))
         out = None
         for b, fi in zip(tab.b, fs):
             if b:
-                term = (b * h) * fi
+                term = num(b * h) * fi
                 out = term if out is None else out + term
         return out if gw is None else out + gw
 

@@ -120,6 +120,10 @@ class McCallumFoster(Solver):
             state += (torch.zeros_like(y0), torch.zeros_like(state[1]))
         return state
 
+    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
+        """The base method's per-solve data (its increments run on the same grid)."""
+        return self.base.tabulate(times, grid)
+
     def couple(self, y0: torch.Tensor, yhat0: torch.Tensor) -> torch.Tensor:
         """``ζ y0 + (1-ζ) ŷ0``."""
         return y0 if self.zeta == 1.0 else self.zeta * y0 + (1.0 - self.zeta) * yhat0

@@ -15,12 +15,22 @@ import torch
 
 from ..checks import check_model
 from ..models import DiffusionModel, per_sample
-from ..schedules import as_time
+from ..schedules import VE, VPDiscrete, VPLinear, VPScaledLinear, as_time
 from ..schedules import coordinates as co
 from ..schedules.base import NoiseSchedule, TimeLike, VPSchedule
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
+from .drift_table import DriftTable
 
-__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES"]
+__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES",
+           "STAGE_ROW_SCHEDULES"]
+
+#: Schedules (by exact type: a subclass may change the operations) whose coefficients
+#: have the same bits for a clock alone as within a vector, so that the stage clocks of
+#: a solve can be tabulated without changing a number.  VPCosine (``torch.atan2``) and
+#: FlowMatching (``torch.sigmoid``) are not: the CPU kernels of those two operations
+#: differ in the last bit between one element and a vector; their stage clocks are
+#: computed at each evaluation, as before.
+STAGE_ROW_SCHEDULES = (VPLinear, VE, VPDiscrete, VPScaledLinear)
 
 
 class LiftedODE(torch.nn.Module):
@@ -46,6 +56,7 @@ class LiftedODE(torch.nn.Module):
         cs = problem.case
         #: the network's output is converted to the case's prediction (else used as it is)
         self._convert = self.model.prediction != cs.prediction
+        self._to_prediction = self.model.convert  # bound once: not a submodule lookup per call
         self._pick = 0 if cs.prediction == "eps" else 1
         self._call = self.model.net_for_solve()
         self._factor = bool(cs.drift_power)
@@ -57,6 +68,7 @@ class LiftedODE(torch.nn.Module):
                              and type(sch).alpha is NoiseSchedule.alpha
                              and type(sch).sigma is NoiseSchedule.sigma)
         self._table: DriftTable | None = None
+        self._stage_rows = type(sch) in STAGE_ROW_SCHEDULES
 
     def coefficients(self, s: torch.Tensor, like: torch.Tensor) -> tuple:
         """``(κ, t, α_t, σ_t, ς^drift_power)`` at clock(s) ``s`` (0-d or 1-D), in ``like``'s
@@ -93,54 +105,30 @@ class LiftedODE(torch.nn.Module):
             # already in y's dtype and on its device: per-sample coefficients only reshaped
             kappa, tb, a, sg, factor = (v if v is None or v.dim() == 0 else per_sample(v, y)
                                         for v in self.coefficients(s, y))
-            tb = tb.reshape(-1)
+            tb = tb.reshape(-1).expand(y.shape[0])
         else:
             kappa, tb, a, sg, factor = c
+            if not tb.dim():  # a table made without the batch size
+                tb = tb.expand(y.shape[0])
         # one memory layout for every call: a network's rounding can depend on its input's
         # strides (a channels-last picture against the contiguous states a solve makes), and
         # the inverse must see the forward's inputs bit for bit *and* laid out alike
         x = (kappa * y).contiguous()
-        out = self._call(x, tb.expand(y.shape[0]), self._cond)
+        out = self._call(x, tb, self._cond)
         if self._convert:
-            out = self.model.convert(x, out, a, sg)[self._pick]
+            out = self._to_prediction(x, out, a, sg)[self._pick]
         if self._factor:
             out = out * factor
         return out
 
-
-class DriftTable:
-    """The lifted drift's coefficients at every clock of one grid (immutable).
-
-    Built once per problem from its clock grid (:meth:`LiftedODE.coefficients` of the
-    whole grid, so the same numbers as clock by clock, to the caveat written there).
-    :meth:`at` answers for a clock that is an element of ``clocks``
-    itself (a view of its memory, as the driver loop's times are when it is handed
-    this very tensor), found from the element's address: no value is read, so there
-    is no device synchronisation.  Any other clock, or a grid written to since, gets
-    ``None`` (the caller computes the coefficients).
-    """
-
-    def __init__(self, clocks: torch.Tensor, coefficients: tuple) -> None:
-        self.clocks = clocks
-        self.dtype, self.device = clocks.dtype, clocks.device
-        self._ptr = clocks.data_ptr()
-        self._item = clocks.element_size()
-        self._size = clocks.numel() * self._item
-        self._version = clocks._version
-        # one row per clock: (κ, t, α, σ, factor), zeros where a coefficient is None
-        self._rows = torch.stack([torch.zeros_like(clocks) if v is None else v
-                                  for v in coefficients], dim=1)
-
-    def at(self, s: torch.Tensor, y: torch.Tensor) -> tuple | None:
-        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (zeros for the coefficients that
-        :meth:`LiftedODE.coefficients` gives as ``None``) if ``s`` is an element of
-        ``clocks`` and ``y`` has its dtype and device; else ``None``."""
-        off = s.data_ptr() - self._ptr
-        if (off < 0 or off >= self._size or s.dim() or s._version != self._version
-                or s.dtype is not self.dtype or y.dtype is not self.dtype
-                or s.device != self.device or y.device != self.device):
-            return None
-        return self._rows[off // self._item].unbind()
+    def stage_time(self, s: torch.Tensor, c: float, h: float) -> torch.Tensor:
+        """``s + c·h``, the clock of a Runge–Kutta stage (what the solver would compute):
+        an element of the table's stage rows when ``s`` and ``h`` are of its grid and the
+        schedule is one of :data:`STAGE_ROW_SCHEDULES`, so that :meth:`f` reads the
+        coefficients there (:mod:`.drift_table`)."""
+        t = (None if self._table is None or not self._stage_rows
+             else self._table.stage_time(s, c, h, self.coefficients))
+        return s + c * h if t is None else t
 
 
 class LiftedSDE(LiftedODE):
@@ -189,8 +177,10 @@ class LiftedProblem:
             if like is not None:
                 clocks = clocks.to(dtype=like.dtype, device=like.device)
             self.clocks = clocks.contiguous()
+            batch = like.shape[0] if like is not None and like.dim() else None
             self.sde._table = DriftTable(self.clocks,
-                                         self.sde.coefficients(self.clocks, self.clocks))
+                                         self.sde.coefficients(self.clocks, self.clocks),
+                                         batch)
 
     @property
     def clock_increases(self) -> bool:

@@ -47,8 +47,9 @@ class _Grid:
     and the network's prediction of kind ``kind`` at each grid time.
 
     Every coefficient a loop needs is computed here once for all steps, elementwise on
-    the whole grid (the same numbers as step by step), and moved to the state's dtype
-    and device once (:meth:`c`); the network's dtype is read once.
+    the whole grid (the same numbers as step by step), moved to the state's dtype and
+    device once and split into per-step 0-d views once (:meth:`c`: a step reads
+    ``c[n]`` from a tuple, not by indexing a tensor); the network's dtype is read once.
     """
 
     def __init__(self, model: DiffusionModel, ts, like: torch.Tensor, kind: str) -> None:
@@ -63,15 +64,20 @@ class _Grid:
         self._model = model
         self._call = model.net_for_solve()
         #: the times as the network gets them (``batch_time``: in the state's dtype)
-        self._tb = self.c(ts)
+        tb = self.on(ts)
+        self._tb = tb.unbind()
         self._convert = model.prediction != kind
         self._pick = 0 if kind == "eps" else 1
         if self._convert:
-            self._a, self._s = sch.alpha_sigma(self._tb)
+            self._a, self._s = (v.unbind() for v in sch.alpha_sigma(tb))
 
-    def c(self, v: torch.Tensor) -> torch.Tensor:
+    def on(self, v: torch.Tensor) -> torch.Tensor:
         """``v`` in the state's dtype and on its device."""
         return v.to(device=self._like.device, dtype=self._like.dtype)
+
+    def c(self, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``v`` in the state's dtype and on its device, as one 0-d view per element."""
+        return self.on(v).unbind()
 
     def predict(self, x: torch.Tensor, n: int, cond: dict) -> torch.Tensor:
         """The model's prediction (ε or x0) at ``(x, ts[n])``: one network evaluation."""
@@ -138,8 +144,8 @@ def sample_dpmpp_2m(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, 
     cs, cd = _dpmpp_coefs(g)
     last = g.steps - 1
     # r at step n >= 1 is at index n - 1; 1/(2r) and 1 + 1/(2r) in the state's dtype
-    half_r = 0.5 / g.c(g.h[:-1] / g.h[1:])
-    one_half_r = 1.0 + half_r
+    half_r = 0.5 / g.on(g.h[:-1] / g.h[1:])
+    half_r, one_half_r = half_r.unbind(), (1.0 + half_r).unbind()
 
     def step(n, x, state, cond: dict):
         d = g.predict(x, n, cond)

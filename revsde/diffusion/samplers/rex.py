@@ -263,23 +263,33 @@ class RexSampler:
         return self._solve(pb, clocks, state, seed, bm, inverse)
 
     def _solve(self, pb: LiftedProblem, clocks: torch.Tensor, state: tuple,
-               seed: int | None, bm: Any, inverse: bool) -> Any:
+               seed: int | None, bm: Any, inverse: bool, outputs: bool = True) -> Any:
+        """The core solve on the clock grid; ``outputs=False``: only the end state is
+        wanted, so the outputs are the grid's two ends (the same steps, bit for bit,
+        without a copy of ``y`` at every step)."""
         bm = self._bm(clocks, state[0], seed, bm)
+        ts, grid = (clocks, None) if outputs else (clocks[[0, -1]], clocks)
         if inverse:
-            return sdeint_inverse(pb.sde, state, clocks, method=self._solver, bm=bm)
-        return sdeint(pb.sde, None, clocks, method=self._solver, state=state, bm=bm)
+            return sdeint_inverse(pb.sde, state, ts, method=self._solver, bm=bm, grid=grid)
+        return sdeint(pb.sde, None, ts, method=self._solver, state=state, bm=bm, grid=grid)
+
+    def _end_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor,
+                   seed: int | None, cond: dict | None, bm: Any, inverse: bool) -> tuple:
+        state = self._check_state(state)
+        pb, clocks = self.lift(model, ts, cond, state[0])
+        return self._solve(pb, clocks, state, seed, bm, inverse, outputs=False).state
 
     def forward_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
                       seed: int | None = None, cond: dict | None = None,
                       bm: Any = None) -> tuple:
         """Solve from the full ``state`` at ``ts[0]`` (noise) to ``ts[-1]`` (data)."""
-        return self.solve(model, state, ts, seed=seed, cond=cond, bm=bm).state
+        return self._end_state(model, state, ts, seed, cond, bm, False)
 
     def inverse_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
                       seed: int | None = None, cond: dict | None = None,
                       bm: Any = None) -> tuple:
         """Run the inverse steps from the full ``state`` at ``ts[-1]`` (data) to ``ts[0]``."""
-        return self.solve(model, state, ts, seed=seed, cond=cond, bm=bm, inverse=True).state
+        return self._end_state(model, state, ts, seed, cond, bm, True)
 
     def to_data(self, model: DiffusionModel, state: tuple, ts: torch.Tensor) -> torch.Tensor:
         """``x = κ_{ts[-1]} y`` from the lifted state at the data end."""
@@ -296,5 +306,5 @@ class RexSampler:
         x_T = check_tensor(x_T, "x_T")
         pb, clocks = self.lift(model, ts, cond, x_T)
         state = self._init(pb, clocks[0], pb.to_lifted(x_T, pb.ts[0]))
-        state = self._solve(pb, clocks, state, seed, bm, False).state
+        state = self._solve(pb, clocks, state, seed, bm, False, outputs=False).state
         return co.from_lifted(pb.schedule, self.case, state[0], pb.ts[-1])
