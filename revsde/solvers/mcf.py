@@ -33,6 +33,7 @@ from .base import (
     quantize,
 )
 from .explicit import BaseMethod
+from .scalars import Scalars, plain, scalars_of
 
 
 class McCallumFoster(Solver):
@@ -121,19 +122,26 @@ class McCallumFoster(Solver):
         return state
 
     def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
-        """The base method's per-solve data (its increments run on the same grid)."""
-        return self.base.tabulate(times, grid)
+        """The base method's per-solve data (its increments run on the same grid), with the
+        coupling's ``ζ`` and ``1-ζ`` as 0-d tensors too (:mod:`revsde.solvers.scalars`)."""
+        table = self.base.tabulate(times, grid)
+        if isinstance(table, Scalars) and self.zeta != 1.0:
+            table = table.with_values((self.zeta, 1.0 - self.zeta))
+        return table
 
-    def couple(self, y0: torch.Tensor, yhat0: torch.Tensor) -> torch.Tensor:
-        """``ζ y0 + (1-ζ) ŷ0``."""
-        return y0 if self.zeta == 1.0 else self.zeta * y0 + (1.0 - self.zeta) * yhat0
+    def couple(self, y0: torch.Tensor, yhat0: torch.Tensor, num=plain) -> torch.Tensor:
+        """``ζ y0 + (1-ζ) ŷ0`` (``num``: the solve's
+        :class:`~revsde.solvers.scalars.Scalars`, the same products)."""
+        if self.zeta == 1.0:
+            return y0
+        return num(self.zeta) * y0 + num(1.0 - self.zeta) * yhat0
 
     def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
              state: State, dw: Increment | None) -> State:
         if self.compensated:
             return self._step_pairs(sde, t0, t1, h, state, dw)
         y0, yh0 = state
-        y1 = self.couple(y0, yh0) + self.forward_increment(sde, t0, h, yh0, dw)
+        y1 = self.couple(y0, yh0, scalars_of(sde)) + self.forward_increment(sde, t0, h, yh0, dw)
         yh1 = yh0 - self.backward_increment(sde, t1, h, y1, dw)
         return (y1, yh1)
 
@@ -146,7 +154,7 @@ class McCallumFoster(Solver):
         a = self.forward_increment(sde, t0, h, yh0, dw)
         if self.zeta == 1.0:
             return (y1 - a, yh0)
-        return ((y1 - (1.0 - self.zeta) * yh0 - a) / self.zeta, yh0)
+        return ((y1 - scalars_of(sde)(1.0 - self.zeta) * yh0 - a) / self.zeta, yh0)
 
     # -- compensated mode: the same step on (hi, lo) pairs ------------------------------
     def _couple_pairs(self, y0: cw.Pair, yh0: cw.Pair) -> cw.Pair:

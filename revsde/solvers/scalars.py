@@ -42,6 +42,16 @@ class Scalars:
         ts = torch.tensor(vs, dtype=torch.float64).to(dtype=dtype, device=device).unbind()
         self._t = dict(zip(vs, ts))
 
+    def with_values(self, values: Iterable[float]) -> Scalars:
+        """A table with ``values`` added (in the same dtype and on the same device)."""
+        some = next(iter(self._t.values()), None)
+        if some is None:
+            return self
+        extra = Scalars(values, some.dtype, some.device)
+        out = Scalars((), some.dtype, some.device)
+        out._t = {**self._t, **extra._t}
+        return out
+
     def __call__(self, v: float) -> torch.Tensor | float:
         """``v`` as a 0-d tensor if it is one of the table's numbers, else ``v``."""
         return self._t.get(v, v)
