@@ -48,3 +48,37 @@ def test_bench_samplers_quick_prints_json():
 
     assert set(doc["ms_per_eval"]) == {i["name"] for i in list_samplers()}
     assert doc["hand_ddim_ms_per_eval"] > 0 and doc["max_ratio"] > 0
+    stochastic = {i["name"] for i in list_samplers() if i["stochastic"]}
+    assert set(doc["stochastic_ratio_to_hand_sde_loop"]) == stochastic
+    assert doc["hand_sde_dpmpp_1_ms_per_eval"] > 0
+
+
+def test_hand_sde_loop_of_the_benchmark_is_sde_dpmpp_1():
+    """The benchmark's hand-written SDE loop is the library's SDE-DPM-Solver++(1), given
+    the same normal draws (so the SDE samplers' context figure times the right thing)."""
+    import importlib.util
+
+    import torch
+
+    from revsde.diffusion import DiffusionModel, VPLinear, time_grid
+    from revsde.diffusion.samplers.reference import sample_sde_dpmpp_1
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_samplers",
+                                                  root / "benchmarks" / "bench_samplers.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    class Lin(torch.nn.Module):
+        def forward(self, x, t):
+            return 0.3 * x + 0.01 * t.view(-1, 1)
+
+    sch = VPLinear()
+    ts = time_grid(sch, 8, "uniform_lambda")
+    x = torch.randn(2, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(3)
+    z = [torch.randn(x.shape, generator=gen, dtype=x.dtype) for _ in range(8)]
+    with torch.no_grad():
+        mine = bench.hand_sde_dpmpp_1(Lin(), x, ts, sch, seed=3)
+        ref = sample_sde_dpmpp_1(DiffusionModel(Lin(), sch, "eps"), x, ts, noise=z)
+    assert torch.allclose(mine, ref.x, rtol=1e-10, atol=1e-12)
