@@ -91,10 +91,20 @@ def test_plain_float64_sums_lose_the_sde_round_trip(nets, pictures, name):
 
 @pytest.mark.parametrize("name", ["rex_em", "rex_shark", "rev_heun_sde"])
 def test_sde_exact_mode_is_bit_exact_on_the_trained_network(nets, pictures, name):
-    """Exact mode with a quantum wide enough for the SDE latent: 0 error, float32 network."""
-    _, back = _roundtrip(nets[torch.float32], pictures, name, exact=True, quantum=2.0**-24,
-                         **({"zeta": 1.0} if name.startswith("rex") else {}))
+    """Exact mode on its defaults: the SDE latent outgrows the a-priori grid, so encode
+    widens the quantum to what the solve reached (stored) and the round trip is bit for
+    bit; a quantum passed by the user is kept, and too fine a one is refused."""
+    from revsde.diffusion.inversion.encode import exact_quantum
+
+    m = nets[torch.float32]
+    with torch.no_grad():
+        lat = encode(m, pictures, steps=10, sampler=name, seed=3, exact=True)
+        assert torch.equal(decode(m, lat), pictures)
+    assert lat.options["quantum"] > exact_quantum(m, lat.ts, lat.case)
+    _, back = _roundtrip(m, pictures, name, exact=True, quantum=2.0**-24)
     assert torch.equal(back, pictures)
+    with pytest.raises(ValueError, match="beyond the fixed-point range.*larger quantum"):
+        _roundtrip(m, pictures, name, exact=True, quantum=2.0**-34)
 
 
 def test_float32_state_loses_the_sde_round_trip(nets, pictures):

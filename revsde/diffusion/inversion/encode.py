@@ -180,9 +180,29 @@ def _brownian_spec(s: RexSampler, like: torch.Tensor, seed) -> dict | None:
             "levy_area": s.solver().needs_levy_area, "on": "lifted clock grid"}
 
 
+#: encode's re-tries with a coarser automatic exact-mode quantum
+_EXACT_RETRIES = 3
+
+
+def _worst(ys, state) -> float:
+    return max(float(ys.abs().max()), *(float(t.abs().max()) for t in state[:2]))
+
+
+def _coarser_quantum(q: float, ys, state) -> float | None:
+    """``None`` if the exact-mode solve stayed within the grid's range (``2^53 q``); else a
+    quantum four times coarser than the range the solve reached needs."""
+    worst = _worst(ys, state)
+    if not math.isfinite(worst):
+        return 2.0 * q  # the re-try fails the same way and raises
+    if worst < math.ldexp(q, 53):
+        return None
+    _, e = math.frexp(worst)  # worst < 2**e
+    return math.ldexp(1.0, e - _EXACT_BITS + 2)
+
+
 def _check_range(s: RexSampler, q: float, ys, state):
     limit = math.ldexp(q, 53)
-    worst = max(float(ys.abs().max()), *(float(t.abs().max()) for t in state[:2]))
+    worst = _worst(ys, state)
     if worst >= limit:
         raise ValueError(
             f"exact mode: the lifted state reached {worst:.3g}, beyond the fixed-point range "
@@ -254,7 +274,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     if check_range and codec is None:
         check_data(model, x0, "x0")
     ts = _grid(model, steps, grid)
-    probe = _reversible(sampler, options)
+    # (in exact mode without its quantum: a user's quantum= with the default zeta would be
+    # refused before exact mode sets zeta = 1)
+    probe = _reversible(sampler, {k: v for k, v in options.items()
+                                  if not (exact and k == "quantum")})
     if (not exact and isinstance(sampler, str) and "compensated" not in options
             and "compensated" in probe.options and x0.dtype in SPLITTERS):
         options["compensated"] = True  # MATH.md §4.6: the inverse sees the forward's inputs
@@ -264,7 +287,8 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
                              f"data_range={data_range}; pass a data_range that bounds |x0|")
         if "zeta" in probe.options:
             options["zeta"] = 1.0
-        if options.get("quantum") is None:
+        auto_quantum = options.get("quantum") is None
+        if auto_quantum:
             options["quantum"] = exact_quantum(model, ts, probe.case, data_range)
     s = _reversible(sampler, options)
     if s.stochastic:
@@ -273,15 +297,28 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
                              "Brownian path")
     else:
         seed = None
-    state = s.data_state(model, x0, ts, cond=cond)
-    residual = x_residual = None
-    if exact:
-        y = co.to_lifted(model.schedule, s.case, x0, ts[-1])
-        residual = y - state[0]  # exact: |y - quantize(y)| <= q/2 and both on y's binade
-        x_residual = x0 - co.from_lifted(model.schedule, s.case, state[0] + residual, ts[-1])
-    sol = s.solve(model, state, ts, seed=seed, cond=cond, inverse=True)
-    if exact:
-        _check_range(s, s.quantum, sol.ys, sol.state)
+    for attempt in range(_EXACT_RETRIES + 1):
+        state = s.data_state(model, x0, ts, cond=cond)
+        residual = x_residual = None
+        if exact:
+            y = co.to_lifted(model.schedule, s.case, x0, ts[-1])
+            residual = y - state[0]  # exact: |y - quantize(y)| <= q/2 and both on y's binade
+            x_residual = x0 - co.from_lifted(model.schedule, s.case, state[0] + residual,
+                                             ts[-1])
+        sol = s.solve(model, state, ts, seed=seed, cond=cond, inverse=True)
+        if not exact:
+            break
+        coarser = _coarser_quantum(s.quantum, sol.ys, sol.state)
+        if coarser is None:
+            break
+        if not auto_quantum or attempt == _EXACT_RETRIES:
+            _check_range(s, s.quantum, sol.ys, sol.state)  # raises, saying what to change
+            break
+        # The a-priori bound does not hold: an SDE sampler's encode of a real picture on a
+        # trained network reaches latents of 1e4-1e8 (docs/diffusion.md). Widen the grid
+        # to what the solve reached (stored in the latents' options) and encode again.
+        options["quantum"] = coarser
+        s = _reversible(sampler, options)
     lat = Latents(
         state=tuple(sol.state), ts=ts, sampler=s.name, options=_options_for(s),
         schedule=model.schedule.to_dict(), prediction=model.prediction, seed=seed,
