@@ -48,6 +48,21 @@ def check_compensated(compensated: object, quantum: float | None) -> bool:
     return compensated
 
 
+def cached_state_names(sde: SDEAdapter, compensated: bool) -> tuple[str, ...]:
+    """The layout of a solver that caches ``f`` and ``g`` at ``ŷ`` (Reversible Heun and its
+    exponential variant): ``(y, ŷ, f(ŷ), g(ŷ))``, no ``g(ŷ)`` for an ODE, then ``y·lo, ŷ·lo``
+    in compensated mode."""
+    names = ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
+    return names + LOW_NAMES if compensated else names
+
+
+def cache_at(sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
+    """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE): one evaluation."""
+    if sde.is_ode:
+        return (sde.f(t, yhat),)
+    return tuple(sde.f_and_g(t, yhat))
+
+
 def _layout(names: tuple[str, ...]) -> str:
     return "(" + ", ".join(names) + ")"
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 __all__ = ["Pair", "SPLITTERS", "two_sum", "split", "two_prod", "add", "add_pair", "sub_pair",
-           "scale", "divide", "check_dtype"]
+           "scale", "divide", "check_dtype", "low_parts", "unpack", "pack"]
 
 #: ``(hi, lo)``: the value ``hi + lo``.
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -113,3 +113,21 @@ def divide(x: Pair, c: torch.Tensor | float) -> Pair:
     p, e = two_prod(q, c)  # q·c = p + e exactly
     r = ((x[0] - p) - e) + x[1]
     return _normal(q, r / c)
+
+
+# -- the layout of a compensated solver state: (y, ŷ, ...caches, y·lo, ŷ·lo) ----------------
+def low_parts(y: torch.Tensor, yhat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The zero low parts that start a compensated state (after checking the dtype)."""
+    check_dtype(y.dtype)
+    return torch.zeros_like(y), torch.zeros_like(yhat)
+
+
+def unpack(state: tuple) -> tuple[Pair, Pair, tuple]:
+    """``(y, ŷ, caches)`` of a compensated state, ``y`` and ``ŷ`` as pairs."""
+    k = len(state) - 2
+    return (state[0], state[k]), (state[1], state[k + 1]), tuple(state[2:k])
+
+
+def pack(y: Pair, yhat: Pair, caches: tuple = ()) -> tuple:
+    """The state ``(y, ŷ, ...caches, y·lo, ŷ·lo)`` (inverse of :func:`unpack`)."""
+    return (y[0], yhat[0]) + tuple(caches) + (y[1], yhat[1])

@@ -51,10 +51,7 @@ import torch
 
 from ..sde import SDEAdapter
 from . import compensated as cw
-from .base import LOW_NAMES, Solver, check_compensated
-
-#: the state tuple (y, ŷ, f(ŷ)[, g(ŷ)])
-State = tuple[torch.Tensor, ...]
+from .base import Solver, State, cache_at, cached_state_names, check_compensated
 
 __all__ = ["ExponentialReversibleHeun", "ExpWeightsTable", "exp_weights", "phi2"]
 
@@ -171,14 +168,11 @@ class ExponentialReversibleHeun(Solver):
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
         """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``; compensated: then ``y·lo, ŷ·lo``."""
-        names = ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
-        return names + LOW_NAMES if self.compensated else names
+        return cached_state_names(sde, self.compensated)
 
     def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
         """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE): one evaluation."""
-        if sde.is_ode:
-            return (sde.f(t, yhat),)
-        return tuple(sde.f_and_g(t, yhat))
+        return cache_at(sde, t, yhat)
 
     def tabulate(self, times: torch.Tensor, grid: list[float]) -> ExpWeightsTable | None:
         """The weights of every step of the grid (:class:`ExpWeightsTable`), for a grid
@@ -213,10 +207,7 @@ class ExponentialReversibleHeun(Solver):
             )
         yhat0 = y0 if yhat0 is None else yhat0
         state = (y0, yhat0) + self.evaluate(sde, t0, yhat0)
-        if self.compensated:
-            cw.check_dtype(y0.dtype)
-            state += (torch.zeros_like(y0), torch.zeros_like(yhat0))
-        return state
+        return state + cw.low_parts(y0, yhat0) if self.compensated else state
 
     def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
              state: State, dw: tuple | None) -> State:
@@ -244,18 +235,16 @@ class ExponentialReversibleHeun(Solver):
 
     # -- compensated mode: the same step on (hi, lo) pairs --------------------------------
     def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        k = len(state) - 2
-        y0, yh0, cache0 = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
+        y0, yh0, cache0 = cw.unpack(state)
         w0, w1 = self.weights(sde, t0, h)
         m = cw.add(y0, self._part(sde, cache0, w0, h, dw))
         yh1 = cw.add_pair(m, cw.scale(cw.sub_pair(m, yh0), (w1 / w0).to(y0[0].dtype)))
         cache1 = self.evaluate(sde, t1, yh1[0])
         y1 = cw.add(m, self._part(sde, cache1, w1, h, dw))
-        return (y1[0], yh1[0]) + cache1 + (y1[1], yh1[1])
+        return cw.pack(y1, yh1, cache1)
 
     def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        k = len(state) - 2
-        y1, yh1, cache1 = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
+        y1, yh1, cache1 = cw.unpack(state)
         w0, w1 = self.weights(sde, t0, h)
         m = cw.add(y1, -self._part(sde, cache1, w1, h, dw))
         # the forward stretch undone by a division by the same ratio (not a product with
@@ -263,4 +252,4 @@ class ExponentialReversibleHeun(Solver):
         yh0 = cw.sub_pair(m, cw.divide(cw.sub_pair(yh1, m), (w1 / w0).to(y1[0].dtype)))
         cache0 = self.evaluate(sde, t0, yh0[0])
         y0 = cw.add(m, -self._part(sde, cache0, w0, h, dw))
-        return (y0[0], yh0[0]) + cache0 + (y0[1], yh0[1])
+        return cw.pack(y0, yh0, cache0)

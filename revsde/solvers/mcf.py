@@ -116,10 +116,7 @@ class McCallumFoster(Solver):
         check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
         state = (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
-        if self.compensated:
-            cw.check_dtype(y0.dtype)
-            state += (torch.zeros_like(y0), torch.zeros_like(state[1]))
-        return state
+        return state + cw.low_parts(*state) if self.compensated else state
 
     def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
         """The base method's per-solve data (its increments run on the same grid), with the
@@ -163,16 +160,16 @@ class McCallumFoster(Solver):
         return cw.add_pair(cw.scale(y0, self.zeta), cw.scale(yh0, 1.0 - self.zeta))
 
     def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        y0, yh0 = (state[0], state[2]), (state[1], state[3])
+        y0, yh0, _ = cw.unpack(state)
         y1 = cw.add(self._couple_pairs(y0, yh0),
                     self.forward_increment(sde, t0, h, yh0[0], dw))
         yh1 = cw.add(yh0, -self.backward_increment(sde, t1, h, y1[0], dw))
-        return (y1[0], yh1[0], y1[1], yh1[1])
+        return cw.pack(y1, yh1)
 
     def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        y1, yh1 = (state[0], state[2]), (state[1], state[3])
+        y1, yh1, _ = cw.unpack(state)
         yh0 = cw.add(yh1, self.backward_increment(sde, t1, h, y1[0], dw))
         y0 = cw.add(y1, -self.forward_increment(sde, t0, h, yh0[0], dw))
         if self.zeta != 1.0:
             y0 = cw.divide(cw.sub_pair(y0, cw.scale(yh0, 1.0 - self.zeta)), self.zeta)
-        return (y0[0], yh0[0], y0[1], yh0[1])
+        return cw.pack(y0, yh0)

@@ -14,9 +14,10 @@ from ..brownian import Increment
 from ..sde import SDEAdapter
 from . import compensated as cw
 from .base import (
-    LOW_NAMES,
     Solver,
     State,
+    cache_at,
+    cached_state_names,
     check_compensated,
     check_quantum,
     check_quantum_fits,
@@ -66,14 +67,11 @@ class ReversibleHeun(Solver):
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
         """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``; compensated: then ``y·lo, ŷ·lo``."""
-        names = ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
-        return names + LOW_NAMES if self.compensated else names
+        return cached_state_names(sde, self.compensated)
 
     def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
         """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE)."""
-        if sde.is_ode:
-            return (sde.f(t, yhat),)
-        return tuple(sde.f_and_g(t, yhat))
+        return cache_at(sde, t, yhat)
 
     def _r(self, sde: SDEAdapter, cache: State, h: float, dw: Increment | None) -> torch.Tensor:
         """The rounded increment ``R = f h + g W`` of one cache."""
@@ -90,10 +88,7 @@ class ReversibleHeun(Solver):
         yhat0 = y0 if yhat0 is None else quantize(yhat0, self.quantum)
         check_quantum_fits(yhat0, self.quantum)
         state = (y0, yhat0) + self.evaluate(sde, t0, yhat0)
-        if self.compensated:
-            cw.check_dtype(y0.dtype)
-            state += (torch.zeros_like(y0), torch.zeros_like(yhat0))
-        return state
+        return state + cw.low_parts(y0, yhat0) if self.compensated else state
 
     @staticmethod
     def half(sde: SDEAdapter, base: torch.Tensor, cache: State, h: float,
@@ -154,10 +149,9 @@ class ReversibleHeun(Solver):
         """A forward (``sign = 1``, to ``t = t1``) or inverse (``sign = -1``, to ``t = t0``)
         step on pairs; the two are the same walk: ``m = y + ½R(start)``,
         ``ŷ' = 2m - ŷ``, ``y' = m + ½R(end)``, with ``R = ±(f h + g W)``."""
-        k = len(state) - 2
-        y, yh, cache = (state[0], state[k]), (state[1], state[k + 1]), state[2:k]
+        y, yh, cache = cw.unpack(state)
         m = cw.add(y, self._r(sde, cache, h, dw) * (0.5 * sign))
         yh1 = cw.sub_pair((m[0] * 2.0, m[1] * 2.0), yh)
         cache1 = self.evaluate(sde, t, yh1[0])
         y1 = cw.add(m, self._r(sde, cache1, h, dw) * (0.5 * sign))
-        return (y1[0], yh1[0]) + cache1 + (y1[1], yh1[1])
+        return cw.pack(y1, yh1, cache1)
