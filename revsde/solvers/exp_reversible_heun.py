@@ -110,6 +110,7 @@ class ExpWeightsTable:
     """
 
     def __init__(self, times: torch.Tensor, grid: list[float]) -> None:
+        self.times, self.grid = times, list(grid)  # kept: the address stays this grid's
         self._ptr = times.data_ptr()
         self._item = times.element_size()
         self._size = (times.numel() - 1) * self._item  # t_N starts no step
@@ -118,17 +119,51 @@ class ExpWeightsTable:
         self._h = [b - a for a, b in zip(grid[:-1], grid[1:])]
         h = torch.tensor(self._h, dtype=F64, device=times.device)
         w0, w1 = exp_weights(times[:-1], h)
-        self._w = list(zip(w0.unbind(), w1.unbind()))
+        # the step's other numbers, each the same division as a step makes of its 0-d
+        # weights (correctly rounded alike on a vector): the stretches w1/w0, w0/w1 and
+        # the noise weights w0/h, w1/h
+        self._cols = (w0, w1, w1 / w0, w0 / w1, w0 / h, w1 / h)
+        # the same numbers as python floats (one read of the whole table, not one per step):
+        # the plain step's scalar factors
+        self._f = list(zip(*torch.stack(self._cols).tolist()))
+        self._w: list[tuple[torch.Tensor, ...]] | None = None  # 0-d rows, at first request
 
-    def at(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """``(w0, w1)`` (0-d, float64) of the step from ``t0 = times[n]`` by ``h``, if
-        ``h`` is that step of the grid; else ``None``."""
+    def holds(self, times: torch.Tensor, grid: list[float]) -> bool:
+        """Whether this is the table of ``times`` (the same memory, unwritten since, in the
+        same dtype and on the same device) and ``grid``."""
+        return (times.data_ptr() == self._ptr and times._version == self._version
+                and times.dtype is self.dtype and times.device == self.device
+                and times.numel() * self._item == self._size + self._item
+                and grid == self.grid)
+
+    def row(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, ...] | None:
+        """``(w0, w1, w1/w0, w0/w1, w0/h, w1/h)`` (0-d, float64) of the step from
+        ``t0 = times[n]`` by ``h``, if ``h`` is that step of the grid; else ``None``."""
         off = t0.data_ptr() - self._ptr
         if (off < 0 or off >= self._size or t0.dim() or t0._version != self._version
                 or t0.dtype is not self.dtype or t0.device != self.device):
             return None
         n = off // self._item
-        return self._w[n] if h == self._h[n] else None
+        if h != self._h[n]:
+            return None
+        if self._w is None:  # the compensated step's 0-d factors: one unbind per column
+            self._w = list(zip(*(c.unbind() for c in self._cols)))
+        return self._w[n]
+
+    def floats(self, t0: torch.Tensor, h: float) -> tuple[float, ...] | None:
+        """:meth:`row` as python floats."""
+        off = t0.data_ptr() - self._ptr
+        if (off < 0 or off >= self._size or t0.dim() or t0._version != self._version
+                or t0.dtype is not self.dtype or t0.device != self.device):
+            return None
+        n = off // self._item
+        return self._f[n] if h == self._h[n] else None
+
+    def at(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(w0, w1)`` (0-d, float64) of the step from ``t0 = times[n]`` by ``h``, if
+        ``h`` is that step of the grid; else ``None``."""
+        row = self.row(t0, h)
+        return None if row is None else row[:2]
 
 
 class ExponentialReversibleHeun(Solver):
@@ -179,7 +214,12 @@ class ExponentialReversibleHeun(Solver):
         of positive clocks (else ``None``: :meth:`init` refuses it)."""
         if times.dim() != 1 or not (min(grid) > 0):
             return None
-        return ExpWeightsTable(times, grid)
+        # the last grid's table again when the grid is the same (a sampler's next batch)
+        last = self.__dict__.get("_last_table")
+        if last is not None and last.holds(times, grid):
+            return last
+        table = self._last_table = ExpWeightsTable(times, grid)
+        return table
 
     @staticmethod
     def weights(sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,11 +230,47 @@ class ExponentialReversibleHeun(Solver):
         return exp_weights(t0, h) if w is None else w
 
     @staticmethod
-    def _part(sde, cache, w, h, dw):
-        """``w f + (w/h) g W``: one half-update of ``y``."""
+    def step_numbers(sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, ...]:
+        """``(w0, w1, w1/w0, w0/w1, w0/h, w1/h)`` of the step: the solve's table row
+        (``sde.step_data``) when the step is one of its grid, else computed (the same
+        operations on 0-d tensors)."""
+        table = getattr(sde, "step_data", None)
+        row = table.row(t0, h) if isinstance(table, ExpWeightsTable) else None
+        if row is not None:
+            return row
+        w0, w1 = exp_weights(t0, h)
+        return w0, w1, w1 / w0, w0 / w1, w0 / h, w1 / h
+
+    @classmethod
+    def step_floats(cls, sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[float, ...]:
+        """:meth:`step_numbers` as python floats (from the table: no device read per step)."""
+        table = getattr(sde, "step_data", None)
+        row = table.floats(t0, h) if isinstance(table, ExpWeightsTable) else None
+        if row is not None:
+            return row
+        return tuple(torch.stack(cls.step_numbers(sde, t0, h)).tolist())
+
+    @staticmethod
+    def _advance(sde: SDEAdapter, y: torch.Tensor, cache: State, w: float, wh: float,
+                 dw: tuple | None) -> torch.Tensor:
+        """``y + w f + (w/h) g W`` (``wh = w/h``; both signed), in one or two fused sums."""
+        out = torch.add(y, cache[0], alpha=w)
+        return out if dw is None else out.add_(sde.prod(cache[1], dw[0]), alpha=wh)
+
+    @staticmethod
+    def _retreat(sde: SDEAdapter, y: torch.Tensor, cache: State, w: float, wh: float,
+                 dw: tuple | None) -> torch.Tensor:
+        """``y - (w/h) g W - w f``: :meth:`_advance` undone, its sums in reverse order."""
+        if dw is not None:
+            y = torch.add(y, sde.prod(cache[1], dw[0]), alpha=-wh)
+        return torch.add(y, cache[0], alpha=-w)
+
+    @staticmethod
+    def _part(sde, cache, w, wh, dw):
+        """``w f + (w/h) g W``: one half-update of ``y`` (``wh = w/h``)."""
         r = cache[0] * w
         if dw is not None:
-            r = r + sde.prod(cache[1], dw[0]) * (w / h)
+            r = r + sde.prod(cache[1], dw[0]) * wh
         return r
 
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
@@ -214,42 +290,41 @@ class ExponentialReversibleHeun(Solver):
         if self.compensated:
             return self._step_pairs(sde, t0, t1, h, state, dw)
         y0, yh0, cache0 = state[0], state[1], state[2:]
-        w0, w1 = self.weights(sde, t0, h)
-        m = y0 + self._part(sde, cache0, w0, h, dw)
-        yh1 = m + (m - yh0) * (w1 / w0)
+        w0, w1, r10, _, w0h, w1h = self.step_floats(sde, t0, h)
+        m = self._advance(sde, y0, cache0, w0, w0h, dw)
+        # ŷ1 = m + (w1/w0)(m - ŷ0) = lerp(ŷ0, m, 1 + w1/w0), one operation
+        yh1 = torch.lerp(yh0, m, 1.0 + r10)
         cache1 = self.evaluate(sde, t1, yh1)
-        y1 = m + self._part(sde, cache1, w1, h, dw)
-        return (y1, yh1) + cache1
+        return (self._advance(sde, m, cache1, w1, w1h, dw), yh1) + cache1
 
     def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
                 state: State, dw: tuple | None) -> State:
         if self.compensated:
             return self._inverse_pairs(sde, t0, t1, h, state, dw)
         y1, yh1, cache1 = state[0], state[1], state[2:]
-        w0, w1 = self.weights(sde, t0, h)
-        m = y1 - self._part(sde, cache1, w1, h, dw)
-        yh0 = m - (yh1 - m) * (w0 / w1)
+        w0, w1, _, r01, w0h, w1h = self.step_floats(sde, t0, h)
+        m = self._retreat(sde, y1, cache1, w1, w1h, dw)
+        yh0 = torch.lerp(yh1, m, 1.0 + r01)  # m - (w0/w1)(ŷ1 - m)
         cache0 = self.evaluate(sde, t0, yh0)
-        y0 = m - self._part(sde, cache0, w0, h, dw)
-        return (y0, yh0) + cache0
+        return (self._retreat(sde, m, cache0, w0, w0h, dw), yh0) + cache0
 
     # -- compensated mode: the same step on (hi, lo) pairs --------------------------------
     def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
         y0, yh0, cache0 = cw.unpack(state)
-        w0, w1 = self.weights(sde, t0, h)
-        m = cw.add(y0, self._part(sde, cache0, w0, h, dw))
-        yh1 = cw.add_pair(m, cw.scale(cw.sub_pair(m, yh0), (w1 / w0).to(y0[0].dtype)))
+        w0, w1, r10, _, w0h, w1h = self.step_numbers(sde, t0, h)
+        m = cw.add(y0, self._part(sde, cache0, w0, w0h, dw))
+        yh1 = cw.add_pair(m, cw.scale(cw.sub_pair(m, yh0), r10.to(y0[0].dtype)))
         cache1 = self.evaluate(sde, t1, yh1[0])
-        y1 = cw.add(m, self._part(sde, cache1, w1, h, dw))
+        y1 = cw.add(m, self._part(sde, cache1, w1, w1h, dw))
         return cw.pack(y1, yh1, cache1)
 
     def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
         y1, yh1, cache1 = cw.unpack(state)
-        w0, w1 = self.weights(sde, t0, h)
-        m = cw.add(y1, -self._part(sde, cache1, w1, h, dw))
+        w0, w1, r10, _, w0h, w1h = self.step_numbers(sde, t0, h)
+        m = cw.add(y1, -self._part(sde, cache1, w1, w1h, dw))
         # the forward stretch undone by a division by the same ratio (not a product with
         # its rounded reciprocal, which would change ŷ's last bits)
-        yh0 = cw.sub_pair(m, cw.divide(cw.sub_pair(yh1, m), (w1 / w0).to(y1[0].dtype)))
+        yh0 = cw.sub_pair(m, cw.divide(cw.sub_pair(yh1, m), r10.to(y1[0].dtype)))
         cache0 = self.evaluate(sde, t0, yh0[0])
-        y0 = cw.add(m, -self._part(sde, cache0, w0, h, dw))
+        y0 = cw.add(m, -self._part(sde, cache0, w0, w0h, dw))
         return cw.pack(y0, yh0, cache0)
