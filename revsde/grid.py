@@ -37,6 +37,8 @@ def _explicit(ts: list[float], steps: list[float]) -> tuple[list[float], list[in
             f"grid must start at ts[0] and end at ts[-1]: got grid from {steps[0]!r} to "
             f"{steps[-1]!r}, ts from {ts[0]!r} to {ts[-1]!r}"
         )
+    if len(ts) == 2:  # only the two ends (a solve that keeps only its end state)
+        return list(steps), [0, len(steps) - 1]
     where = {t: i for i, t in enumerate(steps)}
     out = []
     for t in ts:

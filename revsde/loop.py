@@ -46,6 +46,10 @@ class NonFiniteInputError(NonFiniteError, ValueError):
     """The state a solve starts from already holds NaN or inf (the input's fault)."""
 
 
+#: grids up to this many times hold a 0-d view of every time (:meth:`Problem.t`)
+VIEW_STEPS = 4097
+
+
 class Problem:
     """Everything one walk needs: solver, equation, step grid and noise.
 
@@ -81,6 +85,11 @@ class Problem:
         self.times = (times if times is not None
                       else torch.tensor(grid, dtype=ref.dtype, device=ref.device))
         self._memo: dict[int, torch.Tensor] = {}  # the last few t(n): a step reads t_n, t_{n+1}
+        # Up to VIEW_STEPS steps, every t_n as a 0-d view made at once (no storage, a few
+        # hundred bytes of host memory each): a view made and dropped inside every step
+        # costs more than the step's own bookkeeping.  Longer grids keep the memo (O(1)).
+        self._views = (self.times.unbind() if self.times.dim() == 1 and len(grid) <= VIEW_STEPS
+                       else None)
         # the solver's per-step data of this grid (e.g. exponential weights), once per solve
         # (``tabulate=False``: a probe sharing the adapter leaves the solve's data alone)
         if tabulate:
@@ -99,6 +108,8 @@ class Problem:
 
     def t(self, n: int) -> torch.Tensor:
         """``t_n`` as a 0-d tensor on the solve's dtype and device."""
+        if self._views is not None:
+            return self._views[n]
         t = self._memo.get(n)
         if t is None:
             if len(self._memo) > 2:
@@ -321,8 +332,15 @@ def walk_inverse(problem: Problem, state: State, *, show: bool = False,
 
 # -- NaN and inf -------------------------------------------------------------------------------
 def all_finite(ys: torch.Tensor, state: State) -> bool:
-    """Whether the outputs and the final ``y`` are finite (one reduction, one sync)."""
-    return bool(torch.isfinite(ys).all() and torch.isfinite(state[0]).all())
+    """Whether the outputs and the final ``y`` are finite.
+
+    The walks' outputs hold the final ``y`` (:func:`walk` ends on the last output
+    time, :func:`walk_inverse` on the first), so ``ys`` alone is tested: first by its
+    sum, finite only if every entry is (one reduction, one sync); a sum that is not
+    finite (an entry that is not, or finite entries whose sum overflows) is decided
+    entry by entry.
+    """
+    return bool(torch.isfinite(ys.sum())) or bool(torch.isfinite(ys).all())
 
 
 def _locate_non_finite(problem: Problem, state: State,

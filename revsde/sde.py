@@ -83,6 +83,12 @@ class SDEAdapter:
     ``sde_type`` (as torchsde requires): no default could be right for both
     Itô and Stratonovich users.  An object with only ``f``, or a plain callable
     ``f(t, y)``, is an ODE.
+
+    An SDE whose diffusion is the identity (``g(t, y) = 1``, additive or
+    diagonal noise, e.g. the lifted diffusion equations) may say so with a class
+    attribute ``unit_diffusion = True``: its ``g`` is then not called (every
+    evaluation returns one tensor of ones of ``y``'s shape, made once) and
+    ``g · dW`` is ``dW`` itself, the same numbers without the work.
     """
 
     def __init__(self, sde: Any):
@@ -121,6 +127,20 @@ class SDEAdapter:
         self.noise_type: str | None = noise_type if not self.is_ode else None
         self.sde_type: str | None = sde_type if not self.is_ode else None
         self.elementwise = noise_type == "diagonal"
+        unit = getattr(sde, "unit_diffusion", False)
+        if unit is not False:
+            if unit is not True:
+                raise TypeError(f"sde.unit_diffusion must be True or False; got {unit!r}")
+            if self.is_ode or noise_type not in ("additive", "diagonal"):
+                raise ValueError(
+                    "unit_diffusion=True (g(t, y) = 1 of y's shape) needs an SDE with g and "
+                    f"noise_type 'additive' or 'diagonal'; this is {self.describe()}"
+                )
+        #: ``g = 1`` (``unit_diffusion``): ``g`` is :attr:`_ones`, and ``g · dW`` is ``dW``
+        self.unit: bool = unit is True
+        if self.unit:
+            self.elementwise = True  # g has y's shape (what configure_noise finds)
+        self._ones: torch.Tensor | None = None
         self.nfe = 0
         self.nge = 0
         #: output shapes of the first evaluations (``None`` until then).
@@ -161,9 +181,23 @@ class SDEAdapter:
             self._first("f", out, y)
         return out
 
+    def _unit(self, y: torch.Tensor) -> torch.Tensor:
+        """Ones of ``y``'s shape, dtype, device and layout: one tensor while they stay the same
+        (a unit diffusion, never written to: the solvers' sums are out of place).  One that
+        left a solve as an output of an autograd function (the adjoint's final state
+        holds it) has a graph by then, and is made anew."""
+        o = self._ones
+        if (o is None or o.requires_grad or o.shape != y.shape or o.dtype != y.dtype
+                or o.device != y.device or o.stride() != y.stride()):
+            o = self._ones = torch.ones_like(y)
+            self.g_shape = tuple(y.shape)
+        return o
+
     def g(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The diffusion ``g(t, y)``."""
         self.nge += 1
+        if self.unit:
+            return self._unit(y)
         out = self._g(t, y)
         if self.g_shape is None:
             self._first("g", out, y)
@@ -173,6 +207,11 @@ class SDEAdapter:
         """``(f(t, y), g(t, y))``, through the SDE's own ``f_and_g`` if it has one."""
         self.nfe += 1
         self.nge += 1
+        if self.unit:
+            f = self._f(t, y)
+            if self.f_shape is None:
+                self._first("f", f, y)
+            return f, self._unit(y)
         if self._f_and_g is not None:
             out = self._f_and_g(t, y)
             if self.f_shape is None or self.g_shape is None:
@@ -228,7 +267,9 @@ class SDEAdapter:
         )
 
     def prod(self, g: torch.Tensor, dw: torch.Tensor) -> torch.Tensor:
-        """The contraction ``g · dW``."""
+        """The contraction ``g · dW`` (``dW`` itself for the unit diffusion: ``1 · dW = dW``)."""
+        if g is self._ones:
+            return dw
         if self.elementwise:
             return g * dw
         if g.dim() == 3:
