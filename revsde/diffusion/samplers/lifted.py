@@ -20,6 +20,7 @@ from ..schedules import coordinates as co
 from ..schedules.base import NoiseSchedule, TimeLike, VPSchedule
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
 from .drift_table import DriftTable
+from .table_cache import grid_tables
 
 __all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES",
            "STAGE_ROW_SCHEDULES"]
@@ -49,26 +50,30 @@ class LiftedODE(torch.nn.Module):
 
     def __init__(self, problem: LiftedProblem) -> None:
         super().__init__()
-        self.model = problem.model
-        self._schedule = problem.schedule
-        self._case = problem.case
-        self._cond = problem.cond
-        cs = problem.case
-        #: the network's output is converted to the case's prediction (else used as it is)
-        self._convert = self.model.prediction != cs.prediction
-        self._to_prediction = self.model.convert  # bound once: not a submodule lookup per call
-        self._pick = 0 if cs.prediction == "eps" else 1
-        self._call = self.model.net_for_solve()
-        self._factor = bool(cs.drift_power)
-        sch = self._schedule
-        # In float64, the model's α, σ at t are exp of the log α, log σ found with t
-        # (at_lambda gives log_alpha(t), log_sigma(t)), unless a class changes that.
-        self._logs_shared = (type(sch).at_lambda in (NoiseSchedule.at_lambda,
-                                                     VPSchedule.at_lambda)
-                             and type(sch).alpha is NoiseSchedule.alpha
-                             and type(sch).sigma is NoiseSchedule.sigma)
-        self._table: DriftTable | None = None
-        self._stage_rows = type(sch) in STAGE_ROW_SCHEDULES
+        self.model = problem.model  # a submodule: the network's parameters are the equation's
+        sch, cs = problem.schedule, problem.case
+        convert = self.model.prediction != cs.prediction
+        # Plain attributes set straight into the instance dictionary (one per solve: the
+        # nn.Module attribute hook costs more than the rest of this set-up together).
+        self.__dict__.update(
+            _schedule=sch,
+            _case=cs,
+            _cond=problem.cond,
+            #: the network's output is converted to the case's prediction (else used as it is)
+            _convert=convert,
+            _to_prediction=self.model.convert,  # bound once: not a submodule lookup per call
+            _pick=0 if cs.prediction == "eps" else 1,
+            _call=self.model.net_for_solve(),
+            _factor=bool(cs.drift_power),
+            # In float64, the model's α, σ at t are exp of the log α, log σ found with t
+            # (at_lambda gives log_alpha(t), log_sigma(t)), unless a class changes that.
+            _logs_shared=(type(sch).at_lambda in (NoiseSchedule.at_lambda,
+                                                  VPSchedule.at_lambda)
+                          and type(sch).alpha is NoiseSchedule.alpha
+                          and type(sch).sigma is NoiseSchedule.sigma),
+            _table=None,
+            _stage_rows=type(sch) in STAGE_ROW_SCHEDULES,
+        )
 
     def coefficients(self, s: torch.Tensor, like: torch.Tensor) -> tuple:
         """``(κ, t, α_t, σ_t, ς^drift_power)`` at clock(s) ``s`` (0-d or 1-D), in ``like``'s
@@ -132,7 +137,13 @@ class LiftedODE(torch.nn.Module):
 
 
 class LiftedSDE(LiftedODE):
-    """Lifted SDE (cases "sde_x0", "sde_eps"): additive noise, ``g = 1``."""
+    """Lifted SDE (cases "sde_x0", "sde_eps"): additive noise, ``g = 1``.
+
+    It says so (``unit_diffusion``), so that the solve neither calls :meth:`g` nor
+    multiplies by it (:class:`revsde.sde.SDEAdapter`).
+    """
+
+    unit_diffusion = True
 
     def g(self, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Unit diffusion: W is a standard Brownian motion in the clock (MATH.md §4.2)."""
@@ -172,15 +183,22 @@ class LiftedProblem:
         self.sde = LiftedSDE(self) if self.stochastic else LiftedODE(self)
         self.ts = None if ts is None else as_time(ts)
         self.clocks = None
+        self._end_kappas: dict = {}
         if ts is not None:
-            clocks = self.clock(self.ts)
-            if like is not None:
-                clocks = clocks.to(dtype=like.dtype, device=like.device)
-            self.clocks = clocks.contiguous()
             batch = like.shape[0] if like is not None and like.dim() else None
-            self.sde._table = DriftTable(self.clocks,
-                                         self.sde.coefficients(self.clocks, self.clocks),
-                                         batch)
+            dtype, device = (None, None) if like is None else (like.dtype, like.device)
+
+            def build() -> tuple[torch.Tensor, DriftTable]:
+                clocks = self.clock(self.ts)
+                if like is not None:
+                    clocks = clocks.to(dtype=dtype, device=device)
+                clocks = clocks.contiguous()
+                return clocks, DriftTable(clocks, self.sde.coefficients(clocks, clocks), batch)
+
+            # the same grid as an earlier solve's (the next batch of a run): its tables
+            key = (self.case_name, self.sde._convert, tuple(self.ts.tolist()), dtype,
+                   device, batch)
+            self.clocks, self.sde._table, self._end_kappas = grid_tables(self.schedule, key, build)
 
     @property
     def clock_increases(self) -> bool:
@@ -218,6 +236,25 @@ class LiftedProblem:
     def from_lifted(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """x = κ_t Y."""
         return co.from_lifted(self.schedule, self.case, y, t)
+
+    def _end_kappa(self, i: int, like: torch.Tensor) -> torch.Tensor:
+        """κ at ``ts[i]`` in ``like``'s dtype and on its device: the number of
+        :func:`~revsde.diffusion.schedules.coordinates.kappa` at that time, kept with the
+        grid (a pure function of the schedule, the case and the grid)."""
+        key = (i, like.dtype, like.device)
+        k = self._end_kappas.get(key)
+        if k is None:
+            k = self._end_kappas[key] = co.kappa(self.schedule, self.case, self.ts[i]).to(
+                device=like.device, dtype=like.dtype)
+        return k
+
+    def to_lifted_at(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Y = x/κ at the grid time ``ts[i]``: :meth:`to_lifted` at ``ts[i]``, bit for bit."""
+        return x / self._end_kappa(i, x)
+
+    def from_lifted_at(self, y: torch.Tensor, i: int) -> torch.Tensor:
+        """x = κ Y at the grid time ``ts[i]``: :meth:`from_lifted` at ``ts[i]``, bit for bit."""
+        return self._end_kappa(i, y) * y
 
     def __repr__(self) -> str:
         return f"LiftedProblem(case={self.case_name!r}, schedule={self.schedule!r})"

@@ -33,6 +33,10 @@ class VPDiscrete(VPSchedule):
     ``t_min`` defaults to ``1/N`` (the first trained timestep), ``t_max`` to 1.
     """
 
+    #: attributes that only memoise numbers of the others (the node tables per dtype and
+    #: device): not part of the schedule's state (revsde.diffusion.samplers.table_cache)
+    _memo_attributes = ("_cache",)
+
     def __init__(self, betas: torch.Tensor | Sequence[float] | None = None,
                  alphas_cumprod: torch.Tensor | Sequence[float] | None = None,
                  t_min: float | None = None,
