@@ -13,7 +13,7 @@ from .sde import SDEOutputError
 from .solvers import SolverError
 from .solvers.base import State
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BrownianGrid",

@@ -51,6 +51,11 @@ def test_bench_samplers_quick_prints_json():
     stochastic = {i["name"] for i in list_samplers() if i["stochastic"]}
     assert set(doc["stochastic_ratio_to_hand_sde_loop"]) == stochastic
     assert doc["hand_sde_dpmpp_1_ms_per_eval"] > 0
+    assert {k for k, v in doc["comparator"].items() if v == "hand_sde_dpmpp_1"} == stochastic
+    for k, r in doc["ratio_to_comparator"].items():
+        loop = doc["hand_sde_dpmpp_1_ms_per_eval" if k in stochastic else "hand_ddim_ms_per_eval"]
+        assert r == pytest.approx(doc["ms_per_eval"][k] / loop)
+    assert doc["target_met"] == (doc["max_ratio_to_comparator"] <= 2.0)
 
 
 def test_hand_sde_loop_of_the_benchmark_is_sde_dpmpp_1():
