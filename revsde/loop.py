@@ -46,8 +46,8 @@ class NonFiniteInputError(NonFiniteError, ValueError):
     """The state a solve starts from already holds NaN or inf (the input's fault)."""
 
 
-#: grids up to this many times hold a 0-d view of every time (:meth:`Problem.t`)
-VIEW_STEPS = 4097
+#: the step times are made as 0-d views this many at a time (:meth:`Problem.t`)
+VIEW_BLOCK = 64
 
 
 class Problem:
@@ -84,12 +84,11 @@ class Problem:
         # in its table (revsde.diffusion's lifted drift); else one made from the grid.
         self.times = (times if times is not None
                       else torch.tensor(grid, dtype=ref.dtype, device=ref.device))
-        self._memo: dict[int, torch.Tensor] = {}  # the last few t(n): a step reads t_n, t_{n+1}
-        # Up to VIEW_STEPS steps, every t_n as a 0-d view made at once (no storage, a few
-        # hundred bytes of host memory each): a view made and dropped inside every step
-        # costs more than the step's own bookkeeping.  Longer grids keep the memo (O(1)).
-        self._views = (self.times.unbind() if self.times.dim() == 1 and len(grid) <= VIEW_STEPS
-                       else None)
+        # t_n as 0-d views of ``times``, made a block of VIEW_BLOCK at a time (one unbind):
+        # a view made and dropped inside every step costs more than the step's own
+        # bookkeeping, and a block keeps memory flat in the number of steps.
+        self._lo = 0
+        self._block: tuple[torch.Tensor, ...] = ()
         # the solver's per-step data of this grid (e.g. exponential weights), once per solve
         # (``tabulate=False``: a probe sharing the adapter leaves the solve's data alone)
         if tabulate:
@@ -107,15 +106,15 @@ class Problem:
             self._cells = cells[::-1] if self._flip else cells
 
     def t(self, n: int) -> torch.Tensor:
-        """``t_n`` as a 0-d tensor on the solve's dtype and device."""
-        if self._views is not None:
-            return self._views[n]
-        t = self._memo.get(n)
-        if t is None:
-            if len(self._memo) > 2:
-                self._memo.clear()
-            t = self._memo[n] = self.times[n]
-        return t
+        """``t_n`` as a 0-d tensor on the solve's dtype and device (a view of ``times``)."""
+        k = n - self._lo
+        if 0 <= k < len(self._block):
+            return self._block[k]
+        # the block holding n and the time after it: a step reads t_n and t_{n+1}, in
+        # either direction, from one block
+        self._lo = lo = n - n % VIEW_BLOCK
+        self._block = self.times[lo:lo + VIEW_BLOCK + 1].unbind()
+        return self._block[n - lo]
 
     def h(self, n: int) -> float:
         """The step size ``t_{n+1} - t_n`` (a python float, negative backwards in time)."""

@@ -12,8 +12,7 @@ shortcuts change no number and never hand out a stale table:
   inverse, or the next batch, compute them once;
 * an SDE that declares ``unit_diffusion`` is never asked for ``g`` and ``g·dW`` is
   ``dW`` itself, with the numbers of the explicit ``g = 1``;
-* the driver loop's per-step times are views made once (short grids) or memoised
-  (long ones), the same values either way;
+* the driver loop's per-step times are 0-d views of the grid, made a block at a time;
 * the finite check of a solve's outputs decides by one sum, and entry by entry when
   the sum is not finite (an overflowing sum of finite outputs is still finite).
 """
@@ -277,16 +276,23 @@ def test_lifted_sde_declares_its_unit_diffusion():
     assert SDEAdapter(pb.sde).unit
 
 
-@pytest.mark.parametrize("steps", [5, loop.VIEW_STEPS + 3])
-def test_step_times_are_the_grid(steps, monkeypatch):
-    """Short grids hold a view of every time, long ones a memo: the same numbers."""
+@pytest.mark.parametrize("steps", [5, loop.VIEW_BLOCK + 1, 3 * loop.VIEW_BLOCK + 7])
+def test_step_times_are_views_of_the_grid(steps):
+    """``Problem.t(n)`` is a 0-d view of the grid tensor (the drift tables find it by
+    address), read in any order; at most one block of views is held."""
     ts = torch.linspace(0.0, 1.0, steps, dtype=F64)
     p = loop.setup(lambda t, y: -y, torch.zeros(1, dtype=F64), ts, "reversible_heun",
                    None, None, None, {})
-    assert (p._views is not None) == (steps <= loop.VIEW_STEPS)
-    for n in (0, 1, steps - 2, steps - 1, 2):
-        assert p.t(n).item() == ts[n].item() and p.t(n).dim() == 0
-        assert p.t(n).data_ptr() == ts[n].data_ptr()  # a view: the drift tables find it
+    order = [*range(steps), *range(steps - 1, -1, -1), 0, steps - 1, steps // 2]
+    for n in order:
+        t = p.t(n)
+        assert t.dim() == 0 and t.item() == ts[n].item()
+        assert t.data_ptr() == p.times[n].data_ptr()
+        assert len(p._block) <= loop.VIEW_BLOCK + 1
+    for n in range(steps - 1):  # a step's two times: at most one new block per step
+        lo = p._lo
+        p.t(n), p.t(n + 1)
+        assert p._lo in (lo, n - n % loop.VIEW_BLOCK, (n + 1) - (n + 1) % loop.VIEW_BLOCK)
 
 
 def test_all_finite_decides_by_the_sum_and_entry_by_entry():
