@@ -33,3 +33,14 @@ def rms(a, b):
 
 def max_err(a, b):
     return float((a.to(F64) - b.to(F64)).abs().max())
+
+
+class TanhNet(torch.nn.Module):
+    """A one-parameter network that reads both x and t (the sampler-overhead tests)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.7))
+
+    def forward(self, x, t):
+        return torch.tanh(self.w * x) + t.reshape(-1, *[1] * (x.dim() - 1)).to(x.dtype)

@@ -24,6 +24,7 @@ the mechanisms and that they change no number:
 
 import pytest
 import torch
+from diffusion_cases import TanhNet
 
 import revsde
 import revsde.solvers.exp_reversible_heun as erh
@@ -49,13 +50,7 @@ SCHEDULES = [VPLinear(), VPCosine(), VE(), FlowMatching(),
 CASES = ["ode_eps", "ode_x0", "sde_x0", "sde_eps"]
 
 
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.tensor(0.7))
-
-    def forward(self, x, t):
-        return torch.tanh(self.w * x) + t.reshape(-1, *[1] * (x.dim() - 1)).to(x.dtype)
+Net = TanhNet
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)

@@ -19,6 +19,7 @@ shortcuts change no number and never hand out a stale table:
 
 import pytest
 import torch
+from diffusion_cases import TanhNet
 
 import revsde
 import revsde.loop as loop
@@ -30,13 +31,7 @@ from revsde.sde import SDEAdapter
 F32, F64 = torch.float32, torch.float64
 
 
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.tensor(0.7))
-
-    def forward(self, x, t):
-        return torch.tanh(self.w * x) + t.reshape(-1, *[1] * (x.dim() - 1)).to(x.dtype)
+Net = TanhNet
 
 
 @pytest.fixture(autouse=True)
