@@ -335,3 +335,20 @@ def test_unit_diffusion_under_the_adjoint(method):
         (sol.ys ** 2).sum().backward()
         grads.append((y0.grad, sde.theta.grad))
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_threads_share_the_cache_safely():
+    """Samplers in several threads on a few grids: every result is the single-thread one."""
+    import concurrent.futures
+
+    model = DiffusionModel(Net(), VPLinear(), "eps")
+    s = get_sampler("rev_heun")
+    x = _x()
+    grids = [time_grid(VPLinear(), n, "uniform_lambda") for n in range(3, 3 + 12)]
+    with torch.no_grad():
+        want = [s.sample(model, x, ts) for ts in grids]
+        table_cache.clear()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda ts: s.sample(model, x, ts), grids * 3))
+    assert all(torch.equal(g, want[i % len(grids)]) for i, g in enumerate(got))
+    assert table_cache.entries() <= table_cache.MAX_ENTRIES

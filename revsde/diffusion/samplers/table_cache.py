@@ -21,6 +21,7 @@ schedule changed since (an attribute set, a tensor written in place) misses:
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -39,6 +40,7 @@ CACHED_SCHEDULES = (VPLinear, VPCosine, VE, VPDiscrete, VPScaledLinear, FlowMatc
 MAX_ENTRIES = 8
 
 _ENTRIES: OrderedDict[tuple, tuple] = OrderedDict()
+_LOCK = threading.Lock()  # samplers may run in several threads; a table is built outside it
 
 
 def schedule_state(schedule: NoiseSchedule) -> tuple[tuple, list[torch.Tensor]] | None:
@@ -74,26 +76,28 @@ def grid_tables(schedule: NoiseSchedule, key: tuple,
     if snap is None:
         return (*build(), {})
     full = (id(schedule), snap[0], key)
-    hit = _ENTRIES.get(full)
-    if hit is not None:
-        _, _, clocks, version, table, memo = hit
-        if clocks._version == version:
-            _ENTRIES.move_to_end(full)
-            return clocks, table, memo
-        del _ENTRIES[full]
+    with _LOCK:
+        hit = _ENTRIES.get(full)
+        if hit is not None:
+            _, _, clocks, version, table, memo = hit
+            if clocks._version == version:
+                _ENTRIES.move_to_end(full)
+                return clocks, table, memo
+            del _ENTRIES[full]
     clocks, table = build()
     memo: dict = {}
     if table.clocks is clocks and not clocks.requires_grad:
-        # the schedule and its tensors ride along: their identities stay theirs
-        _ENTRIES[full] = (schedule, snap[1], clocks, clocks._version, table, memo)
-        while len(_ENTRIES) > MAX_ENTRIES:
-            _ENTRIES.popitem(last=False)
+        with _LOCK:  # the schedule and its tensors ride along: their identities stay theirs
+            _ENTRIES[full] = (schedule, snap[1], clocks, clocks._version, table, memo)
+            while len(_ENTRIES) > MAX_ENTRIES:
+                _ENTRIES.popitem(last=False)
     return clocks, table, memo
 
 
 def clear() -> None:
     """Drop every kept grid."""
-    _ENTRIES.clear()
+    with _LOCK:
+        _ENTRIES.clear()
 
 
 def entries() -> int:
