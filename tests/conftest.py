@@ -33,3 +33,20 @@ def images():
 def model(images):
     """The ideal denoiser of ``images`` (data prediction)."""
     return IdealDenoiser(images, SCH, "x0").model()
+
+
+@pytest.fixture
+def exp_weight_calls(monkeypatch):
+    """The number of times ``exp_weights`` is applied during a test, one entry per call
+    holding how many steps it computed (a whole grid's table, or one step)."""
+    import revsde.solvers.exp_reversible_heun as erh
+
+    calls = []
+    real = erh.exp_weights
+
+    def counting(s0, h):
+        calls.append(torch.as_tensor(s0).numel())
+        return real(s0, h)
+
+    monkeypatch.setattr(erh, "exp_weights", counting)
+    return calls

@@ -27,7 +27,6 @@ import torch
 from diffusion_cases import TanhNet
 
 import revsde
-import revsde.solvers.exp_reversible_heun as erh
 from revsde.diffusion import (
     DiffusionModel,
     LiftedProblem,
@@ -242,17 +241,11 @@ def test_exp_weights_table_is_the_per_step_weights(schedule, dtype):
 
 
 @pytest.mark.parametrize("name", ["rev_heun_exp", "rev_heun_exp_sde"])
-def test_solve_computes_the_exp_weights_once(name, monkeypatch):
+def test_solve_computes_the_exp_weights_once(name, monkeypatch, exp_weight_calls):
     """A solve and its inverse on the same grid compute the weights once (the table of
     the grid, kept by the solver), not at every step; their numbers are those of the
     weights computed step by step."""
-    calls = []
-
-    def counting(s0, h):
-        calls.append(torch.as_tensor(s0).numel())
-        return exp_weights(s0, h)
-
-    monkeypatch.setattr(erh, "exp_weights", counting)
+    calls = exp_weight_calls
     model = DiffusionModel(Net(), VPLinear(), "eps")
     steps = 10
     ts = time_grid(VPLinear(), steps, "uniform_lambda")
@@ -351,16 +344,10 @@ class _PlainPath:
         return self.bm(ta, tb, return_U)
 
 
-def test_a_probe_of_the_noise_keeps_the_solves_table(monkeypatch):
+def test_a_probe_of_the_noise_keeps_the_solves_table(exp_weight_calls):
     """The replay probe of a user's noise builds a twin problem on the same adapter; it
     must not replace the solve's table of weights (they would then be computed per step)."""
-    calls = []
-
-    def counting(s0, h):
-        calls.append(torch.as_tensor(s0).numel())
-        return exp_weights(s0, h)
-
-    monkeypatch.setattr(erh, "exp_weights", counting)
+    calls = exp_weight_calls
     model = DiffusionModel(Net(), VPLinear(), "eps")
     steps = 6
     x = torch.randn(1, 1, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(8))

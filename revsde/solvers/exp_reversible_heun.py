@@ -136,15 +136,21 @@ class ExpWeightsTable:
                 and times.numel() * self._item == self._size + self._item
                 and grid == self.grid)
 
-    def row(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, ...] | None:
-        """``(w0, w1, w1/w0, w0/w1, w0/h, w1/h)`` (0-d, float64) of the step from
-        ``t0 = times[n]`` by ``h``, if ``h`` is that step of the grid; else ``None``."""
+    def _index(self, t0: torch.Tensor, h: float) -> int | None:
+        """``n`` if ``t0`` is ``times[n]`` (by address, unwritten since) and ``h`` is the
+        step from it; else ``None``."""
         off = t0.data_ptr() - self._ptr
         if (off < 0 or off >= self._size or t0.dim() or t0._version != self._version
                 or t0.dtype is not self.dtype or t0.device != self.device):
             return None
         n = off // self._item
-        if h != self._h[n]:
+        return n if h == self._h[n] else None
+
+    def row(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, ...] | None:
+        """``(w0, w1, w1/w0, w0/w1, w0/h, w1/h)`` (0-d, float64) of the step from
+        ``t0 = times[n]`` by ``h``, if ``h`` is that step of the grid; else ``None``."""
+        n = self._index(t0, h)
+        if n is None:
             return None
         if self._w is None:  # the compensated step's 0-d factors: one unbind per column
             self._w = list(zip(*(c.unbind() for c in self._cols)))
@@ -152,12 +158,8 @@ class ExpWeightsTable:
 
     def floats(self, t0: torch.Tensor, h: float) -> tuple[float, ...] | None:
         """:meth:`row` as python floats."""
-        off = t0.data_ptr() - self._ptr
-        if (off < 0 or off >= self._size or t0.dim() or t0._version != self._version
-                or t0.dtype is not self.dtype or t0.device != self.device):
-            return None
-        n = off // self._item
-        return self._f[n] if h == self._h[n] else None
+        n = self._index(t0, h)
+        return None if n is None else self._f[n]
 
     def at(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(w0, w1)`` (0-d, float64) of the step from ``t0 = times[n]`` by ``h``, if
@@ -220,14 +222,6 @@ class ExponentialReversibleHeun(Solver):
             return last
         table = self._last_table = ExpWeightsTable(times, grid)
         return table
-
-    @staticmethod
-    def weights(sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """``exp_weights(t0, h)``, read from the solve's table (``sde.step_data``) when
-        the step is one of its grid."""
-        table = getattr(sde, "step_data", None)
-        w = table.at(t0, h) if isinstance(table, ExpWeightsTable) else None
-        return exp_weights(t0, h) if w is None else w
 
     @staticmethod
     def step_numbers(sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, ...]:
