@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import torch
 
-from ...integrate import sdeint, sdeint_inverse
 from .errors import GradientError
 from .exact import check_reversible
 from .problem import GradientProblem, scalar_loss
@@ -64,13 +63,10 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     method = "adjointdeis-1" if order == 1 else "adjointdeis-2m"
     check_adjoint_deis(pb, method, prediction)
     s, model, ts = pb.sampler, pb.model, pb.ts
-    lifted, clocks = s.lift(model, ts, pb.cond, pb.x_T)
-    bm = s.brownian(clocks, pb.x_T, pb.seed)
-    solver = s.solver()
+    run = s.prepare(model, ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.no_grad():
-        state = s.noise_state(model, pb.x_T, ts, cond=pb.cond)
-        state = sdeint(lifted.sde, None, clocks, method=solver, state=state, bm=bm).state
-        x0 = lifted.from_lifted(state[0], ts[-1])
+        state = run.solve(run.start(pb.x_T, 0)).state
+        x0 = run.unlift(state[0], -1)
     with torch.enable_grad():
         x0_leaf = x0.detach().requires_grad_()
         loss = scalar_loss(pb.loss_fn, x0_leaf)
@@ -82,7 +78,7 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     prev = None
     for n in range(len(ts) - 2, -1, -1):
         t_idx = n + 1  # current point t (nearer the data); the step goes to s = ts[n]
-        x_t = lifted.from_lifted(state[0], ts[t_idx]).detach().requires_grad_()
+        x_t = run.unlift(state[0], t_idx).detach().requires_grad_()
         with torch.enable_grad():
             eps = model.eps(x_t, float(ts[t_idx]), **pb.cond)
             vj = torch.autograd.grad(eps, [x_t, *others], grad_outputs=a_x, allow_unused=True)
@@ -103,6 +99,5 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
         with torch.no_grad():
             # One inverse step on the sub-grid [ς_n, ς_{n+1}] of the same path; a plain
             # tuple, since the state's own record names the whole grid.
-            state = tuple(sdeint_inverse(lifted.sde, tuple(state), clocks[n:n + 2],
-                                         method=solver, bm=bm).state)
+            state = tuple(run.solve(tuple(state), inverse=True, span=(n, n + 2)).state)
     return x0.detach(), loss.detach(), [a_x, *a_o]

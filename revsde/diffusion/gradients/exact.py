@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from ...integrate import sdeint
 from .errors import GradientError
 from .problem import GradientProblem, scalar_loss
 
@@ -44,15 +43,12 @@ def reversible_gradient(pb: GradientProblem):
     """Exact gradients of the discrete solve in O(1) memory (MATH.md §6)."""
     s = pb.sampler
     check_reversible(s, "reversible")
-    lifted, clocks = s.lift(pb.model, pb.ts, pb.cond, pb.x_T)
-    bm = s.brownian(clocks, pb.x_T, pb.seed)
+    run = s.prepare(pb.model, pb.ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.enable_grad():
-        state0 = s.noise_state(pb.model, pb.x_T, pb.ts, cond=pb.cond)
-        # Only the two ends are outputs (the steps are ``grid``): memory flat in the steps.
-        sol = sdeint(lifted.sde, None, clocks[[0, -1]], grid=clocks, method=s.solver(),
-                     state=state0, bm=bm,
-                     adjoint=True, params=[*pb.cond_tensors, *pb.params, *pb.extra])
-        x0 = lifted.from_lifted(sol.state[0], pb.ts[-1])
+        # Only the two ends are outputs (the steps are the grid): memory flat in the steps.
+        sol = run.solve(run.start(pb.x_T, 0), adjoint=True,
+                        params=[*pb.cond_tensors, *pb.params, *pb.extra])
+        x0 = run.unlift(sol.state[0], -1)
         loss = scalar_loss(pb.loss_fn, x0)
         grads = _grads(loss, pb)
     return x0.detach(), loss.detach(), grads

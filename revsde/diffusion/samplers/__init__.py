@@ -28,6 +28,7 @@ from typing import Any
 
 from ...registry import SOLVERS, Registry
 from ..checks import check_grid, check_model
+from .base import Encoded, Sampler
 from .lifted import LIFTED_CASES, LiftedProblem
 from .reference import (
     ReferenceSampler,
@@ -36,11 +37,13 @@ from .reference import (
     sample_dpmpp_2m,
     sample_sde_dpmpp_1,
 )
-from .rex import DEFAULT_ODE_CASE, DEFAULT_SDE_CASE, LOG_CLOCK_WHY, RexSampler, cases_for
+from .rex import DEFAULT_ODE_CASE, DEFAULT_SDE_CASE, LOG_CLOCK_WHY, LiftedRun, RexSampler, cases_for
 
 __all__ = [
     "SAMPLERS",
     "Sampler",
+    "Encoded",
+    "LiftedRun",
     "LIFTED_CASES",
     "LiftedProblem",
     "ReferenceSampler",
@@ -52,8 +55,6 @@ __all__ = [
     "reversible_names",
 ]
 
-#: any sampler of the registry
-Sampler = ReferenceSampler | RexSampler
 #: cases that sample but whose reversible auxiliary state grows (docs/diffusion.md)
 UNSTABLE_CASES = ("sde_eps",)
 
@@ -102,7 +103,7 @@ def _rex(name: str, method: str, stochastic: bool) -> Callable[..., RexSampler]:
     return build
 
 
-SAMPLERS: Registry[Sampler] = Registry("sampler", (ReferenceSampler, RexSampler))
+SAMPLERS: Registry[Sampler] = Registry("sampler", Sampler)
 for _name, _build in (
     ("ddim", _reference("ddim", sample_ddim, "eps", False, 1.0,
                         "DDIM (eta=0), Song et al. 2021")),

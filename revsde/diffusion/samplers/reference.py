@@ -24,6 +24,7 @@ import torch
 
 from ..checks import check_grid, check_model, check_tensor, draw_seed
 from ..models import DiffusionModel
+from .base import Sampler
 
 __all__ = [
     "SampleResult",
@@ -200,7 +201,7 @@ def sample_sde_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tenso
 
 
 @dataclass(frozen=True)
-class ReferenceSampler:
+class ReferenceSampler(Sampler):
     """A non-reversible sampler: one of the loops above, with its registry metadata."""
 
     name: str
