@@ -236,6 +236,11 @@ class RexSampler(Sampler):
             bm = self.brownian(clocks, like, seed)
         return LiftedRun(self, pb, clocks, bm)
 
+    def _init(self, pb: LiftedProblem, clock: torch.Tensor, y: torch.Tensor) -> tuple:
+        # contiguous, like every state the solve makes from it (a picture read from an
+        # (H, W, C) array arrives channels-last)
+        return self._solver.init(SDEAdapter(pb.sde), clock.to(y.dtype), y.contiguous())
+
     def _check_state(self, state: Any, name: str = "state") -> tuple:
         if not isinstance(state, (tuple, list)) or len(state) < 2:
             raise TypeError(
@@ -355,11 +360,8 @@ class LiftedRun:
     def start(self, x: torch.Tensor, end: int) -> tuple:
         """The full state at the grid end ``ts[end]`` (0: noise, -1: data) from ``x``:
         ``y = ŷ = x/κ`` (quantised in exact mode)."""
-        y = self.problem.to_lifted_at(x, end)
-        # contiguous, like every state the solve makes from it (a picture read from an
-        # (H, W, C) array arrives channels-last)
-        return self.sampler.solver().init(SDEAdapter(self.sde), self.clocks[end].to(y.dtype),
-                                          y.contiguous())
+        return self.sampler._init(self.problem, self.clocks[end],
+                                  self.problem.to_lifted_at(x, end))
 
     def solve(self, state: tuple, *, inverse: bool = False, outputs: bool = True,
               span: tuple[int, int] | None = None, adjoint: bool = False,

@@ -1,4 +1,4 @@
-"""The four baselines of MATH.md §5 as step/inverse pairs (levels as in :mod:`.base`).
+"""The four baselines of MATH.md §5 as step/inverse pairs (levels as in :mod:`.baselines`).
 
 Notation: ``Φ(x, ε; i→j)`` is the DDIM map (``Levels.phi``), ``ε_i(x) = ε_θ(x, t_i)``.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..models import DiffusionModel
-from .base import Baseline, Levels, check_unit_interval
+from .baselines import Baseline, Levels, check_unit_interval
 
 __all__ = ["DDIMInversion", "EDICT", "BDIA", "OBELM"]
 
@@ -61,6 +61,7 @@ class EDICT(Baseline):
             raise ValueError(f"EDICT swap must be True or False; got {swap!r}")
         self.swap = swap
 
+    @property
     def options(self) -> dict:
         return {"p": self.p, "swap": self.swap}
 
@@ -148,6 +149,7 @@ class BDIA(_TwoStep):
         self.gamma = check_unit_interval("BDIA gamma", gamma,
                                          what="the weight of z_{i+1}; 1 is time-symmetric")
 
+    @property
     def options(self) -> dict:
         return {"gamma": self.gamma}
 
