@@ -56,17 +56,13 @@ def vjp(outputs: list, cotangents: list, inputs: list) -> list:
 
 def add_(acc: list, grads: list) -> None:
     """Accumulate ``grads`` (entries may be None) into the list ``acc`` in place."""
-    into, add = [], []
     for i, g in enumerate(grads):
         if g is None:
             continue
         if acc[i] is None:
             acc[i] = g.clone()  # autograd may hand back a cotangent itself: own the buffer
         else:
-            into.append(acc[i])
-            add.append(g)
-    if into:
-        torch._foreach_add_(into, add)
+            acc[i].add_(g)
 
 
 class GradSink:
