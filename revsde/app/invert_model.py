@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from .diffusers import DiffusersModel
-from .errors import DiffusersAdapterError
-from .loading import load_diffusers
+from ..diffusion.adapters import DiffusersAdapterError, DiffusersModel, load_diffusers
+from ..diffusion.inversion import decode, encode
+from .images import DEFAULT_PICTURE, load_picture
 
 __all__ = ["null_cond", "invert_with_diffusers", "format_diffusers_report"]
 
@@ -61,9 +61,6 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
     default its default picture); ``dtype`` is the network's, ``state_dtype`` the reversible
     state's (default float64, :func:`revsde.diffusion.encode`).
     """
-    from ...app.images import DEFAULT_PICTURE, load_picture
-    from ..inversion import decode, encode
-
     for name in (dtype, state_dtype or "float64"):
         if name not in _DTYPES:
             raise DiffusersAdapterError(f"dtype must be one of {list(_DTYPES)}; got {name!r}")
