@@ -12,6 +12,7 @@ text embeddings of one token, class 0): the round trip is exact for any fixed on
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 
@@ -80,7 +81,8 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
                                         f"downsampling factor {f}")
         x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
     cond = null_cond(model)
-    options = {} if sampler is None else {"sampler": sampler}
+    # encode's own defaults (its sampler, a float64 state) unless given
+    options: dict[str, Any] = {} if sampler is None else {"sampler": sampler}
     if state_dtype is not None:
         options["dtype"] = _DTYPES[state_dtype]
     start = time.perf_counter()
