@@ -19,15 +19,17 @@ env: $(BIN)/.installed
 demo: env
 	$(BIN)/revsde invert
 
-## Tests: lint, the whole pytest suite (slow-marked tests included), then the docs site.
+## Tests: lint, types (mypy), the whole pytest suite (slow-marked tests included), then the docs site.
 # One intra-op thread: small tensors run much faster so on a loaded 2-core machine.
 test: env
 	$(BIN)/ruff check revsde tests examples benchmarks docs/scripts
+	$(BIN)/mypy revsde
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 	NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 lint: env
 	$(BIN)/ruff check revsde tests examples benchmarks docs/scripts
+	$(BIN)/mypy revsde
 
 ## The documentation site (strict: a warning fails the build), in site/.
 docs: env

@@ -28,6 +28,9 @@ import torchsde
 
 from .checks import check_entropy, check_flag, check_int, check_real
 
+#: A generated chunk of cells: ``(W, H, W per cell, H per cell)``, H's None without Lévy area.
+_Chunk = tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor], list[torch.Tensor] | None]
+
 
 class Increment(NamedTuple):
     """The noise over one step: ``W`` and the space-time Lévy area ``H`` (MATH.md §0).
@@ -131,8 +134,8 @@ class BrownianGrid:
             raise ValueError("BrownianGrid grid times must be strictly increasing")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"BrownianGrid dtype must be floating point; got {dtype}")
-        entropy = check_entropy(entropy)
-        if entropy is None:
+        seed = check_entropy(entropy)
+        if seed is None:
             raise TypeError("BrownianGrid entropy must be a non-negative integer seed; got None")
         self.times = times
         self.t0, self.t1 = times[0], times[-1]
@@ -141,7 +144,7 @@ class BrownianGrid:
         self.shape = self.size
         self.dtype = dtype
         self.device = torch.device("cpu") if device is None else torch.device(device)
-        self.entropy = entropy
+        self.entropy = seed
         self.levy_area = check_flag(levy_area, "levy_area")
         self.chunk = check_int(chunk, "chunk", "a positive integer")
         self._cache_size = check_int(cache_size, "cache_size", "a positive integer")
@@ -150,16 +153,16 @@ class BrownianGrid:
                 f"chunk and cache_size must be positive; got chunk={self.chunk}, "
                 f"cache_size={self._cache_size}"
             )
-        self._cache: OrderedDict[int, tuple] = OrderedDict()
+        self._cache: OrderedDict[int, _Chunk] = OrderedDict()
         self._last_k: int = -1
-        self._last: tuple | None = None
+        self._last: _Chunk | None = None
         # sqrt(h) of every cell, in float64 then cast once, shaped to scale a chunk.
         h = self._grid[1:] - self._grid[:-1]
         self._scales = h.sqrt().to(device=self.device, dtype=dtype).reshape(
             (-1,) + (1,) * len(self.size))
 
     # -- generation -------------------------------------------------------------
-    def _chunk(self, k: int) -> tuple:
+    def _chunk(self, k: int) -> _Chunk:
         hit = self._cache.get(k)
         if hit is not None:
             self._cache.move_to_end(k)
@@ -179,7 +182,7 @@ class BrownianGrid:
             zh = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
             hh = zh.mul_(scale / math.sqrt(12.0))
         # Tensors for multi-cell sums, per-cell views for O(1) single-cell reads.
-        entry = (w, hh, self._cells(w), None if hh is None else self._cells(hh))
+        entry: _Chunk = (w, hh, self._cells(w), None if hh is None else self._cells(hh))
         self._cache[k] = entry
         return entry
 
@@ -204,6 +207,8 @@ class BrownianGrid:
             self._last_k, self._last = -1, None  # let an evicted chunk go before generating
             self._last = self._chunk(k)
             self._last_k = k
+        if self._last is None:  # k == _last_k == -1 before the first chunk: n < 0
+            raise ValueError(f"BrownianGrid cell numbers start at 0; got {n}")
         _, _, w, hh = self._last
         return Increment(w[j], None if hh is None else hh[j])
 
@@ -241,11 +246,13 @@ class BrownianGrid:
             w, hh = self.cell(i)
             if not return_U:
                 return w
+            assert hh is not None  # return_U needs levy_area (checked above)
             h = self.times[j] - self.times[i]
             return w, h * (hh + 0.5 * w)
         # Chunk by chunk: W is the sum of the cells' W; U combines as
         # U = Σ_n [h_n (H_n + W_n/2) + (t_j - t_{n+1}) W_n]  (U_ac = U_ab + U_bc + (c-b) W_ab).
-        w_sum = u_sum = None
+        w_sum: torch.Tensor | None = None
+        u_sum: torch.Tensor | None = None
         bshape = (-1,) + (1,) * len(self.size)
         for k in range(i // self.chunk, (j - 1) // self.chunk + 1):
             a = max(i, k * self.chunk)
@@ -257,10 +264,15 @@ class BrownianGrid:
             if return_U:
                 h = self._grid[a + 1 : b + 1] - self._grid[a:b]
                 c_w = (0.5 * h + (self._grid[j] - self._grid[a + 1 : b + 1])).to(ws)
+                assert hk is not None  # return_U needs levy_area (checked above)
                 hs = hk[a - k * self.chunk : b - k * self.chunk]
                 part = (h.to(ws).reshape(bshape) * hs).sum(0) + (c_w.reshape(bshape) * ws).sum(0)
                 u_sum = part if u_sum is None else u_sum + part
-        return (w_sum, u_sum) if return_U else w_sum
+        assert w_sum is not None  # j > i + 1: the loop ran at least once
+        if not return_U:
+            return w_sum
+        assert u_sum is not None
+        return w_sum, u_sum
 
 
 def increment(bm: Any, ta: float, tb: float, levy_area: bool) -> Increment:

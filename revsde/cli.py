@@ -126,7 +126,7 @@ def cmd_invert(args) -> int:
                          f"{list_pretrained()}, a .pt weight file, nor a diffusers folder "
                          "(that path does not exist)")
     if not shipped:  # a diffusers folder (save_pretrained)
-        from .diffusion.adapters.invert import format_diffusers_report, invert_with_diffusers
+        from .app.invert_model import format_diffusers_report, invert_with_diffusers
 
         if args.image is None:
             raise ValueError("--model with a diffusers folder needs a picture file: "

@@ -9,8 +9,8 @@ import torch
 from diffusers import DDPMPipeline, DDPMScheduler
 from diffusers_cases import pictures, sd_scheduler, tiny_cond_unet, tiny_unet, tiny_vae
 
+from revsde.app.invert_model import invert_with_diffusers
 from revsde.diffusion.adapters import DiffusersAdapterError, load_diffusers
-from revsde.diffusion.adapters.invert import invert_with_diffusers
 
 
 @pytest.fixture(scope="module")

@@ -1,34 +1,26 @@
 """mkdocs hooks: keep the site free of references to files outside the repository.
 
-Docstrings rendered by mkdocstrings cite the project's design notes by section
-("see the maths, section 7"), and those notes are not part of the repository.  This
-hook points each such citation at the section of ``docs/mathematics.md`` (or
-``docs/baselines.md``) that states the same equations, and logs a warning —
-which fails ``mkdocs build --strict`` — for any citation it cannot place.
+Docstrings rendered by mkdocstrings cite the numbered sections of the mathematics
+page as ``docs/mathematics.md §N``.  This hook turns each such citation into a link to
+that section (anchor ``#sN``) and logs a warning, which fails ``mkdocs build --strict``,
+for a section the page does not have or for a citation of a file outside the
+repository.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 log = logging.getLogger("mkdocs.plugins.revsde")
 
-#: Section number of the design notes -> (page, anchor) on this site.
-SECTIONS = {
-    "0": ("mathematics", "notation"),
-    "1": ("mathematics", "brownian-path"),
-    "2": ("mathematics", "reversible-heun"),
-    "3": ("mathematics", "mccallumfoster-wrapper"),
-    "4": ("mathematics", "lifted-coordinates"),
-    "5": ("baselines", ""),
-    "6": ("mathematics", "gradients-through-a-reversible-solve"),
-    "7": ("mathematics", "exact-mode"),
-    "8": ("mathematics", "adjointdeis-the-continuous-adjoint-of-a-diffusion-sde"),
-    "9": ("mathematics", "oracles-with-known-answers"),
-}
+#: The numbered sections of docs/mathematics.md: "## 4. Title {#s4}", "### 4.2 Title {#s4.2}".
+HEADING = re.compile(r"^#{2,4} .*\{#s(\d+(?:\.\d+)*)\}\s*$", re.M)
+PAGE = Path(__file__).resolve().parents[1] / "mathematics.md"
+SECTIONS = set(HEADING.findall(PAGE.read_text()))
 NAMES = r"(?:MATH|STYLE|DESIGN)\.md"
-CITATION = re.compile(NAMES + r"(?:\s*(?:§|&sect;)\s*(\d+)(?:\.\d+)*)?")
+CITATION = re.compile(r"docs/mathematics\.md(?:\s*(?:§|&sect;)\s*(\d+(?:\.\d+)*))?")
 
 
 def _root(page) -> str:
@@ -41,14 +33,16 @@ def on_page_content(html: str, page, config, files) -> str:
 
     def link(m: re.Match) -> str:
         section = m.group(1)
-        if section is None or section not in SECTIONS:
+        if section is None:
+            return f'<a href="{root}mathematics/">Mathematics</a>'
+        if section not in SECTIONS:
+            log.warning("%s cites docs/mathematics.md §%s, which has no such section",
+                        page.file.src_path, section)
             return m.group(0)
-        target, anchor = SECTIONS[section]
-        href = f"{root}{target}/" + (f"#{anchor}" if anchor else "")
-        title = "Mathematics" if target == "mathematics" else "Baselines"
-        return f'<a href="{href}">{title}</a>'
+        return f'<a href="{root}mathematics/#s{section}">Mathematics §{section}</a>'
 
-    html = CITATION.sub(link, html)
+    if page.file.src_path != "mathematics.md":  # the page describes the scheme itself
+        html = CITATION.sub(link, html)
     left = re.findall(NAMES, html)
     if left:
         log.warning("%s cites %s, a file outside the repository", page.file.src_path,

@@ -20,45 +20,14 @@ evaluates twice per step.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import torch
-from torch.overrides import has_torch_function
 
 from ..loop import Problem, progress
 from ..sde import SDEAdapter
 from ..solvers import McCallumFoster, ReversibleHeun, Solver
 from ..solvers.base import State
-
-
-@functools.cache
-def _engine_grad():
-    """The C++ engine call behind ``torch.autograd.grad``, if this torch exposes it.
-
-    ``torch.autograd.grad`` spends ~0.1 ms per call in Python validation (shape
-    checks through symbolic-shape helpers), as much as a small network's
-    backward; the adjoint calls it once per step, so it goes straight to the
-    engine where it can.  The shortcut is checked against the public API once.
-    """
-    run = getattr(torch.autograd.graph, "_engine_run_backward", None)
-    if run is None:
-        return None
-
-    def grad(outs, inputs, cots):
-        return run(tuple(outs), tuple(cots), False, False, tuple(inputs), True, False)
-
-    try:
-        x = torch.tensor([1.0, 2.0], requires_grad=True)
-        z = torch.tensor([3.0], requires_grad=True)
-        y = (x * x).sum() * 3.0
-        ref = torch.autograd.grad([y], [x, z], [torch.tensor(2.0)], allow_unused=True)
-        got = grad([(x * x).sum() * 3.0], [x, z], [torch.tensor(2.0)])
-        if got[1] is None and ref[1] is None and torch.equal(got[0], ref[0]):
-            return grad
-    except Exception:  # noqa: BLE001 - any failure means: use the public API
-        pass
-    return None
 
 
 def _pairs(outputs, cotangents):
@@ -82,82 +51,55 @@ def vjp(outputs: list, cotangents: list, inputs: list) -> list:
     outs, cots = _pairs(outputs, cotangents)
     if not outs:
         return [None] * len(inputs)
-    fast = _engine_grad()
-    if fast is not None and not has_torch_function((*outs, *inputs)):
-        return list(fast(outs, inputs, cots))
     return list(torch.autograd.grad(outs, inputs, cots, allow_unused=True))
 
 
 def add_(acc: list, grads: list) -> None:
     """Accumulate ``grads`` (entries may be None) into the list ``acc`` in place."""
-    into, add = [], []
     for i, g in enumerate(grads):
         if g is None:
             continue
         if acc[i] is None:
             acc[i] = g.clone()  # autograd may hand back a cotangent itself: own the buffer
         else:
-            into.append(acc[i])
-            add.append(g)
-    if into:
-        torch._foreach_add_(into, add)
-
-
-def _plain_leaf(p) -> bool:
-    """A leaf parameter whose ``.grad`` the engine may accumulate into (no post-hooks)."""
-    return (p.is_leaf and not getattr(p, "_post_accumulate_grad_hooks", None)
-            and not has_torch_function((p,)))
+            acc[i].add_(g)
 
 
 class GradSink:
     """Where the backward steps send their parameter gradients.
 
     :meth:`vjp` differentiates one step's outputs with respect to its detached
-    leaves *and* the parameters, returns the leaves' cotangents and adds the
-    parameter gradients to a running sum; :meth:`result` gives the sums.
+    leaves *and* the parameters (one ``torch.autograd.grad`` call), returns the
+    leaves' cotangents and adds the parameter gradients to a running sum;
+    :meth:`result` gives the sums, which the outer backward hands to autograd
+    once, as for any other operation.
 
-    Where every parameter is a plain leaf (the usual ``nn.Module`` case) the
-    autograd engine accumulates straight into ``p.grad``, in C++, as an
-    ordinary ``backward`` does; the caller's ``p.grad`` is set aside for the
-    duration (a context manager) and put back, and the sum is handed to the
-    outer backward, which adds it to ``p.grad`` once.  Otherwise (non-leaf
-    tensors in ``params``, or post-accumulate-grad hooks) the gradients are
-    returned per step and summed here.  Both give the same numbers: the
-    per-step gradients are added in the same order.
-
-    Either way the parameters' tensor hooks (``p.register_hook``) are set
-    aside too: the inner, per-step backward passes would otherwise call them
-    once per step with a partial gradient.  The outer backward calls them
-    once, with the whole gradient, as for any other autograd operation.
+    The parameters' tensor hooks (``p.register_hook``) are set aside while the
+    sink is open (a context manager): ``torch.autograd.grad`` calls a leaf's
+    hooks whenever it computes that leaf's gradient, so the per-step passes
+    would call them once per step with a partial gradient.  The outer backward
+    calls them once, with the whole gradient.  PyTorch has no public way to
+    suspend a tensor's hooks without the handles their owner holds, so this
+    empties and refills the tensor's own hook dictionary (``_backward_hooks``);
+    ``tests/test_adjoint_torch_api.py`` fails loudly on a torch where that
+    dictionary is gone or no longer suspends the hooks.
     """
 
-    def __init__(self, params: list[torch.Tensor], direct: bool | None = None):
+    def __init__(self, params: list[torch.Tensor]):
         self.params = list(params)
-        if direct is None:
-            direct = _engine_grad() is not None and all(map(_plain_leaf, self.params))
-        self.direct = bool(direct)
-        self.acc = [None] * len(self.params)
-        self._saved, self._hooks = None, []
+        self.acc: list[torch.Tensor | None] = [None] * len(self.params)
+        self._hooks: list = []
 
-    def __enter__(self):
+    def __enter__(self) -> GradSink:
         # Empty the hook dicts in place (autograd reads them at call time, from the tensor
         # for a leaf and from its grad_fn for a non-leaf), and refill them on exit.
         self._hooks = [(p._backward_hooks, list(p._backward_hooks.items()))
                        for p in self.params if p._backward_hooks]
         for hooks, _ in self._hooks:
             hooks.clear()
-        if self.direct:
-            self._saved = [p.grad for p in self.params]
-            for p in self.params:
-                p.grad = None
         return self
 
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            for i, (p, g) in enumerate(zip(self.params, self._saved)):
-                self.acc[i] = p.grad
-                p.grad = g
-            self._saved = None
+    def __exit__(self, *exc) -> bool:
         for hooks, items in self._hooks:
             hooks.update(items)
         self._hooks = []
@@ -165,23 +107,9 @@ class GradSink:
 
     def vjp(self, outputs: list, cotangents: list, leaves: list) -> list:
         """Cotangents of ``leaves`` (None where unreached); parameter gradients are summed."""
-        if not self.direct:
-            g = vjp(outputs, cotangents, [*leaves, *self.params])
-            add_(self.acc, g[len(leaves):])
-            return g[: len(leaves)]
-        outs, cots = _pairs(outputs, cotangents)
-        if not outs:
-            return [None] * len(leaves)
-        if has_torch_function((*outs, *leaves)):
-            torch.autograd.backward(outs, cots, inputs=[*leaves, *self.params])
-        else:
-            torch.autograd.graph._engine_run_backward(
-                tuple(outs), tuple(cots), False, False, (*leaves, *self.params), True, True)
-        out = []
-        for x in leaves:
-            out.append(x.grad)
-            x.grad = None
-        return out
+        g = vjp(outputs, cotangents, [*leaves, *self.params])
+        add_(self.acc, g[len(leaves):])
+        return g[: len(leaves)]
 
     def result(self) -> tuple[torch.Tensor, ...]:
         """The summed parameter gradients (zeros for a parameter no step reached)."""

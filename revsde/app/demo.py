@@ -90,7 +90,10 @@ def roundtrip(model, x0, steps: int, sampler: str = DEFAULT_SAMPLER, seed: int =
 
     lat = encode(model, x0, steps=steps, sampler=sampler, seed=seed, grid=grid, **options)
     back = decode(model, lat)
-    return back, lat, int(lat.nfe) + int(lat.decode_nfe)
+    nfe, decode_nfe = lat.nfe, lat.decode_nfe
+    if nfe is None or decode_nfe is None:  # encode always counts them
+        raise RuntimeError(f"{sampler}: the latents do not record their network evaluations")
+    return back, lat, int(nfe) + int(decode_nfe)
 
 
 @lru_cache(maxsize=256)

@@ -332,7 +332,7 @@ def study(methods: Iterable[str] | None = None, problems: Iterable[str] | None =
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="convergence", unit="run", leave=False)
-    setups: dict[str, object] = {}
+    setups: dict[str, Setup] = {}
     for pb, m in jobs:
         st = pb.steps if steps is None else steps
         n_samples = pb.samples if samples is None else samples

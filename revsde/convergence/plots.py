@@ -25,15 +25,26 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*")
 
 def _palette(n: int) -> list:
     """Saturated colours: tab10, then Dark2 and Set1 (no pale or grey ones)."""
-    import matplotlib
-
-    colours = list(matplotlib.colormaps["tab10"].colors)
+    colours = _listed("tab10")
     if n > len(colours):
-        extra = list(matplotlib.colormaps["Dark2"].colors)[:7]
-        extra += [c for i, c in enumerate(matplotlib.colormaps["Set1"].colors) if i in (0, 1, 3, 6)]
+        extra = _listed("Dark2")[:7]
+        extra += [c for i, c in enumerate(_listed("Set1")) if i in (0, 1, 3, 6)]
         colours = [c for i, c in enumerate(colours) if i != 7] + extra  # tab10's grey last
-        colours += [list(matplotlib.colormaps["tab10"].colors)[7]]
+        colours += [_listed("tab10")[7]]
     return colours
+
+
+def _listed(name: str) -> list:
+    """The colours of matplotlib's qualitative (listed) colour map ``name``."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+
+    cmap = matplotlib.colormaps[name]
+    colours = cmap.colors if isinstance(cmap, ListedColormap) else None
+    if not isinstance(colours, (list, tuple, np.ndarray)):
+        raise TypeError(f"matplotlib's {name!r} is not a listed colour map")
+    return list(colours)
 
 
 def method_styles(names: Sequence[str], reversible: Iterable[str] = ()) -> dict[str, dict]:
@@ -136,7 +147,9 @@ def plot_convergence(results: Iterable[ConvergenceResult] | Study, path: str | P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results = list(getattr(results, "results", results))
+    from .measure import Study
+
+    results = list(results.results if isinstance(results, Study) else results)
     if not results:
         raise ValueError("plot_convergence needs at least one result")
     problems = list(dict.fromkeys(r.problem for r in results))

@@ -285,6 +285,7 @@ def _ou_exact(sde: _OU, y0, bm: BrownianGrid, ts):
     y, out = y0, [y0]
     for k in range(n):
         w, hh = bm.cell(k)
+        assert hh is not None  # the OU problem's grid has Lévy area (levy_area=True)
         j = a * w + b * hh + c * math.sqrt(h) * z[k]
         y = sde.mean + decay * (y - sde.mean) + sde.sigma * j
         if k + 1 in out_times:
@@ -415,6 +416,7 @@ class SamplerProblem(Problem):
     def setup(self, *, samples: int, fine: int, entropy: int, dtype: torch.dtype) -> Setup:
         import revsde
         from revsde import diffusion as D
+        from revsde.diffusion.samplers import RexSampler
 
         oracle = self.make_oracle()
         model = oracle.model()
@@ -424,20 +426,26 @@ class SamplerProblem(Problem):
         ts = D.time_grid(sch, fine, self.grid, t_end=self.t_end)
         case = "sde_x0" if self.stochastic else "ode_x0"
         lifted = D.LiftedProblem(model, case, ts)
+        clocks = lifted.clocks
+        assert clocks is not None  # built from ts
         y_T = lifted.to_lifted(x_T, ts[0])
         bm = None
         if self.stochastic:
-            bm = BrownianGrid(sorted(lifted.clocks.tolist()), tuple(x_T.shape), dtype=dtype,
+            bm = BrownianGrid(sorted(clocks.tolist()), tuple(x_T.shape), dtype=dtype,
                               entropy=entropy, levy_area=True, cache_size=fine // 8 + 1)
         method = "shark" if self.stochastic else "rk4"
-        sol = revsde.sdeint(lifted.sde, y_T, lifted.clocks, method=method, bm=bm)
+        sol = revsde.sdeint(lifted.sde, y_T, clocks, method=method, bm=bm)
         reference = lifted.from_lifted(sol.ys[-1], ts[-1]).unsqueeze(0)
 
         def run(method, steps: int, options: dict) -> torch.Tensor:
             sampler = D.get_sampler(method, **options)
             coarse = ts[:: fine // steps]
-            kw = {"bm": bm} if self.stochastic else {}
-            return sampler.sample(model, x_T, coarse, **kw).unsqueeze(0)
+            if bm is None:
+                return sampler.sample(model, x_T, coarse).unsqueeze(0)
+            if not isinstance(sampler, RexSampler):
+                raise ValueError(f"{method} takes no Brownian path; the stochastic diffusion "
+                                 "problems run the reversible (rex_*) samplers")
+            return sampler.sample(model, x_T, coarse, bm=bm).unsqueeze(0)
 
         return Setup(run, reference)
 

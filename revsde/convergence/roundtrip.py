@@ -105,8 +105,9 @@ def roundtrip_errors(methods: Iterable[str] | None = None, *,
                 out.append(RoundTrip(name, "sampler", "pf_ode" if not entry["stochastic"]
                                      else "reverse_sde", dname, st, errs))
                 continue
-            pb = next((PROBLEMS[p] for p in SOLVER_PROBLEMS
-                       if PROBLEMS[p].skip_reason(entry) is None), None)
+            solver_problems = [PROBLEMS[p] for p in SOLVER_PROBLEMS]
+            pb = next((q for q in solver_problems
+                       if isinstance(q, SDEProblem) and q.skip_reason(entry) is None), None)
             if pb is None:
                 continue
             st = list(steps)

@@ -17,7 +17,6 @@ Application code (pictures, the inversion demo) lives in :mod:`revsde.app`.
 
 from ..solvers.exp_reversible_heun import ExponentialReversibleHeun
 from . import baselines
-from ._moved import install as _install_moved_aliases
 from .adapters import from_diffusers
 from .gradients import GradientError, GradientResult, gradient, list_gradient_methods
 from .inversion import (
@@ -46,8 +45,6 @@ from .schedules import (
     schedule_from_dict,
     time_grid,
 )
-
-_install_moved_aliases()
 
 __all__ = [
     # schedules

@@ -105,6 +105,13 @@ class DiffusionModel(torch.nn.Module):
     any callable ``net(x, t, **cond)``.
     """
 
+    # Set on the shipped models by :func:`revsde.diffusion.pretrained.pretrained` (absent
+    # otherwise: read them with ``getattr(model, name, None)``).
+    image_shape: tuple[int, ...]
+    channels: int
+    data_range: tuple[float, ...]
+    pretrained_name: str
+
     def __init__(self, net: Callable[..., torch.Tensor], schedule: NoiseSchedule,
                  prediction: str = "eps"):
         super().__init__()

@@ -43,7 +43,7 @@ class _Oracle:
         self.schedule = schedule
         self.prediction = prediction
 
-    def _coefs(self, x, t):
+    def _coefs(self, x: torch.Tensor, t: TimeLike) -> tuple[torch.Tensor, torch.Tensor]:
         tb = batch_time(t, x)
         return per_sample(self.schedule.alpha(tb), x), per_sample(self.schedule.sigma(tb), x)
 
@@ -55,17 +55,17 @@ class _Oracle:
         a, s = self._coefs(x, t)
         return a * self.eps(x, t) - s * self.x0(x, t)
 
-    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def x0(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """x0* = (x - σ ε*)/α (MATH.md §4.1)."""
         a, s = self._coefs(x, t)
         return (x - s * self.eps(x, t)) / a
 
-    def eps(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def eps(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """ε* = (x - α x0*)/σ (MATH.md §4.1)."""
         a, s = self._coefs(x, t)
         return (x - a * self.x0(x, t)) / s
 
-    def score(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def score(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """∇ log p_t(x) = -ε*/σ."""
         _, s = self._coefs(x, t)
         return -self.eps(x, t) / s
@@ -95,19 +95,19 @@ class GaussianOracle(_Oracle):
         _, sd = self._params(x)
         return a, s, a * a * sd * sd + s * s
 
-    def eps(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def eps(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """ε*(x, t) = σ (x - α μ)/(α² s² + σ²) (MATH.md §9)."""
         mu, _ = self._params(x)
         a, s, v = self._var(x, t)
         return s * (x - a * mu) / v
 
-    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def x0(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """x0* = μ + α s² (x - α μ)/(α² s² + σ²) (posterior mean)."""
         mu, sd = self._params(x)
         a, _, v = self._var(x, t)
         return mu + a * sd * sd * (x - a * mu) / v
 
-    def log_prob(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """log N(x; α μ, (α² s² + σ²) I), summed over the non-batch dims."""
         mu, _ = self._params(x)
         a, _, v = self._var(x, t)
@@ -120,7 +120,7 @@ class GaussianOracle(_Oracle):
         _, _, vt = self._var(like, t)
         return torch.sqrt(vt / vs)
 
-    def pf_ode_map(self, x_s: torch.Tensor, s: TimeLike, t: TimeLike | None) -> torch.Tensor:
+    def pf_ode_map(self, x_s: torch.Tensor, s: TimeLike, t: TimeLike) -> torch.Tensor:
         """Exact PF-ODE flow from time s to t: (x - α μ)/sqrt(α² s² + σ²) is invariant (§9)."""
         mu, _ = self._params(x_s)
         a_s, _ = self._coefs(x_s, s)
@@ -182,19 +182,19 @@ class GaussianMixtureOracle(_Oracle):
         )
         return logits, diff, v, a, s
 
-    def log_prob(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """log p_t(x) = logsumexp_k [log w_k + log N(x; α m_k, v_k I)] (MATH.md §9)."""
         logits, *_ = self._posterior(x, t)
         return torch.logsumexp(logits, dim=-1)
 
-    def eps(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def eps(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """ε* = -σ ∇ log p_t = σ Σ_k r_k (x - α m_k)/v_k (MATH.md §9)."""
         logits, diff, v, _, s = self._posterior(x, t)
         r = torch.softmax(logits, dim=-1)
         e = ((r / v)[..., None] * diff).sum(1)
         return (s * e).reshape(x.shape)
 
-    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def x0(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """x0* = Σ_k r_k (m_k + α s_k² (x - α m_k)/v_k) (posterior mean)."""
         logits, diff, v, a, _ = self._posterior(x, t)
         r = torch.softmax(logits, dim=-1)
@@ -233,7 +233,7 @@ class IdealDenoiser(_Oracle):
             raise ValueError("IdealDenoiser needs images of shape (M, *shape) with M >= 1")
         self.max_elements = int(max_elements)
 
-    def x0(self, x: torch.Tensor, t: TimeLike | None) -> torch.Tensor:
+    def x0(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """x0* = Σ_i softmax_i(-‖x - α x_i‖²/(2σ²)) x_i (MATH.md §9)."""
         imgs = self.images.to(x.device, x.dtype).reshape(self.images.shape[0], -1)
         if x.shape[1:] != self.images.shape[1:]:

@@ -187,6 +187,8 @@ class DiffusersModel(DiffusionModel):
     scheduler's config with diffusers' defaults filled in.
     """
 
+    net: DiffusersNet
+
     def __init__(self, net: DiffusersNet, schedule, prediction: str, scheduler_config: dict,
                  autoencoder: LatentCodec | None = None):
         super().__init__(net, schedule, prediction)
@@ -206,9 +208,10 @@ class DiffusersModel(DiffusionModel):
         """SHA-256 of the weights (UNet and VAE), their configs, the scheduler config, the
         guidance scale and the default unconditional inputs: decoding with anything else
         is refused."""
-        parts = {"unet": _config(self.net.unet), "scheduler": self.scheduler_config,
-                 "prediction": self.prediction, "guidance_scale": self.net.guidance_scale,
-                 "uncond": self.net.uncond or {}, "weights": dict(self.state_dict())}
+        parts: dict[str, object] = {
+            "unet": _config(self.net.unet), "scheduler": self.scheduler_config,
+            "prediction": self.prediction, "guidance_scale": self.net.guidance_scale,
+            "uncond": self.net.uncond or {}, "weights": dict(self.state_dict())}
         if self.autoencoder is not None:
             parts["vae"] = _config(self.autoencoder.vae)
             parts["latent_scale"] = [self.autoencoder.scaling_factor,

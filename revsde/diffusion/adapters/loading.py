@@ -57,9 +57,10 @@ def find_components(path) -> dict:
         raise DiffusersAdapterError(f"{root} is not a folder; expected {_LAYOUT}")
     index = root / "model_index.json"
     listed = _read_json(index) if index.exists() else None
+    vae: Path | None
     if listed is not None or (root / "unet").is_dir():
         unet, sched = root / "unet", root / "scheduler" / "scheduler_config.json"
-        vae = root / "vae"
+        vae_dir = root / "vae"
         if listed is not None:
             if "unet" not in listed or "scheduler" not in listed:
                 raise DiffusersAdapterError(
@@ -67,8 +68,8 @@ def find_components(path) -> dict:
                     "revsde needs a 'unet' and a 'scheduler'")
             wants_vae = isinstance(listed.get("vae"), list) and listed["vae"][0] is not None
         else:
-            wants_vae = vae.is_dir()
-        vae = vae if wants_vae else None
+            wants_vae = vae_dir.is_dir()
+        vae = vae_dir if wants_vae else None
     else:
         unet, sched, vae = root, root / "scheduler_config.json", None
     missing = []
@@ -88,7 +89,7 @@ def find_components(path) -> dict:
 
 def _load(diffusers, folder: Path, allowed: tuple, what: str):
     name = _read_json(folder / "config.json").get("_class_name")
-    if name not in allowed:
+    if not isinstance(name, str) or name not in allowed:
         raise DiffusersAdapterError(
             f"{folder} holds a {name!r}; revsde loads a {what} of class {' or '.join(allowed)}")
     try:

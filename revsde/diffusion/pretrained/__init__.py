@@ -130,9 +130,9 @@ def load_record(name="small-unet") -> dict:
             raise ValueError(f"{path} has a state_dict that is not a dict of tensors")
         here = _state_fingerprint(state)
         if here != digest:
-            raise ValueError(f"{path}: the weights' SHA-256 is {here[:12]}..., the file records "
-                             f"{str(digest)[:12]}...; the weights were modified or damaged. "
-                             "Reinstall revsde or retrain them")
+            raise ValueError(f"{path}: the weights' SHA-256 is {str(here)[:12]}..., the file "
+                             f"records {str(digest)[:12]}...; the weights were modified or "
+                             "damaged. Reinstall revsde or retrain them")
     return blob
 
 
@@ -158,7 +158,7 @@ def pretrained(name: str = "small-unet", device=None,
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating torch.dtype; got {dtype!r}")
     blob = load_record(name)
-    net = _ARCHS[blob["arch"]](**blob["arch_config"])
+    net: torch.nn.Module = _ARCHS[blob["arch"]](**blob["arch_config"])
     try:
         net.load_state_dict(blob["state_dict"], strict=True)
     except RuntimeError as e:

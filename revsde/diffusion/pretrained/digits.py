@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from ..schedules import VPLinear
 from .train import optimizer_step
-from .unet import TinyUNet, VToEps
+from .unet import TinyUNet
 
 __all__ = ["DigitsUNet", "DigitClassifier", "DigitsConfig", "ClassifierConfig", "digits_data",
            "train_digits", "train_classifier", "save_classifier", "digit_classifier",
@@ -241,11 +241,6 @@ def train_digits(cfg: DigitsConfig | None = None, log=print) -> tuple[DigitsUNet
         "threads": torch.get_num_threads(),
     }
     return ema, record
-
-
-def eps_model(net: DigitsUNet, cfg: DigitsConfig):
-    """The ε-network of a trained v-network (``VToEps``), for sampling."""
-    return VToEps(net, digits_schedule(cfg))
 
 
 def train_classifier(cfg: ClassifierConfig | None = None,

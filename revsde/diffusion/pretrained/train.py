@@ -211,7 +211,7 @@ def denoise_vs_blur(model, snr: float = 1.0, n: int = 16, size: int = 64,
     with torch.no_grad():
         x0_hat = model.x0(xt, t.to(dtype))
     blur = {w: float(((gaussian_blur(xt / a, w) - x0) ** 2).mean()) for w in BLUR_WIDTHS}
-    best = min(blur, key=blur.get)
+    best = min(blur, key=blur.__getitem__)
     return {"snr": float(snr), "t": float(t), "sigma_over_alpha": float(s / a),
             "model_mse": float(((x0_hat - x0) ** 2).mean()),
             "blur_mse": blur[best], "blur_width": best,

@@ -81,14 +81,21 @@ def get_case(case: str | LiftedCase) -> LiftedCase:
     return CASES[case]
 
 
+def _no_kappa(cs: LiftedCase) -> str:
+    return (f"lifted case {cs.name!r} has p = q = 0, so κ_t = 1 and there is nothing to lift; "
+            "give p or q a non-zero weight")
+
+
 def log_kappa(schedule: NoiseSchedule, case: str | LiftedCase, t: TimeLike) -> torch.Tensor:
     """log κ_t = p log α_t + q log σ_t (log α, log σ, 2 log σ - log α by case)."""
     cs = get_case(case)
-    out = None
+    out: torch.Tensor | None = None
     for w, part in ((cs.p, schedule.log_alpha), (cs.q, schedule.log_sigma)):
         if w:
             term = part(t) if w == 1.0 else w * part(t)
             out = term if out is None else out + term
+    if out is None:
+        raise ValueError(_no_kappa(cs))
     return out
 
 
@@ -129,11 +136,13 @@ def drift_terms(schedule: NoiseSchedule, case: str | LiftedCase,
     then ``schedule.at_lambda(λ)`` gives t, log α and log σ together."""
     cs = get_case(case)
     t, la, ls = schedule.at_lambda(lambda_of_clock(cs, as_time(s).to(torch.float64)))
-    log_k = None
+    log_k: torch.Tensor | None = None
     for w, part in ((cs.p, la), (cs.q, ls)):
         if w:
             term = part if w == 1.0 else w * part
             log_k = term if log_k is None else log_k + term
+    if log_k is None:
+        raise ValueError(_no_kappa(cs))
     return t, la, ls, torch.exp(log_k)
 
 

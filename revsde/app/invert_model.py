@@ -12,12 +12,13 @@ text embeddings of one token, class 0): the round trip is exact for any fixed on
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 
-from .diffusers import DiffusersModel
-from .errors import DiffusersAdapterError
-from .loading import load_diffusers
+from ..diffusion.adapters import DiffusersAdapterError, DiffusersModel, load_diffusers
+from ..diffusion.inversion import decode, encode
+from .images import DEFAULT_PICTURE, load_picture
 
 __all__ = ["null_cond", "invert_with_diffusers", "format_diffusers_report"]
 
@@ -61,9 +62,6 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
     default its default picture); ``dtype`` is the network's, ``state_dtype`` the reversible
     state's (default float64, :func:`revsde.diffusion.encode`).
     """
-    from ...app.images import DEFAULT_PICTURE, load_picture
-    from ..inversion import decode, encode
-
     for name in (dtype, state_dtype or "float64"):
         if name not in _DTYPES:
             raise DiffusersAdapterError(f"dtype must be one of {list(_DTYPES)}; got {name!r}")
@@ -83,7 +81,8 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
                                         f"downsampling factor {f}")
         x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
     cond = null_cond(model)
-    options = {} if sampler is None else {"sampler": sampler}
+    # encode's own defaults (its sampler, a float64 state) unless given
+    options: dict[str, Any] = {} if sampler is None else {"sampler": sampler}
     if state_dtype is not None:
         options["dtype"] = _DTYPES[state_dtype]
     start = time.perf_counter()
