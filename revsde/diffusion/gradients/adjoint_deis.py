@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 
+from ..samplers import RexSampler
 from .errors import GradientError
 from .exact import check_reversible
 from .problem import GradientProblem, scalar_loss
@@ -32,7 +33,8 @@ __all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS"]
 ADJOINT_DEIS_PREDICTIONS = ("eps",)
 
 
-def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> None:
+def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> RexSampler:
+    """The problem's sampler, refused unless AdjointDEIS applies to it."""
     if prediction not in ADJOINT_DEIS_PREDICTIONS:
         raise GradientError(
             f"{method} is implemented for prediction in {list(ADJOINT_DEIS_PREDICTIONS)} (the "
@@ -40,7 +42,7 @@ def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> Non
             "data-prediction form is not derived here: use prediction='eps' (any model works, "
             "its output is converted to ε), or method='reversible' for exact gradients"
         )
-    check_reversible(pb.sampler, method)
+    s = check_reversible(pb.sampler, method)
     schedule = pb.model.schedule
     if not getattr(schedule, "variance_preserving", False):
         raise GradientError(
@@ -48,6 +50,7 @@ def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> Non
             f"setting of MATH.md §8); this model has {type(schedule).__name__}. Use "
             "method='reversible' (any schedule)"
         )
+    return s
 
 
 def _coefficients(schedule, ts: torch.Tensor):
@@ -61,8 +64,8 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     if order not in (1, 2):
         raise GradientError(f"AdjointDEIS has orders 1 and 2 (2M); got order={order!r}")
     method = "adjointdeis-1" if order == 1 else "adjointdeis-2m"
-    check_adjoint_deis(pb, method, prediction)
-    s, model, ts = pb.sampler, pb.model, pb.ts
+    s = check_adjoint_deis(pb, method, prediction)
+    model, ts = pb.model, pb.ts
     run = s.prepare(model, ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.no_grad():
         state = run.solve(run.start(pb.x_T, 0)).state

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import torch
 
+from ..samplers import RexSampler, Sampler
 from .errors import GradientError
 from .problem import GradientProblem, scalar_loss
 
 __all__ = ["reversible_gradient", "backprop_gradient", "check_reversible"]
 
 
-def check_reversible(sampler, method: str) -> None:
-    """Refuse a sampler that has no exact inverse (or whose exact mode has no gradient)."""
-    if not getattr(sampler, "reversible", False):
+def check_reversible(sampler: Sampler, method: str) -> RexSampler:
+    """``sampler``, refused unless it has an exact inverse (and no exact mode, which has no
+    gradient)."""
+    if not isinstance(sampler, RexSampler):
         raise GradientError(
             f"method {method!r} rebuilds the states with the sampler's inverse, and "
             f"{sampler.name!r} is not reversible; use a reversible sampler (rev_heun, "
@@ -33,6 +35,7 @@ def check_reversible(sampler, method: str) -> None:
             "rounding to its fixed-point grid has zero gradient. Build the sampler without "
             "quantum for gradients"
         )
+    return sampler
 
 
 def _grads(loss, pb: GradientProblem) -> list:
@@ -41,8 +44,7 @@ def _grads(loss, pb: GradientProblem) -> list:
 
 def reversible_gradient(pb: GradientProblem):
     """Exact gradients of the discrete solve in O(1) memory (MATH.md §6)."""
-    s = pb.sampler
-    check_reversible(s, "reversible")
+    s = check_reversible(pb.sampler, "reversible")
     run = s.prepare(pb.model, pb.ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.enable_grad():
         # Only the two ends are outputs (the steps are the grid): memory flat in the steps.

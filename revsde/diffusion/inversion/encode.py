@@ -42,13 +42,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from ...solvers.compensated import SPLITTERS
 from ..checks import check_data, check_model, check_steps, check_tensor, draw_seed
 from ..models import DiffusionModel
-from ..samplers import Encoded, Sampler, get_encoder, get_sampler
+from ..samplers import Encoded, RexSampler, Sampler, get_encoder, get_sampler
 from ..schedules import coordinates as co
 from ..schedules import time_grid
 from .latents import Latents, tensor_fingerprint
@@ -177,7 +178,7 @@ def _coarser_quantum(q: float, ys, state) -> float | None:
     return math.ldexp(1.0, e - _EXACT_BITS + 2)
 
 
-def _check_range(s: Sampler, q: float, ys, state):
+def _check_range(s: RexSampler, q: float, ys, state):
     limit = math.ldexp(q, 53)
     worst = _worst(ys, state)
     if worst >= limit:
@@ -187,6 +188,14 @@ def _check_range(s: Sampler, q: float, ys, state):
             "exceed data_range (pass a larger one, or a larger quantum=) or the solve is "
             f"unstable (case {s.case!r}; the sde_eps case is, see docs/diffusion.md)"
         )
+
+
+def _exact_sampler(s: Sampler) -> RexSampler:
+    """``s``, refused unless it has an exact mode (a fixed-point grid: a Rex sampler)."""
+    if not isinstance(s, RexSampler):
+        raise ValueError(f"{s.name} has no exact mode (exact=True): it has no fixed-point "
+                         "grid; use rev_heun or a rex_* sampler")
+    return s
 
 
 # -- encode / decode ----------------------------------------------------------------
@@ -236,9 +245,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     probe = get_encoder(sampler, **{k: v for k, v in options.items()
                                     if not (exact and k == "quantum")})
     if exact:
-        if "quantum" not in probe.options:
-            raise ValueError(f"{probe.name} has no exact mode (exact=True): it has no "
-                             "fixed-point grid; use rev_heun or a rex_* sampler")
+        _exact_sampler(probe)
         if dtype is not None and dtype != torch.float64:
             raise ValueError(f"exact mode computes in float64 (its fixed-point grid needs 50 "
                              f"bits); got dtype={dtype}")
@@ -265,7 +272,8 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
             options["zeta"] = 1.0
         auto_quantum = options.get("quantum") is None
         if auto_quantum:
-            options["quantum"] = exact_quantum(model, ts, probe.case, data_range)
+            options["quantum"] = exact_quantum(model, ts, _exact_sampler(probe).case,
+                                               data_range)
     s = get_encoder(sampler, **options)
     if s.stochastic:
         if seed is None:
@@ -278,15 +286,17 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         residual = x_residual = None
         if not exact:
             break
-        y = co.to_lifted(model.schedule, s.case, x0, ts[-1])
-        start = enc.start[0]
+        rex = _exact_sampler(s)
+        y = co.to_lifted(model.schedule, rex.case, x0, ts[-1])
+        start = enc.start[0] if enc.start else y
         residual = y - start  # exact: |y - quantize(y)| <= q/2 and both on y's binade
-        x_residual = x0 - co.from_lifted(model.schedule, s.case, start + residual, ts[-1])
-        coarser = _coarser_quantum(s.quantum, enc.ys, enc.state)
+        x_residual = x0 - co.from_lifted(model.schedule, rex.case, start + residual, ts[-1])
+        q = float(rex.quantum or 0.0)
+        coarser = _coarser_quantum(q, enc.ys, enc.state)
         if coarser is None:
             break
         if not auto_quantum or attempt == _EXACT_RETRIES:
-            _check_range(s, s.quantum, enc.ys, enc.state)  # raises, saying what to change
+            _check_range(rex, q, enc.ys, enc.state)  # raises, saying what to change
             break
         # The a-priori bound does not hold: an SDE sampler's encode of a real picture on a
         # trained network reaches latents of 1e4-1e8 (docs/diffusion.md). Widen the grid
@@ -309,15 +319,17 @@ def latents_of(model: DiffusionModel, s: Sampler, enc: Encoded, ts: torch.Tensor
                x_residual: torch.Tensor | None = None) -> Latents:
     """The :class:`Latents` of sampler ``s``'s encoding ``enc`` of ``x`` (in the state's
     dtype; ``x_dtype``: the caller's) on the grid ``ts``."""
-    extra = {"network_dtype": _dtype_name(getattr(model, "network_dtype", None))}
+    extra: dict[str, Any] = {
+        "network_dtype": _dtype_name(getattr(model, "network_dtype", None))}
     if enc.decode_nfe is not None:
         extra["decode_nfe"] = enc.decode_nfe
     return Latents(
         state=tuple(enc.state), ts=ts, sampler=s.name, options=dict(s.options),
         schedule=model.schedule.to_dict(), prediction=model.prediction, seed=seed,
-        brownian=s.brownian_spec(x, seed), dtype=_dtype_name(x.dtype),
-        x_dtype=_dtype_name(x_dtype), grid=grid, exact=bool(exact),
-        data_range=float(data_range) if exact else None, residual=residual,
+        brownian=s.brownian_spec(x, seed), dtype=str(x.dtype).replace("torch.", ""),
+        x_dtype=str(x_dtype).replace("torch.", ""), grid=grid, exact=bool(exact),
+        data_range=float(data_range) if exact and data_range is not None else None,
+        residual=residual,
         x_residual=x_residual, model_fingerprint=model_fingerprint(model),
         cond_fingerprint=tensor_fingerprint(cond) if cond else None, nfe=int(enc.nfe),
         base=s.base, library_version=_version(), extra=extra,

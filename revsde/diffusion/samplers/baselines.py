@@ -106,12 +106,12 @@ class Baseline(Sampler):
 
     # -- per-method formulas ------------------------------------------------------------
     def init_invert(self, model: DiffusionModel, lv: Levels, x0: torch.Tensor,
-                    cond: dict | None) -> tuple[tuple, int]:
+                    cond: dict) -> tuple[tuple, int]:
         """State at level 0 from the data, and the evaluations it took."""
         return (x0,), 0
 
     def init_generate(self, model: DiffusionModel, lv: Levels, x_n: torch.Tensor,
-                      cond: dict | None) -> tuple:
+                      cond: dict) -> tuple:
         """State at the top level from a noise tensor ``x_N`` (sampling)."""
         return (x_n,)
 
