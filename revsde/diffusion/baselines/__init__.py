@@ -1,4 +1,4 @@
-"""Exact-inversion baselines on the probability-flow ODE (MATH.md §5).
+"""Exact-inversion baselines on the probability-flow ODE (docs/mathematics.md §5).
 
 Four methods share one grid and one model (``ε_θ = model.eps``):
 

@@ -1,4 +1,5 @@
-"""AdjointDEIS-1 and -2M: the continuous adjoint by exponential integrators (MATH.md §8).
+"""AdjointDEIS-1 and -2M: the continuous adjoint by exponential integrators
+(docs/mathematics.md §8).
 
 Noise prediction; the probability-flow ODE has ``c = 1`` and the diffusion SDE
 ``c = 2`` (ODE-reduced: ``g`` does not depend on ``x``, so the adjoint of the
@@ -38,7 +39,7 @@ def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> Rex
     if prediction not in ADJOINT_DEIS_PREDICTIONS:
         raise GradientError(
             f"{method} is implemented for prediction in {list(ADJOINT_DEIS_PREDICTIONS)} (the "
-            f"noise-prediction form of MATH.md §8); got prediction={prediction!r}. Its "
+            f"noise-prediction form of docs/mathematics.md §8); got prediction={prediction!r}. Its "
             "data-prediction form is not derived here: use prediction='eps' (any model works, "
             "its output is converted to ε), or method='reversible' for exact gradients"
         )
@@ -47,7 +48,7 @@ def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> Rex
     if not getattr(schedule, "variance_preserving", False):
         raise GradientError(
             f"{method} is written for variance-preserving schedules (α² + σ² = 1, the "
-            f"setting of MATH.md §8); this model has {type(schedule).__name__}. Use "
+            f"setting of docs/mathematics.md §8); this model has {type(schedule).__name__}. Use "
             "method='reversible' (any schedule)"
         )
     return s

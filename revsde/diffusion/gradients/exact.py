@@ -1,4 +1,4 @@
-"""Gradients of the discrete solve: ``"reversible"`` (MATH.md §6) and ``"backprop"``.
+"""Gradients of the discrete solve: ``"reversible"`` (docs/mathematics.md §6) and ``"backprop"``.
 
 Both differentiate the very steps that produce the sample.  ``"reversible"``
 runs the sampler's lifted equation through :func:`revsde.sdeint` with
@@ -43,7 +43,7 @@ def _grads(loss, pb: GradientProblem) -> list:
 
 
 def reversible_gradient(pb: GradientProblem):
-    """Exact gradients of the discrete solve in O(1) memory (MATH.md §6)."""
+    """Exact gradients of the discrete solve in O(1) memory (docs/mathematics.md §6)."""
     s = check_reversible(pb.sampler, "reversible")
     run = s.prepare(pb.model, pb.ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.enable_grad():

@@ -53,7 +53,7 @@ def _reversible() -> GradientMethod:
         "reversible", reversible_gradient, True, None, "O(1)",
         "inverse step + one re-run with a VJP (2 x the sampler's NFE/step)", True,
         "exact gradient of the discrete solve; states rebuilt by the sampler's inverse "
-        "on the same Brownian path (MATH.md §6)")
+        "on the same Brownian path (docs/mathematics.md §6)")
 
 
 def _adjointdeis_1(prediction: str = "eps") -> GradientMethod:
@@ -61,7 +61,8 @@ def _adjointdeis_1(prediction: str = "eps") -> GradientMethod:
         "adjointdeis-1", partial(adjoint_deis_gradient, order=1), False, 1.0, "O(1)",
         "inverse step (sampler's NFE/step) + 1 VJP of eps", True,
         "continuous adjoint by a first-order exponential integrator, PF-ODE (c=1) or "
-        "diffusion SDE (c=2), noise prediction (MATH.md §8)", {"prediction": prediction})
+        "diffusion SDE (c=2), noise prediction (docs/mathematics.md §8)",
+        {"prediction": prediction})
 
 
 def _adjointdeis_2m(prediction: str = "eps") -> GradientMethod:
@@ -69,7 +70,7 @@ def _adjointdeis_2m(prediction: str = "eps") -> GradientMethod:
         "adjointdeis-2m", partial(adjoint_deis_gradient, order=2), False, 2.0, "O(1)",
         "inverse step (sampler's NFE/step) + 1 VJP of eps", True,
         "continuous adjoint by a second-order multistep exponential integrator "
-        "(MATH.md §8)", {"prediction": prediction})
+        "(docs/mathematics.md §8)", {"prediction": prediction})
 
 
 def _backprop() -> GradientMethod:

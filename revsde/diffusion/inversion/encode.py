@@ -1,6 +1,6 @@
 """Exact inversion: ``encode`` (data to noise), ``decode`` (noise to data) and ``sample``.
 
-``encode`` lifts ``x0`` (``Y = x0/κ``, MATH.md §4.3), starts the reversible
+``encode`` lifts ``x0`` (``Y = x0/κ``, docs/mathematics.md §4.3), starts the reversible
 state at the data end with ``ŷ = y`` and runs the sampler's *inverse* steps
 (:func:`revsde.sdeint_inverse`) back to the noise end; the state there, with
 the configuration, is a :class:`~revsde.diffusion.latents.Latents`.  ``decode``
@@ -8,7 +8,7 @@ runs the *forward* steps (:func:`revsde.sdeint`) from that state on the same
 grid with the same Brownian path and maps back with ``κ``; the algebraic
 inverse makes the round trip exact up to round-off.
 
-**Exact mode** (``exact=True``, MATH.md §7): ζ = 1 and the core's ``quantum``
+**Exact mode** (``exact=True``, docs/mathematics.md §7): ζ = 1 and the core's ``quantum``
 option put every increment on the fixed-point grid ``q·Z``, so both directions
 add and subtract the very same numbers and the lifted round trip is bit-exact
 for any number of steps (with a deterministic model).  The quantum is chosen
@@ -21,7 +21,7 @@ keep the residual ``x0/κ - quantize(x0/κ)`` (exactly representable), and the
 residual ``x0 - κ·(x0/κ)`` of the final multiplication, so ``decode`` returns
 ``x0`` bit for bit.  Exact mode computes in float64.
 
-**State precision** (MATH.md §4.6).  The reversible state is kept in
+**State precision** (docs/mathematics.md §4.6).  The reversible state is kept in
 ``dtype``, by default float64 whenever the model has a network with tensors
 (whatever its own dtype: float32, float16 or bfloat16); the network is fed a
 cast of the state (:meth:`DiffusionModel.network_dtype`).  The lifted SDE state
@@ -134,7 +134,8 @@ def _check_input(model, x: torch.Tensor, name: str) -> torch.Tensor:
 
 def exact_quantum(model: DiffusionModel, ts: torch.Tensor, case: str,
                   data_range: float = 1.0) -> float:
-    """The exact-mode quantum ``q = 2^(E-50)``, ``B < 2^E``, ``B = max (α R + σ Z)/κ`` (MATH §7).
+    """The exact-mode quantum ``q = 2^(E-50)``, ``B < 2^E``, ``B = max (α R + σ Z)/κ``
+    (docs/mathematics.md §7).
 
     Depends on the schedule, the grid, the lifted case and the declared data
     range only, never on the data.
@@ -217,7 +218,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         cond: conditioning keyword arguments for the model.
         verify: decode at once and store the max abs round-trip error in
             ``latents.verify_error``.
-        exact: bit-exact mode (MATH.md §7): ζ = 1 and a schedule-derived quantum;
+        exact: bit-exact mode (docs/mathematics.md §7): ζ = 1 and a schedule-derived quantum;
             computes in float64 and needs ``|x0| <= data_range``.
         dtype: the reversible state's dtype (``x0`` is converted); default float64
             for a model with a network (which runs in its own dtype, fed a cast),
@@ -229,7 +230,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         **options: sampler options (``case``, ``zeta``, ``quantum``, ``compensated``:
             default ``True`` outside exact mode, so that the lifted state is carried as
             ``hi + lo`` pairs and the decode rebuilds the network's inputs bit for bit,
-            MATH.md §4.6); a baseline name
+            docs/mathematics.md §4.6); a baseline name
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
@@ -263,7 +264,8 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     ts = _grid(model, steps, grid)
     if (not exact and isinstance(sampler, str) and "compensated" not in options
             and "compensated" in probe.options and x0.dtype in SPLITTERS):
-        options["compensated"] = True  # MATH.md §4.6: the inverse sees the forward's inputs
+        # docs/mathematics.md §4.6: the inverse sees the forward's inputs
+        options["compensated"] = True
     if exact:
         if not float(x0.abs().max()) <= data_range:
             raise ValueError(f"x0 has values up to {float(x0.abs().max()):.4g} but "

@@ -11,10 +11,10 @@ encode and decode states.  Nothing per step or per call is stored on the sampler
 multistep history on ``self``).
 
 * Reference, non-reversible: ``ddim``, ``dpmpp_1``, ``dpmpp_2m``, ``sde_dpmpp_1``.
-* Rex (MATH.md §4.3): a McCallum–Foster solver on a lifted equation.  ODE bases:
+* Rex (docs/mathematics.md §4.3): a McCallum–Foster solver on a lifted equation.  ODE bases:
   ``rex_euler``, ``rex_midpoint``, ``rex_heun``, ``rex_rk4``; SDE bases (additive
   noise): ``rex_em`` (Euler–Maruyama), ``rex_shark`` (ShARK, with Lévy area).
-* Reversible Heun (MATH.md §2), 1 NFE per step: ``rev_heun``, ``rev_heun_sde``;
+* Reversible Heun (docs/mathematics.md §2), 1 NFE per step: ``rev_heun``, ``rev_heun_sde``;
   with exponential-integrator weights (:mod:`revsde.solvers.exp_reversible_heun`):
   ``rev_heun_exp``, ``rev_heun_exp_sde`` (no exact mode).
 * Inversion baselines (:data:`BASELINES`, not listed by ``list_samplers``): ``ddim``
@@ -162,7 +162,7 @@ def reversible_names() -> list[str]:
     return [n for n in SAMPLERS if SAMPLERS.get(n).reversible]
 
 
-#: the inversion baselines (MATH.md §5), samplers of the same protocol
+#: the inversion baselines (docs/mathematics.md §5), samplers of the same protocol
 BASELINES: Registry[Sampler] = Registry("baseline", Baseline)
 for _cls in (DDIMInversion, EDICT, BDIA, OBELM):
     BASELINES.register(_cls.name, _cls)

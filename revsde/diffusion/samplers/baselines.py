@@ -56,7 +56,7 @@ class Levels:
         return torch.exp(self.log_alpha[j] - self.log_alpha[i])
 
     def phi(self, x: torch.Tensor, eps: torch.Tensor, i: int, j: int) -> torch.Tensor:
-        """DDIM map Φ(x, ε; i→j) = (α_j/α_i) x + α_j (χ_j - χ_i) ε (MATH.md §5)."""
+        """DDIM map Φ(x, ε; i→j) = (α_j/α_i) x + α_j (χ_j - χ_i) ε (docs/mathematics.md §5)."""
         return (self.c(self.ratio(j, i), x) * x
                 + self.c(self.alpha[j] * (self.chi[j] - self.chi[i]), x) * eps)
 

@@ -1,7 +1,8 @@
-"""Rex samplers (MATH.md §4.3): a reversible core solver run on a lifted diffusion equation.
+"""Rex samplers (docs/mathematics.md §4.3): a reversible core solver run on a lifted diffusion
+equation.
 
-The solver (a McCallum–Foster ``mcf_<base>`` wrapper, MATH.md §3, Reversible
-Heun, MATH.md §2, or any other reversible registry solver) is run by
+The solver (a McCallum–Foster ``mcf_<base>`` wrapper, docs/mathematics.md §3, Reversible
+Heun, docs/mathematics.md §2, or any other reversible registry solver) is run by
 :func:`revsde.sdeint` / :func:`revsde.sdeint_inverse` in the lifted clock
 (:class:`~revsde.diffusion.samplers.lifted.LiftedProblem`); the state stays
 lifted and is converted with ``κ`` only at the ends.
@@ -44,7 +45,7 @@ __all__ = ["RexSampler", "LiftedRun", "ODE_CASES", "SDE_CASES", "DEFAULT_ODE_CAS
 
 ODE_CASES = tuple(n for n, c in co.CASES.items() if not c.stochastic)
 SDE_CASES = tuple(n for n, c in co.CASES.items() if c.stochastic)
-#: Defaults chosen from the measurements of MATH.md §4.5 (docs/diffusion.md).
+#: Defaults chosen from the measurements of docs/mathematics.md §4.5 (docs/diffusion.md).
 DEFAULT_ODE_CASE = "ode_x0"
 DEFAULT_SDE_CASE = "sde_x0"
 #: the reason a solver that needs a positive clock refuses a case whose drift is not a prediction
@@ -64,7 +65,7 @@ def cases_for(solver: Solver, stochastic: bool) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RexSampler(Sampler):
-    """A reversible solver run on a lifted diffusion equation (MATH.md §4.3).
+    """A reversible solver run on a lifted diffusion equation (docs/mathematics.md §4.3).
 
     Args:
         name: registry name.
@@ -72,10 +73,10 @@ class RexSampler(Sampler):
             (``"mcf_rk4"``, ``"reversible_heun"``, ``"exp_reversible_heun"``, ...).
         case: lifted case (``LIFTED_CASES``).
         zeta: MCF coupling in (0, 1] for a solver with ``uses_zeta``; ``None`` otherwise.
-        quantum: power-of-two fixed-point grid for bit-exact reversal (MATH.md §7),
+        quantum: power-of-two fixed-point grid for bit-exact reversal (docs/mathematics.md §7),
             for a solver with ``exact_mode``.
         compensated: carry the lifted ``Y`` and ``Ŷ`` as ``hi + lo`` pairs (a solver with
-            ``compensated_mode``; MATH.md §4.6): the network sees ``hi`` and the inverse
+            ``compensated_mode``; docs/mathematics.md §4.6): the network sees ``hi`` and the inverse
             rebuilds it bit for bit.  :func:`~revsde.diffusion.encode` turns it on.
     """
 
