@@ -1,4 +1,4 @@
-"""Exact-inversion baselines on the probability-flow ODE (MATH.md §5).
+"""Exact-inversion baselines on the probability-flow ODE (docs/mathematics.md §5).
 
 Four methods share one grid and one model (``ε_θ = model.eps``):
 
@@ -13,11 +13,14 @@ with ``α_i``, ``σ_i`` from the model's schedule (``α = sqrt(ᾱ)``,
 ``Φ(x, ε; i→j) = α_j (x - σ_i ε)/α_i + σ_j ε``.  Coefficients are computed in
 float64 and cast to the state's dtype; the state arithmetic happens in its dtype.
 
-Usage::
+The methods are samplers of the one protocol
+(:mod:`revsde.diffusion.samplers.baselines`), registered in ``BASELINES``;
+``encode(model, x0, sampler="edict")`` and ``decode`` run them like any reversible
+sampler.  This module adds the calls on an explicit grid::
 
-    lat = invert(model, x0, "edict", steps=20)   # -> BaselineLatent
+    lat = invert(model, x0, "edict", steps=20)   # -> Latents (sampler "edict")
     x0_back = generate(model, lat)
-    get_baseline("bdia", gamma=1.0).invert(model, x0, ts)   # the same, by object
+    x0 = generate(model, x_T, "bdia", steps=20)  # sampling from noise
 
 Formulas and the EDICT role swap: ``docs/baselines.md``.
 """
@@ -28,17 +31,17 @@ from typing import Any
 
 import torch
 
-from ...registry import Registry
 from ..checks import grid_for
+from ..inversion import Latents
+from ..inversion.encode import latents_of
 from ..models import DiffusionModel
-from .base import Baseline, BaselineLatent, Levels
-from .methods import BDIA, EDICT, OBELM, DDIMInversion
+from ..samplers import BASELINES, Baseline, Levels, get_baseline
+from ..samplers.baseline_methods import BDIA, EDICT, OBELM, DDIMInversion
 
 __all__ = [
     "BASELINES",
     "BDIA",
     "Baseline",
-    "BaselineLatent",
     "DDIMInversion",
     "EDICT",
     "Levels",
@@ -49,55 +52,52 @@ __all__ = [
     "list_baselines",
 ]
 
-#: name -> class; ``get_baseline(name, **options)`` builds one
-BASELINES: Registry[Baseline] = Registry("baseline", Baseline)
-for _cls in (DDIMInversion, EDICT, BDIA, OBELM):
-    BASELINES.register(_cls.name, _cls)
-del _cls
-
 
 def list_baselines() -> list[dict[str, Any]]:
     """One row per baseline: name, exact, evaluations per step, default options, min steps."""
     return BASELINES.list()
 
 
-def get_baseline(name: str | Baseline, **options: Any) -> Baseline:
-    """Build a baseline by name (``"ddim"``, ``"edict"``, ``"bdia"``, ``"obelm"``)."""
-    return BASELINES.get(name, **options)
-
-
 def invert(model: DiffusionModel, x0: torch.Tensor, method: str = "edict", *,
            steps: int | None = None,
            ts: torch.Tensor | None = None, grid: str = "uniform_t", cond: dict | None = None,
-           **options) -> BaselineLatent:
-    """Encode data ``x0`` (taken to sit at ``ts[-1]``) to a :class:`BaselineLatent` at ``ts[0]``.
+           **options) -> Latents:
+    """Encode data ``x0`` (taken to sit at ``ts[-1]``) to :class:`Latents` at ``ts[0]``.
 
     Give ``steps`` (a ``time_grid`` of kind ``grid`` over the schedule's range) or
     an explicit decreasing grid ``ts``.  ``options`` go to the method: ``p`` and
-    ``swap`` for EDICT, ``gamma`` for BDIA.
+    ``swap`` for EDICT, ``gamma`` for BDIA.  The state stays in ``x0``'s dtype.
     """
+    spec = {"kind": grid if ts is None else "custom", "steps": steps}
     ts = grid_for(model, steps, ts, grid)
-    return get_baseline(method, **options).invert(model, x0, ts, cond=cond)
+    spec["steps"] = ts.numel() - 1
+    s = get_baseline(method, **options)
+    return latents_of(model, s, s.encode_state(model, x0, ts, cond=cond), ts, x0,
+                      x_dtype=x0.dtype, grid=spec, cond=cond)
 
 
-def generate(model: DiffusionModel, latent: BaselineLatent | torch.Tensor,
+def generate(model: DiffusionModel, latent: Latents | torch.Tensor,
              method: str | None = None, *, steps: int | None = None,
              ts: torch.Tensor | None = None, grid: str = "uniform_t", cond: dict | None = None,
              **options) -> torch.Tensor:
     """Decode to data: run the method's denoising steps from ``latent``.
 
-    A :class:`BaselineLatent` carries its method, options and grid.  A plain
+    A baseline's :class:`Latents` carry its method, options and grid.  A plain
     noise tensor ``x_N`` (sampling) needs ``method`` and ``steps`` or ``ts``;
     BDIA and O-BELM then start with one DDIM step and EDICT with ``y_N = x_N``,
     as in their reference code.
     """
-    if isinstance(latent, BaselineLatent):
-        if method is not None and method != latent.method:
-            raise ValueError(f"latent was made by {latent.method!r}, not {method!r}")
+    if isinstance(latent, Latents):
+        if latent.sampler not in BASELINES:
+            raise ValueError(f"these latents were made by {latent.sampler!r}, not a baseline; "
+                             "decode them with revsde.diffusion.decode")
+        if method is not None and method != latent.sampler:
+            raise ValueError(f"latent was made by {latent.sampler!r}, not {method!r}")
         if steps is not None or ts is not None or options:
-            raise ValueError("a BaselineLatent carries its own grid and options; pass neither")
-        return get_baseline(latent.method, **latent.options).generate(model, latent, cond=cond)
+            raise ValueError("the latents carry their own grid and options; pass neither")
+        s = get_baseline(latent.sampler, **latent.options)
+        return s.decode(model, latent.state, latent.ts, cond=cond)
     if method is None:
         raise ValueError(f"decoding a plain tensor needs method= (one of {sorted(BASELINES)})")
     ts = grid_for(model, steps, ts, grid)
-    return get_baseline(method, **options).generate(model, latent, ts, cond=cond)
+    return get_baseline(method, **options).sample(model, latent, ts, cond=cond)

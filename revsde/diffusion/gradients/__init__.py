@@ -1,4 +1,4 @@
-"""Gradients through diffusion sampling (issue 12; MATH.md §6 and §8).
+"""Gradients through diffusion sampling (docs/mathematics.md §6 and §8).
 
 * :func:`gradient` and its :class:`GradientResult` (:mod:`.api`);
 * the methods registry (:mod:`.methods`): ``"reversible"`` (:mod:`.exact`),

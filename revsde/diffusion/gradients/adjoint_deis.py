@@ -1,4 +1,5 @@
-"""AdjointDEIS-1 and -2M: the continuous adjoint by exponential integrators (MATH.md §8).
+"""AdjointDEIS-1 and -2M: the continuous adjoint by exponential integrators
+(docs/mathematics.md §8).
 
 Noise prediction; the probability-flow ODE has ``c = 1`` and the diffusion SDE
 ``c = 2`` (ODE-reduced: ``g`` does not depend on ``x``, so the adjoint of the
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from ...integrate import sdeint, sdeint_inverse
+from ..samplers import RexSampler
 from .errors import GradientError
 from .exact import check_reversible
 from .problem import GradientProblem, scalar_loss
@@ -33,22 +34,24 @@ __all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS"]
 ADJOINT_DEIS_PREDICTIONS = ("eps",)
 
 
-def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> None:
+def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> RexSampler:
+    """The problem's sampler, refused unless AdjointDEIS applies to it."""
     if prediction not in ADJOINT_DEIS_PREDICTIONS:
         raise GradientError(
             f"{method} is implemented for prediction in {list(ADJOINT_DEIS_PREDICTIONS)} (the "
-            f"noise-prediction form of MATH.md §8); got prediction={prediction!r}. Its "
+            f"noise-prediction form of docs/mathematics.md §8); got prediction={prediction!r}. Its "
             "data-prediction form is not derived here: use prediction='eps' (any model works, "
             "its output is converted to ε), or method='reversible' for exact gradients"
         )
-    check_reversible(pb.sampler, method)
+    s = check_reversible(pb.sampler, method)
     schedule = pb.model.schedule
     if not getattr(schedule, "variance_preserving", False):
         raise GradientError(
             f"{method} is written for variance-preserving schedules (α² + σ² = 1, the "
-            f"setting of MATH.md §8); this model has {type(schedule).__name__}. Use "
+            f"setting of docs/mathematics.md §8); this model has {type(schedule).__name__}. Use "
             "method='reversible' (any schedule)"
         )
+    return s
 
 
 def _coefficients(schedule, ts: torch.Tensor):
@@ -62,15 +65,12 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     if order not in (1, 2):
         raise GradientError(f"AdjointDEIS has orders 1 and 2 (2M); got order={order!r}")
     method = "adjointdeis-1" if order == 1 else "adjointdeis-2m"
-    check_adjoint_deis(pb, method, prediction)
-    s, model, ts = pb.sampler, pb.model, pb.ts
-    lifted, clocks = s.lift(model, ts, pb.cond, pb.x_T)
-    bm = s.brownian(clocks, pb.x_T, pb.seed)
-    solver = s.solver()
+    s = check_adjoint_deis(pb, method, prediction)
+    model, ts = pb.model, pb.ts
+    run = s.prepare(model, ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.no_grad():
-        state = s.noise_state(model, pb.x_T, ts, cond=pb.cond)
-        state = sdeint(lifted.sde, None, clocks, method=solver, state=state, bm=bm).state
-        x0 = lifted.from_lifted(state[0], ts[-1])
+        state = run.solve(run.start(pb.x_T, 0)).state
+        x0 = run.unlift(state[0], -1)
     with torch.enable_grad():
         x0_leaf = x0.detach().requires_grad_()
         loss = scalar_loss(pb.loss_fn, x0_leaf)
@@ -82,7 +82,7 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     prev = None
     for n in range(len(ts) - 2, -1, -1):
         t_idx = n + 1  # current point t (nearer the data); the step goes to s = ts[n]
-        x_t = lifted.from_lifted(state[0], ts[t_idx]).detach().requires_grad_()
+        x_t = run.unlift(state[0], t_idx).detach().requires_grad_()
         with torch.enable_grad():
             eps = model.eps(x_t, float(ts[t_idx]), **pb.cond)
             vj = torch.autograd.grad(eps, [x_t, *others], grad_outputs=a_x, allow_unused=True)
@@ -103,6 +103,5 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
         with torch.no_grad():
             # One inverse step on the sub-grid [ς_n, ς_{n+1}] of the same path; a plain
             # tuple, since the state's own record names the whole grid.
-            state = tuple(sdeint_inverse(lifted.sde, tuple(state), clocks[n:n + 2],
-                                         method=solver, bm=bm).state)
+            state = tuple(run.solve(tuple(state), inverse=True, span=(n, n + 2)).state)
     return x0.detach(), loss.detach(), [a_x, *a_o]

@@ -112,16 +112,6 @@ def _check_params(params, model) -> tuple[list, list]:
     return params, extra
 
 
-def _check_options(entry, options: dict) -> dict:
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        valid = sorted(entry.options) or "none"
-        raise GradientError(
-            f"method {entry.name!r} takes no option(s) {unknown}; its options are {valid}"
-        )
-    return {**entry.options, **options}
-
-
 def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
              cond: dict | None = None, params: Iterable[torch.Tensor] | None = None,
              steps: int = 50, sampler: str | Sampler = "rev_heun", seed: int | None = None,
@@ -147,8 +137,7 @@ def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
     """
     if not callable(loss_fn):
         raise GradientError(f"loss_fn must be callable as loss_fn(x0); got {type(loss_fn)}")
-    entry = get_gradient_method(method)
-    options = _check_options(entry, options)
+    entry = get_gradient_method(method, **options)
     model = check_model(model)
     s = get_sampler(sampler)
     x = _check_x_T(x_T)
@@ -163,7 +152,7 @@ def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
     pb = GradientProblem(loss_fn, model, x, cond_t, keys, params, extra, ts, s, seed)
     start = time.perf_counter()
     with NetCounter(model) as counter:
-        sample, loss, grads = entry.fn(pb, **options)
+        sample, loss, grads = entry(pb)
     seconds = time.perf_counter() - start
     grads = [torch.zeros_like(v) if g is None else g for g, v in zip(grads, pb.inputs)]
     k = len(keys)

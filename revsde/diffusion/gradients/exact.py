@@ -1,4 +1,4 @@
-"""Gradients of the discrete solve: ``"reversible"`` (MATH.md §6) and ``"backprop"``.
+"""Gradients of the discrete solve: ``"reversible"`` (docs/mathematics.md §6) and ``"backprop"``.
 
 Both differentiate the very steps that produce the sample.  ``"reversible"``
 runs the sampler's lifted equation through :func:`revsde.sdeint` with
@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import torch
 
-from ...integrate import sdeint
+from ..samplers import RexSampler, Sampler
 from .errors import GradientError
 from .problem import GradientProblem, scalar_loss
 
 __all__ = ["reversible_gradient", "backprop_gradient", "check_reversible"]
 
 
-def check_reversible(sampler, method: str) -> None:
-    """Refuse a sampler that has no exact inverse (or whose exact mode has no gradient)."""
-    if not getattr(sampler, "reversible", False):
+def check_reversible(sampler: Sampler, method: str) -> RexSampler:
+    """``sampler``, refused unless it has an exact inverse (and no exact mode, which has no
+    gradient)."""
+    if not isinstance(sampler, RexSampler):
         raise GradientError(
             f"method {method!r} rebuilds the states with the sampler's inverse, and "
             f"{sampler.name!r} is not reversible; use a reversible sampler (rev_heun, "
@@ -34,6 +35,7 @@ def check_reversible(sampler, method: str) -> None:
             "rounding to its fixed-point grid has zero gradient. Build the sampler without "
             "quantum for gradients"
         )
+    return sampler
 
 
 def _grads(loss, pb: GradientProblem) -> list:
@@ -41,18 +43,14 @@ def _grads(loss, pb: GradientProblem) -> list:
 
 
 def reversible_gradient(pb: GradientProblem):
-    """Exact gradients of the discrete solve in O(1) memory (MATH.md §6)."""
-    s = pb.sampler
-    check_reversible(s, "reversible")
-    lifted, clocks = s.lift(pb.model, pb.ts, pb.cond, pb.x_T)
-    bm = s.brownian(clocks, pb.x_T, pb.seed)
+    """Exact gradients of the discrete solve in O(1) memory (docs/mathematics.md §6)."""
+    s = check_reversible(pb.sampler, "reversible")
+    run = s.prepare(pb.model, pb.ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.enable_grad():
-        state0 = s.noise_state(pb.model, pb.x_T, pb.ts, cond=pb.cond)
-        # Only the two ends are outputs (the steps are ``grid``): memory flat in the steps.
-        sol = sdeint(lifted.sde, None, clocks[[0, -1]], grid=clocks, method=s.solver(),
-                     state=state0, bm=bm,
-                     adjoint=True, params=[*pb.cond_tensors, *pb.params, *pb.extra])
-        x0 = lifted.from_lifted(sol.state[0], pb.ts[-1])
+        # Only the two ends are outputs (the steps are the grid): memory flat in the steps.
+        sol = run.solve(run.start(pb.x_T, 0), adjoint=True,
+                        params=[*pb.cond_tensors, *pb.params, *pb.extra])
+        x0 = run.unlift(sol.state[0], -1)
         loss = scalar_loss(pb.loss_fn, x0)
         grads = _grads(loss, pb)
     return x0.detach(), loss.detach(), grads

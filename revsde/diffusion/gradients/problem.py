@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models import DiffusionModel
+from ..samplers import Sampler
 from .errors import GradientError
 
 __all__ = ["GradientProblem", "scalar_loss", "NetCounter"]
@@ -32,7 +33,7 @@ class GradientProblem:
     params: list
     extra: list
     ts: torch.Tensor
-    sampler: object
+    sampler: Sampler
     seed: int | None
 
     @property

@@ -1,6 +1,6 @@
 """Exact inversion: ``encode`` (data to noise), ``decode`` (noise to data) and ``sample``.
 
-``encode`` lifts ``x0`` (``Y = x0/κ``, MATH.md §4.3), starts the reversible
+``encode`` lifts ``x0`` (``Y = x0/κ``, docs/mathematics.md §4.3), starts the reversible
 state at the data end with ``ŷ = y`` and runs the sampler's *inverse* steps
 (:func:`revsde.sdeint_inverse`) back to the noise end; the state there, with
 the configuration, is a :class:`~revsde.diffusion.latents.Latents`.  ``decode``
@@ -8,7 +8,7 @@ runs the *forward* steps (:func:`revsde.sdeint`) from that state on the same
 grid with the same Brownian path and maps back with ``κ``; the algebraic
 inverse makes the round trip exact up to round-off.
 
-**Exact mode** (``exact=True``, MATH.md §7): ζ = 1 and the core's ``quantum``
+**Exact mode** (``exact=True``, docs/mathematics.md §7): ζ = 1 and the core's ``quantum``
 option put every increment on the fixed-point grid ``q·Z``, so both directions
 add and subtract the very same numbers and the lifted round trip is bit-exact
 for any number of steps (with a deterministic model).  The quantum is chosen
@@ -21,7 +21,7 @@ keep the residual ``x0/κ - quantize(x0/κ)`` (exactly representable), and the
 residual ``x0 - κ·(x0/κ)`` of the final multiplication, so ``decode`` returns
 ``x0`` bit for bit.  Exact mode computes in float64.
 
-**State precision** (MATH.md §4.6).  The reversible state is kept in
+**State precision** (docs/mathematics.md §4.6).  The reversible state is kept in
 ``dtype``, by default float64 whenever the model has a network with tensors
 (whatever its own dtype: float32, float16 or bfloat16); the network is fed a
 cast of the state (:meth:`DiffusionModel.network_dtype`).  The lifted SDE state
@@ -42,20 +42,20 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from ...solvers.compensated import SPLITTERS
 from ..checks import check_data, check_model, check_steps, check_tensor, draw_seed
 from ..models import DiffusionModel
-from ..samplers import RexSampler, Sampler, get_sampler, reversible_names
+from ..samplers import Encoded, RexSampler, Sampler, get_encoder, get_sampler
 from ..schedules import coordinates as co
 from ..schedules import time_grid
-from .baseline_latents import decode_baseline, encode_baseline, is_baseline
 from .latents import Latents, tensor_fingerprint
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
-           "model_fingerprint", "state_dtype"]
+           "model_fingerprint", "state_dtype", "latents_of"]
 
 #: A-priori bound on the noise part of ``x_t = α_t x̂0 + σ_t ε̂`` used to choose the
 #: exact-mode quantum (a standard normal exceeds 64 with probability ~1e-890).
@@ -132,19 +132,10 @@ def _check_input(model, x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
-def _reversible(sampler, options) -> RexSampler:
-    s = get_sampler(sampler, **options)
-    if not s.reversible:
-        raise ValueError(
-            f"{s.name} is not reversible, so it cannot encode; use one of "
-            f"{', '.join(reversible_names())} (rex_* or rev_heun)"
-        )
-    return s
-
-
 def exact_quantum(model: DiffusionModel, ts: torch.Tensor, case: str,
                   data_range: float = 1.0) -> float:
-    """The exact-mode quantum ``q = 2^(E-50)``, ``B < 2^E``, ``B = max (α R + σ Z)/κ`` (MATH §7).
+    """The exact-mode quantum ``q = 2^(E-50)``, ``B < 2^E``, ``B = max (α R + σ Z)/κ``
+    (docs/mathematics.md §7).
 
     Depends on the schedule, the grid, the lifted case and the declared data
     range only, never on the data.
@@ -166,18 +157,6 @@ def exact_quantum(model: DiffusionModel, ts: torch.Tensor, case: str,
 
 def _grid(model, steps, grid):
     return time_grid(model.schedule, check_steps(steps), grid)
-
-
-def _options_for(s: RexSampler) -> dict:
-    return dict(s.options)
-
-
-def _brownian_spec(s: RexSampler, like: torch.Tensor, seed) -> dict | None:
-    if not s.stochastic:
-        return None
-    return {"kind": "grid", "entropy": seed, "size": list(like.shape),
-            "dtype": str(like.dtype).replace("torch.", ""),
-            "levy_area": s.solver().needs_levy_area, "on": "lifted clock grid"}
 
 
 #: encode's re-tries with a coarser automatic exact-mode quantum
@@ -212,6 +191,14 @@ def _check_range(s: RexSampler, q: float, ys, state):
         )
 
 
+def _exact_sampler(s: Sampler) -> RexSampler:
+    """``s``, refused unless it has an exact mode (a fixed-point grid: a Rex sampler)."""
+    if not isinstance(s, RexSampler):
+        raise ValueError(f"{s.name} has no exact mode (exact=True): it has no fixed-point "
+                         "grid; use rev_heun or a rex_* sampler")
+    return s
+
+
 # -- encode / decode ----------------------------------------------------------------
 def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
            sampler: str | Sampler = "rex_rk4", seed: int | None = 0,
@@ -231,7 +218,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         cond: conditioning keyword arguments for the model.
         verify: decode at once and store the max abs round-trip error in
             ``latents.verify_error``.
-        exact: bit-exact mode (MATH.md §7): ζ = 1 and a schedule-derived quantum;
+        exact: bit-exact mode (docs/mathematics.md §7): ζ = 1 and a schedule-derived quantum;
             computes in float64 and needs ``|x0| <= data_range``.
         dtype: the reversible state's dtype (``x0`` is converted); default float64
             for a model with a network (which runs in its own dtype, fed a cast),
@@ -243,22 +230,23 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         **options: sampler options (``case``, ``zeta``, ``quantum``, ``compensated``:
             default ``True`` outside exact mode, so that the lifted state is carried as
             ``hi + lo`` pairs and the decode rebuilds the network's inputs bit for bit,
-            MATH.md §4.6); a baseline name
+            docs/mathematics.md §4.6); a baseline name
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
     codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
     if codec is not None:  # encoded in the VAE's own dtype; the inversion runs on the latents
         x0 = codec.encode(x0)
-    if is_baseline(sampler):  # DDIM inversion, EDICT, BDIA, O-BELM: data-space state
-        return encode_baseline(model, x0, steps, sampler, grid=grid, cond=cond, verify=verify,
-                               dtype=dtype, fingerprint=model_fingerprint(model),
-                               version=_version(), **options)
     if not torch.is_tensor(x0):
         raise TypeError(f"x0 must be a torch.Tensor of shape (batch, ...); got "
                         f"{type(x0).__name__}")
     x_dtype = x0.dtype
+    # (in exact mode without its quantum: a user's quantum= with the default zeta would be
+    # refused before exact mode sets zeta = 1)
+    probe = get_encoder(sampler, **{k: v for k, v in options.items()
+                                    if not (exact and k == "quantum")})
     if exact:
+        _exact_sampler(probe)
         if dtype is not None and dtype != torch.float64:
             raise ValueError(f"exact mode computes in float64 (its fixed-point grid needs 50 "
                              f"bits); got dtype={dtype}")
@@ -266,7 +254,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         if options.get("zeta", 1.0) != 1.0:
             raise ValueError(f"exact mode needs zeta=1 (purely additive updates); got "
                              f"zeta={options['zeta']}")
-    else:
+    elif probe.wide_state or dtype is not None:
         dtype = state_dtype(model, x0, dtype)
     if dtype is not None:
         x0 = x0.to(dtype)
@@ -274,13 +262,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     if check_range and codec is None:
         check_data(model, x0, "x0")
     ts = _grid(model, steps, grid)
-    # (in exact mode without its quantum: a user's quantum= with the default zeta would be
-    # refused before exact mode sets zeta = 1)
-    probe = _reversible(sampler, {k: v for k, v in options.items()
-                                  if not (exact and k == "quantum")})
     if (not exact and isinstance(sampler, str) and "compensated" not in options
             and "compensated" in probe.options and x0.dtype in SPLITTERS):
-        options["compensated"] = True  # MATH.md §4.6: the inverse sees the forward's inputs
+        # docs/mathematics.md §4.6: the inverse sees the forward's inputs
+        options["compensated"] = True
     if exact:
         if not float(x0.abs().max()) <= data_range:
             raise ValueError(f"x0 has values up to {float(x0.abs().max()):.4g} but "
@@ -289,8 +274,9 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
             options["zeta"] = 1.0
         auto_quantum = options.get("quantum") is None
         if auto_quantum:
-            options["quantum"] = exact_quantum(model, ts, probe.case, data_range)
-    s = _reversible(sampler, options)
+            options["quantum"] = exact_quantum(model, ts, _exact_sampler(probe).case,
+                                               data_range)
+    s = get_encoder(sampler, **options)
     if s.stochastic:
         if seed is None:
             raise ValueError(f"{s.name} is stochastic: encode needs an integer seed for its "
@@ -298,42 +284,58 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     else:
         seed = None
     for attempt in range(_EXACT_RETRIES + 1):
-        state = s.data_state(model, x0, ts, cond=cond)
+        enc = s.encode_state(model, x0, ts, seed=seed, cond=cond)
         residual = x_residual = None
-        if exact:
-            y = co.to_lifted(model.schedule, s.case, x0, ts[-1])
-            residual = y - state[0]  # exact: |y - quantize(y)| <= q/2 and both on y's binade
-            x_residual = x0 - co.from_lifted(model.schedule, s.case, state[0] + residual,
-                                             ts[-1])
-        sol = s.solve(model, state, ts, seed=seed, cond=cond, inverse=True)
         if not exact:
             break
-        coarser = _coarser_quantum(s.quantum, sol.ys, sol.state)
+        rex = _exact_sampler(s)
+        y = co.to_lifted(model.schedule, rex.case, x0, ts[-1])
+        start = enc.start[0] if enc.start else y
+        residual = y - start  # exact: |y - quantize(y)| <= q/2 and both on y's binade
+        x_residual = x0 - co.from_lifted(model.schedule, rex.case, start + residual, ts[-1])
+        q = float(rex.quantum or 0.0)
+        coarser = _coarser_quantum(q, enc.ys, enc.state)
         if coarser is None:
             break
         if not auto_quantum or attempt == _EXACT_RETRIES:
-            _check_range(s, s.quantum, sol.ys, sol.state)  # raises, saying what to change
+            _check_range(rex, q, enc.ys, enc.state)  # raises, saying what to change
             break
         # The a-priori bound does not hold: an SDE sampler's encode of a real picture on a
         # trained network reaches latents of 1e4-1e8 (docs/diffusion.md). Widen the grid
         # to what the solve reached (stored in the latents' options) and encode again.
         options["quantum"] = coarser
-        s = _reversible(sampler, options)
-    lat = Latents(
-        state=tuple(sol.state), ts=ts, sampler=s.name, options=_options_for(s),
-        schedule=model.schedule.to_dict(), prediction=model.prediction, seed=seed,
-        brownian=_brownian_spec(s, x0, seed), dtype=str(x0.dtype).replace("torch.", ""),
-        x_dtype=str(x_dtype).replace("torch.", ""), grid={"kind": grid, "steps": steps},
-        exact=bool(exact), data_range=float(data_range) if exact else None,
-        residual=residual, x_residual=x_residual, model_fingerprint=model_fingerprint(model),
-        cond_fingerprint=tensor_fingerprint(cond) if cond else None,
-        nfe=int(sol.stats["nfe"]) + s.init_nfe, base=s.base, library_version=_version(),
-        extra={"network_dtype": _dtype_name(getattr(model, "network_dtype", None))},
-    )
+        s = get_encoder(sampler, **options)
+    lat = latents_of(model, s, enc, ts, x0, x_dtype=x_dtype, grid={"kind": grid, "steps": steps},
+                     cond=cond, seed=seed, exact=exact, data_range=data_range,
+                     residual=residual, x_residual=x_residual)
     if verify:
         x_rec = _decode_data(model, lat, cond, None, {})  # latent space with an autoencoder
         lat.verify_error = float((x_rec.to(torch.float64) - x0.to(torch.float64)).abs().max())
     return lat
+
+
+def latents_of(model: DiffusionModel, s: Sampler, enc: Encoded, ts: torch.Tensor,
+               x: torch.Tensor, *, x_dtype: torch.dtype, grid: dict, cond: dict | None,
+               seed: int | None = None, exact: bool = False, data_range: float | None = None,
+               residual: torch.Tensor | None = None,
+               x_residual: torch.Tensor | None = None) -> Latents:
+    """The :class:`Latents` of sampler ``s``'s encoding ``enc`` of ``x`` (in the state's
+    dtype; ``x_dtype``: the caller's) on the grid ``ts``."""
+    extra: dict[str, Any] = {
+        "network_dtype": _dtype_name(getattr(model, "network_dtype", None))}
+    if enc.decode_nfe is not None:
+        extra["decode_nfe"] = enc.decode_nfe
+    return Latents(
+        state=tuple(enc.state), ts=ts, sampler=s.name, options=dict(s.options),
+        schedule=model.schedule.to_dict(), prediction=model.prediction, seed=seed,
+        brownian=s.brownian_spec(x, seed), dtype=str(x.dtype).replace("torch.", ""),
+        x_dtype=str(x_dtype).replace("torch.", ""), grid=grid, exact=bool(exact),
+        data_range=float(data_range) if exact and data_range is not None else None,
+        residual=residual,
+        x_residual=x_residual, model_fingerprint=model_fingerprint(model),
+        cond_fingerprint=tensor_fingerprint(cond) if cond else None, nfe=int(enc.nfe),
+        base=s.base, library_version=_version(), extra=extra,
+    )
 
 
 def _check_config(model, lat: Latents, sampler, options, cond):
@@ -382,32 +384,35 @@ def _check_config(model, lat: Latents, sampler, options, cond):
                       stacklevel=3)
 
 
-def decode_state(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
-                 sampler: str | Sampler | None = None, **options) -> tuple:
-    """The full lifted state at the data end (``ts[-1]``) from the stored noise-end state.
-
-    ``sampler`` and ``options`` may be given only to assert that they match the
-    stored ones.
-    """
-    model = check_model(model)
+def _stored_sampler(model: DiffusionModel, latents: Latents, cond, sampler,
+                    options) -> Sampler:
+    """The sampler that encoded ``latents``, once the model, conditioning, device and
+    noise path are checked against what they record."""
     _check_config(model, latents, sampler, options, cond)
-    s = get_sampler(latents.sampler, **latents.options)
+    s = get_encoder(latents.sampler, **latents.options)
     y = latents.y
     _, pdevice = _param_info(model)
     if pdevice is not None and pdevice != y.device:
         raise ValueError(f"the latents are on {y.device} but the model is on {pdevice}; use "
                          f"latents.to({str(pdevice)!r})")
-    _check_brownian(s, latents)
-    ts = latents.ts
-    sol = s.solve(model, latents.state, ts, seed=latents.seed, cond=cond, inverse=False)
-    return sol.state
+    spec = s.brownian_spec(y, latents.seed)
+    if spec != latents.brownian:
+        raise ValueError(f"the stored Brownian spec {latents.brownian} does not match what "
+                         f"sampler {s.name!r} needs ({spec}); the latents are inconsistent")
+    return s
 
 
-def _check_brownian(s: RexSampler, lat: Latents):
-    spec = _brownian_spec(s, lat.y, lat.seed)
-    if spec != lat.brownian:
-        raise ValueError(f"the stored Brownian spec {lat.brownian} does not match what sampler "
-                         f"{s.name!r} needs ({spec}); the latents are inconsistent")
+def decode_state(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
+                 sampler: str | Sampler | None = None, **options) -> tuple:
+    """The full state at the data end (``ts[-1]``) from the stored noise-end state (lifted
+    for a Rex sampler, in data coordinates for a baseline).
+
+    ``sampler`` and ``options`` may be given only to assert that they match the
+    stored ones.
+    """
+    model = check_model(model)
+    s = _stored_sampler(model, latents, cond, sampler, options)
+    return s.decode_state(model, latents.state, latents.ts, seed=latents.seed, cond=cond)
 
 
 def decode(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
@@ -419,22 +424,16 @@ def decode(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
     the stored configuration.  A latent diffusion model (with an ``autoencoder``,
     :func:`revsde.diffusion.from_diffusers`) returns pictures.
     """
-    if isinstance(latents, Latents) and is_baseline(latents.sampler):
-        model = check_model(model)
-        _check_config(model, latents, sampler, options, cond)
-        x = decode_baseline(model, latents, cond)
-    else:
-        x = _decode_data(model, latents, cond, sampler, options)
+    x = _decode_data(model, latents, cond, sampler, options)
     codec = getattr(model, "autoencoder", None)
     return x if codec is None else codec.decode(x)
 
 
 def _decode_data(model, latents: Latents, cond, sampler, options) -> torch.Tensor:
-    state = decode_state(model, latents, cond=cond, sampler=sampler, **options)
-    y = state[0]
-    if latents.exact:
-        y = y + latents.residual
-    x = co.from_lifted(model.schedule, latents.case, y, latents.ts[-1])
+    model = check_model(model)
+    s = _stored_sampler(model, latents, cond, sampler, options)
+    x = s.decode(model, latents.state, latents.ts, seed=latents.seed, cond=cond,
+                 residual=latents.residual if latents.exact else None)
     if latents.exact:
         x = x + latents.x_residual
     return x.to(getattr(torch, latents.x_dtype))

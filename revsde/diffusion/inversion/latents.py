@@ -2,7 +2,7 @@
 
 A :class:`Latents` holds the full reversible state at the noise end (the noise
 latent ``y``, the auxiliary ``ŷ`` and, for Reversible Heun, its cached drift),
-in lifted coordinates ``Y = x/κ`` (MATH.md §4.3), together with the
+in lifted coordinates ``Y = x/κ`` (docs/mathematics.md §4.3), together with the
 configuration that produced it: schedule, model prediction type, sampler name
 and options (case, ζ, quantum), the exact float64 time grid, the Brownian seed
 and spec, the dtype, the library version and, when available, a fingerprint
@@ -104,11 +104,17 @@ def _checksum(metadata: str, tensors: dict) -> str:
 class Latents:
     """An encoded batch: the reversible state at the noise end plus its configuration.
 
+    One type for every sampler that encodes (the method is the ``sampler`` field): a Rex
+    sampler's state is lifted, a baseline's (``edict``, ``bdia``, ...) is in data
+    coordinates (``case`` is then ``None``).
+
     Attributes:
-        state: the full solver state at ``ts[0]`` in lifted coordinates
-            (``state[0]`` is the noise latent ``y``, ``state[1]`` the auxiliary ``ŷ``).
+        state: the full solver state at ``ts[0]``: for a Rex sampler in lifted coordinates
+            (``state[0]`` is the noise latent ``y``, ``state[1]`` the auxiliary ``ŷ``);
+            for a baseline its state tensors (one for DDIM inversion, a pair for the others).
         ts: the float64 t-grid, noise (``ts[0]``) to data (``ts[-1]``).
-        sampler: registry name (see :func:`revsde.diffusion.list_samplers`).
+        sampler: the method: a registry name (:func:`revsde.diffusion.list_samplers`) or a
+            baseline's (:func:`revsde.diffusion.baselines.list_baselines`).
         options: sampler options (``case``, ``zeta``, ``quantum``).
         schedule: ``schedule.to_dict()`` of the model's schedule.
         prediction: the model's prediction type.
@@ -117,7 +123,7 @@ class Latents:
             ``entropy``) or ``None``.
         dtype: dtype of the lifted state; ``x_dtype`` that of the encoded ``x0``.
         grid: ``{"kind": ..., "steps": ...}``.
-        exact: bit-exact mode (MATH.md §7); then ``residual`` (lifted sub-grid
+        exact: bit-exact mode (docs/mathematics.md §7); then ``residual`` (lifted sub-grid
             residual ``x0/κ - quantize(x0/κ)``) and ``x_residual`` (``x0 - κ·(x0/κ)``)
             are set, and ``data_range`` is the declared bound on ``|x0|``.
         model_fingerprint, cond_fingerprint: SHA-256 of the model's config and of

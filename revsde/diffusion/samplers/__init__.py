@@ -1,20 +1,26 @@
-"""Samplers: the registry (``get_sampler``, ``list_samplers``), the Rex samplers
-(:mod:`.rex`), the reference DDIM/DPM-Solver++ loops (:mod:`.reference`) and the
-lifted equations they solve (:mod:`.lifted`).
+"""Samplers: the one protocol (:mod:`.base`), the registries (``get_sampler``,
+``list_samplers``; the baselines' ``BASELINES``), the Rex samplers (:mod:`.rex`), the
+reference DDIM/DPM-Solver++ loops (:mod:`.reference`), the inversion baselines
+(:mod:`.baselines`, :mod:`.baseline_methods`) and the lifted equations (:mod:`.lifted`).
 
-Every sampler is an immutable object with
+Every sampler is an immutable :class:`Sampler` with
 ``sample(model, x_T, ts, *, seed=None, cond=None) -> x0`` on a t-grid ``ts``
 running from noise (``ts[0]``) to data (``ts[-1]``), e.g. from
-:func:`revsde.diffusion.time_grid`.  Nothing per step or per call is stored on
-the sampler (STYLE.md: no multistep history on ``self``).
+:func:`revsde.diffusion.time_grid`; the reversible ones (Rex samplers, baselines) also
+encode and decode states.  Nothing per step or per call is stored on the sampler (no
+multistep history on ``self``).
 
 * Reference, non-reversible: ``ddim``, ``dpmpp_1``, ``dpmpp_2m``, ``sde_dpmpp_1``.
-* Rex (MATH.md §4.3): a McCallum–Foster solver on a lifted equation.  ODE bases:
+* Rex (docs/mathematics.md §4.3): a McCallum–Foster solver on a lifted equation.  ODE bases:
   ``rex_euler``, ``rex_midpoint``, ``rex_heun``, ``rex_rk4``; SDE bases (additive
   noise): ``rex_em`` (Euler–Maruyama), ``rex_shark`` (ShARK, with Lévy area).
-* Reversible Heun (MATH.md §2), 1 NFE per step: ``rev_heun``, ``rev_heun_sde``;
+* Reversible Heun (docs/mathematics.md §2), 1 NFE per step: ``rev_heun``, ``rev_heun_sde``;
   with exponential-integrator weights (:mod:`revsde.solvers.exp_reversible_heun`):
   ``rev_heun_exp``, ``rev_heun_exp_sde`` (no exact mode).
+* Inversion baselines (:data:`BASELINES`, not listed by ``list_samplers``): ``ddim``
+  (DDIM inversion, inexact), ``edict``, ``bdia``, ``obelm``.  ``ddim`` names the
+  reference sampler in :data:`SAMPLERS` and DDIM inversion here, so a name given to
+  ``encode`` is looked up here first (:func:`get_encoder`).
 
 A new reversible solver of :data:`revsde.registry.SOLVERS` drives a sampler with
 one line here: ``_rex("rex_name", "solver_name", stochastic)``.
@@ -28,6 +34,9 @@ from typing import Any
 
 from ...registry import SOLVERS, Registry
 from ..checks import check_grid, check_model
+from .base import Encoded, Sampler
+from .baseline_methods import BDIA, EDICT, OBELM, DDIMInversion
+from .baselines import Baseline, Levels
 from .lifted import LIFTED_CASES, LiftedProblem
 from .reference import (
     ReferenceSampler,
@@ -36,11 +45,18 @@ from .reference import (
     sample_dpmpp_2m,
     sample_sde_dpmpp_1,
 )
-from .rex import DEFAULT_ODE_CASE, DEFAULT_SDE_CASE, LOG_CLOCK_WHY, RexSampler, cases_for
+from .rex import DEFAULT_ODE_CASE, DEFAULT_SDE_CASE, LOG_CLOCK_WHY, LiftedRun, RexSampler, cases_for
 
 __all__ = [
     "SAMPLERS",
+    "BASELINES",
+    "Baseline",
+    "Levels",
+    "get_baseline",
+    "get_encoder",
     "Sampler",
+    "Encoded",
+    "LiftedRun",
     "LIFTED_CASES",
     "LiftedProblem",
     "ReferenceSampler",
@@ -52,8 +68,6 @@ __all__ = [
     "reversible_names",
 ]
 
-#: any sampler of the registry
-Sampler = ReferenceSampler | RexSampler
 #: cases that sample but whose reversible auxiliary state grows (docs/diffusion.md)
 UNSTABLE_CASES = ("sde_eps",)
 
@@ -146,3 +160,29 @@ def list_samplers() -> list[dict[str, Any]]:
 def reversible_names() -> list[str]:
     """The names of the reversible samplers (those that can encode)."""
     return [n for n in SAMPLERS if SAMPLERS.get(n).reversible]
+
+
+#: the inversion baselines (docs/mathematics.md §5), samplers of the same protocol
+BASELINES: Registry[Sampler] = Registry("baseline", Baseline)
+for _cls in (DDIMInversion, EDICT, BDIA, OBELM):
+    BASELINES.register(_cls.name, _cls)
+del _cls
+
+
+def get_baseline(name: str | Sampler, **options: Any) -> Sampler:
+    """Build a baseline by name (``"ddim"``, ``"edict"``, ``"bdia"``, ``"obelm"``)."""
+    return BASELINES.get(name, **options)
+
+
+def get_encoder(name: str | Sampler, **options: Any) -> Sampler:
+    """The sampler that ``encode`` runs for ``name``: a baseline of that name, else a
+    reversible sampler of :data:`SAMPLERS` (an instance is returned unchanged)."""
+    baseline = name in BASELINES if isinstance(name, str) else isinstance(name, Baseline)
+    s = (BASELINES if baseline else SAMPLERS).get(name, **options)
+    if not s.reversible:
+        raise ValueError(
+            f"{s.name} is not reversible, so it cannot encode; use one of "
+            f"{', '.join(reversible_names())} (rex_* or rev_heun), or a baseline "
+            f"({', '.join(BASELINES)})"
+        )
+    return s

@@ -7,10 +7,10 @@ returns ``SampleResult(x, nfe)``.  With ``h = λ_t - λ_s > 0`` per step:
 * DPM-Solver++(1) (Lu et al. 2022b): ``x_t = (σ_t/σ_s) x_s - α_t expm1(-h) x_θ``;
 * DPM-Solver++(2M): the same with ``D = (1 + 1/(2r)) x_θ(s) - 1/(2r) x_θ(prev)``,
   ``r = h_prev/h``, after one explicit first-order warm-up step;
-* SDE-DPM-Solver++(1) (MATH.md §4.4):
+* SDE-DPM-Solver++(1) (docs/mathematics.md §4.4):
   ``x_t = (σ_t/σ_s) e^{-h} x_s - α_t expm1(-2h) x_θ + σ_t sqrt(-expm1(-2h)) z``.
 
-These are the anchors for the identities of MATH.md §4.4 (Euler in the lifted
+These are the anchors for the identities of docs/mathematics.md §4.4 (Euler in the lifted
 equations reproduces them to round-off).
 """
 
@@ -24,6 +24,7 @@ import torch
 
 from ..checks import check_grid, check_model, check_tensor, draw_seed
 from ..models import DiffusionModel
+from .base import Sampler
 
 __all__ = [
     "SampleResult",
@@ -175,7 +176,8 @@ def sample_sde_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tenso
                        generator: torch.Generator | None = None,
                        cond: dict | None = None,
                        callback: Callable[[dict], None] | None = None) -> SampleResult:
-    """SDE-DPM-Solver++(1) (MATH.md §4.4; Lu et al. 2022b, SDE-DPM-Solver++ with one step).
+    """SDE-DPM-Solver++(1) (docs/mathematics.md §4.4; Lu et al. 2022b, SDE-DPM-Solver++ with
+    one step).
 
     ``x_t = (σ_t/σ_s) e^{-h} x_s - α_t expm1(-2h) x_θ + σ_t sqrt(-expm1(-2h)) z``.
 
@@ -200,7 +202,7 @@ def sample_sde_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tenso
 
 
 @dataclass(frozen=True)
-class ReferenceSampler:
+class ReferenceSampler(Sampler):
     """A non-reversible sampler: one of the loops above, with its registry metadata."""
 
     name: str

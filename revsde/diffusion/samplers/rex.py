@@ -1,7 +1,8 @@
-"""Rex samplers (MATH.md §4.3): a reversible core solver run on a lifted diffusion equation.
+"""Rex samplers (docs/mathematics.md §4.3): a reversible core solver run on a lifted diffusion
+equation.
 
-The solver (a McCallum–Foster ``mcf_<base>`` wrapper, MATH.md §3, Reversible
-Heun, MATH.md §2, or any other reversible registry solver) is run by
+The solver (a McCallum–Foster ``mcf_<base>`` wrapper, docs/mathematics.md §3, Reversible
+Heun, docs/mathematics.md §2, or any other reversible registry solver) is run by
 :func:`revsde.sdeint` / :func:`revsde.sdeint_inverse` in the lifted clock
 (:class:`~revsde.diffusion.samplers.lifted.LiftedProblem`); the state stays
 lifted and is converted with ``κ`` only at the ends.
@@ -36,14 +37,15 @@ from ...solvers import Solver
 from ..checks import check_grid, check_model, check_seed, check_tensor, draw_seed
 from ..models import DiffusionModel
 from ..schedules import coordinates as co
+from .base import Encoded, Sampler
 from .lifted import LiftedProblem
 
-__all__ = ["RexSampler", "ODE_CASES", "SDE_CASES", "DEFAULT_ODE_CASE", "DEFAULT_SDE_CASE",
-           "cases_for"]
+__all__ = ["RexSampler", "LiftedRun", "ODE_CASES", "SDE_CASES", "DEFAULT_ODE_CASE",
+           "DEFAULT_SDE_CASE", "cases_for"]
 
 ODE_CASES = tuple(n for n, c in co.CASES.items() if not c.stochastic)
 SDE_CASES = tuple(n for n, c in co.CASES.items() if c.stochastic)
-#: Defaults chosen from the measurements of MATH.md §4.5 (docs/diffusion.md).
+#: Defaults chosen from the measurements of docs/mathematics.md §4.5 (docs/diffusion.md).
 DEFAULT_ODE_CASE = "ode_x0"
 DEFAULT_SDE_CASE = "sde_x0"
 #: the reason a solver that needs a positive clock refuses a case whose drift is not a prediction
@@ -62,8 +64,8 @@ def cases_for(solver: Solver, stochastic: bool) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class RexSampler:
-    """A reversible solver run on a lifted diffusion equation (MATH.md §4.3).
+class RexSampler(Sampler):
+    """A reversible solver run on a lifted diffusion equation (docs/mathematics.md §4.3).
 
     Args:
         name: registry name.
@@ -71,10 +73,10 @@ class RexSampler:
             (``"mcf_rk4"``, ``"reversible_heun"``, ``"exp_reversible_heun"``, ...).
         case: lifted case (``LIFTED_CASES``).
         zeta: MCF coupling in (0, 1] for a solver with ``uses_zeta``; ``None`` otherwise.
-        quantum: power-of-two fixed-point grid for bit-exact reversal (MATH.md §7),
+        quantum: power-of-two fixed-point grid for bit-exact reversal (docs/mathematics.md §7),
             for a solver with ``exact_mode``.
         compensated: carry the lifted ``Y`` and ``Ŷ`` as ``hi + lo`` pairs (a solver with
-            ``compensated_mode``; MATH.md §4.6): the network sees ``hi`` and the inverse
+            ``compensated_mode``; docs/mathematics.md §4.6): the network sees ``hi`` and the inverse
             rebuilds it bit for bit.  :func:`~revsde.diffusion.encode` turns it on.
     """
 
@@ -87,6 +89,7 @@ class RexSampler:
     _solver: Solver = field(init=False, repr=False, compare=False)
 
     reversible: ClassVar[bool] = True
+    wide_state: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         probe = SOLVERS.get(self.method)
@@ -180,7 +183,7 @@ class RexSampler:
                            f"(core solver {s.name})",
         }
 
-    # -- plumbing ---------------------------------------------------------------------
+    # -- the one orchestration: lift -> init -> solve -> unlift --------------------------
     def lift(self, model: DiffusionModel, ts: torch.Tensor, cond: dict | None = None,
              like: torch.Tensor | None = None) -> tuple[LiftedProblem, torch.Tensor]:
         """``(LiftedProblem, clocks)``: the lifted equation and the clock grid.
@@ -214,13 +217,25 @@ class RexSampler:
                             device=like.device, entropy=check_seed(seed),
                             levy_area=self._solver.needs_levy_area)
 
-    def _bm(self, clocks: torch.Tensor, like: torch.Tensor, seed: int | None,
-            bm: Any) -> Any:
-        if bm is not None:
+    def prepare(self, model: DiffusionModel, ts: torch.Tensor, like: torch.Tensor, *,
+                cond: dict | None = None, seed: int | None = None, bm: Any = None,
+                noise: bool = True) -> LiftedRun:
+        """This sampler on one model, grid, conditioning and noise path, lifted once.
+
+        ``like`` is the state (its dtype, device and shape): the clocks and the noise
+        follow it.  The noise is ``bm`` if given, else the :meth:`brownian` path of
+        ``seed`` (``None`` for an ODE case); ``noise=False``: none (a run that only builds
+        states).
+        """
+        pb, clocks = self.lift(model, ts, cond, like)
+        if not noise:
+            bm = None
+        elif bm is not None:
             if not self.stochastic:
                 raise ValueError(f"{self.name} with case {self.case!r} is an ODE; it takes no bm")
-            return bm
-        return self.brownian(clocks, like, seed)
+        else:
+            bm = self.brownian(clocks, like, seed)
+        return LiftedRun(self, pb, clocks, bm)
 
     def _init(self, pb: LiftedProblem, clock: torch.Tensor, y: torch.Tensor) -> tuple:
         # contiguous, like every state the solve makes from it (a picture read from an
@@ -240,15 +255,13 @@ class RexSampler:
                     cond: dict | None = None) -> tuple:
         """The full state at ``ts[0]`` from ``x_T``: ``y = ŷ = x_T/κ`` (quantised in exact mode)."""
         x_T = check_tensor(x_T, "x_T")
-        pb, clocks = self.lift(model, ts, cond, x_T)
-        return self._init(pb, clocks[0], pb.to_lifted_at(x_T, 0))
+        return self.prepare(model, ts, x_T, cond=cond, noise=False).start(x_T, 0)
 
     def data_state(self, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor, *,
                    cond: dict | None = None) -> tuple:
         """The full state at ``ts[-1]`` from ``x0``: ``y = ŷ = x0/κ`` (quantised in exact mode)."""
         x0 = check_tensor(x0, "x0")
-        pb, clocks = self.lift(model, ts, cond, x0)
-        return self._init(pb, clocks[-1], pb.to_lifted_at(x0, -1))
+        return self.prepare(model, ts, x0, cond=cond, noise=False).start(x0, -1)
 
     def solve(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
               seed: int | None = None, cond: dict | None = None, bm: Any = None,
@@ -259,53 +272,123 @@ class RexSampler:
         ``ys`` holds ``y`` at every grid time.
         """
         state = self._check_state(state)
-        pb, clocks = self.lift(model, ts, cond, state[0])
-        return self._solve(pb, clocks, state, seed, bm, inverse)
-
-    def _solve(self, pb: LiftedProblem, clocks: torch.Tensor, state: tuple,
-               seed: int | None, bm: Any, inverse: bool, outputs: bool = True) -> Any:
-        """The core solve on the clock grid; ``outputs=False``: only the end state is
-        wanted, so the outputs are the grid's two ends (the same steps, bit for bit,
-        without a copy of ``y`` at every step)."""
-        bm = self._bm(clocks, state[0], seed, bm)
-        # the two ends as a strided view (an index list would copy)
-        ts, grid = (clocks, None) if outputs else (clocks[::clocks.numel() - 1], clocks)
-        if inverse:
-            return sdeint_inverse(pb.sde, state, ts, method=self._solver, bm=bm, grid=grid)
-        return sdeint(pb.sde, None, ts, method=self._solver, state=state, bm=bm, grid=grid)
-
-    def _end_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor,
-                   seed: int | None, cond: dict | None, bm: Any, inverse: bool) -> tuple:
-        state = self._check_state(state)
-        pb, clocks = self.lift(model, ts, cond, state[0])
-        return self._solve(pb, clocks, state, seed, bm, inverse, outputs=False).state
+        run = self.prepare(model, ts, state[0], cond=cond, seed=seed, bm=bm)
+        return run.solve(state, inverse=inverse)
 
     def forward_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
                       seed: int | None = None, cond: dict | None = None,
                       bm: Any = None) -> tuple:
         """Solve from the full ``state`` at ``ts[0]`` (noise) to ``ts[-1]`` (data)."""
-        return self._end_state(model, state, ts, seed, cond, bm, False)
+        state = self._check_state(state)
+        run = self.prepare(model, ts, state[0], cond=cond, seed=seed, bm=bm)
+        return run.solve(state, outputs=False).state
 
     def inverse_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
                       seed: int | None = None, cond: dict | None = None,
                       bm: Any = None) -> tuple:
         """Run the inverse steps from the full ``state`` at ``ts[-1]`` (data) to ``ts[0]``."""
-        return self._end_state(model, state, ts, seed, cond, bm, True)
+        state = self._check_state(state)
+        run = self.prepare(model, ts, state[0], cond=cond, seed=seed, bm=bm)
+        return run.solve(state, inverse=True, outputs=False).state
 
-    def to_data(self, model: DiffusionModel, state: tuple, ts: torch.Tensor) -> torch.Tensor:
-        """``x = κ_{ts[-1]} y`` from the lifted state at the data end."""
-        return co.from_lifted(check_model(model).schedule, self.case, state[0],
-                              check_grid(ts)[-1])
-
+    # -- the sampler protocol ---------------------------------------------------------
     def sample(self, model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
                seed: int | None = None, cond: dict | None = None,
                bm: Any = None) -> torch.Tensor:
         """``x0`` from ``x_T`` at ``ts[0]`` with ``ŷ = y`` (SDE: noise from ``seed`` or ``bm``)."""
         if self.stochastic and seed is None and bm is None:
             seed = draw_seed()
-        # noise_state, forward_state and to_data on one lifted problem (lifted once)
         x_T = check_tensor(x_T, "x_T")
-        pb, clocks = self.lift(model, ts, cond, x_T)
-        state = self._init(pb, clocks[0], pb.to_lifted_at(x_T, 0))
-        state = self._solve(pb, clocks, state, seed, bm, False, outputs=False).state
-        return pb.from_lifted_at(state[0], -1)
+        run = self.prepare(model, ts, x_T, cond=cond, seed=seed, bm=bm)
+        state = run.solve(run.start(x_T, 0), outputs=False).state
+        return run.unlift(state[0], -1)
+
+    def encode_state(self, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor, *,
+                     seed: int | None = None, cond: dict | None = None) -> Encoded:
+        """Lift ``x0`` at ``ts[-1]`` (``y = ŷ = x0/κ``) and run the inverse steps to ``ts[0]``."""
+        x0 = check_tensor(x0, "x0")
+        run = self.prepare(model, ts, x0, cond=cond, seed=seed)
+        start = run.start(x0, -1)
+        sol = run.solve(start, inverse=True)
+        return Encoded(tuple(sol.state), int(sol.stats["nfe"]) + self.init_nfe, start, sol.ys)
+
+    def decode_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
+                     seed: int | None = None, cond: dict | None = None) -> tuple:
+        """The full lifted state at ``ts[-1]`` from the one at ``ts[0]`` (forward steps)."""
+        return self._decode(model, state, ts, seed, cond)[1]
+
+    def decode(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
+               seed: int | None = None, cond: dict | None = None,
+               residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``x0 = κ (y + residual)`` at ``ts[-1]`` from the full state at ``ts[0]``."""
+        run, end = self._decode(model, state, ts, seed, cond)
+        y = end[0] if residual is None else end[0] + residual
+        return run.unlift(y, -1)
+
+    def _decode(self, model, state, ts, seed, cond) -> tuple[LiftedRun, tuple]:
+        state = self._check_state(state)
+        run = self.prepare(model, ts, state[0], cond=cond, seed=seed)
+        return run, run.solve(state).state
+
+    def brownian_spec(self, like: torch.Tensor, seed: int | None) -> dict | None:
+        """The Brownian path a :class:`~revsde.diffusion.Latents` records (SDE cases)."""
+        if not self.stochastic:
+            return None
+        return {"kind": "grid", "entropy": seed, "size": list(like.shape),
+                "dtype": str(like.dtype).replace("torch.", ""),
+                "levy_area": self._solver.needs_levy_area, "on": "lifted clock grid"}
+
+
+@dataclass(frozen=True)
+class LiftedRun:
+    """One Rex sampler on one model, grid, conditioning and noise path, lifted once.
+
+    The one orchestration of lift -> init -> solve -> unlift: :meth:`RexSampler.sample`,
+    the encode and decode states and every gradient method call these three methods,
+    and :meth:`solve` is the one place that calls :func:`revsde.sdeint` /
+    :func:`revsde.sdeint_inverse` for a sampler.
+    """
+
+    sampler: RexSampler
+    problem: LiftedProblem
+    clocks: torch.Tensor
+    bm: Any
+
+    @property
+    def sde(self) -> Any:
+        return self.problem.sde
+
+    def start(self, x: torch.Tensor, end: int) -> tuple:
+        """The full state at the grid end ``ts[end]`` (0: noise, -1: data) from ``x``:
+        ``y = ŷ = x/κ`` (quantised in exact mode)."""
+        return self.sampler._init(self.problem, self.clocks[end],
+                                  self.problem.to_lifted_at(x, end))
+
+    def solve(self, state: tuple, *, inverse: bool = False, outputs: bool = True,
+              span: tuple[int, int] | None = None, adjoint: bool = False,
+              params: list | None = None) -> Any:
+        """The core :class:`~revsde.Solution` from the full ``state`` at ``ts[0]`` (forward)
+        or ``ts[-1]`` (``inverse``).
+
+        ``outputs=False``: only the end state is wanted, so the outputs are the grid's two
+        ends (the same steps, bit for bit, without a copy of ``y`` at every step); it is
+        implied by ``adjoint`` (the reversible adjoint over the whole grid, differentiating
+        ``params`` too).  ``span=(a, b)``: the sub-grid ``clocks[a:b]`` of the same path.
+        """
+        clocks = self.clocks if span is None else self.clocks[span[0]:span[1]]
+        solver = self.sampler.solver()
+        if not outputs or adjoint:
+            # the two ends as a strided view (an index list would copy)
+            ts, grid = clocks[::clocks.numel() - 1], clocks
+        else:
+            ts, grid = clocks, None
+        if inverse:
+            return sdeint_inverse(self.sde, state, ts, method=solver, bm=self.bm, grid=grid)
+        if adjoint:
+            return sdeint(self.sde, None, ts, method=solver, state=state, bm=self.bm, grid=grid,
+                          adjoint=True, params=params)
+        return sdeint(self.sde, None, ts, method=solver, state=state, bm=self.bm, grid=grid)
+
+    def unlift(self, y: torch.Tensor, end: int) -> torch.Tensor:
+        """``x = κ y`` at the grid time ``ts[end]``."""
+        return self.problem.from_lifted_at(y, end)

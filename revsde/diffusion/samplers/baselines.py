@@ -1,4 +1,4 @@
-"""The shared parts of the baselines: grid levels, the latent type and the driver loops.
+"""The exact-inversion baselines as samplers: grid levels, the base class and its loops.
 
 Levels are numbered from data to noise: level ``i = 0`` is ``ts[-1]`` (data)
 and level ``N`` is ``ts[0]`` (noise).  A method's *state at level i* is one
@@ -6,21 +6,26 @@ tensor (DDIM), a pair ``(x_i, y_i)`` (EDICT) or the pair ``(z_{i+1}, z_i)``
 (BDIA, O-BELM, which look one level back).  ``step(i)`` maps the state at
 level ``i`` to level ``i-1`` (towards data) and ``inverse(i)`` maps level
 ``i-1`` to level ``i``; the loops here run them, so every method is only its
-formulas (STYLE.md: state in, state out, nothing per step on ``self``).
+formulas (state in, state out, nothing per step on ``self``).
+
+A baseline is a :class:`~revsde.diffusion.samplers.base.Sampler`: ``sample`` runs the
+denoising steps from a noise tensor, ``encode_state`` the inversion steps from the data
+and ``decode_state`` / ``decode`` the denoising steps from an encoded state.  Its state
+is in data coordinates (no lifted case).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from ..checks import check_grid, check_model, check_tensor
 from ..models import DiffusionModel
+from .base import Encoded, Sampler
 
-__all__ = ["Levels", "BaselineLatent", "Baseline"]
+__all__ = ["Levels", "Baseline"]
 
 
 class Levels:
@@ -51,53 +56,32 @@ class Levels:
         return torch.exp(self.log_alpha[j] - self.log_alpha[i])
 
     def phi(self, x: torch.Tensor, eps: torch.Tensor, i: int, j: int) -> torch.Tensor:
-        """DDIM map Φ(x, ε; i→j) = (α_j/α_i) x + α_j (χ_j - χ_i) ε (MATH.md §5)."""
+        """DDIM map Φ(x, ε; i→j) = (α_j/α_i) x + α_j (χ_j - χ_i) ε (docs/mathematics.md §5)."""
         return (self.c(self.ratio(j, i), x) * x
                 + self.c(self.alpha[j] * (self.chi[j] - self.chi[i]), x) * eps)
 
 
-@dataclass(frozen=True)
-class BaselineLatent:
-    """A baseline's state at the noise end of ``ts`` and what is needed to decode it.
-
-    ``states``: ``(x_N,)`` for DDIM, ``(x_N, y_N)`` for EDICT, ``(z_N, z_{N-1})``
-    for BDIA and O-BELM.  ``ts`` runs from noise to data (float64).  ``nfe`` is
-    the number of network evaluations the inversion took.
-    """
-
-    method: str
-    states: tuple
-    ts: torch.Tensor
-    options: dict = field(default_factory=dict)
-    nfe: int = 0
-
-    @property
-    def x(self) -> torch.Tensor:
-        """The primary latent at the noise end (``states[0]``)."""
-        return self.states[0]
-
-
-class Baseline:
+class Baseline(Sampler):
     """Base class.  Subclasses set the class data and define ``step``/``inverse``."""
 
     name: str = ""
-    #: whether ``generate(invert(x))`` returns ``x`` up to round-off
+    reversible: ClassVar[bool] = True
+    stochastic = False
+    #: whether ``decode(encode(x))`` returns ``x`` up to round-off
     exact: bool = True
     #: network evaluations per step, in each direction
     nfe_per_step: int = 1
+    init_nfe = 0
     #: 1 when the state is ``(z_{i+1}, z_i)`` (a two-step method), else 0
     lag: int = 0
     min_steps: int = 1
     #: tensors in the state
     n_states: int = 1
 
+    @property
     def options(self) -> dict:
-        """The constructor options of this instance (saved in the latent)."""
+        """The constructor options of this instance (saved in the latents)."""
         return {}
-
-    @classmethod
-    def default_options(cls) -> dict:
-        return cls().options()
 
     def decode_nfe(self, steps: int) -> int:
         """Network evaluations of a decode on a grid of ``steps`` steps."""
@@ -108,11 +92,11 @@ class Baseline:
         doc = (type(self).__doc__ or "").strip().splitlines()
         return {"name": self.name, "reversible": True, "exact": self.exact,
                 "stochastic": False, "nfe_per_step": self.nfe_per_step,
-                "min_steps": self.min_steps, "options": self.options(),
+                "min_steps": self.min_steps, "options": self.options,
                 "description": doc[0] if doc else self.name}
 
     def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({opts})"
 
     @staticmethod
@@ -122,12 +106,12 @@ class Baseline:
 
     # -- per-method formulas ------------------------------------------------------------
     def init_invert(self, model: DiffusionModel, lv: Levels, x0: torch.Tensor,
-                    cond: dict | None) -> tuple[tuple, int]:
+                    cond: dict) -> tuple[tuple, int]:
         """State at level 0 from the data, and the evaluations it took."""
         return (x0,), 0
 
     def init_generate(self, model: DiffusionModel, lv: Levels, x_n: torch.Tensor,
-                      cond: dict | None) -> tuple:
+                      cond: dict) -> tuple:
         """State at the top level from a noise tensor ``x_N`` (sampling)."""
         return (x_n,)
 
@@ -143,52 +127,57 @@ class Baseline:
         """State at level ``i-1`` -> level ``i`` (towards noise)."""
         raise NotImplementedError
 
-    # -- driver loops ---------------------------------------------------------------------
-    def _check_steps(self, lv: Levels):
+    # -- driver loops: the sampler protocol ----------------------------------------------
+    def _levels(self, model: DiffusionModel, ts: torch.Tensor) -> Levels:
+        lv = Levels(model, ts)
         if lv.n < self.min_steps:
             raise ValueError(f"{self.name} needs at least {self.min_steps} steps; got {lv.n}")
+        return lv
 
-    def invert(self, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor | None, *,
-               cond: dict | None = None) -> BaselineLatent:
-        """Encode data ``x0`` (at ``ts[-1]``) to the latent at ``ts[0]``."""
-        lv = Levels(model, ts)
-        self._check_steps(lv)
+    def _denoise(self, model: DiffusionModel, lv: Levels, state: tuple, cond: dict) -> tuple:
+        for i in range(lv.n - self.lag, 0, -1):
+            state = self.step(model, lv, i, state, cond)
+        return state
+
+    def encode_state(self, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor, *,
+                     seed: int | None = None, cond: dict | None = None) -> Encoded:
+        """The inversion steps from the data ``x0`` (at ``ts[-1]``) to the state at ``ts[0]``."""
+        lv = self._levels(model, ts)
         check_tensor(x0, "x0")
         cond = dict(cond or {})
         state, nfe = self.init_invert(model, lv, x0, cond)
         for i in range(1, lv.n - self.lag + 1):
             state = self.inverse(model, lv, i, state, cond)
             nfe += self.nfe_per_step
-        return BaselineLatent(self.name, tuple(state), lv.ts, self.options(), nfe)
+        return Encoded(tuple(state), nfe, decode_nfe=self.decode_nfe(lv.n))
 
-    def generate(self, model: DiffusionModel, latent: BaselineLatent | torch.Tensor,
-                 ts: torch.Tensor | None = None, *, cond: dict | None = None) -> torch.Tensor:
-        """Decode a :class:`BaselineLatent` (or sample from a noise tensor on grid ``ts``)."""
+    def decode_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
+                     seed: int | None = None, cond: dict | None = None) -> tuple:
+        """The denoising steps from the encoded ``state`` at ``ts[0]`` to level 0."""
+        lv = Levels(model, ts)
+        if len(state) != self.n_states:
+            raise ValueError(f"a {self.name} state has {self.n_states} tensor(s); got "
+                             f"{len(state)}")
+        return self._denoise(model, lv, tuple(state), dict(cond or {}))
+
+    def decode(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
+               seed: int | None = None, cond: dict | None = None,
+               residual: torch.Tensor | None = None) -> torch.Tensor:
+        """The data from the encoded ``state`` at ``ts[0]`` (a baseline has no residual)."""
+        if residual is not None:
+            raise ValueError(f"{self.name} has no exact mode, so no residual")
+        return self.output(self.decode_state(model, state, ts, cond=cond))
+
+    def sample(self, model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
+               seed: int | None = None, cond: dict | None = None) -> torch.Tensor:
+        """Sample from a noise tensor ``x_T`` at ``ts[0]``: BDIA and O-BELM start with one
+        DDIM step and EDICT with ``y_N = x_N``, as in their reference code."""
+        if not (torch.is_tensor(x_T) and x_T.is_floating_point()):
+            raise ValueError("x_T must be a floating noise tensor")
+        lv = self._levels(model, ts)
         cond = dict(cond or {})
-        if isinstance(latent, BaselineLatent):
-            if latent.method != self.name:
-                raise ValueError(f"latent was made by {latent.method!r}, not {self.name!r}")
-            if latent.options != self.options():
-                raise ValueError(f"latent was made with options {latent.options}, but this "
-                                 f"{self.name} has {self.options()}")
-            if ts is not None:
-                raise ValueError("a BaselineLatent carries its own grid; do not pass ts")
-            lv = Levels(model, latent.ts)
-            if len(latent.states) != self.n_states:
-                raise ValueError(f"a {self.name} latent has {self.n_states} state tensor(s); "
-                                 f"got {len(latent.states)}")
-            state = tuple(latent.states)
-        else:
-            if not (torch.is_tensor(latent) and latent.is_floating_point()):
-                raise ValueError("latent must be a BaselineLatent or a floating noise tensor")
-            if ts is None:
-                raise ValueError("sampling from a noise tensor needs the grid ts")
-            lv = Levels(model, ts)
-            self._check_steps(lv)
-            state = self.init_generate(model, lv, latent, cond)
-        for i in range(lv.n - self.lag, 0, -1):
-            state = self.step(model, lv, i, state, cond)
-        return self.output(state)
+        return self.output(self._denoise(model, lv, self.init_generate(model, lv, x_T, cond),
+                                         cond))
 
 
 def check_unit_interval(name: str, value, *, what: str) -> float:

@@ -1,4 +1,5 @@
-"""The four baselines of MATH.md §5 as step/inverse pairs (levels as in :mod:`.base`).
+"""The four baselines of docs/mathematics.md §5 as step/inverse pairs (levels as in
+:mod:`.baselines`).
 
 Notation: ``Φ(x, ε; i→j)`` is the DDIM map (``Levels.phi``), ``ε_i(x) = ε_θ(x, t_i)``.
 """
@@ -8,13 +9,13 @@ from __future__ import annotations
 import torch
 
 from ..models import DiffusionModel
-from .base import Baseline, Levels, check_unit_interval
+from .baselines import Baseline, Levels, check_unit_interval
 
 __all__ = ["DDIMInversion", "EDICT", "BDIA", "OBELM"]
 
 
 class DDIMInversion(Baseline):
-    """DDIM sampling and DDIM inversion (MATH.md §5), inexact.
+    """DDIM sampling and DDIM inversion (docs/mathematics.md §5), inexact.
 
     * step ``i → i-1``: ``x_{i-1} = Φ(x_i, ε_i(x_i); i→i-1)``;
     * inversion ``i-1 → i``: ``x_i = Φ(x_{i-1}, ε_{i-1}(x_{i-1}); i-1→i)``, i.e. ε taken
@@ -35,7 +36,7 @@ class DDIMInversion(Baseline):
 
 
 class EDICT(Baseline):
-    """EDICT (Wallace et al. 2023, eqs. 14-15 and their reference code), MATH.md §5.
+    """EDICT (Wallace et al. 2023, eqs. 14-15 and their reference code), docs/mathematics.md §5.
 
     With ``a = α_{i-1}/α_i`` and ``b = σ_{i-1} - a σ_i = α_{i-1}(χ_{i-1} - χ_i)``
     the denoising step ``i → i-1`` is
@@ -61,6 +62,7 @@ class EDICT(Baseline):
             raise ValueError(f"EDICT swap must be True or False; got {swap!r}")
         self.swap = swap
 
+    @property
     def options(self) -> dict:
         return {"p": self.p, "swap": self.swap}
 
@@ -126,7 +128,7 @@ class _TwoStep(Baseline):
 
 
 class BDIA(_TwoStep):
-    """BDIA-DDIM (Zhang, Lewis & Kleijn 2024, eq. 21), MATH.md §5.
+    """BDIA-DDIM (Zhang, Lewis & Kleijn 2024, eq. 21), docs/mathematics.md §5.
 
     * step: ``z_{i-1} = γ z_{i+1} + Φ(z_i; i→i-1) - γ Φ(z_i; i→i+1)``, both Φ with ``ε_i(z_i)``;
     * inverse: ``z_{i+1} = (z_{i-1} - Φ(z_i; i→i-1))/γ + Φ(z_i; i→i+1)``.
@@ -148,6 +150,7 @@ class BDIA(_TwoStep):
         self.gamma = check_unit_interval("BDIA gamma", gamma,
                                          what="the weight of z_{i+1}; 1 is time-symmetric")
 
+    @property
     def options(self) -> dict:
         return {"gamma": self.gamma}
 
@@ -165,7 +168,7 @@ class BDIA(_TwoStep):
 
 
 class OBELM(_TwoStep):
-    """O-BELM (Wang et al. 2024, eq. 15), MATH.md §5, with ``h_i = χ_i - χ_{i-1}``.
+    """O-BELM (Wang et al. 2024, eq. 15), docs/mathematics.md §5, with ``h_i = χ_i - χ_{i-1}``.
 
     * step: ``x_{i-1} = (h_i²/h_{i+1}²)(α_{i-1}/α_{i+1}) x_{i+1}
       + ((h_{i+1}²-h_i²)/h_{i+1}²)(α_{i-1}/α_i) x_i - (h_i(h_i+h_{i+1})/h_{i+1}) α_{i-1} ε_i(x_i)``;
