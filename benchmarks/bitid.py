@@ -495,7 +495,9 @@ def encode_cases(rec: Recorder) -> None:
             back = baselines.generate(model, lat)
             z = _randn(x0.shape, F64, 51)
             gen = baselines.generate(model, z, b, steps=6)
-            return {"states": tuple(lat.states), "decode": back, "generate": gen}
+            # a BaselineLatent had .states; the one Latents type has .state
+            states = lat.states if hasattr(lat, "states") else lat.state
+            return {"states": tuple(states), "decode": back, "generate": gen}
 
         rec.case(f"encode/baselines/{b}", run5)
 
