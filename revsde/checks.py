@@ -176,6 +176,10 @@ def _count(n: float) -> str:
     return f"{int(n):,}" if n < 1e15 else f"{n:.3g}"
 
 
+def _gigabytes(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n < 1e18 else f"{n / 1e9:.3g} GB"
+
+
 def check_step_count(n_steps: float, limit: int = MAX_STEPS, *, what: str = "this solve",
                      fix: str = "take fewer steps") -> int:
     """``n_steps`` as an int if it is at most ``limit``; else a ValueError that says how many
@@ -183,7 +187,7 @@ def check_step_count(n_steps: float, limit: int = MAX_STEPS, *, what: str = "thi
     if not n_steps <= limit:  # also NaN and inf
         raise ValueError(
             f"{what} would take {_count(n_steps)} steps, more than the limit of "
-            f"{limit:,} (its step grid alone would need about {_count(32 * n_steps)} bytes "
+            f"{limit:,} (its step grid alone would need about {_gigabytes(32 * n_steps)} "
             f"before the first step): {fix}"
         )
     return int(n_steps)
