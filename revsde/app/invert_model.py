@@ -114,6 +114,7 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
         "latent_diffusion": codec is not None, "image": str(image),
         "size": [int(h), int(w)], "channels": channels, "padded_to": list(x.shape[-2:]),
         "sampler": lat.sampler, "steps": steps, "nfe": lat.nfe, "dtype": dtype,
+        "state_dtype": str(lat.dtype).replace("torch.", ""),
         "prediction": model.prediction, "conditioning": sorted(cond) or None,
         "latent_error": lat.verify_error if codec is not None else None,
         "pixel_error": pixel,
@@ -130,7 +131,8 @@ def format_diffusers_report(report: dict) -> str:
              f"{', latent diffusion' if report['latent_diffusion'] else ''}), picture "
              f"{report['image']} {report['size'][0]}x{report['size'][1]}x{report['channels']}",
              f"{report['sampler']}, {report['steps']} steps, {report['nfe']} NFE per direction, "
-             f"{report['dtype']}, {report['seconds']:.2f} s"]
+             f"network {report['dtype']}, state {report['state_dtype']}, "
+             f"{report['seconds']:.2f} s"]
     if report["latent_diffusion"]:
         lines.append(f"latent round-trip error (exact inversion): {report['latent_error']:.3g}")
         lines.append(f"pixel error: {report['pixel_error']:.3g} (the autoencoder alone: "
