@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from .checks import check_grid_steps
+
 
 def step_grid(ts: list[float], dt: float | None,
               steps: list[float] | None = None) -> tuple[list[float], list[int]]:
@@ -19,6 +21,7 @@ def step_grid(ts: list[float], dt: float | None,
     """
     if steps is not None:
         return _explicit(ts, steps)
+    check_grid_steps(ts, dt)  # refuse a huge grid before building it
     grid = [ts[0]]
     out = [0]
     for a, b in zip(ts[:-1], ts[1:]):
