@@ -36,7 +36,7 @@ from ...solvers import Solver
 from ..checks import check_grid, check_model, check_seed, check_tensor, draw_seed
 from ..models import DiffusionModel
 from ..schedules import coordinates as co
-from .lifted import LiftedProblem
+from .lifted import LiftedProblem, Tables
 
 __all__ = ["RexSampler", "ODE_CASES", "SDE_CASES", "DEFAULT_ODE_CASE", "DEFAULT_SDE_CASE",
            "cases_for"]
@@ -85,6 +85,8 @@ class RexSampler:
     quantum: float | None = None
     compensated: bool = False
     _solver: Solver = field(init=False, repr=False, compare=False)
+    #: the clocks and drift tables of earlier calls, for the next call on the same grid
+    _tables: Tables = field(default_factory=Tables, init=False, repr=False, compare=False)
 
     reversible: ClassVar[bool] = True
 
@@ -190,7 +192,7 @@ class RexSampler:
         """
         check_model(model)
         ts = check_grid(ts)
-        pb = LiftedProblem(model, self.case, ts, cond=cond, like=like)
+        pb = LiftedProblem(model, self.case, ts, cond=cond, like=like, tables=self._tables)
         clocks = pb.clocks
         c = clocks.tolist()  # one read of the grid, checked in python (no tensor per test)
         if not (all(map(operator.lt, c, c[1:])) or all(map(operator.gt, c, c[1:]))):
@@ -222,10 +224,11 @@ class RexSampler:
             return bm
         return self.brownian(clocks, like, seed)
 
-    def _init(self, pb: LiftedProblem, clock: torch.Tensor, y: torch.Tensor) -> tuple:
+    def _init(self, pb: LiftedProblem, k: int, y: torch.Tensor) -> tuple:
         # contiguous, like every state the solve makes from it (a picture read from an
-        # (H, W, C) array arrives channels-last)
-        return self._solver.init(SDEAdapter(pb.sde), clock.to(y.dtype), y.contiguous())
+        # (H, W, C) array arrives channels-last); at the clock pb.clocks[k], read there
+        return self._solver.init(SDEAdapter(pb.sde), pb.clocks[k].to(y.dtype), y.contiguous(),
+                                 at=pb.at(k))
 
     def _check_state(self, state: Any, name: str = "state") -> tuple:
         if not isinstance(state, (tuple, list)) or len(state) < 2:
@@ -241,14 +244,14 @@ class RexSampler:
         """The full state at ``ts[0]`` from ``x_T``: ``y = ŷ = x_T/κ`` (quantised in exact mode)."""
         x_T = check_tensor(x_T, "x_T")
         pb, clocks = self.lift(model, ts, cond, x_T)
-        return self._init(pb, clocks[0], pb.to_lifted_at(x_T, 0))
+        return self._init(pb, 0, pb.to_lifted_at(x_T, 0))
 
     def data_state(self, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor, *,
                    cond: dict | None = None) -> tuple:
         """The full state at ``ts[-1]`` from ``x0``: ``y = ŷ = x0/κ`` (quantised in exact mode)."""
         x0 = check_tensor(x0, "x0")
         pb, clocks = self.lift(model, ts, cond, x0)
-        return self._init(pb, clocks[-1], pb.to_lifted_at(x0, -1))
+        return self._init(pb, -1, pb.to_lifted_at(x0, -1))
 
     def solve(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
               seed: int | None = None, cond: dict | None = None, bm: Any = None,
@@ -268,11 +271,12 @@ class RexSampler:
         wanted, so the outputs are the grid's two ends (the same steps, bit for bit,
         without a copy of ``y`` at every step)."""
         bm = self._bm(clocks, state[0], seed, bm)
-        # the two ends as a strided view (an index list would copy)
-        ts, grid = (clocks, None) if outputs else (clocks[::clocks.numel() - 1], clocks)
+        # the two ends as a strided view (an index list would copy); the steps: the
+        # problem's grid (the solver's data of it reused by the next call)
+        ts = clocks if outputs else clocks[::clocks.numel() - 1]
         if inverse:
-            return sdeint_inverse(pb.sde, state, ts, method=self._solver, bm=bm, grid=grid)
-        return sdeint(pb.sde, None, ts, method=self._solver, state=state, bm=bm, grid=grid)
+            return sdeint_inverse(pb.sde, state, ts, method=self._solver, bm=bm, grid=pb.grid)
+        return sdeint(pb.sde, None, ts, method=self._solver, state=state, bm=bm, grid=pb.grid)
 
     def _end_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor,
                    seed: int | None, cond: dict | None, bm: Any, inverse: bool) -> tuple:
@@ -306,6 +310,6 @@ class RexSampler:
         # noise_state, forward_state and to_data on one lifted problem (lifted once)
         x_T = check_tensor(x_T, "x_T")
         pb, clocks = self.lift(model, ts, cond, x_T)
-        state = self._init(pb, clocks[0], pb.to_lifted_at(x_T, 0))
+        state = self._init(pb, 0, pb.to_lifted_at(x_T, 0))
         state = self._solve(pb, clocks, state, seed, bm, False, outputs=False).state
         return pb.from_lifted_at(state[0], -1)
