@@ -196,15 +196,15 @@ class McCallumFosterRule(AdjointRule):
     def step(self, problem: Problem, n: int, state: State, cot: tuple, sink: GradSink,
              inspect: Callable | None = None) -> tuple[State, tuple]:
         solver, sde = self.solver, problem.sde
-        t0, t1, h, dw = problem.t(n), problem.t(n + 1), problem.h(n), problem.dw(n)
+        step, dw = solver.base_step(problem.step_at(n)), problem.dw(n)
         zeta = solver.zeta
         y1, yh1 = state
         a_y1, a_yh1 = cot
         y1_l = leaf(y1)
-        b = solver.backward_increment(sde, t1, h, y1_l, dw)
+        b = solver.backward_increment(sde, step, y1_l, dw)
         yh0 = yh1 + b.detach()
         yh0_l = leaf(yh0)
-        a = solver.forward_increment(sde, t0, h, yh0_l, dw)
+        a = solver.forward_increment(sde, step, yh0_l, dw)
         a_d = a.detach()
         if zeta == 1.0:
             y0 = y1 - a_d
@@ -284,7 +284,7 @@ class ReversibleHeunRule(AdjointRule):
         ab = torch.neg(cot[1])  # ā, with a_ŷ = -ā
         v = None  # a_F = R_{n+1}ᵀ v; None: a_F is the given a_c (first step)
         yl = leaf(yh1)
-        fg = solver.evaluate(sde, problem.t(problem.steps), yl)
+        fg = solver.evaluate(sde, problem.t(problem.steps), yl, problem.at(problem.steps))
         if inspect is not None:
             inspect(fg, [yl])
         f1 = tuple([c.detach() for c in fg])
@@ -307,7 +307,7 @@ class ReversibleHeunRule(AdjointRule):
                     m = solver.half(sde, m, f1, hs, None if ws is None else (ws,), -0.5)
                 yh0 = solver.reflect(yh1, m)
                 yl0 = leaf(yh0)
-                fg0 = solver.evaluate(sde, problem.t(n), yl0)
+                fg0 = solver.evaluate(sde, problem.t(n), yl0, problem.at(n))
             g = sink.vjp(fg, c, [yl])[0]
             ab = torch.neg(ab) if g is None else torch.sub(g, ab)
             v = torch.add(ab, u)

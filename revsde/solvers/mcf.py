@@ -15,12 +15,13 @@ and the inverse
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from ..brownian import Increment
 from ..checks import check_real
+from ..grid import Grid, Point, Step
 from ..sde import SDEAdapter
 from . import compensated as cw
 from .base import (
@@ -33,7 +34,14 @@ from .base import (
     quantize,
 )
 from .explicit import BaseMethod
-from .scalars import Scalars, plain, scalars_of
+from .scalars import as_tensors, keeps_tensors
+
+
+class CouplingData(NamedTuple):
+    """The wrapper's per-grid data: its base method's, and ``(ζ, 1-ζ)`` as multiplied."""
+
+    base: Any
+    coupling: tuple
 
 
 class McCallumFoster(Solver):
@@ -100,58 +108,65 @@ class McCallumFoster(Solver):
         """``(y, ŷ)``; compensated: ``(y, ŷ, y·lo, ŷ·lo)``."""
         return ("y", "ŷ") + LOW_NAMES if self.compensated else ("y", "ŷ")
 
-    def forward_increment(self, sde: SDEAdapter, t0: torch.Tensor, h: float,
-                          yhat0: torch.Tensor, dw: Increment | None) -> torch.Tensor:
-        """``Ψ_h(t0, ŷ0; W, H)``, rounded to the grid in exact mode."""
-        return quantize(self.base.increment(sde, t0, h, yhat0, dw), self.quantum)
+    @staticmethod
+    def base_step(step: Step) -> Step:
+        """``step`` as the base method sees it (with the base's per-grid data)."""
+        return step if step.data is None else step._replace(data=step.data.base)
 
-    def backward_increment(self, sde: SDEAdapter, t1: torch.Tensor, h: float, y1: torch.Tensor,
+    def forward_increment(self, sde: SDEAdapter, step: Step, yhat0: torch.Tensor,
+                          dw: Increment | None) -> torch.Tensor:
+        """``Ψ_h(t0, ŷ0; W, H)`` over the base's ``step``, rounded to the grid in exact mode."""
+        return quantize(self.base.increment(sde, step, yhat0, dw), self.quantum)
+
+    def backward_increment(self, sde: SDEAdapter, step: Step, y1: torch.Tensor,
                            dw: Increment | None) -> torch.Tensor:
-        """``Ψ_{-h}(t1, y1; -W, H)``, rounded to the grid in exact mode."""
-        rdw = None if dw is None else Increment(-dw[0], dw[1])
-        return quantize(self.base.increment(sde, t1, -h, y1, rdw), self.quantum)
+        """``Ψ_{-h}(t1, y1; -W, H)`` over the base's ``step``, rounded to the grid in exact
+        mode."""
+        return quantize(self.base.increment(sde, step, y1, dw, back=True), self.quantum)
 
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
-             yhat0: torch.Tensor | None = None) -> State:
+             yhat0: torch.Tensor | None = None, at: Point | None = None) -> State:
         check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
         state = (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
         return state + cw.low_parts(*state) if self.compensated else state
 
-    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
-        """The base method's per-solve data (its increments run on the same grid), with the
-        coupling's ``ζ`` and ``1-ζ`` as 0-d tensors too (:mod:`revsde.solvers.scalars`)."""
-        table = self.base.tabulate(times, grid)
-        if isinstance(table, Scalars) and self.zeta != 1.0:
-            table = table.with_values((self.zeta, 1.0 - self.zeta))
-        return table
+    def prepare(self, grid: Grid, prior: Any = None) -> Any:
+        """The base method's per-grid data (its increments run on the same grid), with the
+        coupling's ``ζ`` and ``1-ζ`` as 0-d tensors (:mod:`revsde.solvers.scalars`)."""
+        if prior is not None:
+            return prior._replace(base=self.base.prepare(grid, prior.base))
+        coupling = ((self.zeta, 1.0 - self.zeta) if not keeps_tensors(grid)
+                    else tuple(as_tensors((self.zeta, 1.0 - self.zeta), grid)))
+        return CouplingData(self.base.prepare(grid), coupling)
 
-    def couple(self, y0: torch.Tensor, yhat0: torch.Tensor, num=plain) -> torch.Tensor:
-        """``ζ y0 + (1-ζ) ŷ0`` (``num``: the solve's
-        :class:`~revsde.solvers.scalars.Scalars`, the same products)."""
+    def couple(self, y0: torch.Tensor, yhat0: torch.Tensor, step: Step) -> torch.Tensor:
+        """``ζ y0 + (1-ζ) ŷ0`` (the factors as the solve's 0-d tensors: the same products)."""
         if self.zeta == 1.0:
             return y0
-        return num(self.zeta) * y0 + num(1.0 - self.zeta) * yhat0
+        zeta, rest = step.data.coupling if step.data is not None else (self.zeta, 1.0 - self.zeta)
+        return zeta * y0 + rest * yhat0
 
-    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-             state: State, dw: Increment | None) -> State:
+    def step(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None) -> State:
         if self.compensated:
-            return self._step_pairs(sde, t0, t1, h, state, dw)
+            return self._step_pairs(sde, step, state, dw)
         y0, yh0 = state
-        y1 = self.couple(y0, yh0, scalars_of(sde)) + self.forward_increment(sde, t0, h, yh0, dw)
-        yh1 = yh0 - self.backward_increment(sde, t1, h, y1, dw)
+        bs = self.base_step(step)
+        y1 = self.couple(y0, yh0, step) + self.forward_increment(sde, bs, yh0, dw)
+        yh1 = yh0 - self.backward_increment(sde, bs, y1, dw)
         return (y1, yh1)
 
-    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-                state: State, dw: Increment | None) -> State:
+    def inverse(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None) -> State:
         if self.compensated:
-            return self._inverse_pairs(sde, t0, t1, h, state, dw)
+            return self._inverse_pairs(sde, step, state, dw)
         y1, yh1 = state
-        yh0 = yh1 + self.backward_increment(sde, t1, h, y1, dw)
-        a = self.forward_increment(sde, t0, h, yh0, dw)
+        bs = self.base_step(step)
+        yh0 = yh1 + self.backward_increment(sde, bs, y1, dw)
+        a = self.forward_increment(sde, bs, yh0, dw)
         if self.zeta == 1.0:
             return (y1 - a, yh0)
-        return ((y1 - scalars_of(sde)(1.0 - self.zeta) * yh0 - a) / self.zeta, yh0)
+        rest = step.data.coupling[1] if step.data is not None else 1.0 - self.zeta
+        return ((y1 - rest * yh0 - a) / self.zeta, yh0)
 
     # -- compensated mode: the same step on (hi, lo) pairs ------------------------------
     def _couple_pairs(self, y0: cw.Pair, yh0: cw.Pair) -> cw.Pair:
@@ -159,17 +174,18 @@ class McCallumFoster(Solver):
             return y0
         return cw.add_pair(cw.scale(y0, self.zeta), cw.scale(yh0, 1.0 - self.zeta))
 
-    def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
+    def _step_pairs(self, sde, step, state, dw) -> State:
         y0, yh0, _ = cw.unpack(state)
-        y1 = cw.add(self._couple_pairs(y0, yh0),
-                    self.forward_increment(sde, t0, h, yh0[0], dw))
-        yh1 = cw.add(yh0, -self.backward_increment(sde, t1, h, y1[0], dw))
+        bs = self.base_step(step)
+        y1 = cw.add(self._couple_pairs(y0, yh0), self.forward_increment(sde, bs, yh0[0], dw))
+        yh1 = cw.add(yh0, -self.backward_increment(sde, bs, y1[0], dw))
         return cw.pack(y1, yh1)
 
-    def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
+    def _inverse_pairs(self, sde, step, state, dw) -> State:
         y1, yh1, _ = cw.unpack(state)
-        yh0 = cw.add(yh1, self.backward_increment(sde, t1, h, y1[0], dw))
-        y0 = cw.add(y1, -self.forward_increment(sde, t0, h, yh0[0], dw))
+        bs = self.base_step(step)
+        yh0 = cw.add(yh1, self.backward_increment(sde, bs, y1[0], dw))
+        y0 = cw.add(y1, -self.forward_increment(sde, bs, yh0[0], dw))
         if self.zeta != 1.0:
             y0 = cw.divide(cw.sub_pair(y0, cw.scale(yh0, 1.0 - self.zeta)), self.zeta)
         return cw.pack(y0, yh0)

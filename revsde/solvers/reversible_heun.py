@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..brownian import Increment
+from ..grid import Point, Step
 from ..sde import SDEAdapter
 from . import compensated as cw
 from .base import (
@@ -69,9 +70,10 @@ class ReversibleHeun(Solver):
         """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``; compensated: then ``y·lo, ŷ·lo``."""
         return cached_state_names(sde, self.compensated)
 
-    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
-        """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE)."""
-        return cache_at(sde, t, yhat)
+    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor,
+                 at: Point | None = None) -> State:
+        """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE), at ``t`` (the point ``at``)."""
+        return cache_at(sde, t, yhat, at)
 
     def _r(self, sde: SDEAdapter, cache: State, h: float, dw: Increment | None) -> torch.Tensor:
         """The rounded increment ``R = f h + g W`` of one cache."""
@@ -82,12 +84,12 @@ class ReversibleHeun(Solver):
         return quantize(r, self.quantum)
 
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
-             yhat0: torch.Tensor | None = None) -> State:
+             yhat0: torch.Tensor | None = None, at: Point | None = None) -> State:
         check_quantum_fits(y0, self.quantum)
         y0 = quantize(y0, self.quantum)
         yhat0 = y0 if yhat0 is None else quantize(yhat0, self.quantum)
         check_quantum_fits(yhat0, self.quantum)
-        state = (y0, yhat0) + self.evaluate(sde, t0, yhat0)
+        state = (y0, yhat0) + self.evaluate(sde, t0, yhat0, at)
         return state + cw.low_parts(y0, yhat0) if self.compensated else state
 
     @staticmethod
@@ -108,43 +110,44 @@ class ReversibleHeun(Solver):
         branch, whose product is exact)."""
         return torch.lerp(x, m, 2.0)
 
-    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-             state: State, dw: Increment | None) -> State:
+    def step(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None) -> State:
+        t1, h, end = step.t1, step.h, step.end
         if self.compensated:
-            return self._step_pairs(sde, t1, h, state, dw, 1.0)
+            return self._step_pairs(sde, t1, end, h, state, dw, 1.0)
         y0, yh0, cache0 = state[0], state[1], state[2:]
         if self.quantum is None:
             # m = y0 + ½R0 is the midpoint of y0 and the reflection: ŷ1 = 2m - ŷ0.
             m = self.half(sde, y0, cache0, h, dw, 0.5)
             yh1 = self.reflect(yh0, m)
-            cache1 = self.evaluate(sde, t1, yh1)
+            cache1 = self.evaluate(sde, t1, yh1, end)
             return (self.half(sde, m, cache1, h, dw, 0.5), yh1) + cache1
         r0 = self._r(sde, cache0, h, dw)
         yh1 = torch.add(r0, y0, alpha=2.0) - yh0
-        cache1 = self.evaluate(sde, t1, yh1)
+        cache1 = self.evaluate(sde, t1, yh1, end)
         r1 = self._r(sde, cache1, h, dw)
         y1 = torch.add(y0, r0 + r1, alpha=0.5)
         return (y1, yh1) + cache1
 
-    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-                state: State, dw: Increment | None) -> State:
+    def inverse(self, sde: SDEAdapter, step: Step, state: State,
+                dw: Increment | None) -> State:
+        t0, h, start = step.t0, step.h, step.start
         if self.compensated:
-            return self._step_pairs(sde, t0, h, state, dw, -1.0)
+            return self._step_pairs(sde, t0, start, h, state, dw, -1.0)
         y1, yh1, cache1 = state[0], state[1], state[2:]
         if self.quantum is None:
             m = self.half(sde, y1, cache1, h, dw, -0.5)  # = y0 + ½R0 of the forward step
             yh0 = self.reflect(yh1, m)
-            cache0 = self.evaluate(sde, t0, yh0)
+            cache0 = self.evaluate(sde, t0, yh0, start)
             return (self.half(sde, m, cache0, h, dw, -0.5), yh0) + cache0
         r1 = self._r(sde, cache1, h, dw)
         yh0 = torch.add(-r1, y1, alpha=2.0) - yh1
-        cache0 = self.evaluate(sde, t0, yh0)
+        cache0 = self.evaluate(sde, t0, yh0, start)
         r0 = self._r(sde, cache0, h, dw)
         y0 = torch.add(y1, r0 + r1, alpha=-0.5)
         return (y0, yh0) + cache0
 
     # -- compensated mode -----------------------------------------------------------
-    def _step_pairs(self, sde: SDEAdapter, t: torch.Tensor, h: float, state: State,
+    def _step_pairs(self, sde: SDEAdapter, t: torch.Tensor, at: Point, h: float, state: State,
                     dw: Increment | None, sign: float) -> State:
         """A forward (``sign = 1``, to ``t = t1``) or inverse (``sign = -1``, to ``t = t0``)
         step on pairs; the two are the same walk: ``m = y + ½R(start)``,
@@ -152,6 +155,6 @@ class ReversibleHeun(Solver):
         y, yh, cache = cw.unpack(state)
         m = cw.add(y, self._r(sde, cache, h, dw) * (0.5 * sign))
         yh1 = cw.sub_pair((m[0] * 2.0, m[1] * 2.0), yh)
-        cache1 = self.evaluate(sde, t, yh1[0])
+        cache1 = self.evaluate(sde, t, yh1[0], at)
         y1 = cw.add(m, self._r(sde, cache1, h, dw) * (0.5 * sign))
         return cw.pack(y1, yh1, cache1)
