@@ -37,7 +37,7 @@ FLOW_DEFAULTS = {"num_train_timesteps": 1000, "shift": 1.0, "use_dynamic_shiftin
                  "time_shift_type": "exponential"}
 
 
-def flow_scheduler_config(scheduler, family: str = "flow-matching") -> dict:
+def flow_scheduler_config(scheduler, family: str = "a flow-matching transformer") -> dict:
     """The config of a flow-matching scheduler (or its config mapping), defaults filled in."""
     config = getattr(scheduler, "config", scheduler)
     if not isinstance(config, Mapping):
@@ -47,7 +47,7 @@ def flow_scheduler_config(scheduler, family: str = "flow-matching") -> dict:
     name = str(config.get("_class_name", type(scheduler).__name__))
     if "FlowMatch" not in name and "shift" not in config:
         raise DiffusersAdapterError(
-            f"{name} is not a flow-matching scheduler; a {family} transformer needs its "
+            f"{name} is not a flow-matching scheduler; {family} needs its "
             "FlowMatchEulerDiscreteScheduler (e.g. pipe.scheduler, or "
             "FlowMatchEulerDiscreteScheduler.from_pretrained(DIR, subfolder='scheduler'))")
     out = dict(FLOW_DEFAULTS)
@@ -102,7 +102,8 @@ def flow_shift(config: Mapping, mu: float | None) -> float:
     if mu is None:
         raise DiffusersAdapterError(
             "the scheduler uses dynamic shifting (its shift depends on the image size): pass "
-            "image_seq_len= (the number of image tokens) or mu= to from_diffusers")
+            "image_seq_len= (the image tokens: latent height/2 × width/2 for SD3 and FLUX) or "
+            "mu= to from_diffusers")
     if config["time_shift_type"] == "exponential":
         return math.exp(mu)
     if not mu > 0:
