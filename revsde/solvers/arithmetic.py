@@ -50,7 +50,8 @@ class Delta(Protocol):
 
 
 class Shift(NamedTuple):
-    """The increment ``c·R`` of a tensor ``R`` computed already (a base method's ``Ψ``)."""
+    """The increment ``±R`` (``c = ±1``) of a tensor ``R`` computed already (a base
+    method's ``Ψ``)."""
 
     c: float
     r: torch.Tensor
@@ -59,8 +60,7 @@ class Shift(NamedTuple):
         return self.r
 
     def added_to(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.r if self.c == 1.0 else x - self.r if self.c == -1.0 else (
-            torch.add(x, self.r, alpha=self.c))
+        return x + self.r if self.c > 0 else x - self.r
 
 
 class Ratio(Protocol):
@@ -83,15 +83,7 @@ def _scaled(r: torch.Tensor, c: float) -> torch.Tensor:
 
 
 class Plain:
-    """Plain arithmetic, and the interface of the others: a state value is a tensor.
-
-    Attributes:
-        quantum: the fixed-point grid (:class:`OnGrid`), else ``None``.
-        compensated: whether values are ``hi + lo`` pairs (:class:`Compensated`).
-    """
-
-    quantum: float | None = None
-    compensated = False
+    """Plain arithmetic, and the interface of the others: a state value is a tensor."""
 
     def names(self, names: tuple[str, ...]) -> tuple[str, ...]:
         """The state's entry names, from those of the plain state."""
@@ -170,8 +162,6 @@ class OnGrid(Plain):
 class Compensated(Plain):
     """``y`` and ``ŷ`` as ``(hi, lo)`` pairs (:mod:`revsde.solvers.compensated`); the state
     ends with ``y·lo, ŷ·lo``."""
-
-    compensated = True
 
     def names(self, names: tuple[str, ...]) -> tuple[str, ...]:
         return names + LOW_NAMES
