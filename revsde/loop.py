@@ -132,11 +132,13 @@ class Problem:
 
     def step(self, n: int, state: State) -> State:
         """The state at ``t_{n+1}`` from the state at ``t_n``."""
-        return self.solver.step(self.sde, self.step_at(n), state, self.dw(n))
+        return self.solver.step(self.sde, self.grid.step(n, self.data, self.eq), state,
+                                self.dw(n))
 
     def inverse(self, n: int, state: State) -> State:
         """The state at ``t_n`` from the state at ``t_{n+1}`` (reversible solvers)."""
-        return self.solver.inverse(self.sde, self.step_at(n), state, self.dw(n))
+        return self.solver.inverse(self.sde, self.grid.step(n, self.data, self.eq), state,
+                                   self.dw(n))
 
     def stats(self) -> dict[str, int]:
         """``nfe`` (drift evaluations), ``nge`` (diffusion evaluations), ``steps``."""

@@ -223,7 +223,7 @@ class SDEAdapter:
         self.nfe += 1
         self.nge += 1
         if self.unit:
-            f = self.base_f(t, y, at)
+            f = self._f(t, y, at) if self.keyed else self._f(t, y)
             if self.f_shape is None:
                 self._first("f", f, y)
             return f, self._unit(y)

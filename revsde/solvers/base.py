@@ -57,12 +57,10 @@ def check_compensated(compensated: object, quantum: float | None) -> bool:
     return compensated
 
 
-def cached_state_names(sde: SDEAdapter, compensated: bool) -> tuple[str, ...]:
-    """The layout of a solver that caches ``f`` and ``g`` at ``ŷ`` (Reversible Heun and its
-    exponential variant): ``(y, ŷ, f(ŷ), g(ŷ))``, no ``g(ŷ)`` for an ODE, then ``y·lo, ŷ·lo``
-    in compensated mode."""
-    names = ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
-    return names + LOW_NAMES if compensated else names
+def cached_state_names(sde: SDEAdapter) -> tuple[str, ...]:
+    """The plain layout of a solver that caches ``f`` and ``g`` at ``ŷ`` (Reversible Heun and
+    its exponential variant): ``(y, ŷ, f(ŷ), g(ŷ))``, no ``g(ŷ)`` for an ODE."""
+    return ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
 
 
 def cache_at(sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor,
@@ -239,6 +237,28 @@ class Solver:
             f"{self.name} is not reversible, so it has no inverse step; use a reversible "
             "method such as 'reversible_heun' or an 'mcf_*' wrapper."
         )
+
+
+class Tape:
+    """The evaluations of one inverse step, made on fresh leaves for the adjoint
+    (:mod:`revsde.adjoint.rules`): ``leaves[i]`` is the input of ``outputs[i]``, which
+    carries its graph; the step itself goes on with the outputs detached, so that its
+    states hold no graph."""
+
+    def __init__(self) -> None:
+        self.leaves: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+
+    def leaf(self, x: torch.Tensor) -> torch.Tensor:
+        """A detached copy of ``x`` that starts a fresh graph (recorded)."""
+        out = x.detach().requires_grad_()
+        self.leaves.append(out)
+        return out
+
+    def record(self, out: torch.Tensor) -> torch.Tensor:
+        """``out`` recorded with its graph; returned detached."""
+        self.outputs.append(out)
+        return out.detach()
 
 
 def check_quantum(quantum: float | None) -> float | None:
