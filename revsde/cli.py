@@ -79,7 +79,7 @@ def cmd_convergence(args) -> int:
         raise ValueError(f"--tol must be a positive number (an order difference, e.g. 0.2); "
                          f"got {args.tol:g}")
     if args.samples is not None and args.samples < 2:
-        raise ValueError(f"--samples must be at least 2; got {args.samples}")
+        raise ValueError(f"--samples must be an integer of at least 2; got {args.samples}")
     for n in args.steps or ():
         if not 1 <= n <= MAX_CONVERGENCE_STEPS:
             raise ValueError(f"--steps must be between 1 and {MAX_CONVERGENCE_STEPS:,}; "
