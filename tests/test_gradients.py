@@ -1,4 +1,4 @@
-"""revsde.diffusion.gradient: methods registry, exactness, AdjointDEIS orders, errors (issue 12)."""
+"""revsde.diffusion.gradient: methods registry, exactness, AdjointDEIS orders, errors."""
 
 import math
 
@@ -12,14 +12,15 @@ from revsde.diffusion.gradients import GradientError, gradient, list_gradient_me
 from revsde.diffusion.models import per_sample
 
 F64 = torch.float64
-METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "backprop", "greedy")
+METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
+           "backprop", "greedy")
 
 
 def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
-# -- a Gaussian model with a differentiable mean (cond) and scale (param), MATH.md §9 --------
+# -- a Gaussian model with a differentiable mean (cond) and scale (param), docs/mathematics.md §9 --------
 SCH = VPLinear(t_max=0.5)
 
 
@@ -36,7 +37,7 @@ class GaussianEps(nn.Module):
 
 
 def exact_gaussian(net, x_T, mu, w, ts, sde: bool):
-    """Exact gradients of L = Σ w·x0 through the exact flow (MATH.md §9).
+    """Exact gradients of L = Σ w·x0 through the exact flow (docs/mathematics.md §9).
 
     With v_t = α_t² s² + σ_t², the PF-ODE maps x_T to
     x0 = α_0 μ + R (x_T - α_T μ), R = sqrt(v_0/v_T); along any path of the diffusion SDE
