@@ -20,7 +20,7 @@ def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
-# -- a Gaussian model with a differentiable mean (cond) and scale (param), docs/mathematics.md §9 --------
+# -- a Gaussian model with a differentiable mean (cond) and scale (param), docs/mathematics.md §9
 SCH = VPLinear(t_max=0.5)
 
 
