@@ -12,14 +12,21 @@ equations are exactly (docs/mathematics.md §8.1)
 
 Each integrand is split into a known weight ``w(λ)``, integrated exactly, and a
 remainder ``q(λ)`` that is approximated, frozen over the step (order 1) or linear
-in λ through the previous point (order 2, multistep).  The splits (``weight=``):
+in λ through the previous point (order 2, multistep).  The splits (``weight=``; the
+weight of the ``x`` part is listed, the ``z`` part's has one factor ``α`` less):
 
 * ``"paper"``: ``w = e^{-λ}``, ``q = α² a_xᵀ ∂ε/∂x`` (the scheme of the paper,
   ``adjointdeis-1`` / ``adjointdeis-2m``; its 2M step uses the paper's
   ``D = (1 + 1/(2ρ)) V(t) - 1/(2ρ) V(r)``) (docs/mathematics.md §8);
-* ``"vp"``: ``w = α² e^{-λ}``, ``q = a_xᵀ ∂ε/∂x`` (docs/mathematics.md §8.2);
+* ``"vp"``: ``w = α² e^{-λ}``, ``q = a_xᵀ ∂ε/∂x`` (docs/mathematics.md §8.2; its multistep
+  form §8.3);
 * ``"lifted"``: ``w = α e^{-λ}``, ``q = a_Yᵀ ∂ε/∂x`` (docs/mathematics.md §8.2);
-* ``"score"``: ``w = α σ e^{-λ} = σ²``, ``q = a_Yᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2).
+* ``"score"``: ``w = α σ e^{-λ} = σ²``, ``q = a_Yᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2);
+* ``"hessian"``: ``w = α σ²``, ``q = a_xᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2).
+
+Only ``"paper"`` and ``"vp"`` are registered (``adjointdeis-1``/``-2m`` and
+``adjointdeis-vp1``/``-vp2m``); the gradient map (docs/gradient-map.md) measures the
+others, which are less accurate.
 
 Each step takes one vector–Jacobian product of ``ε_θ`` at ``x_t`` (``a_x``, ``a_z``
 and ``a_θ`` together).  The states ``x_t`` at the adjoint's time points are
