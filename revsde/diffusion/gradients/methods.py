@@ -96,12 +96,13 @@ class GradientMethod:
             return
         top = max(map(int, self.accuracy[kind]))
         where = f"from {lo} steps on" if lo is not None else f"at no step count up to {top}"
+        other = "" if self.name == "adjointdeis-vp2m" else ", method='adjointdeis-vp2m'"
         warnings.warn(
             f"gradient method {self.name!r} at {steps} steps ({kind.upper()} sampler): its "
             f"measured relative error of dloss/dx_T is about {err:.3g} (docs/gradient-map.md; "
             f"{_accuracy.SETTING[kind]}); it stays within {_accuracy.TOLERANCE:g} {where}. "
-            "Use more steps, method='adjointdeis-vp2m', or method='reversible' (exact for "
-            "the sampler)", GradientAccuracyWarning, stacklevel=3)
+            f"Use more steps{other}, or method='reversible' (exact for the sampler)",
+            GradientAccuracyWarning, stacklevel=3)
 
     def info(self) -> dict:
         return {"name": self.name, "exact": self.exact, "order": self.order,
