@@ -10,10 +10,12 @@ Two tasks with the shipped ``digits-unet`` (run unconditionally) and digit class
 Each gradient method of ``revsde.diffusion.gradient`` drives the same Adam
 optimisation of ``x_T`` (kept on the sphere of its starting norm) from the same
 noises: ``greedy`` (one-step Tweedie gradient), ``adjointdeis-1``,
-``adjointdeis-2m``, ``reversible`` (exact, O(1) memory) and ``backprop``
-(exact, O(N) memory).  It records the loss against iterations and against
-network evaluations, the success rate and the peak tensor memory of one
-gradient call, prints them as JSON and draws one figure (``out/guided_generation.png``).
+``adjointdeis-2m`` (the paper's scheme), ``adjointdeis-vp1``, ``adjointdeis-vp2m``
+(exact VP weights, docs/mathematics.md §8.2), ``reversible`` (exact, O(1) memory) and
+``backprop`` (exact, O(N) memory).  It records the loss against iterations and against
+network evaluations, the success rate, the peak tensor memory of one gradient call and
+the cosine of each method's first gradient with the exact one, prints them as JSON and
+draws one figure (``out/guided_generation.png``).
 
     python examples/guided_generation.py [--iters 25] [--steps 20] [--batch 8]
 
@@ -37,11 +39,14 @@ from revsde.diffusion import gradient, pretrained, sample
 from revsde.diffusion.pretrained.digits import digit_classifier, digits_data
 from revsde.memory import peak_tensor_bytes
 
-METHODS = ("greedy", "adjointdeis-1", "adjointdeis-2m", "reversible", "backprop")
+METHODS = ("greedy", "adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
+           "reversible", "backprop")
 LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",
-          "adjointdeis-2m": "AdjointDEIS-2M", "reversible": "reversible (exact, O(1))",
+          "adjointdeis-2m": "AdjointDEIS-2M", "adjointdeis-vp1": "AdjointDEIS-VP1",
+          "adjointdeis-vp2m": "AdjointDEIS-VP2M", "reversible": "reversible (exact, O(1))",
           "backprop": "backprop (exact, O(N))"}
 COLORS = {"greedy": "tab:gray", "adjointdeis-1": "tab:orange", "adjointdeis-2m": "tab:red",
+          "adjointdeis-vp1": "tab:olive", "adjointdeis-vp2m": "tab:purple",
           "reversible": "tab:blue", "backprop": "tab:green"}
 
 
@@ -218,8 +223,13 @@ def main(argv=None) -> int:
                file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
     for name, task in tasks.items():
         results[name], report[name] = {}, {}
+        exact = gradient(task["loss"], model, x_T, steps=args.steps, sampler=args.sampler,
+                         method="reversible").grad_x_T.flatten()
         for m in args.methods:
             bar.set_postfix_str(f"{name}, {m}")
+            g0 = gradient(task["loss"], model, x_T, steps=args.steps, sampler=args.sampler,
+                          method=m).grad_x_T.flatten()
+            cosine = float(g0 @ exact / (g0.norm() * exact.norm()))
             hist, final = optimise(model, clf, task, x_T, m, args.iters, args.steps,
                                    args.sampler, args.lr)
             with quiet_stderr():
@@ -231,7 +241,9 @@ def main(argv=None) -> int:
                                 "peak_mb": peak / 2**20}
             report[name][m] = {"loss_start": hist["loss"][0], "loss_end": hist["loss"][-1],
                                "success_rate": hist["success"][-1],
-                               "nfe_total": hist["nfe"][-1], "peak_tensor_mb": peak / 2**20}
+                               "nfe_total": hist["nfe"][-1], "peak_tensor_mb": peak / 2**20,
+                               "cosine_with_exact": cosine,
+                               "norm_ratio_to_exact": float(g0.norm() / exact.norm())}
             bar.update(1)
     bar.close()
     png = args.out / "guided_generation.png"

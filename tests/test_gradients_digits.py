@@ -1,4 +1,4 @@
-"""The digits model and digit classifier (issue 12): loading, quality, reproducible training."""
+"""The digits model and digit classifier: loading, quality, reproducible training."""
 
 import pytest
 import torch

@@ -1,17 +1,32 @@
-"""AdjointDEIS-1 and -2M: the continuous adjoint by exponential integrators
-(docs/mathematics.md §8).
+"""AdjointDEIS: the continuous adjoint by exponential integrators (docs/mathematics.md §8).
 
 Noise prediction; the probability-flow ODE has ``c = 1`` and the diffusion SDE
 ``c = 2`` (ODE-reduced: ``g`` does not depend on ``x``, so the adjoint of the
 SDE is an ODE along the realised path; Blasingame & Liu 2024, AdjointDEIS).
-Time runs from data to noise, from ``t`` to ``s > t`` with ``h = λ_s - λ_t < 0``:
+Time runs from data to noise, from ``t`` to ``s > t`` with ``h = λ_s - λ_t < 0``.
+With ``a_Y = α a_x`` (the adjoint of the lifted state ``Y = x/α``) the adjoint
+equations are exactly (docs/mathematics.md §8.1)
 
-* order 1: ``a_x(s) = (α_t/α_s) a_x(t) + c σ_s (e^h - 1)/α_s² · V(t)``, with
-  ``V(t) = α_t² a_x(t)ᵀ ∂ε_θ(x_t, z, t)/∂x_t``; and
-  ``a_z(s) = a_z(t) + c σ_s (e^h - 1)/α_s · V_z(t)``, ``V_z(t) = α_t a_x(t)ᵀ ∂ε_θ/∂z``
-  (the same for the parameters θ);
-* 2M: ``V`` replaced by ``D = (1 + 1/(2ρ)) V(t) - 1/(2ρ) V(r)``, with the
-  previous point ``r < t`` and ``ρ = (λ_t - λ_r)/h``; the first step is order 1.
+* ``a_Y(s) = a_Y(t) + c ∫_{λ_t}^{λ_s} e^{-λ} α_λ² a_xᵀ ∂ε_θ/∂x dλ``;
+* ``a_z(s) = a_z(t) + c ∫_{λ_t}^{λ_s} e^{-λ} α_λ a_xᵀ ∂ε_θ/∂z dλ`` (the same for θ).
+
+Each integrand is split into a known weight ``w(λ)``, integrated exactly, and a
+remainder ``q(λ)`` that is approximated, frozen over the step (order 1) or linear
+in λ through the previous point (order 2, multistep).  The splits (``weight=``; the
+weight of the ``x`` part is listed, the ``z`` part's has one factor ``α`` less):
+
+* ``"paper"``: ``w = e^{-λ}``, ``q = α² a_xᵀ ∂ε/∂x`` (the scheme of the paper,
+  ``adjointdeis-1`` / ``adjointdeis-2m``; its 2M step uses the paper's
+  ``D = (1 + 1/(2ρ)) V(t) - 1/(2ρ) V(r)``) (docs/mathematics.md §8);
+* ``"vp"``: ``w = α² e^{-λ}``, ``q = a_xᵀ ∂ε/∂x`` (docs/mathematics.md §8.2; its multistep
+  form §8.3);
+* ``"lifted"``: ``w = α e^{-λ}``, ``q = a_Yᵀ ∂ε/∂x`` (docs/mathematics.md §8.2);
+* ``"score"``: ``w = α σ e^{-λ} = σ²``, ``q = a_Yᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2);
+* ``"hessian"``: ``w = α σ²``, ``q = a_xᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2).
+
+Only ``"paper"`` and ``"vp"`` are registered (``adjointdeis-1``/``-2m`` and
+``adjointdeis-vp1``/``-vp2m``); the gradient map (docs/gradient-map.md) measures the
+others, which are less accurate.
 
 Each step takes one vector–Jacobian product of ``ε_θ`` at ``x_t`` (``a_x``, ``a_z``
 and ``a_θ`` together).  The states ``x_t`` at the adjoint's time points are
@@ -21,6 +36,9 @@ Brownian path, from the final state of the forward solve: nothing is stored.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from ..samplers import RexSampler
@@ -28,10 +46,18 @@ from .errors import GradientError
 from .exact import check_reversible
 from .problem import GradientProblem, scalar_loss
 
-__all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS"]
+__all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS", "ADJOINT_DEIS_WEIGHTS",
+           "step_moments", "weight_moments"]
 
 #: the parameterisations whose AdjointDEIS update is derived and order-tested
 ADJOINT_DEIS_PREDICTIONS = ("eps",)
+
+#: the splits of the adjoint's integrand into an exact weight and an approximated part
+ADJOINT_DEIS_WEIGHTS = ("paper", "vp", "lifted", "score", "hessian")
+
+#: Gauss–Legendre nodes per panel, and the longest panel in λ, for the first moments
+_GL_NODES = 12
+_GL_PANEL = 1.0
 
 
 def check_adjoint_deis(pb: GradientProblem, method: str, prediction: str) -> RexSampler:
@@ -60,11 +86,106 @@ def _coefficients(schedule, ts: torch.Tensor):
     return schedule.alpha(ts), schedule.sigma(ts), schedule.lambda_(ts)
 
 
-def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str = "eps"):
-    """AdjointDEIS of ``order`` 1 or 2 (multistep): ``(sample, loss, grads)``."""
+# -- the known weights (docs/mathematics.md §8.2) ------------------------------------------
+def _log_alpha(lam: np.ndarray) -> np.ndarray:
+    """log α_λ = -½ softplus(-2λ) on a VP schedule (docs/mathematics.md §4.1)."""
+    return -0.5 * np.logaddexp(0.0, -2.0 * lam)
+
+
+def _log_sigma(lam: np.ndarray) -> np.ndarray:
+    return -0.5 * np.logaddexp(0.0, 2.0 * lam)
+
+
+def _weight(kind: str, part: str, lam: np.ndarray) -> np.ndarray:
+    """The weight ``w(λ)`` of the ``x`` or ``z`` adjoint (``part``), from λ alone."""
+    la, ls = _log_alpha(lam), _log_sigma(lam)
+    # x part: e^{-λ} α² = α σ, split as w · q; z part: e^{-λ} α = σ, split as w · q
+    logs = {
+        ("paper", "x"): -lam, ("paper", "z"): -lam,
+        ("vp", "x"): la + ls, ("vp", "z"): ls,
+        ("lifted", "x"): ls, ("lifted", "z"): -lam,
+        ("score", "x"): 2.0 * ls, ("score", "z"): ls - lam,
+        ("hessian", "x"): la + 2.0 * ls, ("hessian", "z"): 2.0 * ls,
+    }
+    return np.exp(logs[(kind, part)])
+
+
+def _w0_closed(kind: str, part: str, lam_t: np.ndarray, lam_s: np.ndarray) -> np.ndarray:
+    """``∫_{λ_t}^{λ_s} w(λ) dλ`` in closed form, without cancellation (docs/mathematics.md §8.2).
+
+    ``h = λ_s - λ_t``; with ``e^{-λ}``, ``asinh(e^{-λ})``, ``atan(e^λ)``, ``α`` and
+    ``log α`` the antiderivatives, each difference is rewritten as a function of ``h``
+    (``expm1``, ``log1p``, ``sinh``) so that a short step loses no digits.
+    """
+    h = lam_s - lam_t
+    a_t, a_s = np.exp(_log_alpha(lam_t)), np.exp(_log_alpha(lam_s))
+    s_t, s_s = np.exp(_log_sigma(lam_t)), np.exp(_log_sigma(lam_s))
+    key = (kind, part)
+    if key in (("paper", "x"), ("paper", "z"), ("lifted", "z")):
+        return np.exp(-lam_s) * np.expm1(h)  # ∫ e^{-λ} = e^{-λ_s} (e^h - 1)
+    if key in (("vp", "z"), ("lifted", "x")):
+        return np.arcsinh(2.0 * s_t * s_s * np.sinh(h) / (s_t + s_s))  # ∫ σ dλ
+    if key == ("vp", "x"):  # ∫ α σ dλ = atan(e^λ_s) - atan(e^λ_t)
+        return np.arctan(np.sinh(0.5 * h) / np.cosh(0.5 * (lam_s + lam_t)))
+    if key == ("hessian", "x"):
+        return 2.0 * a_t * a_s * s_t * s_s * np.sinh(h) / (a_t + a_s)  # ∫ α σ² = α_s - α_t
+    if key in (("score", "x"), ("hessian", "z")):
+        return -0.5 * np.log1p(s_t * s_t * np.expm1(-2.0 * h))  # ∫ σ² = log α_s - log α_t
+    if key == ("score", "z"):
+        return 2.0 * s_t * s_s * np.sinh(h) / (a_t + a_s)  # ∫ σ e^{-λ} = 1/α_t - 1/α_s
+    raise GradientError(f"unknown AdjointDEIS weight {kind!r}")
+
+
+def step_moments(kind: str, part: str, lam_t: np.ndarray,
+                 lam_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(W0, W1) = (∫ w dλ, ∫ w (λ - λ_t) dλ)`` from each ``λ_t`` to ``λ_s``
+    (docs/mathematics.md §8.2): ``W0`` in closed form, ``W1`` by Gauss–Legendre on panels at
+    most 1 long in λ (every node's term has the same sign: no cancellation; the weights
+    are analytic within π/2 of the real axis, so 12 nodes a panel are exact to
+    round-off)."""
+    lam_t = np.asarray(lam_t, dtype=np.float64)
+    lam_s = np.asarray(lam_s, dtype=np.float64)
+    h = lam_s - lam_t
+    x, wq = np.polynomial.legendre.leggauss(_GL_NODES)
+    w1 = np.zeros_like(h)
+    for i in np.ndindex(h.shape):
+        panels = max(1, math.ceil(abs(float(h[i])) / _GL_PANEL))
+        edges = np.linspace(0.0, 1.0, panels + 1)
+        u = (edges[:-1, None] + edges[1:, None]) / 2 + (edges[1:, None] - edges[:-1, None]) / 2 * x
+        du = ((edges[1:] - edges[:-1])[:, None] / 2) * wq
+        w1[i] = h[i] * h[i] * np.sum(du * _weight(kind, part, lam_t[i] + u * h[i]) * u)
+    return _w0_closed(kind, part, lam_t, lam_s), w1
+
+
+def weight_moments(kind: str, part: str, lam_t: float, lam_s: float) -> tuple[float, float]:
+    """:func:`step_moments` of one step, as floats."""
+    w0, w1 = step_moments(kind, part, np.array(lam_t), np.array(lam_s))
+    return float(w0), float(w1)
+
+
+def _prefactor(kind: str, a: float, s: float) -> tuple[float, float]:
+    """``(p_x, p_z)``: ``q = p · a_xᵀ ∂ε/∂(x, z)`` at a point with ``α = a``, ``σ = s``."""
+    if kind == "vp":
+        return 1.0, 1.0
+    if kind == "lifted":
+        return a, a
+    if kind == "score":
+        return a / s, a / s
+    if kind == "hessian":
+        return 1.0 / s, 1.0 / s
+    raise GradientError(f"unknown AdjointDEIS weight {kind!r}")
+
+
+def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str = "eps",
+                          weight: str = "paper", name: str | None = None):
+    """AdjointDEIS of ``order`` 1 or 2 (multistep) with the ``weight`` split of the
+    integrand (``"paper"``, ``"vp"``, ``"lifted"``, ``"score"``): ``(sample, loss, grads)``."""
     if order not in (1, 2):
         raise GradientError(f"AdjointDEIS has orders 1 and 2 (2M); got order={order!r}")
-    method = "adjointdeis-1" if order == 1 else "adjointdeis-2m"
+    if weight not in ADJOINT_DEIS_WEIGHTS:
+        raise GradientError(
+            f"AdjointDEIS weight must be one of {list(ADJOINT_DEIS_WEIGHTS)}; got {weight!r}")
+    method = name or ("adjointdeis-1" if order == 1 else "adjointdeis-2m")
     s = check_adjoint_deis(pb, method, prediction)
     model, ts = pb.model, pb.ts
     run = s.prepare(model, ts, pb.x_T, cond=pb.cond, seed=pb.seed)
@@ -80,6 +201,10 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     others = [*pb.cond_tensors, *pb.params]
     a_o = [torch.zeros_like(o) for o in others]
     prev = None
+    if weight != "paper":
+        lam_np = lam.numpy()
+        mx = step_moments(weight, "x", lam_np[1:], lam_np[:-1])  # step n: λ_{n+1} -> λ_n
+        mz = step_moments(weight, "z", lam_np[1:], lam_np[:-1])
     for n in range(len(ts) - 2, -1, -1):
         t_idx = n + 1  # current point t (nearer the data); the step goes to s = ts[n]
         x_t = run.unlift(state[0], t_idx).detach().requires_grad_()
@@ -87,19 +212,37 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
             eps = model.eps(x_t, float(ts[t_idx]), **pb.cond)
             vj = torch.autograd.grad(eps, [x_t, *others], grad_outputs=a_x, allow_unused=True)
         a_t = float(alpha[t_idx])
-        V = [vj[0] * (a_t * a_t)]
-        V += [torch.zeros_like(o) if g is None else g * a_t for g, o in zip(vj[1:], others)]
-        h = float(lam[n] - lam[t_idx])
-        D = V
-        if order == 2 and prev is not None:
-            rho = float(lam[t_idx] - lam[t_idx + 1]) / h
-            k = 0.5 / rho
-            D = [(1.0 + k) * v - k * p for v, p in zip(V, prev)]
         a_s, s_s = float(alpha[n]), float(sigma[n])
-        coef = c * s_s * float(torch.special.expm1(torch.tensor(h, dtype=torch.float64)))
-        a_x = (a_t / a_s) * a_x + (coef / (a_s * a_s)) * D[0]
-        a_o = [ao + (coef / a_s) * d for ao, d in zip(a_o, D[1:])]
-        prev = V
+        if weight == "paper":
+            V = [vj[0] * (a_t * a_t)]
+            V += [torch.zeros_like(o) if g is None else g * a_t for g, o in zip(vj[1:], others)]
+            h = float(lam[n] - lam[t_idx])
+            D = V
+            if order == 2 and prev is not None:
+                rho = float(lam[t_idx] - lam[t_idx + 1]) / h
+                k = 0.5 / rho
+                D = [(1.0 + k) * v - k * p for v, p in zip(V, prev)]
+            coef = c * s_s * float(torch.special.expm1(torch.tensor(h, dtype=torch.float64)))
+            a_x = (a_t / a_s) * a_x + (coef / (a_s * a_s)) * D[0]
+            a_o = [ao + (coef / a_s) * d for ao, d in zip(a_o, D[1:])]
+            prev = V
+        else:
+            # docs/mathematics.md §8.2: a_Y(s) = a_Y(t) + c (W0 q(t) + W1 q'(t)), q' the slope
+            # in λ through the previous point (order 2), and likewise for a_z with its weight
+            p_x, p_z = _prefactor(weight, a_t, float(sigma[t_idx]))
+            V = [vj[0] * p_x]
+            V += [torch.zeros_like(o) if g is None else g * p_z for g, o in zip(vj[1:], others)]
+            lt = float(lam[t_idx])
+            w0x, w1x, w0z, w1z = (float(mx[0][n]), float(mx[1][n]), float(mz[0][n]),
+                                  float(mz[1][n]))
+            inc = [w0x * V[0]] + [w0z * v for v in V[1:]]
+            if order == 2 and prev is not None:
+                dl = lt - float(lam[t_idx + 1])  # λ_t - λ_r < 0
+                inc = [i + (w1 / dl) * (v - p)
+                       for i, w1, v, p in zip(inc, [w1x] + [w1z] * len(others), V, prev)]
+            a_x = (a_t * a_x + c * inc[0]) / a_s
+            a_o = [ao + c * i for ao, i in zip(a_o, inc[1:])]
+            prev = V
         with torch.no_grad():
             # One inverse step on the sub-grid [ς_n, ς_{n+1}] of the same path; a plain
             # tuple, since the state's own record names the whole grid.

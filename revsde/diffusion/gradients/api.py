@@ -10,6 +10,7 @@ conditioning ``cond`` (keyword arguments of the network) and the tensors
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -131,24 +132,37 @@ def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
         sampler: a sampler name or instance (:func:`~revsde.diffusion.list_samplers`).
         seed: the Brownian path of a stochastic sampler (required for those).
         method: ``"reversible"``, ``"adjointdeis-1"``, ``"adjointdeis-2m"``,
-            ``"backprop"`` or ``"greedy"`` (:func:`list_gradient_methods`).
+            ``"adjointdeis-vp1"``, ``"adjointdeis-vp2m"``, ``"backprop"`` or ``"greedy"``
+            (:func:`list_gradient_methods`; their measured errors: docs/gradient-map.md).
+            An AdjointDEIS method called with fewer steps than its measured valid range
+            warns (:class:`~revsde.diffusion.gradients.GradientAccuracyWarning`).
         grid: time-grid kind of :func:`~revsde.diffusion.time_grid`.
         **options: method options (AdjointDEIS: ``prediction="eps"``).
     """
     if not callable(loss_fn):
         raise GradientError(f"loss_fn must be callable as loss_fn(x0); got {type(loss_fn)}")
     entry = get_gradient_method(method, **options)
-    model = check_model(model)
-    s = get_sampler(sampler)
+    try:
+        model = check_model(model)
+        s = get_sampler(sampler)
+    except ValueError as e:
+        raise GradientError(str(e)) from None
     x = _check_x_T(x_T)
     cond_t, keys = _check_cond(cond)
     params, extra = _check_params(params, model)
-    ts = time_grid(model.schedule, steps, grid)
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise GradientError(f"steps must be a positive integer (the sampler's steps); got "
+                            f"{steps!r}")
+    try:
+        ts = time_grid(model.schedule, int(steps), grid)
+    except ValueError as e:
+        raise GradientError(str(e)) from None
     if getattr(s, "stochastic", False) and seed is None:
         raise GradientError(
             f"sampler {s.name!r} is stochastic: pass seed=<int>; every method then follows "
             "the same Brownian path"
         )
+    entry.check_steps(int(steps), bool(getattr(s, "stochastic", False)))
     pb = GradientProblem(loss_fn, model, x, cond_t, keys, params, extra, ts, s, seed)
     start = time.perf_counter()
     with NetCounter(model) as counter:

@@ -1,0 +1,87 @@
+"""Measured accuracy of the gradient methods: generated, do not edit by hand.
+
+Written by ``python benchmarks/bench_gradient_map.py --write-accuracy`` from the
+gradient map (docs/gradient-map.md); ``tests/test_gradient_map.py`` re-runs a case
+of it and checks these numbers.  ``MEASURED[name][kind]['rel_err'][steps]``, with
+``kind`` ``'ode'`` (PF-ODE samplers, Gaussian mixtures) or ``'sde'`` (diffusion-SDE
+samplers, a Gaussian), is the largest relative error of dloss/dx_T against the
+continuous gradient over the map's cases of that kind; ``valid_min_steps`` is the
+fewest steps from which it stays within ``TOLERANCE``.
+"""
+
+TOLERANCE = 0.2
+SETTING = {
+    'ode': 'PF-ODE, two Gaussian mixtures on VP cosine and linear, rev_heun and rex_rk4 states',
+    'sde': 'diffusion SDE, a Gaussian on VP cosine and linear, rev_heun_sde and rex_shark',
+}
+MEASURED: dict = {
+    'reversible': {
+        'ode': {
+            'rel_err': {8: 0.185, 10: 0.128, 16: 0.0545, 20: 0.0357,
+                        32: 0.0149, 64: 0.00387, 128: 0.000976},
+            'valid_min_steps': 8,
+        },
+    },
+    'backprop': {
+        'ode': {
+            'rel_err': {8: 0.185, 10: 0.128, 16: 0.0545, 20: 0.0357,
+                        32: 0.0149, 64: 0.00387, 128: 0.000976},
+            'valid_min_steps': 8,
+        },
+    },
+    'greedy': {
+        'ode': {
+            'rel_err': {8: 0.996, 10: 0.996, 16: 0.996, 20: 0.996,
+                        32: 0.996, 64: 0.996, 128: 0.996},
+            'valid_min_steps': None,
+        },
+    },
+    'adjointdeis-1': {
+        'ode': {
+            'rel_err': {8: 148, 10: 4.71, 16: 1, 20: 0.987,
+                        32: 0.857, 64: 0.551, 128: 0.309},
+            'valid_min_steps': None,
+        },
+        'sde': {
+            'rel_err': {8: 6.81e+06, 10: 1.2e+06, 16: 94.2, 20: 1,
+                        32: 1, 64: 0.951, 128: 0.725},
+            'valid_min_steps': None,
+        },
+    },
+    'adjointdeis-2m': {
+        'ode': {
+            'rel_err': {8: 6.95e+03, 10: 1.63e+03, 16: 8.47, 20: 3.44,
+                        32: 0.887, 64: 0.165, 128: 0.0367},
+            'valid_min_steps': 64,
+        },
+        'sde': {
+            'rel_err': {8: 1.59e+08, 10: 5.67e+07, 16: 1.13e+06, 20: 3.86e+04,
+                        32: 16.6, 64: 1.28, 128: 0.221},
+            'valid_min_steps': None,
+        },
+    },
+    'adjointdeis-vp1': {
+        'ode': {
+            'rel_err': {8: 1.24, 10: 0.77, 16: 0.341, 20: 0.242,
+                        32: 0.127, 64: 0.055, 128: 0.0257},
+            'valid_min_steps': 32,
+        },
+        'sde': {
+            'rel_err': {8: 473, 10: 15.6, 16: 1, 20: 0.996,
+                        32: 0.91, 64: 0.625, 128: 0.363},
+            'valid_min_steps': None,
+        },
+    },
+    'adjointdeis-vp2m': {
+        'ode': {
+            'rel_err': {8: 0.48, 10: 0.232, 16: 0.0759, 20: 0.0503,
+                        32: 0.0209, 64: 0.00537, 128: 0.00135},
+            'valid_min_steps': 16,
+        },
+        'sde': {
+            'rel_err': {8: 8.24e+04, 10: 1.73e+04, 16: 83.3, 20: 1.69,
+                        32: 0.457, 64: 0.107, 128: 0.0259},
+            'valid_min_steps': 64,
+        },
+    },
+}

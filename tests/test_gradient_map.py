@@ -1,0 +1,69 @@
+"""The gradient map (docs/gradient-map.md) and the accuracy the registry reads
+(revsde/diffusion/gradients/accuracy.py) are what benchmarks/bench_gradient_map.py
+produces: the page is rendered from the saved data, the stored accuracy is derived from
+it, and a fresh quick run of one case reproduces the saved numbers."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from revsde.diffusion.gradients import accuracy, list_gradient_methods
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_gradient_map", ROOT / "benchmarks" / "bench_gradient_map.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclass looks its module up
+    try:
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def saved(bench):
+    return json.loads(bench.DOCS_DATA.read_text())
+
+
+def test_docs_page_is_rendered_from_the_saved_data(bench, saved):
+    assert bench.DOCS_PAGE.read_text() == bench.render(saved), (
+        "run `python benchmarks/bench_gradient_map.py --render`")
+
+
+def test_registry_accuracy_is_the_saved_measurement(bench, saved):
+    table = bench.accuracy_table(saved)
+    assert accuracy.TOLERANCE == saved["tolerance"]
+    info = {m["name"]: m for m in list_gradient_methods()}
+    assert set(table) == set(accuracy.MEASURED)
+    for name, kinds in table.items():
+        for kind, v in kinds.items():
+            stored = accuracy.MEASURED[name][kind]
+            assert stored["valid_min_steps"] == v["valid_min_steps"], (name, kind)
+            for n, e in v["rel_err"].items():
+                assert abs(stored["rel_err"][n] - e) <= 5e-3 * e, (name, kind, n)  # 3 digits
+            assert info[name]["accuracy"][kind] == stored["rel_err"]
+            assert info[name]["valid_min_steps"][kind] == stored["valid_min_steps"]
+
+
+def test_a_fresh_quick_run_reproduces_the_saved_numbers(bench, saved):
+    """One case of the map, re-measured (reference: rex_rk4 at 256 instead of 1024 steps,
+    which moves the errors by < 1e-3 relative, the tolerance stated here)."""
+    fresh = bench.measure(bench.quick_cases(), steps=(10, 20), methods=("reversible",
+                          *bench.DEIS), splits=(), memory=False, reference_steps=256)
+    assert fresh["results"]
+    for r in fresh["results"]:
+        old = bench._by(saved["results"], case=r["case"], sampler=r["sampler"],
+                        method=r["method"], steps=r["steps"])
+        assert len(old) == 1, r
+        assert abs(r["rel_err"] - old[0]["rel_err"]) <= 1e-3 * old[0]["rel_err"], (r, old)
+    for b in fresh["first_order_exact"]:
+        old = bench._by(saved["first_order_exact"], case=b["case"], steps=b["steps"])
+        assert abs(b["rel_err"] - old[0]["rel_err"]) <= 1e-3 * old[0]["rel_err"]
