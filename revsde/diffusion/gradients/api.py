@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ...solvers.compensated import SPLITTERS
 from ..models import DiffusionModel
 from ..samplers import Sampler, check_model, get_sampler
 from ..schedules import time_grid
@@ -148,6 +149,12 @@ def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
     except ValueError as e:
         raise GradientError(str(e)) from None
     x = _check_x_T(x_T)
+    if (isinstance(sampler, str) and getattr(s, "stochastic", False)
+            and "compensated" in s.options and x.dtype in SPLITTERS):
+        # a stochastic sampler named by the caller runs with the compensated state (as
+        # encode does): its reversible adjoint then equals backprop to round-off, where
+        # plain sums leave 1e-9 to 1e-8 (docs/mathematics.md §4.6)
+        s = get_sampler(sampler, compensated=True)
     cond_t, keys = _check_cond(cond)
     params, extra = _check_params(params, model)
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:

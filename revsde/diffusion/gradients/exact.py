@@ -45,12 +45,6 @@ def _grads(loss, pb: GradientProblem) -> list:
 def reversible_gradient(pb: GradientProblem):
     """Exact gradients of the discrete solve in O(1) memory (docs/mathematics.md §6)."""
     s = check_reversible(pb.sampler, "reversible")
-    if getattr(s, "compensated", False):
-        raise GradientError(
-            f"sampler {s.name!r} is in compensated mode (hi + lo state pairs), which the "
-            "reversible adjoint does not differentiate; build it with compensated=False for "
-            "gradients (the pairs matter for round trips, not for gradients), or use an "
-            "AdjointDEIS method, which only runs its inverse")
     run = s.prepare(pb.model, pb.ts, pb.x_T, cond=pb.cond, seed=pb.seed)
     with torch.enable_grad():
         # Only the two ends are outputs (the steps are the grid): memory flat in the steps.
