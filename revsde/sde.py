@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from .checks import call_unmodified, check_sde
+
 NOISE_TYPES = ("scalar", "diagonal", "additive", "general")
 SDE_TYPES = ("ito", "stratonovich")
 
@@ -94,6 +96,7 @@ class SDEAdapter:
     def __init__(self, sde: Any):
         if isinstance(sde, SDEAdapter):
             sde = sde.base
+        check_sde(sde)
         self.base = sde
         if hasattr(sde, "f"):
             self._f: Callable = sde.f
@@ -176,10 +179,11 @@ class SDEAdapter:
     def f(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The drift ``f(t, y)``."""
         self.nfe += 1
-        out = self._f(t, y)
-        if self.f_shape is None:
+        if self.f_shape is None:  # the first evaluation: checked
+            out = call_unmodified(self._f, t, y, "f", SDEOutputError)
             self._first("f", out, y)
-        return out
+            return out
+        return self._f(t, y)
 
     def _unit(self, y: torch.Tensor) -> torch.Tensor:
         """Ones of ``y``'s shape, dtype, device and layout: one tensor while they stay the same
@@ -198,28 +202,35 @@ class SDEAdapter:
         self.nge += 1
         if self.unit:
             return self._unit(y)
-        out = self._g(t, y)
-        if self.g_shape is None:
+        if self.g_shape is None:  # the first evaluation: checked
+            out = call_unmodified(self._g, t, y, "g", SDEOutputError)
             self._first("g", out, y)
-        return out
+            return out
+        return self._g(t, y)
 
     def f_and_g(self, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f(t, y), g(t, y))``, through the SDE's own ``f_and_g`` if it has one."""
         self.nfe += 1
         self.nge += 1
         if self.unit:
-            f = self._f(t, y)
-            if self.f_shape is None:
+            if self.f_shape is None:  # the first evaluation: checked
+                f = call_unmodified(self._f, t, y, "f", SDEOutputError)
                 self._first("f", f, y)
-            return f, self._unit(y)
+                return f, self._unit(y)
+            return self._f(t, y), self._unit(y)
+        first = self.f_shape is None or self.g_shape is None  # checked: see f and g
         if self._f_and_g is not None:
-            out = self._f_and_g(t, y)
+            out = (call_unmodified(self._f_and_g, t, y, "f_and_g", SDEOutputError) if first
+                   else self._f_and_g(t, y))
             if self.f_shape is None or self.g_shape is None:
                 if not isinstance(out, (tuple, list)) or len(out) != 2:
                     raise SDEOutputError(
                         f"f_and_g(t, y) must return a pair (f, g); got {type(out).__name__}"
                     )
             f, g = out
+        elif first:
+            f = call_unmodified(self._f, t, y, "f", SDEOutputError)
+            g = call_unmodified(self._g, t, y, "g", SDEOutputError)
         else:
             f, g = self._f(t, y), self._g(t, y)
         if self.f_shape is None:

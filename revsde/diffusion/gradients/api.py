@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..checks import check_gradient_call
 from ..models import DiffusionModel
 from ..samplers import Sampler, check_model, get_sampler
 from ..schedules import time_grid
@@ -139,6 +140,7 @@ def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
         raise GradientError(f"loss_fn must be callable as loss_fn(x0); got {type(loss_fn)}")
     entry = get_gradient_method(method, **options)
     model = check_model(model)
+    steps = check_gradient_call(model, x_T, cond, steps, GradientError)
     s = get_sampler(sampler)
     x = _check_x_T(x_T)
     cond_t, keys = _check_cond(cond)
