@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 
-from ..checks import check_flag, check_int, check_real
+from ..checks import check_flag, check_int, check_real, check_step_count
 from .models import DiffusionModel
 from .schedules import GRID_KINDS, time_grid
 
 __all__ = ["check_model", "check_grid", "check_steps", "grid_for", "check_tensor",
            "check_seed", "draw_seed", "check_data", "check_channels", "check_data_tensor",
            "check_shape", "check_cond", "cond_names", "check_encode_options",
-           "check_loss_uses", "check_gradient_call", "check_save_path", "check_float_dtype", "MAX_ELEMENTS"]
+           "check_loss_uses", "check_gradient_call", "check_save_path", "check_float_dtype", "check_seed_or_none", "MAX_ELEMENTS"]
 
 #: Seeds are non-negative integers below this bound (torch generators take 64 bits).
 SEED_BOUND = 2**63
@@ -63,11 +63,12 @@ def check_grid(ts: object) -> torch.Tensor:
 
 def check_steps(steps: object) -> int:
     """``steps`` as an int if it is a positive integer (numpy integers too, as
-    :func:`revsde.sdeint` takes them; never a bool or a float)."""
+    :func:`revsde.sdeint` takes them; never a bool or a float) within the core's step
+    limit (:data:`revsde.checks.MAX_STEPS`: its grid is built before the first step)."""
     n = check_int(steps, "steps", "a positive integer (a number of solver steps)")
     if n < 1:
         raise ValueError(f"steps must be a positive integer (a number of solver steps); got {n}")
-    return n
+    return check_step_count(n, what=f"steps={n:,}", fix="take fewer steps")
 
 
 def grid_for(model: DiffusionModel, steps: int | None = None, ts: object = None,
@@ -117,8 +118,10 @@ def check_data_tensor(x: object, name: str) -> torch.Tensor:
     if x.dtype.is_complex:
         raise TypeError(f"{name} is complex ({x.dtype}); the model takes real data: pass "
                         f"{name}.real (or {name}.abs()) if that is what you mean")
-    if x.dtype == torch.bool:
-        raise TypeError(f"{name} is a bool tensor; pass real numbers (float32/float64)")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be floating point (float32/float64); got {x.dtype}. "
+                        f"Convert it with {name}.float() (a [0, 255] picture: "
+                        f"{name}.float() / 127.5 - 1)")
     if x.dim() < 2:
         raise ValueError(f"{name} needs shape (batch, ...) with at least one data dimension; "
                          f"got shape {tuple(x.shape)}. Use {name}[None] for one sample.")
@@ -311,6 +314,12 @@ def check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_BOUND:
         raise TypeError(f"seed must be a non-negative integer (< 2**63); got {seed!r}")
     return seed
+
+
+def check_seed_or_none(seed: object) -> int | None:
+    """``seed`` if it is ``None`` or a valid seed (checked even where a deterministic
+    sampler does not use it: a wrong seed is a mistake whichever sampler runs)."""
+    return None if seed is None else check_seed(seed)
 
 
 def draw_seed(seed: int | None = None) -> int:

@@ -55,6 +55,7 @@ from ..checks import (
     check_encode_options,
     check_float_dtype,
     check_model,
+    check_seed_or_none,
     check_shape,
     check_steps,
     check_tensor,
@@ -248,7 +249,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     model = check_model(model)
     data_range = check_encode_options(exact=exact, verify=verify, check_range=check_range,
                                       data_range=data_range)
-    steps, cond = check_steps(steps), check_cond(model, cond)
+    steps, cond, seed = check_steps(steps), check_cond(model, cond), check_seed_or_none(seed)
     codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
     if codec is not None:  # encoded in the VAE's own dtype; the inversion runs on the latents
         x0 = codec.encode(x0)
@@ -468,7 +469,7 @@ def sample(model: DiffusionModel, x_T: torch.Tensor | Sequence[int] | None = Non
     model = check_model(model)
     s = get_sampler(sampler, **options)
     ts = _grid(model, steps, grid)
-    cond, dtype = check_cond(model, cond), check_float_dtype(dtype)
+    cond, dtype, seed = check_cond(model, cond), check_float_dtype(dtype), check_seed_or_none(seed)
     if isinstance(x_T, (Sequence, torch.Size)) and not torch.is_tensor(x_T):
         shape = check_shape(x_T)
         pdtype, pdevice = _param_info(model)
