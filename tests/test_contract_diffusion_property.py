@@ -38,7 +38,6 @@ import revsde
 from revsde.diffusion import (
     DiffusionModel,
     GaussianOracle,
-    GradientError,
     Latents,
     VPCosine,
     VPLinear,
@@ -133,7 +132,8 @@ def _draw(rng: random.Random, model_kind: str) -> dict:
     return dict(
         model=model_kind, channels=channels, shape=shape, sampler=sampler,
         stochastic=stochastic, schedule=rng.choice(["linear", "cosine"]),
-        steps=rng.randint(2 if sampler in ("bdia", "obelm") else 1, 3), grid=rng.choice(["uniform_lambda", "uniform_t", "karras"]),
+        steps=rng.randint(2 if sampler in ("bdia", "obelm") else 1, 3),
+        grid=rng.choice(["uniform_lambda", "uniform_t", "karras"]),
         x_dtype=rng.choice([torch.float32, torch.float64]),
         state_dtype=rng.choice([None, None, torch.float64]),
         seed=rng.randint(0, 2**31 - 1), data_seed=rng.randint(0, 2**16),

@@ -19,9 +19,10 @@ from .models import DiffusionModel
 from .schedules import GRID_KINDS, time_grid
 
 __all__ = ["check_model", "check_grid", "check_steps", "grid_for", "check_tensor",
-           "check_seed", "draw_seed", "check_data", "check_channels", "check_data_tensor",
-           "check_shape", "check_cond", "cond_names", "check_encode_options",
-           "check_loss_uses", "check_gradient_call", "check_save_path", "check_float_dtype", "check_seed_or_none", "MAX_ELEMENTS"]
+           "check_seed", "check_seed_or_none", "draw_seed", "check_data", "check_channels",
+           "check_data_tensor", "check_shape", "check_cond", "cond_names",
+           "check_encode_options", "check_loss_uses", "check_gradient_call", "check_save_path",
+           "check_float_dtype", "MAX_ELEMENTS"]
 
 #: Seeds are non-negative integers below this bound (torch generators take 64 bits).
 SEED_BOUND = 2**63
