@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -135,8 +135,11 @@ def check_data_tensor(x: object, name: str) -> torch.Tensor:
 def check_shape(shape: object, name: str = "x_T") -> tuple[int, ...]:
     """A sample shape ``(batch, ...)``: at least two positive integers, at most
     :data:`MAX_ELEMENTS` entries in all."""
+    if not isinstance(shape, Iterable):
+        raise TypeError(f"{name} must be a tensor or a shape such as (batch, C, H, W); got "
+                        f"{type(shape).__name__}")
     try:
-        dims = tuple(shape)  # type: ignore[call-overload]
+        dims: tuple[object, ...] = tuple(shape)
     except TypeError:
         raise TypeError(f"{name} must be a tensor or a shape such as (batch, C, H, W); got "
                         f"{type(shape).__name__}") from None
@@ -168,8 +171,10 @@ def check_channels(model: DiffusionModel, x: torch.Tensor, name: str = "x0") -> 
 
 def _net_signature(net: object) -> inspect.Signature | None:
     fn = net.forward if isinstance(net, torch.nn.Module) else net
+    if not callable(fn):
+        return None
     try:
-        return inspect.signature(fn)  # type: ignore[arg-type]
+        return inspect.signature(fn)
     except (TypeError, ValueError):  # a builtin or an extension: no signature to read
         return None
 
@@ -255,7 +260,7 @@ def check_loss_uses(loss: torch.Tensor, x0: torch.Tensor) -> bool:
         return True
     target = x0.grad_fn
     todo = [loss.grad_fn]
-    seen = []
+    seen: list[object] = []
     while todo:
         node = todo.pop()
         if node is None or any(node is s for s in seen):
