@@ -184,16 +184,20 @@ def check_sde(sde: Any) -> None:
 
 def call_unmodified(fn: Any, t: torch.Tensor, y: torch.Tensor, name: str,
                     error: type[Exception] = ValueError) -> Any:
-    """``fn(t, y)`` on a copy of ``y``, refused if ``fn`` wrote into it.
+    """``fn(t, y)``, refused if ``fn`` wrote into ``y``.
 
     For the first evaluation of a user's ``f`` or ``g`` (one copy and one comparison per
     solve): a function that modifies its argument in place would change the caller's
-    ``y0`` and the solver's state, so that the inverse silently misses.
+    ``y0`` and the solver's state, so that the inverse silently misses.  ``fn`` gets
+    ``y`` itself (the autograd graph, and so every gradient, is the one without this
+    check); a write is undone, so the caller's tensor keeps its values, then refused.
     """
-    y_in = y.clone()
-    out = fn(t, y_in)
-    if not torch.equal(y_in, y) and not bool(
-            ((y_in == y) | (torch.isnan(y_in) & torch.isnan(y))).all()):
+    before = y.detach().clone()
+    out = fn(t, y)
+    same = (y == before) | (torch.isnan(y) & torch.isnan(before))
+    if not bool(same.all()):
+        with torch.no_grad():
+            y.copy_(before)
         raise error(
             f"{name}(t, y) modified its argument y in place (e.g. y.mul_(...), y += ..., "
             f"y[...] = ...); that changes the solver's state and the caller's y0, so the "
