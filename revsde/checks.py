@@ -127,6 +127,14 @@ def check_dt(dt: Any) -> float | None:
 def check_bm(bm: Any, size: tuple[int, ...], ref: torch.Tensor, lo: float, hi: float,
              levy_area: bool) -> None:
     """Check a user's Brownian motion against the solve."""
+    if isinstance(bm, type) or not callable(bm):
+        what = f"the class {bm.__name__}" if isinstance(bm, type) else (
+            f"{type(bm).__name__} {bm!r}")
+        raise TypeError(
+            f"bm must be a Brownian motion object, called as bm(ta, tb) (an instance of "
+            "revsde.BrownianGrid or torchsde.BrownianInterval, e.g. Solution.bm), or 'grid' / "
+            f"'interval' to build one from entropy; got {what}"
+            + ("; build an instance of it" if isinstance(bm, type) else ""))
     dtype = getattr(bm, "dtype", None)
     if dtype is not None and dtype != ref.dtype:
         raise TypeError(
@@ -163,6 +171,40 @@ def check_bm(bm: Any, size: tuple[int, ...], ref: torch.Tensor, lo: float, hi: f
                 "levy_area_approximation='space-time' (BrownianInterval) or levy_area=True "
                 "(BrownianGrid)"
             )
+
+
+def check_sde(sde: Any) -> None:
+    """Refuse a class where an instance is meant (``sdeint(MySDE, ...)`` for ``MySDE()``):
+    its ``f`` and ``g`` would be unbound functions, called with ``t`` as ``self``."""
+    if isinstance(sde, type):
+        raise TypeError(
+            f"sde is the class {sde.__name__}, not an instance of it; pass {sde.__name__}() "
+            "(an object with methods f(t, y) and g(t, y)), or a function f(t, y) for an ODE")
+
+
+def call_unmodified(fn: Any, t: torch.Tensor, y: torch.Tensor, name: str,
+                    error: type[Exception] = ValueError) -> Any:
+    """``fn(t, y)``, refused if ``fn`` wrote into ``y``.
+
+    For the first evaluation of a user's ``f`` or ``g`` (one copy and one comparison per
+    solve): a function that modifies its argument in place would change the caller's
+    ``y0`` and the solver's state, so that the inverse silently misses.  ``fn`` gets
+    ``y`` itself (the autograd graph, and so every gradient, is the one without this
+    check); a write is undone, so the caller's tensor keeps its values, then refused.
+    """
+    before = y.detach().clone()
+    out = fn(t, y)
+    same = (y == before) | (torch.isnan(y) & torch.isnan(before))
+    if not bool(same.all()):
+        with torch.no_grad():
+            y.copy_(before)
+        raise error(
+            f"{name}(t, y) modified its argument y in place (e.g. y.mul_(...), y += ..., "
+            f"y[...] = ...); that changes the solver's state and the caller's y0, so the "
+            f"inverse would not return to y0. Compute a new tensor instead (y * c, "
+            f"y.clone() first, torch.where(...))"
+        )
+    return out
 
 
 #: The most steps one solve may take: its step grid is built in memory before it runs

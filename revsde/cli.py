@@ -168,6 +168,8 @@ def cmd_invert(args) -> int:
     )
     from .checks import check_step_count
 
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be a non-negative integer below 2**63; got {args.seed}")
     if args.size is not None and args.size < 4:
         raise ValueError(f"--size must be at least 4 pixels; got {args.size}")
     for n in args.steps:

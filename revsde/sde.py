@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from .checks import call_unmodified, check_sde
 from .grid import Grid, Point
 
 NOISE_TYPES = ("scalar", "diagonal", "additive", "general")
@@ -103,6 +104,7 @@ class SDEAdapter:
     def __init__(self, sde: Any):
         if isinstance(sde, SDEAdapter):
             sde = sde.base
+        check_sde(sde)
         self.base = sde
         if hasattr(sde, "f"):
             self._f: Callable = sde.f
@@ -190,10 +192,12 @@ class SDEAdapter:
     def f(self, t: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> torch.Tensor:
         """The drift ``f(t, y)`` (at the point ``at`` of the grid)."""
         self.nfe += 1
-        out = self._f(t, y, at) if self.keyed else self._f(t, y)
-        if self.f_shape is None:
+        if self.f_shape is None:  # the first evaluation: checked
+            out = call_unmodified(lambda t, y: self.base_f(t, y, at), t, y, "f",
+                                  SDEOutputError)
             self._first("f", out, y)
-        return out
+            return out
+        return self.base_f(t, y, at)
 
     def _unit(self, y: torch.Tensor) -> torch.Tensor:
         """Ones of ``y``'s shape, dtype, device and layout: one tensor while they stay the same
@@ -212,10 +216,12 @@ class SDEAdapter:
         self.nge += 1
         if self.unit:
             return self._unit(y)
-        out = self.base_g(t, y, at)
-        if self.g_shape is None:
+        if self.g_shape is None:  # the first evaluation: checked
+            out = call_unmodified(lambda t, y: self.base_g(t, y, at), t, y, "g",
+                                  SDEOutputError)
             self._first("g", out, y)
-        return out
+            return out
+        return self.base_g(t, y, at)
 
     def f_and_g(self, t: torch.Tensor, y: torch.Tensor,
                 at: Point | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,18 +229,29 @@ class SDEAdapter:
         self.nfe += 1
         self.nge += 1
         if self.unit:
-            f = self._f(t, y, at) if self.keyed else self._f(t, y)
-            if self.f_shape is None:
+            if self.f_shape is None:  # the first evaluation: checked
+                f = call_unmodified(lambda t, y: self.base_f(t, y, at), t, y, "f",
+                                    SDEOutputError)
                 self._first("f", f, y)
-            return f, self._unit(y)
+                return f, self._unit(y)
+            return self.base_f(t, y, at), self._unit(y)
+        first = self.f_shape is None or self.g_shape is None  # checked: see f and g
         if self._f_and_g is not None:
-            out = self._f_and_g(t, y, at) if self.keyed else self._f_and_g(t, y)
+            fg = self._f_and_g
+
+            def both(t, y):
+                return fg(t, y, at) if self.keyed else fg(t, y)
+
+            out = call_unmodified(both, t, y, "f_and_g", SDEOutputError) if first else both(t, y)
             if self.f_shape is None or self.g_shape is None:
                 if not isinstance(out, (tuple, list)) or len(out) != 2:
                     raise SDEOutputError(
                         f"f_and_g(t, y) must return a pair (f, g); got {type(out).__name__}"
                     )
             f, g = out
+        elif first:
+            f = call_unmodified(lambda t, y: self.base_f(t, y, at), t, y, "f", SDEOutputError)
+            g = call_unmodified(lambda t, y: self.base_g(t, y, at), t, y, "g", SDEOutputError)
         else:
             f, g = self.base_f(t, y, at), self.base_g(t, y, at)
         if self.f_shape is None:

@@ -6,18 +6,29 @@ that one mistake gets one message everywhere (STYLE.md: say what to change).
 
 from __future__ import annotations
 
+import inspect
 import math
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import torch
 
+from ..checks import check_flag, check_int, check_real, check_step_count
 from .models import DiffusionModel
 from .schedules import GRID_KINDS, time_grid
 
 __all__ = ["check_model", "check_grid", "check_steps", "grid_for", "check_tensor",
-           "check_seed", "draw_seed", "check_data"]
+           "check_seed", "check_seed_or_none", "draw_seed", "check_data", "check_channels",
+           "check_data_tensor", "check_shape", "check_cond", "cond_names",
+           "check_encode_options", "check_loss_uses", "check_gradient_call", "check_save_path",
+           "check_float_dtype", "MAX_ELEMENTS"]
 
 #: Seeds are non-negative integers below this bound (torch generators take 64 bits).
 SEED_BOUND = 2**63
+#: The most entries one sample/encode call takes (2**31: 16 GiB for one float64 copy of the
+#: state, and a solve keeps several): a larger batch is refused before anything is allocated.
+MAX_ELEMENTS = 2**31
 
 
 def check_model(model: object) -> DiffusionModel:
@@ -52,10 +63,13 @@ def check_grid(ts: object) -> torch.Tensor:
 
 
 def check_steps(steps: object) -> int:
-    """``steps`` if it is a positive integer."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
-    return steps
+    """``steps`` as an int if it is a positive integer (numpy integers too, as
+    :func:`revsde.sdeint` takes them; never a bool or a float) within the core's step
+    limit (:data:`revsde.checks.MAX_STEPS`: its grid is built before the first step)."""
+    n = check_int(steps, "steps", "a positive integer (a number of solver steps)")
+    if n < 1:
+        raise ValueError(f"steps must be a positive integer (a number of solver steps); got {n}")
+    return check_step_count(n, what=f"steps={n:,}", fix="take fewer steps")
 
 
 def grid_for(model: DiffusionModel, steps: int | None = None, ts: object = None,
@@ -92,11 +106,226 @@ def check_tensor(x: object, name: str, *, min_dim: int = 1, finite: bool = False
     return x
 
 
+def check_data_tensor(x: object, name: str) -> torch.Tensor:
+    """``x`` if it is a real, non-empty tensor of shape (batch, ...) with a data dimension.
+
+    Checked before any conversion, so that a complex tensor is refused rather than cast
+    (which would drop its imaginary part), and an empty batch or a zero-size dimension is
+    refused here rather than by a reduction deep inside.
+    """
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, ...); got "
+                        f"{type(x).__name__}")
+    if x.dtype.is_complex:
+        raise TypeError(f"{name} is complex ({x.dtype}); the model takes real data: pass "
+                        f"{name}.real (or {name}.abs()) if that is what you mean")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be floating point (float32/float64); got {x.dtype}. "
+                        f"Convert it with {name}.float() (a [0, 255] picture: "
+                        f"{name}.float() / 127.5 - 1)")
+    if x.dim() < 2:
+        raise ValueError(f"{name} needs shape (batch, ...) with at least one data dimension; "
+                         f"got shape {tuple(x.shape)}. Use {name}[None] for one sample.")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): every dimension, the "
+                         "batch included, needs at least one entry")
+    return x
+
+
+def check_shape(shape: object, name: str = "x_T") -> tuple[int, ...]:
+    """A sample shape ``(batch, ...)``: at least two positive integers, at most
+    :data:`MAX_ELEMENTS` entries in all."""
+    if not isinstance(shape, Iterable):
+        raise TypeError(f"{name} must be a tensor or a shape such as (batch, C, H, W); got "
+                        f"{type(shape).__name__}")
+    try:
+        dims: tuple[object, ...] = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tensor or a shape such as (batch, C, H, W); got "
+                        f"{type(shape).__name__}") from None
+    out = tuple(check_int(d, f"{name}'s shape", "a tuple of positive integers") for d in dims)
+    if len(out) < 2 or any(d < 1 for d in out):
+        raise ValueError(f"{name} as a shape must be (batch, ...) with at least two dimensions, "
+                         f"each at least 1; got {out}")
+    n = math.prod(out)
+    if n > MAX_ELEMENTS:
+        raise ValueError(f"the shape {out} has {n:,} entries, more than the limit of "
+                         f"{MAX_ELEMENTS:,} (one float64 copy alone would take "
+                         f"{8 * n / 2**30:,.0f} GiB); sample a smaller batch at a time")
+    return out
+
+
+def check_channels(model: DiffusionModel, x: torch.Tensor, name: str = "x0") -> torch.Tensor:
+    """``x`` if its channel count (dimension 1) is the one ``model`` declares (if any)."""
+    channels = getattr(model, "channels", None)
+    if channels is not None and (x.dim() < 2 or x.shape[1] != channels):
+        got = x.shape[1] if x.dim() >= 2 else "none"
+        raise ValueError(
+            f"{name} has {got} channel(s) (shape {tuple(x.shape)}) but the model takes "
+            f"{channels}: pass a (batch, {channels}, H, W) tensor"
+            + (" (repeat a gray picture 3 times along dim 1, or load it with "
+               "revsde.app.images.load_picture)" if channels == 3 and name == "x0" else "")
+        )
+    return x
+
+
+def _net_signature(net: object) -> inspect.Signature | None:
+    fn = net.forward if isinstance(net, torch.nn.Module) else net
+    if not callable(fn):
+        return None
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or an extension: no signature to read
+        return None
+
+
+def cond_names(model: DiffusionModel) -> frozenset[str] | None:
+    """The conditioning keywords the model's network takes, read from its signature
+    ``net(x, t, ...)``; ``None`` when it takes any (``**cond``).
+
+    A network may declare them itself with a ``cond_keys`` attribute.  A wrapper whose
+    ``forward(x, t, **cond)`` passes them on to an inner ``.net`` (``VToEps``) is
+    looked through.
+    """
+    net: object = model.net
+    for _ in range(8):  # wrappers inside wrappers; a cycle ends here
+        declared = getattr(net, "cond_keys", None)
+        if declared is not None:
+            return frozenset(declared)
+        sig = _net_signature(net)
+        if sig is None:
+            return None
+        params = list(sig.parameters.values())
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            inner = getattr(net, "net", None)
+            if isinstance(inner, torch.nn.Module) or (callable(inner) and inner is not net):
+                net = inner
+                continue
+            return None
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                      p.POSITIONAL_OR_KEYWORD)]
+        keywords = positional[2:] + [p for p in params if p.kind is p.KEYWORD_ONLY]
+        return frozenset(p.name for p in keywords if p.kind is not p.POSITIONAL_ONLY)
+    return None
+
+
+def check_cond(model: DiffusionModel, cond: object) -> dict | None:
+    """``cond`` if it is ``None`` or a dict of keyword arguments the model's network takes."""
+    if cond is None:
+        return None
+    if not isinstance(cond, dict):
+        raise TypeError(
+            "cond must be a dict of the network's keyword arguments, e.g. "
+            f"cond={{'label': onehot}}; got {type(cond).__name__}"
+        )
+    bad = [k for k in cond if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"cond's keys must be the names of the network's keyword arguments "
+                        f"(strings); got {bad[0]!r}")
+    names = cond_names(model)
+    if names is not None:
+        unknown = sorted(k for k in cond if k not in names)
+        if unknown and not names:
+            raise ValueError(
+                f"this model is unconditional (its network takes no keyword argument), but "
+                f"cond= gives {unknown}; leave cond out")
+        if unknown:
+            raise ValueError(f"the model's network takes no keyword argument {unknown[0]!r}; "
+                             f"its conditioning keywords are {sorted(names)}")
+    return cond
+
+
+def check_encode_options(*, exact: object, verify: object, check_range: object,
+                         data_range: object) -> float:
+    """The yes/no options of ``encode`` (``True``/``False`` only) and its ``data_range``
+    (a positive, finite bound on ``|x0|``), returned as a float."""
+    check_flag(exact, "exact")
+    check_flag(verify, "verify")
+    check_flag(check_range, "check_range")
+    r = check_real(data_range, "data_range", "a positive number (a bound on |x0|)")
+    if not (r > 0 and math.isfinite(r)):
+        raise ValueError(f"data_range must be a positive, finite bound on |x0| (1 for data in "
+                         f"[-1, 1]); got {r}")
+    return r
+
+
+def check_loss_uses(loss: torch.Tensor, x0: torch.Tensor) -> bool:
+    """Whether ``loss``'s autograd graph reaches ``x0`` (the sample ``loss_fn`` was given).
+
+    A walk of the loss's own graph, stopping at ``x0`` (a leaf: its ``AccumulateGrad``
+    node; else its ``grad_fn``): it visits what the loss function built, not the
+    sampler's graph behind ``x0``.
+    """
+    if loss is x0:
+        return True
+    target = x0.grad_fn
+    todo = [loss.grad_fn]
+    seen: list[object] = []
+    while todo:
+        node = todo.pop()
+        if node is None or any(node is s for s in seen):
+            continue
+        if (node is target) if target is not None else (
+                getattr(node, "variable", None) is x0):
+            return True
+        seen.append(node)
+        todo.extend(n for n, _ in node.next_functions)
+    return False
+
+
+def check_gradient_call(model: DiffusionModel, x_T: object, cond: object, steps: object,
+                        error: Callable[[str], Exception]) -> int:
+    """The checks of :func:`revsde.diffusion.gradient` that its sampler would otherwise
+    meet as raw errors: ``steps`` (returned as an int), ``x_T``'s channels, ``cond``.
+    Each refusal is raised as ``error`` (the gradient API's ``GradientError``)."""
+    try:
+        n = check_steps(steps)
+        if torch.is_tensor(x_T):
+            check_data_tensor(x_T, "x_T")
+            check_channels(model, x_T, "x_T")
+        check_cond(model, cond)
+    except (TypeError, ValueError) as e:
+        raise error(str(e)) from None
+    return n
+
+
+def check_save_path(path: object, what: str = "latents") -> str:
+    """``path`` as a string if a file can be written there: a path (str or PathLike), not a
+    folder, in a folder that exists."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"the path to save the {what} to must be a str or a pathlib.Path; got "
+                        f"{type(path).__name__}")
+    p = Path(os.fspath(path))
+    if p.is_dir():
+        raise IsADirectoryError(f"{str(p)!r} is a folder; save the {what} to a file in it, e.g. "
+                                f"{str(p / (what + '.pt'))!r}")
+    parent = p.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot save the {what} to {str(p)!r}: the folder "
+                                f"{str(parent)!r} does not exist; create it first "
+                                f"(os.makedirs({str(parent)!r}, exist_ok=True))")
+    return str(p)
+
+
+def check_float_dtype(dtype: object, name: str = "dtype") -> torch.dtype | None:
+    """``dtype`` if it is ``None`` or a floating ``torch.dtype``."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"{name} must be a floating torch.dtype (torch.float32 or "
+                        f"torch.float64) or None; got {dtype!r}")
+    return dtype
+
+
 def check_seed(seed: object) -> int:
     """``seed`` if it is a non-negative integer below 2**63."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_BOUND:
         raise TypeError(f"seed must be a non-negative integer (< 2**63); got {seed!r}")
     return seed
+
+
+def check_seed_or_none(seed: object) -> int | None:
+    """``seed`` if it is ``None`` or a valid seed (checked even where a deterministic
+    sampler does not use it: a wrong seed is a mistake whichever sampler runs)."""
+    return None if seed is None else check_seed(seed)
 
 
 def draw_seed(seed: int | None = None) -> int:
@@ -116,17 +345,9 @@ def check_data(model: DiffusionModel, x: torch.Tensor, name: str = "x0") -> torc
     all, which is what pictures in [0, 1] look like (pass ``check_range=False``
     to the caller to skip this one guess).
     """
-    channels = getattr(model, "channels", None)
-    if channels is not None and (x.dim() < 2 or x.shape[1] != channels):
-        got = x.shape[1] if x.dim() >= 2 else "none"
-        raise ValueError(
-            f"{name} has {got} channel(s) (shape {tuple(x.shape)}) but the model takes "
-            f"{channels}: pass a (batch, {channels}, H, W) tensor"
-            + (" (repeat a gray picture 3 times along dim 1, or load it with "
-               "revsde.app.images.load_picture)" if channels == 3 else "")
-        )
+    check_channels(model, x, name)
     rng = getattr(model, "data_range", None)
-    if rng is None:
+    if rng is None or x.numel() == 0:
         return x
     lo, hi = float(rng[0]), float(rng[1])
     xmin, xmax = float(x.min()), float(x.max())

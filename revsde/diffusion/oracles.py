@@ -34,6 +34,9 @@ class _Oracle:
     """Shared plumbing: prediction dispatch and coefficients at ``t``."""
 
     schedule: NoiseSchedule
+    #: the conditioning keywords taken (none: an oracle is unconditional, and a ``cond=``
+    #: given to it is refused by the checks rather than silently ignored)
+    cond_keys: tuple[str, ...] = ()
 
     def __init__(self, schedule: NoiseSchedule, prediction: str):
         if prediction not in ("eps", "x0", "v"):

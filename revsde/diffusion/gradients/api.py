@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ...solvers.compensated import SPLITTERS
+from ..checks import check_gradient_call
 from ..models import DiffusionModel
 from ..samplers import Sampler, check_model, get_sampler
 from ..schedules import time_grid
@@ -145,6 +146,10 @@ def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
     entry = get_gradient_method(method, **options)
     try:
         model = check_model(model)
+    except ValueError as e:
+        raise GradientError(str(e)) from None
+    steps = check_gradient_call(model, x_T, cond, steps, GradientError)
+    try:
         s = get_sampler(sampler)
     except ValueError as e:
         raise GradientError(str(e)) from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..checks import check_loss_uses
 from ..models import DiffusionModel
 from ..samplers import Sampler
 from .errors import GradientError
@@ -58,9 +59,10 @@ def scalar_loss(loss_fn: Callable, x0: torch.Tensor) -> torch.Tensor:
             f"loss_fn must return a scalar (one-element, floating) tensor; it returned shape "
             f"{tuple(loss.shape)} ({loss.dtype}). Reduce it, e.g. loss.sum() or loss.mean()"
         )
-    if not loss.requires_grad:
+    if not (loss.requires_grad and check_loss_uses(loss, x0)):
         raise GradientError(
-            "loss_fn's value does not depend on the sample it was given (no autograd graph); "
+            "loss_fn's value does not depend on the sample it was given (its autograd graph "
+            "does not reach x0); "
             "compute the loss from its argument x0 with differentiable torch operations"
         )
     return loss.reshape(())

@@ -47,7 +47,20 @@ from typing import Any
 import torch
 
 from ...solvers.compensated import SPLITTERS
-from ..checks import check_data, check_model, check_steps, check_tensor, draw_seed
+from ..checks import (
+    check_channels,
+    check_cond,
+    check_data,
+    check_data_tensor,
+    check_encode_options,
+    check_float_dtype,
+    check_model,
+    check_seed_or_none,
+    check_shape,
+    check_steps,
+    check_tensor,
+    draw_seed,
+)
 from ..models import DiffusionModel
 from ..samplers import Encoded, RexSampler, Sampler, get_encoder, get_sampler
 from ..schedules import coordinates as co
@@ -234,12 +247,13 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
+    data_range = check_encode_options(exact=exact, verify=verify, check_range=check_range,
+                                      data_range=data_range)
+    steps, cond, seed = check_steps(steps), check_cond(model, cond), check_seed_or_none(seed)
     codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
     if codec is not None:  # encoded in the VAE's own dtype; the inversion runs on the latents
         x0 = codec.encode(x0)
-    if not torch.is_tensor(x0):
-        raise TypeError(f"x0 must be a torch.Tensor of shape (batch, ...); got "
-                        f"{type(x0).__name__}")
+    check_data_tensor(x0, "x0")
     x_dtype = x0.dtype
     # (in exact mode without its quantum: a user's quantum= with the default zeta would be
     # refused before exact mode sets zeta = 1)
@@ -388,7 +402,7 @@ def _stored_sampler(model: DiffusionModel, latents: Latents, cond, sampler,
                     options) -> Sampler:
     """The sampler that encoded ``latents``, once the model, conditioning, device and
     noise path are checked against what they record."""
-    _check_config(model, latents, sampler, options, cond)
+    _check_config(model, latents, sampler, options, check_cond(model, cond))
     s = get_encoder(latents.sampler, **latents.options)
     y = latents.y
     _, pdevice = _param_info(model)
@@ -455,8 +469,9 @@ def sample(model: DiffusionModel, x_T: torch.Tensor | Sequence[int] | None = Non
     model = check_model(model)
     s = get_sampler(sampler, **options)
     ts = _grid(model, steps, grid)
+    cond, dtype, seed = check_cond(model, cond), check_float_dtype(dtype), check_seed_or_none(seed)
     if isinstance(x_T, (Sequence, torch.Size)) and not torch.is_tensor(x_T):
-        shape = tuple(int(v) for v in x_T)
+        shape = check_shape(x_T)
         pdtype, pdevice = _param_info(model)
         dtype = dtype or pdtype or torch.float32
         gen = torch.Generator(device=pdevice or "cpu")
@@ -466,7 +481,9 @@ def sample(model: DiffusionModel, x_T: torch.Tensor | Sequence[int] | None = Non
     elif x_T is None:
         raise ValueError("sample needs x_T: a noise tensor (batch, ...) or a shape tuple")
     else:
+        check_data_tensor(x_T, "x_T")
         if dtype is not None:
             x_T = x_T.to(dtype)
         x_T = _check_input(model, x_T, "x_T")
+    check_channels(model, x_T, "x_T")
     return s.sample(model, x_T, ts, seed=seed, cond=cond)

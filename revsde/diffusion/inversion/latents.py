@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 
+from ..checks import check_save_path
 from ..serialization import load_failure
 
 __all__ = ["Latents", "LatentsFileError", "FORMAT", "FORMAT_VERSION", "tensor_fingerprint"]
@@ -228,6 +229,7 @@ class Latents:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write one file (``torch.save`` of tensors + JSON metadata + SHA-256)."""
+        path = check_save_path(path, "latents")
         meta = json.dumps(self.metadata(), sort_keys=True, allow_nan=False)
         tensors = self.tensors()
         payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,

@@ -36,7 +36,8 @@ from ..serialization import load_failure
 from .digits import DigitsUNet
 from .unet import PARAMETERIZATIONS, TinyUNet, VToEps
 
-__all__ = ["pretrained", "list_pretrained", "save_pretrained", "load_record", "PRETRAINED",
+__all__ = ["pretrained", "list_pretrained", "save_pretrained", "load_record", "check_device",
+           "PRETRAINED",
            "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "revsde-pretrained"
@@ -83,6 +84,11 @@ def save_pretrained(path, net: TinyUNet, schedule, *, name: str, prediction: str
 
 
 def _resolve(name_or_path) -> Path:
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(
+            f"the model must be named by a string (one of {list_pretrained()}) or the path of "
+            f"a .pt file written by save_pretrained; got {type(name_or_path).__name__} "
+            f"{name_or_path!r}")
     if isinstance(name_or_path, (str, os.PathLike)) and str(name_or_path) in PRETRAINED:
         path = PRETRAINED[str(name_or_path)]
         if not path.is_file():
@@ -143,6 +149,38 @@ def _state_fingerprint(state: dict) -> str | None:
     return weights_fingerprint(holder)
 
 
+def check_device(device) -> torch.device | None:
+    """``device`` as a ``torch.device`` (``None`` stays ``None``: the CPU) if this torch can
+    use it, else an error that says which device to pass instead."""
+    if device is None:
+        return None
+    if not isinstance(device, (str, int, torch.device)) or isinstance(device, bool):
+        raise TypeError(f"device must be a torch.device or a string such as 'cpu' or 'cuda'; "
+                        f"got {type(device).__name__} {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"device {device!r} is not a device torch knows; pass 'cpu', 'cuda', "
+                         "'cuda:0' or 'mps'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: CUDA is not available here "
+                             "(torch.cuda.is_available() is False: no GPU, or a CPU-only "
+                             "torch); pass device='cpu' or leave device out")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s); pass 'cuda:0'")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device {device!r}: MPS (Apple GPU) is not available here; pass "
+                             "device='cpu' or leave device out")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {device!r}: the shipped models run on 'cpu', 'cuda' or "
+                         "'mps'")
+    return dev
+
+
 def pretrained(name: str = "small-unet", device=None,
                dtype: torch.dtype = torch.float32) -> DiffusionModel:
     """Load a shipped model offline as an eval-mode :class:`DiffusionModel` on device/dtype.
@@ -157,6 +195,7 @@ def pretrained(name: str = "small-unet", device=None,
     """
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating torch.dtype; got {dtype!r}")
+    device = check_device(device)
     blob = load_record(name)
     net: torch.nn.Module = _ARCHS[blob["arch"]](**blob["arch_config"])
     try:
