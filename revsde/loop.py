@@ -292,7 +292,7 @@ def walk(problem: Problem, state: State, *, show: bool = False,
     start = state
     ys = [state[0]]
     outs = iter(problem.out_idx[1:])
-    nxt = next(outs)
+    nxt: int | None = next(outs)  # the next output's index; None once all are taken
     n = 0
     try:
         for n in progress(range(problem.steps), show, desc or problem.solver.name):
@@ -315,7 +315,7 @@ def walk_inverse(problem: Problem, state: State, *, show: bool = False,
     start = state
     ys = [state[0]]
     outs = iter(reversed(problem.out_idx[:-1]))
-    nxt = next(outs)
+    nxt: int | None = next(outs)  # the next output's index; None once all are taken
     n = problem.steps - 1
     try:
         for n in progress(range(problem.steps - 1, -1, -1), show, desc or problem.solver.name):
@@ -367,11 +367,11 @@ def raise_non_finite(problem: Problem, state0: State, backward: bool) -> None:
     for i, s in enumerate(state0):
         bad = ~torch.isfinite(s.detach())
         if bad.any():
-            where = tuple(int(k) for k in bad.nonzero()[0])
+            first = tuple(int(k) for k in bad.nonzero()[0])
             what = ("y0" if i == 0 else f"state[{i}]") if not backward else f"state[{i}]"
             raise NonFiniteInputError(
                 f"the {direction} cannot start: its input {what} holds NaN or inf "
-                f"({int(bad.sum())} of {s.numel()} entries, the first at index {where}); "
+                f"({int(bad.sum())} of {s.numel()} entries, the first at index {first}); "
                 f"pass a finite {what}"
             )
     n, t = _locate_non_finite(problem, state0, backward)
@@ -413,7 +413,7 @@ def check_replayable(problem: Problem) -> None:
     devices = [grid.device] if grid.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         a, b = (increment(probe, grid.times[0], grid.times[1], problem.levy) for _ in range(2))
-    if not all(x is None or torch.equal(x, y) for x, y in zip(a, b)):
+    if not all(x is None or (y is not None and torch.equal(x, y)) for x, y in zip(a, b)):
         raise ValueError(
             "the Brownian motion returned different increments for the same interval, so "
             "it cannot be replayed backwards; use torchsde.BrownianInterval or "

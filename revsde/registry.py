@@ -13,13 +13,21 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .solvers import BASE_METHODS, ExponentialReversibleHeun, McCallumFoster, ReversibleHeun, Solver
+from .solvers.explicit import BaseMethod
 
 __all__ = ["Registry", "Entry", "SOLVERS", "get_solver", "list_solvers"]
 
-T = TypeVar("T")
+
+class Described(Protocol):
+    """What a registry's instances have: ``info()``, their metadata as a dict."""
+
+    def info(self) -> dict[str, Any]: ...
+
+
+T = TypeVar("T", bound=Described)
 
 
 def _defaults(builder: Callable[..., Any]) -> dict[str, Any]:
@@ -43,7 +51,7 @@ class Registry(Generic[T]):
     ``instance_of`` is the type whose instances :meth:`get` returns unchanged.
     """
 
-    def __init__(self, kind: str, instance_of: type | tuple[type, ...],
+    def __init__(self, kind: str, instance_of: type[T] | tuple[type[T], ...],
                  instance_hint: str = "") -> None:
         self.kind = kind
         self.instance_of = instance_of
@@ -109,7 +117,7 @@ class Registry(Generic[T]):
         return [self.info(name) for name in self._entries]
 
 
-def _mcf_builder(base_cls: type) -> Callable[..., Solver]:
+def _mcf_builder(base_cls: type[BaseMethod]) -> Callable[..., Solver]:
     def build(zeta: float = 0.999, quantum: float | None = None,
               compensated: bool = False) -> Solver:
         return McCallumFoster(base_cls(), zeta=zeta, quantum=quantum, compensated=compensated)

@@ -105,7 +105,8 @@ class SDEAdapter:
         if isinstance(sde, SDEAdapter):
             sde = sde.base
         check_sde(sde)
-        self.base = sde
+        #: the user's equation object (or plain drift callable) this adapter wraps
+        self.base: Any = sde
         if hasattr(sde, "f"):
             self._f: Callable = sde.f
         elif callable(sde):
@@ -170,7 +171,9 @@ class SDEAdapter:
     def prepare(self, grid: Grid, prior: Any = None) -> Any:
         """The equation's data of ``grid`` (its ``prepare``; ``None`` without one), once
         per solve; ``prior``: the data of the same grid before it grew."""
-        return self._prepare(grid, prior) if self.keyed else None
+        if self._prepare is None or not self.keyed:
+            return None
+        return self._prepare(grid, prior)
 
     # evaluations -----------------------------------------------------------------
     def base_f(self, t: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> Any:
@@ -179,7 +182,10 @@ class SDEAdapter:
 
     def base_g(self, t: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> Any:
         """The user's diffusion, uncounted and unchecked (for diagnostics)."""
-        return self._g(t, y, at) if self.keyed else self._g(t, y)
+        g = self._g
+        if g is None:
+            raise TypeError(f"this equation is {self.describe()}: it has no g(t, y) to evaluate")
+        return g(t, y, at) if self.keyed else g(t, y)
 
     def _first(self, name: str, out: Any, y: torch.Tensor) -> None:
         if name == "f":

@@ -11,6 +11,8 @@ memory in the number of steps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -37,16 +39,18 @@ def check_adjoint(problem: Problem) -> None:
             f"use 'reversible_heun' or an 'mcf_*' wrapper{hint}, or adjoint=False to "
             "backpropagate through the solve"
         )
-    if getattr(solver, "quantum", None) is not None:
+    quantum = getattr(solver, "quantum", None)  # exact mode's option (on the solvers that have it)
+    if quantum is not None:
         raise ValueError(
-            f"adjoint=True cannot be used with exact mode (quantum={solver.quantum!r}): "
+            f"adjoint=True cannot be used with exact mode (quantum={quantum!r}): "
             "rounding to the grid has zero gradient, so the gradients would be wrong. Drop "
             "quantum (without it the adjoint is exact up to round-off), or use adjoint=False"
         )
     check_replayable(problem)
 
 
-def collect_params(sde: object, params: object) -> list[torch.Tensor]:
+def collect_params(sde: object, params: Iterable[torch.Tensor] | torch.Tensor | None
+                   ) -> list[torch.Tensor]:
     """The tensors to differentiate: ``params``, or the SDE module's trainable parameters."""
     if params is None:
         if isinstance(sde, nn.Module):

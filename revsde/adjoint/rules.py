@@ -20,7 +20,8 @@ evaluates twice per step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
 
 import torch
 
@@ -43,7 +44,7 @@ def _pairs(outputs, cotangents):
     return outs, cots
 
 
-def vjp(outputs: list, cotangents: list, inputs: list) -> list:
+def vjp(outputs: Sequence, cotangents: Sequence, inputs: Sequence) -> list:
     """``Σ_i cotangent_i · ∂output_i/∂inputs`` as a list aligned with ``inputs``.
 
     Outputs that carry no graph (constant in every input) are skipped; an input
@@ -100,13 +101,13 @@ class GradSink:
             hooks.clear()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         for hooks, items in self._hooks:
             hooks.update(items)
         self._hooks = []
         return False
 
-    def vjp(self, outputs: list, cotangents: list, leaves: list) -> list:
+    def vjp(self, outputs: Sequence, cotangents: Sequence, leaves: Sequence) -> list:
         """Cotangents of ``leaves`` (None where unreached); parameter gradients are summed."""
         g = vjp(outputs, cotangents, [*leaves, *self.params])
         add_(self.acc, g[len(leaves):])
@@ -143,7 +144,7 @@ class AdjointRule:
     def __init__(self, solver: Solver):
         self.solver = solver
 
-    def steps(self, problem: Problem, show: bool) -> object:
+    def steps(self, problem: Problem, show: bool) -> Iterable[int]:
         """The step indices of the backward walk, behind a progress bar if ``show``."""
         return progress(range(problem.steps - 1, -1, -1), show,
                         f"{problem.solver.name} (adjoint)")
@@ -270,6 +271,7 @@ class ReversibleHeunRule(AdjointRule):
             if w is not None:
                 b = v * w if sde.elementwise else prod_vjp(sde, v, w, like[1])
                 gt = b if gt is None else gt.add_(b)
+        assert ft is not None, "terms holds at least one step"
         if ft.shape != like[0].shape:
             ft = ft.sum_to_size(like[0].shape)
         if gt is None:
@@ -299,7 +301,9 @@ class ReversibleHeunRule(AdjointRule):
             if v is None:
                 c = tuple(map(torch.add, a_c, rt(sde, [(u, h, w)], like)))
             else:
-                hs, ws = h1 + h, (None if w is None else w1 + w)
+                # v, h1 and w1 are set together, at the end of a step (w1: None for an ODE)
+                assert h1 is not None and (w1 is None) == (w is None)
+                hs, ws = h1 + h, (None if w is None or w1 is None else w1 + w)
                 terms = [(v, hs, ws)] if u is v else [(v, h1, w1), (u, h, w)]
                 c = rt(sde, terms, like)
             if n > 0:  # reconstruct ŷ_n and evaluate F_n with the graph on

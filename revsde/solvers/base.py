@@ -77,22 +77,27 @@ def _layout(names: tuple[str, ...]) -> str:
 
 
 class Solver:
-    """Base class of all one-step methods, with capabilities as class data."""
+    """Base class of all one-step methods, with capabilities as class data.
 
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
+    The metadata from ``name`` to ``needs_levy_area`` is class data of a method, read
+    from an instance; a wrapper whose metadata follows the method it wraps (the
+    McCallum–Foster wrapper) sets it on the instance, so it is not ``ClassVar``.
+    """
+
+    name: str = ""
+    description: str = ""
     reversible: ClassVar[bool] = False
     #: sde types on which it converges for non-additive noise (additive noise
     #: makes Itô and Stratonovich coincide, so any method may take it).
-    sde_types: ClassVar[tuple[str, ...]] = ("ito", "stratonovich")
+    sde_types: tuple[str, ...] = ("ito", "stratonovich")
     #: noise types it supports; empty for ODE-only methods.
-    noise_types: ClassVar[tuple[str, ...]] = NOISE_TYPES
-    strong_order: ClassVar[dict[str, float]] = {}
-    weak_order: ClassVar[float | None] = None
-    ode_order: ClassVar[float] = 1.0
+    noise_types: tuple[str, ...] = NOISE_TYPES
+    strong_order: dict[str, float] = {}
+    weak_order: float | None = None
+    ode_order: float = 1.0
     #: drift evaluations per step.
-    nfe_per_step: ClassVar[int] = 1
-    needs_levy_area: ClassVar[bool] = False
+    nfe_per_step: int = 1
+    needs_levy_area: bool = False
     # -- what a driver of the solver needs to know (read by the diffusion samplers) ---------
     #: evaluations made once, by ``init`` (a solver that caches f(ŷ) in its state: 1).
     init_nfe: ClassVar[int] = 0

@@ -67,6 +67,8 @@ def two_prod(a: torch.Tensor, b: torch.Tensor | float) -> Pair:
     """``(p, e)`` with ``p = fl(a·b)`` and ``p + e = a·b`` exactly (Dekker); ``b`` is a
     tensor that broadcasts or a python number (taken in ``a``'s dtype)."""
     ah, al = split(a)
+    bh: torch.Tensor | float
+    bl: torch.Tensor | float
     if isinstance(b, torch.Tensor):
         bh, bl = split(b)
     else:

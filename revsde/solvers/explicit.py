@@ -15,7 +15,7 @@ from ..brownian import Increment
 from ..grid import Grid, Step
 from ..sde import SDEAdapter
 from . import tableaus as tb
-from .base import Solver, State
+from .base import Solver, SolverError, State
 from .scalars import StepRows, as_tensors, keeps_tensors
 
 
@@ -71,7 +71,7 @@ class _TableauMethod(BaseMethod):
     """A base method driven by a tableau: its evaluations per step are the stages."""
 
     tableau: ClassVar[tb.RKTableau | tb.AdditiveTableau]
-    tableau_type: ClassVar[type] = tb.RKTableau
+    tableau_type: ClassVar[type[tb.RKTableau] | type[tb.AdditiveTableau]] = tb.RKTableau
 
     def __init_subclass__(cls, **kw) -> None:
         super().__init_subclass__(**kw)
@@ -148,6 +148,7 @@ class StratRK(_TableauMethod):
             if w:
                 term = k if w == 1.0 else factor * k
                 out = term if out is None else out + term
+        assert out is not None, "a tableau's weights b sum to one, so one of them is nonzero"
         return out
 
 
@@ -265,6 +266,12 @@ class AdditiveSRK(_TableauMethod):
         if dw is None:
             gw = gh = None
         else:
+            if dw[1] is None:
+                raise SolverError(
+                    f"{self.name} needs the space-time Lévy area H of every step "
+                    "(needs_levy_area); got an increment (W, None): pass (W, H), e.g. "
+                    "revsde.brownian.increment(bm, t0, t1, levy_area=True)"
+                )
             g = sde.g(t, y, step.at(0.0, back))
             gw = sde.prod(g, dw[0])
             gh = sde.prod(g, dw[1])
@@ -286,6 +293,7 @@ class AdditiveSRK(_TableauMethod):
             if b:
                 term = f * fi
                 out = term if out is None else out + term
+        assert out is not None, "a tableau's weights b sum to one, so one of them is nonzero"
         return out if gw is None else out + gw
 
 

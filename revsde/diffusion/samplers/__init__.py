@@ -102,16 +102,19 @@ def _rex(name: str, method: str, stochastic: bool) -> Callable[..., RexSampler]:
     allowed = cases_for(solver, stochastic)
     default = DEFAULT_SDE_CASE if stochastic else DEFAULT_ODE_CASE
     why = LOG_CLOCK_WHY if solver.needs_positive_clock else ""
-    if solver.uses_zeta:
-        def build(case: str = default, zeta: float = 0.999,
-                  quantum: float | None = None, compensated: bool = False) -> RexSampler:
-            return RexSampler(name, method, _check_case(name, case, allowed, why), zeta,
-                              quantum, compensated)
-    else:
-        def build(case: str = default, quantum: float | None = None,
-                  compensated: bool = False) -> RexSampler:
-            return RexSampler(name, method, _check_case(name, case, allowed, why), None,
-                              quantum, compensated)
+
+    def build_coupled(case: str = default, zeta: float = 0.999,
+                      quantum: float | None = None, compensated: bool = False) -> RexSampler:
+        return RexSampler(name, method, _check_case(name, case, allowed, why), zeta,
+                          quantum, compensated)
+
+    def build_plain(case: str = default, quantum: float | None = None,
+                    compensated: bool = False) -> RexSampler:
+        return RexSampler(name, method, _check_case(name, case, allowed, why), None,
+                          quantum, compensated)
+
+    # the registry reads the options (and their defaults) from the builder's signature
+    build: Callable[..., RexSampler] = build_coupled if solver.uses_zeta else build_plain
     build.__name__ = name
     return build
 

@@ -11,6 +11,7 @@ core reads as an ODE.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -85,6 +86,18 @@ class LiftedODE(torch.nn.Module):
 
     noise_type = "additive"
     sde_type = "stratonovich"
+
+    # The plain attributes __init__ sets into the instance dictionary (annotations only:
+    # nn.Module's attribute lookup would otherwise type them as tensors or submodules).
+    _schedule: NoiseSchedule
+    _case: LiftedCase
+    _cond: dict
+    _convert: bool
+    _to_prediction: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    _pick: int
+    _call: Callable[[torch.Tensor, torch.Tensor, dict], torch.Tensor]
+    _factor: bool
+    _table: DriftTable | None
 
     def __init__(self, problem: LiftedProblem) -> None:
         super().__init__()
@@ -198,20 +211,21 @@ class LiftedProblem:
         self.stochastic = self.case.stochastic
         self.cond = dict(cond or {})
         self.sde = LiftedSDE(self) if self.stochastic else LiftedODE(self)
-        self.ts = None if ts is None else as_time(ts)
+        times = None if ts is None else as_time(ts)
+        self.ts = times
         self.clocks = None
         #: the clocks as the step grid of a solve (:class:`~revsde.grid.Grid`), kept with
         #: the table: a solve on it reuses the solver's data of an earlier one
         self.grid: Grid | None = None
         self._end_kappas: dict = {}
         self._own: GridDrift | None = None
-        if ts is not None:
+        if times is not None:
             batch = like.shape[0] if like is not None and like.dim() else None
             dtype, device = (None, None) if like is None else (like.dtype, like.device)
             vector = type(self.schedule) in VECTOR_SCHEDULES
 
             def build() -> tuple[torch.Tensor, DriftTable, dict, Grid]:
-                clocks = self.clock(self.ts)
+                clocks = self.clock(times)
                 if like is not None:
                     clocks = clocks.to(dtype=dtype, device=device)
                 clocks = clocks.contiguous()
@@ -222,7 +236,7 @@ class LiftedProblem:
             if tables is None:
                 built = build()
             else:
-                key = (self.case_name, self.sde._convert, tuple(self.ts.tolist()), dtype,
+                key = (self.case_name, self.sde._convert, tuple(times.tolist()), dtype,
                        device, batch)
                 built = tables.get(key, self.schedule, build)
             # the problem's own copy of the clocks: a caller who writes into it changes
@@ -285,6 +299,9 @@ class LiftedProblem:
         key = (i, like.dtype, like.device)
         k = self._end_kappas.get(key)
         if k is None:
+            if self.ts is None:
+                raise ValueError("this LiftedProblem was built without ts, so it has no grid "
+                                 "times; build it with ts= to convert at ts[i]")
             k = self._end_kappas[key] = co.kappa(self.schedule, self.case, self.ts[i]).to(
                 device=like.device, dtype=like.dtype)
         return k
