@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -65,7 +65,8 @@ from ..models import DiffusionModel
 from ..samplers import Encoded, RexSampler, Sampler, get_encoder, get_sampler
 from ..schedules import coordinates as co
 from ..schedules import time_grid
-from .latents import Latents, tensor_fingerprint
+from ..schedules.base import NoiseSchedule
+from .latents import Latents, LatentsFileError, tensor_fingerprint
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
            "model_fingerprint", "state_dtype", "latents_of"]
@@ -145,7 +146,7 @@ def _check_input(model, x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
-def exact_quantum(model: DiffusionModel, ts: torch.Tensor, case: str,
+def exact_quantum(model: DiffusionModel | NoiseSchedule, ts: torch.Tensor, case: str,
                   data_range: float = 1.0) -> float:
     """The exact-mode quantum ``q = 2^(E-50)``, ``B < 2^E``, ``B = max (α R + σ Z)/κ``
     (docs/mathematics.md §7).
@@ -158,7 +159,7 @@ def exact_quantum(model: DiffusionModel, ts: torch.Tensor, case: str,
         raise ValueError(f"data_range must be a positive number (a bound on |x0|); got "
                          f"{data_range!r}")
     ts = torch.as_tensor(ts, dtype=torch.float64)
-    sch = getattr(model, "schedule", model)  # a model or its schedule
+    sch = cast(NoiseSchedule, getattr(model, "schedule", model))  # a model or its schedule
     bound = (sch.alpha(ts) * data_range + sch.sigma(ts) * NOISE_BOUND) / co.kappa(sch, case, ts)
     b = float(bound.max())
     if not (b > 0 and math.isfinite(b)):
@@ -449,6 +450,9 @@ def _decode_data(model, latents: Latents, cond, sampler, options) -> torch.Tenso
     x = s.decode(model, latents.state, latents.ts, seed=latents.seed, cond=cond,
                  residual=latents.residual if latents.exact else None)
     if latents.exact:
+        if latents.x_residual is None:
+            raise LatentsFileError("exact-mode latents without their x residual: the file is "
+                                   "incomplete; encode again")
         x = x + latents.x_residual
     return x.to(getattr(torch, latents.x_dtype))
 

@@ -114,7 +114,7 @@ def sample_ddim(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
     return _run(g, x_T, cond, callback, step)
 
 
-def _dpmpp_coefs(g: _Grid) -> tuple[torch.Tensor, torch.Tensor]:
+def _dpmpp_coefs(g: _Grid) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
     """Per step: ``σ_t/σ_s`` and ``α_t expm1(-h)``, in the state's dtype."""
     return g.c(torch.exp(g.ls[1:] - g.ls[:-1])), g.c(torch.exp(g.la[1:]) * torch.expm1(-g.h))
 
@@ -145,8 +145,8 @@ def sample_dpmpp_2m(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, 
     cs, cd = _dpmpp_coefs(g)
     last = g.steps - 1
     # r at step n >= 1 is at index n - 1; 1/(2r) and 1 + 1/(2r) in the state's dtype
-    half_r = 0.5 / g.on(g.h[:-1] / g.h[1:])
-    half_r, one_half_r = half_r.unbind(), (1.0 + half_r).unbind()
+    ratio = 0.5 / g.on(g.h[:-1] / g.h[1:])
+    half_r, one_half_r = ratio.unbind(), (1.0 + ratio).unbind()
 
     def step(n, x, state, cond: dict):
         d = g.predict(x, n, cond)
@@ -213,8 +213,10 @@ class ReferenceSampler(Sampler):
     description: str
 
     reversible: ClassVar[bool] = False
-    nfe_per_step: ClassVar[int] = 1
-    init_nfe: ClassVar[int] = 0
+    # class data here, instance data on Sampler (a Rex sampler reads them from its solver):
+    # mypy cannot express "read-only, however a family provides it" across both
+    nfe_per_step: ClassVar[int] = 1  # type: ignore[misc]
+    init_nfe: ClassVar[int] = 0  # type: ignore[misc]
 
     def sample(self, model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
                seed: int | None = None, cond: dict | None = None) -> torch.Tensor:

@@ -132,8 +132,8 @@ class RexSampler(Sampler):
         """The core solver (built once, with the sampler)."""
         return self._solver
 
-    @property
-    def stochastic(self) -> bool:
+    @property  # read-only here, declared as a plain attribute on Sampler
+    def stochastic(self) -> bool:  # type: ignore[override]
         return co.CASES[self.case].stochastic
 
     @property
@@ -146,12 +146,12 @@ class RexSampler(Sampler):
         inner = getattr(self._solver, "base", None)
         return inner.name if isinstance(inner, Solver) else self._solver.name
 
-    @property
-    def nfe_per_step(self) -> int:
+    @property  # read-only here, declared as a plain attribute on Sampler
+    def nfe_per_step(self) -> int:  # type: ignore[override]
         return self._solver.nfe_per_step
 
-    @property
-    def init_nfe(self) -> int:
+    @property  # read-only here, declared as a plain attribute on Sampler
+    def init_nfe(self) -> int:  # type: ignore[override]
         """Evaluations made once when the state is built (Reversible Heun caches f(ŷ))."""
         return self._solver.init_nfe
 
@@ -159,7 +159,7 @@ class RexSampler(Sampler):
     def options(self) -> dict[str, Any]:
         out: dict[str, Any] = {"case": self.case, "quantum": self.quantum}
         if self._solver.uses_zeta:
-            out["zeta"] = self._solver.zeta
+            out["zeta"] = getattr(self._solver, "zeta")  # noqa: B009 - uses_zeta declares it
         if self._solver.compensated_mode:
             out["compensated"] = self._solver.compensated
         return out
@@ -197,6 +197,8 @@ class RexSampler(Sampler):
         ts = check_grid(ts)
         pb = LiftedProblem(model, self.case, ts, cond=cond, like=like, tables=self._tables)
         clocks = pb.clocks
+        if clocks is None:  # a LiftedProblem built with ts always has its clocks
+            raise RuntimeError("the lifted problem was built without its clock grid")
         c = clocks.tolist()  # one read of the grid, checked in python (no tensor per test)
         if not (all(map(operator.lt, c, c[1:])) or all(map(operator.gt, c, c[1:]))):
             raise ValueError(
@@ -242,7 +244,10 @@ class RexSampler(Sampler):
     def _init(self, pb: LiftedProblem, k: int, y: torch.Tensor) -> tuple:
         # contiguous, like every state the solve makes from it (a picture read from an
         # (H, W, C) array arrives channels-last); at the clock pb.clocks[k], read there
-        return self._solver.init(SDEAdapter(pb.sde), pb.clocks[k].to(y.dtype), y.contiguous(),
+        clocks = pb.clocks
+        if clocks is None:  # a LiftedProblem built with ts always has its clocks
+            raise RuntimeError("the lifted problem was built without its clock grid")
+        return self._solver.init(SDEAdapter(pb.sde), clocks[k].to(y.dtype), y.contiguous(),
                                  at=pb.at(k))
 
     def _check_state(self, state: Any, name: str = "state") -> tuple:
