@@ -150,7 +150,7 @@ def test_latents_metadata_is_complete(model, images):
     assert md["sampler"] == "rex_shark" and md["base"] == "shark"
     assert md["options"] == {"case": "sde_x0", "zeta": 0.999, "quantum": None,
                              "compensated": True}
-    assert md["seed"] == 4 and md["brownian"]["kind"] == "grid"
+    assert md["seed"] == 4 and md["brownian"]["kind"] == "keyed_grid"
     assert md["brownian"]["levy_area"] is True and md["brownian"]["size"] == [4, 1, 16, 16]
     assert md["grid"] == {"kind": "uniform_lambda", "steps": 7}
     assert md["dtype"] == "float64" and md["library_version"]
