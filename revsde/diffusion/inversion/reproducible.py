@@ -85,6 +85,9 @@ class Evaluation:
 
     @classmethod
     def from_dict(cls, d: dict) -> Evaluation:
+        """The mode a fingerprint records (a batched run: batched, whatever its threads)."""
+        if d.get("mode") == "batched":
+            return BATCHED
         return cls(d.get("micro_batch"), d.get("threads"), bool(d.get("deterministic")))
 
 
