@@ -157,7 +157,9 @@ def test_latents_metadata_is_complete(model, images):
     assert lat.noise.shape == images.shape and lat.x_T.shape == images.shape
 
 
-@pytest.mark.parametrize("where", [0.5, 0.9, 0.05])
+# positions in the tensors (0.5, 0.9) and in the pickled metadata (0.02); a flip in the zip
+# archive's own bookkeeping (a data descriptor's copy of a CRC) changes no content
+@pytest.mark.parametrize("where", [0.5, 0.9, 0.02])
 def test_tampered_file_raises(model, images, tmp_path, where):
     lat = encode(model, images, steps=5)
     path = tmp_path / "lat.pt"

@@ -157,7 +157,7 @@ def exact_quantum(model: DiffusionModel, ts: torch.Tensor, case: str,
         raise ValueError(f"data_range must be a positive number (a bound on |x0|); got "
                          f"{data_range!r}")
     ts = torch.as_tensor(ts, dtype=torch.float64)
-    sch = getattr(model, "schedule", model)  # a model or its schedule
+    sch: Any = getattr(model, "schedule", model)  # a model or its schedule
     bound = (sch.alpha(ts) * data_range + sch.sigma(ts) * NOISE_BOUND) / co.kappa(sch, case, ts)
     b = float(bound.max())
     if not (b > 0 and math.isfinite(b)):
@@ -258,9 +258,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
+    mode = evaluation_of(reproducible)
     codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
     if codec is not None:  # encoded in the VAE's own dtype; the inversion runs on the latents
-        x0 = codec.encode(x0)
+        x0 = _codec(codec.encode, x0, mode)
     if not torch.is_tensor(x0):
         raise TypeError(f"x0 must be a torch.Tensor of shape (batch, ...); got "
                         f"{type(x0).__name__}")
@@ -308,7 +309,6 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     else:
         seed = None
     ids = tuple(range(x0.shape[0])) if keys is None else check_keys(keys, x0.shape[0])
-    mode = evaluation_of(reproducible)
     net = evaluated(model, mode)
     for attempt in range(_EXACT_RETRIES + 1):
         with evaluating(mode):
@@ -526,7 +526,21 @@ def decode(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
     """
     x = _decode_data(model, latents, cond, sampler, options, reproducible)
     codec = getattr(model, "autoencoder", None)
-    return x if codec is None else codec.decode(x)
+    if codec is None:
+        return x
+    mode = (evaluation_of(reproducible) if reproducible is not None or latents.run is None
+            else Evaluation.from_dict(latents.run))
+    return _codec(codec.decode, x, mode)
+
+
+def _codec(fn: Any, x: torch.Tensor, mode: Evaluation) -> torch.Tensor:
+    """An autoencoder's ``encode`` / ``decode`` of ``x`` as ``mode`` runs a network: in
+    micro-batches, with its threads and deterministic kernels."""
+    size = mode.micro_batch
+    with evaluating(mode):
+        if size is None or x.shape[0] <= size:
+            return fn(x)
+        return torch.cat([fn(x[a:a + size].clone()) for a in range(0, x.shape[0], size)])
 
 
 def _decode_data(model, latents: Latents, cond, sampler, options,
