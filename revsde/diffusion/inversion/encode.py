@@ -64,7 +64,8 @@ from ..samplers import Encoded, RexSampler, Sampler, get_encoder, get_sampler
 from ..schedules import coordinates as co
 from ..schedules import time_grid
 from .latents import Latents, tensor_fingerprint
-from .reproducible import Evaluation, evaluated, evaluating, evaluation_of, fingerprint, mismatch
+from .reproducible import (Evaluation, evaluated, evaluating, evaluation_of, fingerprint,
+                           for_model, mismatch)
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
            "model_fingerprint", "state_dtype", "latents_of"]
@@ -258,7 +259,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
-    mode = evaluation_of(reproducible)
+    mode = for_model(model, evaluation_of(reproducible))
     codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
     if codec is not None:  # encoded in the VAE's own dtype; the inversion runs on the latents
         x0 = _codec(codec.encode, x0, mode)
@@ -467,7 +468,7 @@ def _stored_mode(model: DiffusionModel, latents: Latents,
     warns when the run's fingerprint differs from the stored one."""
     stored = latents.run if isinstance(latents.run, dict) else None
     if reproducible is not None:
-        mode = evaluation_of(reproducible)
+        mode = for_model(model, evaluation_of(reproducible))
     elif stored is not None:
         mode = Evaluation.from_dict(stored)
     else:  # latents of format version 1: encoded batched

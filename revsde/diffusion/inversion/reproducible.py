@@ -7,7 +7,8 @@ last-bit difference about a thousand times.  In the reproducible mode
 (:data:`REPRODUCIBLE`, the default of :func:`~revsde.diffusion.encode`):
 
 * the network is evaluated in fixed micro-batches (of one sample by default), so
-  a sample's network inputs and outputs are the bits it would have alone;
+  a sample's network inputs and outputs are the bits it would have alone (a model
+  without weights, an oracle, is evaluated whole: :func:`for_model`);
 * the intra-op thread count is fixed for the call (one by default: scale with
   processes, ``torchrun``, rather than threads), and restored afterwards;
 * deterministic kernels are asked for (``torch.use_deterministic_algorithms``,
@@ -37,8 +38,8 @@ import torch
 
 from ..models import DiffusionModel
 
-__all__ = ["Evaluation", "REPRODUCIBLE", "BATCHED", "evaluation_of", "fingerprint",
-           "mismatch", "evaluating", "MicroBatched", "EXPECTED_ERROR"]
+__all__ = ["Evaluation", "REPRODUCIBLE", "BATCHED", "evaluation_of", "for_model", "fingerprint",
+           "mismatch", "evaluating", "evaluated", "MicroBatched", "EXPECTED_ERROR"]
 
 #: Max abs round-trip error measured when the network's last bits differ between encode
 #: and decode (shipped model, 40x40 pictures, 10 steps; docs/howto-invert.md): ODE
@@ -239,6 +240,15 @@ class MicroBatched(DiffusionModel):
 
     def net_for_solve(self) -> Callable[[torch.Tensor, torch.Tensor, dict], torch.Tensor]:
         return _chunked(self.inner.net_for_solve(), self.micro_batch)
+
+
+def for_model(model: DiffusionModel, mode: Evaluation) -> Evaluation:
+    """``mode`` as it applies to ``model``: a model without weights (an oracle, a plain
+    function of ``x``) is evaluated on the whole batch, as split calls of an analytic
+    function buy nothing and cost one call per sample."""
+    if mode.micro_batch is not None and getattr(model, "network_dtype", None) is None:
+        return Evaluation(None, mode.threads, mode.deterministic)
+    return mode
 
 
 def evaluated(model: DiffusionModel, mode: Evaluation) -> DiffusionModel:
