@@ -64,8 +64,15 @@ from ..samplers import Encoded, RexSampler, Sampler, get_encoder, get_sampler
 from ..schedules import coordinates as co
 from ..schedules import time_grid
 from .latents import Latents, tensor_fingerprint
-from .reproducible import (Evaluation, evaluated, evaluating, evaluation_of, fingerprint,
-                           for_model, mismatch)
+from .reproducible import (
+    Evaluation,
+    evaluated,
+    evaluating,
+    evaluation_of,
+    fingerprint,
+    for_model,
+    mismatch,
+)
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
            "model_fingerprint", "state_dtype", "latents_of"]
