@@ -16,12 +16,17 @@ network evaluations, the success rate and the peak tensor memory of one
 gradient call, prints them as JSON and draws one figure (``out/guided_generation.png``).
 
     python examples/guided_generation.py [--iters 25] [--steps 20] [--batch 8]
+
+Needs scikit-learn (the held-out digits of the low-res task): pip install scikit-learn.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +43,20 @@ LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",
           "backprop": "backprop (exact, O(N))"}
 COLORS = {"greedy": "tab:gray", "adjointdeis-1": "tab:orange", "adjointdeis-2m": "tab:red",
           "reversible": "tab:blue", "backprop": "tab:green"}
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence the C++ profiler's own lines ("profiler_start", ...) on file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def on_sphere(z: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
@@ -163,19 +182,26 @@ def figure(path: Path, results: dict, tasks: dict, start: torch.Tensor, methods)
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=25)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=0.15)
-    ap.add_argument("--sampler", default="rev_heun")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("out"))
+    ap.add_argument("--iters", type=int, default=25, help="Adam iterations on x_T")
+    ap.add_argument("--steps", type=int, default=20, help="sampler steps")
+    ap.add_argument("--batch", type=int, default=8, help="samples (1 to 10)")
+    ap.add_argument("--lr", type=float, default=0.15, help="Adam learning rate")
+    ap.add_argument("--sampler", default="rev_heun", help="reversible sampler")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                    help="gradient methods (default: all)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the starting noise")
+    ap.add_argument("--out", type=Path, default=Path("out"),
+                    help="folder of the figure and the JSON (default: out)")
     ap.add_argument("--docs-copy", type=Path, default=None,
                     help="also write a small 256-colour copy of the figure here")
     args = ap.parse_args(argv)
     if args.iters < 1 or args.steps < 1 or not 1 <= args.batch <= 10:
         ap.error("need --iters >= 1, --steps >= 1 and 1 <= --batch <= 10")
+    try:
+        import sklearn.datasets  # noqa: F401  (the held-out digits)
+    except ImportError:
+        sys.exit("guided_generation.py: error: the digits data needs scikit-learn: "
+                 "pip install scikit-learn (or pip install 'revsde[images]')")
     t0 = time.perf_counter()
     model = pretrained("digits-unet")
     clf = digit_classifier()
@@ -185,14 +211,20 @@ def main(argv=None) -> int:
     tasks = make_tasks(model, clf, x_T, args.steps, args.sampler)
     with torch.no_grad():
         start = sample(model, x_T, steps=args.steps, sampler=args.sampler)
+    from tqdm.auto import tqdm
+
     results, report = {}, {}
+    bar = tqdm(total=len(tasks) * len(args.methods), desc="guided generation", unit="run",
+               file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
     for name, task in tasks.items():
         results[name], report[name] = {}, {}
         for m in args.methods:
+            bar.set_postfix_str(f"{name}, {m}")
             hist, final = optimise(model, clf, task, x_T, m, args.iters, args.steps,
                                    args.sampler, args.lr)
-            peak = peak_tensor_bytes(lambda m=m, loss=task["loss"]: gradient(
-                loss, model, x_T, steps=args.steps, sampler=args.sampler, method=m))
+            with quiet_stderr():
+                peak = peak_tensor_bytes(lambda m=m, loss=task["loss"]: gradient(
+                    loss, model, x_T, steps=args.steps, sampler=args.sampler, method=m))
             with torch.no_grad():
                 hit = clf(final).argmax(-1) == task["target"]
             results[name][m] = {"history": hist, "samples": final, "hit": hit,
@@ -200,6 +232,8 @@ def main(argv=None) -> int:
             report[name][m] = {"loss_start": hist["loss"][0], "loss_end": hist["loss"][-1],
                                "success_rate": hist["success"][-1],
                                "nfe_total": hist["nfe"][-1], "peak_tensor_mb": peak / 2**20}
+            bar.update(1)
+    bar.close()
     png = args.out / "guided_generation.png"
     figure(png, results, tasks, start, list(args.methods))
     if args.docs_copy is not None:

@@ -43,8 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sampler", default=None, help="Rex sampler (default: rex_euler)")
     ap.add_argument("--grid", default=DEFAULT_GRID, help="time grid kind")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--figure", default="out/invert_image.png")
-    ap.add_argument("--no-figure", action="store_true")
+    ap.add_argument("--figure", default="out/invert_image.png",
+                    help="where to draw the figure (.png is added to a name without a suffix)")
+    ap.add_argument("--no-figure", action="store_true", help="draw no figure")
     ap.add_argument("--json", action="store_true", help="print exactly one JSON document")
     args = ap.parse_args(argv)
     try:
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
             image=args.image, steps=args.steps, sampler=args.sampler, dtype=args.dtype,
             methods=args.methods, seed=args.seed, grid=args.grid, max_side=args.size,
             figure=None if args.no_figure else args.figure,
+            progress=not args.json and sys.stderr.isatty(),  # a bar of NFE on a terminal
         )
     except (ValueError, OSError) as e:
         print(f"invert_image: {e}", file=sys.stderr)

@@ -1,24 +1,28 @@
 """Train the digits model and the digit classifier from scratch (CPU, deterministic).
 
-    python examples/train_digits.py                      # rebuilds the shipped weights
-    python examples/train_digits.py --out-dir /tmp/digits --steps 500
+    python examples/train_digits.py                      # writes ./digits_unet.pt ...
+    python examples/train_digits.py --out /tmp/digits --steps 500
 
-Writes ``revsde/diffusion/pretrained/weights/digits_unet.pt`` (``pretrained("digits-unet")``)
-and ``digits_classifier.pt`` (``digit_classifier()``) by default, then prints the quality
+Writes ``digits_unet.pt`` (load it with ``pretrained("digits_unet.pt")``) and
+``digits_classifier.pt`` (``digit_classifier("digits_classifier.pt")``) in the current
+directory by default (never the weights shipped inside the package; to rebuild those in a
+source checkout pass ``--out revsde/diffusion/pretrained/weights``), then prints the quality
 figure: the classifier's accuracy and confidence on real held-out digits and on class-
-conditional samples of the model.  See docs/guided-generation.md.
+conditional samples of the model.  Needs scikit-learn (the digits data).  See
+docs/guided-generation.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
 from revsde.diffusion import sample
-from revsde.diffusion.pretrained import PRETRAINED, pretrained, save_pretrained
+from revsde.diffusion.pretrained import pretrained, save_pretrained
 from revsde.diffusion.pretrained.digits import (
     ClassifierConfig,
     DigitsConfig,
@@ -29,8 +33,6 @@ from revsde.diffusion.pretrained.digits import (
     train_classifier,
     train_digits,
 )
-
-WEIGHTS = PRETRAINED["digits-unet"].parent
 
 
 def quality(model_path: Path, classifier_path: Path, per_class: int = 20, steps: int = 30,
@@ -58,14 +60,21 @@ def quality(model_path: Path, classifier_path: Path, per_class: int = 20, steps:
 def main(argv=None) -> int:
     d, c = DigitsConfig(), ClassifierConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out-dir", type=Path, default=WEIGHTS,
-                    help="folder of the two weight files (default: the shipped ones)")
+    ap.add_argument("--out", "--out-dir", dest="out_dir", type=Path, default=Path("."),
+                    help="folder of the two weight files (default: the current directory)")
     ap.add_argument("--steps", type=int, default=d.steps, help="diffusion training steps")
-    ap.add_argument("--classifier-steps", type=int, default=c.steps)
-    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--classifier-steps", type=int, default=c.steps,
+                    help="classifier training steps")
+    ap.add_argument("--seed", type=int, default=d.seed, help="seed of data and weights")
     args = ap.parse_args(argv)
+    try:
+        import sklearn.datasets  # noqa: F401  (the digits data)
+    except ImportError:
+        sys.exit("train_digits.py: error: the digits data needs scikit-learn: "
+                 "pip install scikit-learn (or pip install 'revsde[images]')")
     if args.steps < 1 or args.classifier_steps < 1:
         ap.error("--steps and --classifier-steps must be positive")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     ccfg = ClassifierConfig(steps=args.classifier_steps, seed=args.seed)
     clf, crec = train_classifier(ccfg)
     cpath = save_classifier(args.out_dir / "digits_classifier.pt", clf, crec)

@@ -1,19 +1,23 @@
 """Train the shipped small model from scratch on bundled images (CPU, deterministic).
 
-    python examples/train_small_model.py                 # rebuilds the shipped weights
+    python examples/train_small_model.py                 # writes ./small_unet.pt
     python examples/train_small_model.py --out /tmp/m.pt --steps 500
 
-Writes ``revsde/diffusion/pretrained/weights/small_unet.pt`` by default; see docs/pretrained.md.
+Writes ``small_unet.pt`` in the current directory by default (never the weights shipped
+inside the package); load it with ``pretrained("small_unet.pt")``.  To rebuild the shipped
+weights in a source checkout, pass ``--out revsde/diffusion/pretrained/weights/small_unet.pt``.
+See docs/pretrained.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from revsde.diffusion.models import DiffusionModel
-from revsde.diffusion.pretrained import PRETRAINED, load_record, save_pretrained
+from revsde.diffusion.pretrained import load_record, save_pretrained
 from revsde.diffusion.pretrained.train import (
     TrainConfig,
     ddpm_schedule,
@@ -26,12 +30,13 @@ from revsde.diffusion.pretrained.train import (
 def main(argv=None) -> int:
     d = TrainConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=PRETRAINED["small-unet"],
-                    help="weight file to write (default: the shipped one)")
-    ap.add_argument("--steps", type=int, default=d.steps)
-    ap.add_argument("--batch", type=int, default=d.batch)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--out", type=Path, default=Path("small_unet.pt"),
+                    help="weight file to write (default: small_unet.pt in the current "
+                    "directory)")
+    ap.add_argument("--steps", type=int, default=d.steps, help="training steps")
+    ap.add_argument("--batch", type=int, default=d.batch, help="crops per step")
+    ap.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    ap.add_argument("--seed", type=int, default=d.seed, help="seed of data and weights")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's own choice)")
     args = ap.parse_args(argv)
@@ -39,7 +44,7 @@ def main(argv=None) -> int:
         ap.error("--steps and --batch must be positive")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       threads=args.threads)
-    net, record = train(cfg)
+    net, record = train(cfg, log=lambda line: print(line, file=sys.stderr))  # JSON on stdout
     _save(args.out, net, record, cfg)
     return 0
 

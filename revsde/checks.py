@@ -163,3 +163,44 @@ def check_bm(bm: Any, size: tuple[int, ...], ref: torch.Tensor, lo: float, hi: f
                 "levy_area_approximation='space-time' (BrownianInterval) or levy_area=True "
                 "(BrownianGrid)"
             )
+
+
+#: The most steps one solve may take: its step grid is built in memory before it runs
+#: (about 32 bytes a step as a Python list, 8 as a tensor), so a tiny ``dt`` is refused
+#: here, at once, rather than by the operating system after minutes.
+MAX_STEPS = 10_000_000
+
+
+def _count(n: float) -> str:
+    """A step count for a message: ``1,000,000,000`` up to 1e15, then ``1e+300``."""
+    return f"{int(n):,}" if n < 1e15 else f"{n:.3g}"
+
+
+def _gigabytes(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n < 1e18 else f"{n / 1e9:.3g} GB"
+
+
+def check_step_count(n_steps: float, limit: int = MAX_STEPS, *, what: str = "this solve",
+                     fix: str = "take fewer steps") -> int:
+    """``n_steps`` as an int if it is at most ``limit``; else a ValueError that says how many
+    steps ``what`` would need, about how much memory their grid alone takes, and ``fix``."""
+    if not n_steps <= limit:  # also NaN and inf
+        raise ValueError(
+            f"{what} would take {_count(n_steps)} steps, more than the limit of "
+            f"{limit:,} (its step grid alone would need about {_gigabytes(32 * n_steps)} "
+            f"before the first step): {fix}"
+        )
+    return int(n_steps)
+
+
+def check_grid_steps(ts: list[float], dt: float | None, limit: int = MAX_STEPS) -> None:
+    """Refuse, before any grid is built, a ``dt`` so small that the uniform sub-steps between
+    the output times ``ts`` (:func:`revsde.grid.step_grid`) would exceed ``limit`` steps."""
+    if dt is None:
+        return
+    n = sum(max(1.0, abs(b - a) / dt) for a, b in zip(ts[:-1], ts[1:]))
+    if n > limit:
+        span = sum(abs(b - a) for a, b in zip(ts[:-1], ts[1:]))
+        check_step_count(n, limit, what=f"dt={dt:g} over ts[0]={ts[0]:g} .. ts[-1]={ts[-1]:g}",
+                         fix=f"use a larger dt (at least {span / limit:.3g} here), or dt=None "
+                         "to step between the output times only")

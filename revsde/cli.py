@@ -8,18 +8,35 @@ stdout.
                        [--out DIR] [--json]
     revsde invert [IMAGE] [--size PX] [--steps N ...] [--sampler S] [--dtype D ...] [--json]
     revsde invert DIR --out OUT [--size PX] [--steps N] [--sampler S] [--seed N]   (torchrun-able)
-    revsde bench [NAME] [--quick] [--json]
+    revsde bench [NAME] [--quick] [--dir DIR] [--json]
+    revsde --version
+
+A command that runs more than a few seconds shows a progress bar on stderr, unless
+``--json`` or ``--no-progress`` is given or stderr is not a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-BENCHMARKS = ("forward", "memory", "sample_quality", "inversion")
+from . import __version__
+
+#: the benchmark scripts (benchmarks/bench_NAME.py of the source repository; not installed)
+BENCHMARKS = ("diffusers", "forward", "gradients", "inversion", "memory", "sample_quality",
+              "samplers")
+#: the most steps ``revsde convergence --steps`` takes per run
+MAX_CONVERGENCE_STEPS = 1_000_000
+
+
+def _progress(args) -> bool:
+    """A progress bar on stderr: not with --json or --no-progress, only on a terminal."""
+    return not (args.json or getattr(args, "no_progress", False)) and sys.stderr.isatty()
 
 
 def _fmt_orders(orders: dict) -> str:
@@ -57,19 +74,26 @@ def cmd_solvers(args) -> int:
 
 def cmd_convergence(args) -> int:
     """Measure orders of every applicable method on each problem; plots and a summary."""
-    import time
-
     from .convergence import plot_convergence, plot_roundtrip, roundtrip_errors, study
 
+    if not (math.isfinite(args.tol) and args.tol > 0):
+        raise ValueError(f"--tol must be a positive number (an order difference, e.g. 0.2); "
+                         f"got {args.tol:g}")
+    if args.samples is not None and args.samples < 2:
+        raise ValueError(f"--samples must be an integer of at least 2; got {args.samples}")
+    for n in args.steps or ():
+        if not 1 <= n <= MAX_CONVERGENCE_STEPS:
+            raise ValueError(f"--steps must be between 1 and {MAX_CONVERGENCE_STEPS:,}; "
+                             f"got {n:,}")
     t0 = time.perf_counter()
     samples = args.samples
     if args.quick and samples is None:
         samples = 64
     # Names are checked before anything runs or is written (ValueError -> exit 2).
     res = study(args.methods, args.problem, steps=args.steps, samples=samples,
-                progress=not args.no_progress)
+                progress=_progress(args))
     trips = [] if args.no_roundtrip or args.quick else roundtrip_errors(
-        {r.method for r in res.results}, progress=not args.no_progress)
+        {r.method for r in res.results}, progress=_progress(args))
     out = Path(args.out)
     figures = {}
     if res.results:
@@ -112,9 +136,38 @@ def cmd_convergence(args) -> int:
     return 0
 
 
+def _check_model(model: str) -> bool:
+    """True for a shipped model (a name or a .pt file), False for a diffusers folder."""
+    from .diffusion.pretrained import list_pretrained
+
+    if model in list_pretrained():
+        return True
+    path = Path(model)
+    if path.is_file():
+        if path.suffix == ".pt":
+            return True
+        raise ValueError(f"--model {model!r} is a file, not a model: give a shipped model name "
+                         f"{list_pretrained()}, a .pt weight file or a diffusers folder "
+                         "(save_pretrained); a picture goes first: revsde invert PICTURE "
+                         "--model MODEL")
+    if path.is_dir():
+        return False
+    raise ValueError(f"--model {model!r} is neither a shipped model {list_pretrained()}, a .pt "
+                     "weight file, nor a diffusers folder (that path does not exist)")
+
+
 def cmd_invert(args) -> int:
     """Round trip of a picture at its own size and colour with the shipped model."""
-    from .app.demo import format_report, roundtrip_report
+    from .app.demo import (
+        BASELINE_METHODS,
+        DEFAULT_SAMPLER,
+        MAX_STEPS,
+        _check_sampler,
+        figure_path,
+        format_report,
+        roundtrip_report,
+    )
+    from .checks import check_step_count
 
     if args.size is not None and args.size < 4:
         raise ValueError(f"--size must be at least 4 pixels; got {args.size}")
@@ -123,15 +176,19 @@ def cmd_invert(args) -> int:
 
         return run(args.image, args.out, model=args.model, sampler=args.sampler or "rex_euler",
                    steps=args.steps[0], seed=args.seed, max_side=args.size,
-                   dtype=args.dtype[0], progress=not args.json)
-    from .diffusion.pretrained import list_pretrained
-
-    shipped = args.model in list_pretrained() or (
-        str(args.model).endswith(".pt") and Path(args.model).is_file())
-    if not shipped and not Path(args.model).is_dir():
-        raise ValueError(f"--model {args.model!r} is neither a shipped model "
-                         f"{list_pretrained()}, a .pt weight file, nor a diffusers folder "
-                         "(that path does not exist)")
+                   dtype=args.dtype[0], progress=not (args.json or args.no_progress))
+    for n in args.steps:
+        if n < 2:
+            raise ValueError(f"--steps must be integers >= 2; got {n}")
+        check_step_count(n, MAX_STEPS, what=f"a round trip of --steps {n:,}",
+                         fix=f"use --steps {MAX_STEPS:,} or fewer (the Rex round trip is "
+                         "exact already at 10)")
+    if args.max_memory is not None and not (math.isfinite(args.max_memory)
+                                            and args.max_memory > 0):
+        raise ValueError(f"--max-memory must be a positive number of GB; got {args.max_memory}")
+    sampler = args.sampler or DEFAULT_SAMPLER
+    _check_sampler(sampler)
+    shipped = _check_model(args.model)
     if not shipped:  # a diffusers folder (save_pretrained)
         from .app.invert_model import format_diffusers_report, invert_with_diffusers
 
@@ -142,63 +199,99 @@ def cmd_invert(args) -> int:
                 "float32", "float64"):
             raise ValueError("a diffusers folder takes one --steps and one --dtype "
                              "(float32 or float64)")
+        for flag, given in (("--baselines", args.baselines is not None),
+                            ("--figure", args.figure is not None),
+                            ("--max-memory", args.max_memory is not None)):
+            if given:
+                raise ValueError(f"{flag} works with the shipped models only; with a diffusers "
+                                 "folder (--model DIR) leave it out")
         rep = invert_with_diffusers(args.model, args.image, steps=args.steps[0],
-                                    sampler=args.sampler, dtype=args.dtype[0],
-                                    max_size=args.size, seed=args.seed)
+                                    sampler=sampler, dtype=args.dtype[0],
+                                    max_size=args.size, seed=args.seed,
+                                    state_dtype=args.state_dtype, progress=_progress(args))
         print(json.dumps(rep, indent=2) if args.json else format_diffusers_report(rep))
         return 0
+    figure = None if args.no_figure else figure_path(args.figure or "out/invert.png")
+    baselines = BASELINE_METHODS if args.baselines is None else args.baselines
     report = roundtrip_report(
-        image=args.image, steps=args.steps, sampler=args.sampler, dtype=args.dtype,
-        figure=None if args.no_figure else args.figure, max_side=args.size,
-        methods=("rex", *args.baselines), seed=args.seed, state_dtype=args.state_dtype,
-        model=args.model,
+        image=args.image, steps=args.steps, sampler=sampler, dtype=args.dtype,
+        figure=figure, max_side=args.size, methods=("rex", *baselines), seed=args.seed,
+        state_dtype=args.state_dtype, model=args.model, progress=_progress(args),
+        max_memory=None if args.max_memory is None else int(args.max_memory * 2**30),
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
-def _bench_root() -> Path:
-    return Path(__file__).resolve().parents[1] / "benchmarks"
+def _bench_folders(given: str | None) -> list[Path]:
+    """Where benchmark scripts are looked for: --dir, ./benchmarks, the source checkout's."""
+    if given is not None:
+        return [Path(given)]
+    return [Path.cwd() / "benchmarks", Path(__file__).resolve().parents[1] / "benchmarks"]
 
 
-def _benchmarks() -> list[str]:
-    root = _bench_root()
-    found = sorted(p.stem[len("bench_"):] for p in root.glob("bench_*.py")) if root.is_dir() \
-        else []
-    return found or list(BENCHMARKS)
+def _bench_root(given: str | None = None) -> Path | None:
+    """The first folder that holds bench_*.py scripts, or None (a pip install has none)."""
+    for root in _bench_folders(given):
+        if root.is_dir() and any(root.glob("bench_*.py")):
+            return root
+    return None
+
+
+WHERE = ("the benchmark scripts are not installed with the package: they live in the "
+         "benchmarks/ folder of the revsde source repository; run `revsde bench NAME` "
+         "from the root of a checkout, or pass --dir PATH/TO/benchmarks")
 
 
 def cmd_bench(args) -> int:
     """Run one benchmark script (its JSON on stdout); with no name, list them."""
-    root = _bench_root()
+    root = _bench_root(args.dir)
+    if args.dir is not None and root is None:
+        raise FileNotFoundError(f"--dir {args.dir}: no bench_*.py scripts there")
+    runnable = sorted(p.stem[len("bench_"):] for p in root.glob("bench_*.py")) if root else []
+    names = sorted(set(BENCHMARKS) | set(runnable))
     if args.name is None:
-        names = _benchmarks()
-        available = root.is_dir()
         if args.json:
-            print(json.dumps({"benchmarks": names, "folder": str(root),
-                              "available": available}))
+            print(json.dumps({"benchmarks": names, "runnable": runnable,
+                              "folder": None if root is None else str(root),
+                              "available": root is not None}))
         else:
             print("benchmarks (revsde bench NAME [--quick]): " + ", ".join(names))
-            if not available:
-                print(f"(their scripts live in {root}, in a source checkout of revsde)")
+            if root is None:
+                print(f"none can run here: {WHERE}")
+            else:
+                print(f"scripts in {root}")
         return 0
+    if root is None:
+        raise FileNotFoundError(f"cannot run benchmark {args.name!r}: {WHERE}")
     script = root / f"bench_{args.name}.py"
     if not script.exists():
         raise FileNotFoundError(
-            f"benchmark script {script} not found: `revsde bench` runs the scripts of a "
-            f"source checkout (git clone the repository); names: {', '.join(_benchmarks())}")
+            f"no benchmark {args.name!r} (bench_{args.name}.py not found in {root}); "
+            f"names: {', '.join(runnable)}")
     cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr)
-        return done.returncode
-    doc = json.loads(done.stdout)
+    from tqdm.auto import tqdm
+
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as job:
+        with tqdm(desc=f"bench {args.name}", bar_format="{desc}: {elapsed} elapsed",
+                  file=sys.stderr, disable=not _progress(args), leave=False) as bar:
+            while True:
+                try:
+                    out, err = job.communicate(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    bar.refresh()
+    if job.returncode != 0:
+        sys.stderr.write(err)
+        return job.returncode
+    doc = json.loads(out)
     print(json.dumps(doc, indent=2))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="revsde", description="Reversible SDE solvers.")
+    p.add_argument("--version", action="version", version=f"revsde {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("solvers", help="list the solver registry")
@@ -219,21 +312,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte Carlo samples (default: each problem's own)")
     s.add_argument("--out", default="out", help="folder for the figures (default: out)")
     s.add_argument("--tol", type=float, default=0.2,
-                   help="flag fitted orders further than this from the declared ones")
+                   help="flag fitted orders further than this (> 0) from the declared ones "
+                   "(default 0.2)")
     s.add_argument("--quick", action="store_true", help="64 samples and no round trips")
     s.add_argument("--no-roundtrip", action="store_true", help="skip the round-trip plot")
     s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_convergence)
 
-    from .app.demo import BASELINE_METHODS, DEFAULT_SAMPLER, DEFAULT_STEPS, NETWORK_DTYPES
+    from .app.demo import (
+        BASELINE_METHODS,
+        DEFAULT_SAMPLER,
+        DEFAULT_STEPS,
+        MAX_STEPS,
+        NETWORK_DTYPES,
+    )
     from .app.images import DEFAULT_PICTURE, MAX_SIDE, PACKAGED_PICTURES
 
     s = sub.add_parser(
         "invert", help="exact round trip of a picture through noise, against the baselines",
         description="Encode a picture to noise and decode it back with the shipped model, at "
         "the picture's own size (long side capped by --size) and colour, with a Rex sampler "
-        "and with the baselines at equal steps and at equal network evaluations.")
+        "and with the baselines at equal steps and at equal network evaluations.  The "
+        "picture's range comes from its file (8-bit, 16-bit, float in [0, 1]); its EXIF "
+        "orientation is applied and an alpha channel is composited over white.")
     s.add_argument("image", nargs="?", default=None,
                    help=f"picture file (PNG, JPEG, ...), a bundled name, or a folder of "
                    f"pictures to invert one by one into --out (default: "
@@ -241,21 +343,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=int, default=MAX_SIDE,
                    help=f"cap on the long side in pixels (default {MAX_SIDE}; never upscales)")
     s.add_argument("--steps", type=int, nargs="+", default=[DEFAULT_STEPS],
-                   help=f"Rex step counts (default {DEFAULT_STEPS})")
+                   help=f"Rex step counts, 2 to {MAX_STEPS:,} (default {DEFAULT_STEPS})")
     s.add_argument("--sampler", default=None,
-                   help=f"reversible sampler (default {DEFAULT_SAMPLER})")
+                   help=f"reversible sampler (default {DEFAULT_SAMPLER}, also with --model "
+                   "DIR; `python -c 'from revsde.diffusion.samplers import reversible_names; "
+                   "print(reversible_names())'` lists them)")
     s.add_argument("--dtype", nargs="+", default=["float32"], choices=list(NETWORK_DTYPES),
                    help="the network's dtype(s) (default float32)")
     s.add_argument("--state-dtype", default="float64", choices=["float64", "float32"],
                    help="the reversible state's dtype (default float64)")
-    s.add_argument("--baselines", nargs="*", default=list(BASELINE_METHODS),
-                   choices=list(BASELINE_METHODS), help="baselines to compare (default: all)")
+    s.add_argument("--baselines", nargs="*", default=None, choices=list(BASELINE_METHODS),
+                   help="baselines to compare (default: all; none: --baselines alone; "
+                   "shipped models only)")
     s.add_argument("--seed", type=int, default=0, help="Brownian seed of SDE samplers")
     s.add_argument("--model", default="small-unet",
                    help="a shipped model name, a .pt weight file, or a diffusers folder "
                    "(default small-unet)")
-    s.add_argument("--figure", default="out/invert.png")
-    s.add_argument("--no-figure", action="store_true")
+    s.add_argument("--figure", default=None, metavar="FILE",
+                   help="where to draw the figure (default out/invert.png; .png is added to "
+                   "a name without a suffix; shipped models only)")
+    s.add_argument("--no-figure", action="store_true", help="draw no figure")
+    s.add_argument("--max-memory", type=float, default=None, metavar="GB",
+                   help="refuse a run that would need more memory (default: 80%% of this "
+                   "machine's; shipped models only)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     s.add_argument("--out", default="out/latents",
                    help="with a folder of pictures: where the latents and manifest go "
                    "(resumable; under torchrun, sharded by rank)")
@@ -264,8 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="run a benchmark script (prints JSON); no name: list them")
     s.add_argument("name", nargs="?", default=None, metavar="NAME",
-                   help="benchmark name (bench_NAME.py in benchmarks/)")
-    s.add_argument("--quick", action="store_true")
+                   help="benchmark name (bench_NAME.py in benchmarks/ of a source checkout)")
+    s.add_argument("--quick", action="store_true",
+                   help="a short smoke run (small sizes, one repeat) instead of the full one")
+    s.add_argument("--dir", default=None, metavar="DIR",
+                   help="folder of the bench_*.py scripts (default: ./benchmarks, or the "
+                   "source checkout's)")
+    s.add_argument("--no-progress", action="store_true", help="no elapsed time on stderr")
     s.add_argument("--json", action="store_true", help="print one JSON document (default)")
     s.set_defaults(func=cmd_bench)
     return p

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .checks import check_flag
+from .grid import Grid
 from .loop import (
     NonFiniteError,
     NonFiniteInputError,
@@ -113,7 +114,8 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
            bm: Any = None, adjoint: bool | Any = False,
            params: list[torch.Tensor] | None = None, state: State | None = None,
            entropy: int | None = None, check_finite: bool = True, progress: bool = False,
-           grid: torch.Tensor | list[float] | None = None, **options: Any) -> Solution:
+           grid: torch.Tensor | list[float] | Grid | None = None,
+           **options: Any) -> Solution:
     """Solve an SDE (or ODE) on the grid ``ts``, stepping at most ``dt`` at a time.
 
     Args:
@@ -151,7 +153,10 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
             tensor from ``ts[0]`` to ``ts[-1]`` that contains every time of
             ``ts`` (e.g. a long non-uniform grid with ``ts`` just its two
             ends, so that only the outputs are kept: with ``adjoint=True``
-            memory then stays flat in the number of steps).
+            memory then stays flat in the number of steps).  A
+            :class:`~revsde.grid.Grid` (in ``y0``'s dtype and device) is solved on as
+            it is: a caller that solves on it again (a sampler's next batch) reuses
+            the solver's data of it (e.g. exponential weights).
         **options: solver options, e.g. ``zeta`` for the ``mcf_*`` wrappers.
 
     Returns:
@@ -172,13 +177,13 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
     problem = setup(sde, ref, ts, method, dt, bm, entropy, options, grid=grid)
     solver = problem.solver
     if state is None:
-        state0 = solver.init(problem.sde, problem.t(0), ref)
+        state0 = solver.init(problem.sde, problem.t(0), ref, at=problem.at(0))
     else:
         check_solver(made, solver, "sdeint")
-        if made is not None and not _close_time(state_time(made), problem.grid[0]):
+        if made is not None and not _close_time(state_time(made), problem.grid.times[0]):
             raise ValueError(
                 f"this state is at t={state_time(made):.6g} but ts starts at "
-                f"{problem.grid[0]:.6g}; a solve continues from its state's time"
+                f"{problem.grid.times[0]:.6g}; a solve continues from its state's time"
             )
         solver.check_state(problem.sde, state)
         state0 = state
@@ -195,7 +200,8 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
 def sdeint_inverse(sde: Any, state: State, ts: torch.Tensor | list[float], *,
                    method: str | Solver = "reversible_heun", dt: float | None = None,
                    bm: Any = None, entropy: int | None = None, check_finite: bool = True,
-                   progress: bool = False, grid: torch.Tensor | list[float] | None = None,
+                   progress: bool = False,
+                   grid: torch.Tensor | list[float] | Grid | None = None,
                    **options: Any) -> Solution:
     """Run the inverse steps from the full ``state`` at ``ts[-1]`` back to ``ts[0]``.
 

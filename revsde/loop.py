@@ -5,8 +5,11 @@
 with :func:`walk` / :func:`walk_inverse`.  This module imports neither
 :mod:`revsde.integrate` nor :mod:`revsde.adjoint`: they import it.
 
-The loop owns the grid and the noise queries; the one-step method owns the
-arithmetic (:mod:`revsde.solvers`).
+The loop owns the grid (:class:`~revsde.grid.Grid`) and the noise queries; the
+one-step method owns the arithmetic (:mod:`revsde.solvers`).  The solver's and the
+equation's data of the grid are prepared once per solve and handed to every
+step with its index (:class:`~revsde.grid.Step`); a grid known step by step grows
+with :meth:`Problem.extend`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 
 from .brownian import BrownianGrid, Increment, increment, make_brownian
 from .checks import check_bm, check_dt, check_entropy, check_ts, check_y
-from .grid import step_grid
+from .grid import Grid, Point, Step, step_grid
 from .registry import get_solver
 from .sde import SDEAdapter, SDEOutputError
 from .solvers import Solver
@@ -46,10 +49,6 @@ class NonFiniteInputError(NonFiniteError, ValueError):
     """The state a solve starts from already holds NaN or inf (the input's fault)."""
 
 
-#: the step times are made as 0-d views this many at a time (:meth:`Problem.t`)
-VIEW_BLOCK = 64
-
-
 class Problem:
     """Everything one walk needs: solver, equation, step grid and noise.
 
@@ -58,67 +57,69 @@ class Problem:
         sde: the equation, wrapped in an :class:`~revsde.sde.SDEAdapter`.
         ts: the output times (python floats).
         dt: the largest step asked for (``None``: one step per output interval).
-        grid: every step time; ``out_idx[k]`` is the grid index of ``ts[k]``.
+        grid: the step grid (:class:`~revsde.grid.Grid`); ``out_idx[k]`` is the grid
+            index of ``ts[k]``.
         bm: the Brownian motion (``None`` for an ODE).
         noise: how ``bm`` was made: ``"grid"`` / ``"interval"`` (built here from
             ``entropy``), ``"user"`` (given) or ``None`` (an ODE).
         entropy: the seed ``bm`` was built from (``None`` for a user's ``bm``).
-
-    The solver's per-step data of the grid (``Solver.tabulate``, e.g. exponential
-    weights) is made here, once, and kept on the adapter as ``sde.step_data``.
+        data, eq: the solver's and the equation's data of the grid (``prepare``), made
+            here once and handed to every step (:class:`~revsde.grid.Step`).
     """
 
     def __init__(self, solver: Solver, sde: SDEAdapter, ts: list[float], dt: float | None,
-                 grid: list[float], out_idx: list[int], ref: torch.Tensor, bm: Any,
-                 levy: bool, noise: str | None = None, entropy: int | None = None,
-                 times: torch.Tensor | None = None, tabulate: bool = True):
+                 grid: Grid, out_idx: list[int], bm: Any, levy: bool,
+                 noise: str | None = None, entropy: int | None = None):
         self.solver = solver
         self.sde = sde
         self.ts = ts
         self.dt = dt
         self.grid = grid
         self.out_idx = out_idx
-        # One 1-D tensor indexed per step (a list of 0-d tensors would cost ~0.5 KB a step):
-        # the caller's ts tensor itself when the grid is ts (``times``, the same numbers),
-        # so that an equation that tabulated its coefficients on that tensor finds t_n
-        # in its table (revsde.diffusion's lifted drift); else one made from the grid.
-        self.times = (times if times is not None
-                      else torch.tensor(grid, dtype=ref.dtype, device=ref.device))
-        # t_n as 0-d views of ``times``, made a block of VIEW_BLOCK at a time (one unbind):
-        # a view made and dropped inside every step costs more than the step's own
-        # bookkeeping, and a block keeps memory flat in the number of steps.
-        self._lo = 0
-        self._block: tuple[torch.Tensor, ...] = ()
-        # the solver's per-step data of this grid (e.g. exponential weights), once per solve
-        # (``tabulate=False``: a probe sharing the adapter leaves the solve's data alone)
-        if tabulate:
-            sde.step_data = solver.tabulate(self.times, grid)
+        self.data = grid.keep(solver.data_key(), lambda: solver.prepare(grid))
+        self.eq = sde.prepare(grid)
         self.bm = bm
         self.levy = levy
         self.noise = noise
         self.entropy = entropy
-        self.steps = len(grid) - 1
         # Fast path: a BrownianGrid built on this very grid is read cell by cell.
-        self._flip = grid[0] > grid[-1]
+        times = grid.times
+        self._flip = times[0] > times[-1]
         self._cells = None
-        if isinstance(bm, BrownianGrid) and bm.times == (grid[::-1] if self._flip else grid):
+        if isinstance(bm, BrownianGrid) and bm.times == (times[::-1] if self._flip else times):
             cells = range(self.steps)  # a range, not a list: O(1) memory
             self._cells = cells[::-1] if self._flip else cells
 
+    @property
+    def steps(self) -> int:
+        """The number of steps."""
+        return self.grid.steps
+
+    def extend(self, t: float) -> None:
+        """Add a step to ``t`` (a grid known step by step): the grid, and the solver's and
+        the equation's data of the new step (computed as for a whole grid)."""
+        self.grid.append(t)
+        self._cells = None
+        if self.data is not None:
+            self.data = self.solver.prepare(self.grid, self.data)
+        if self.eq is not None:
+            self.eq = self.sde.prepare(self.grid, self.eq)
+
     def t(self, n: int) -> torch.Tensor:
-        """``t_n`` as a 0-d tensor on the solve's dtype and device (a view of ``times``)."""
-        k = n - self._lo
-        if 0 <= k < len(self._block):
-            return self._block[k]
-        # the block holding n and the time after it: a step reads t_n and t_{n+1}, in
-        # either direction, from one block
-        self._lo = lo = n - n % VIEW_BLOCK
-        self._block = self.times[lo:lo + VIEW_BLOCK + 1].unbind()
-        return self._block[n - lo]
+        """``t_n`` as a 0-d tensor on the solve's dtype and device."""
+        return self.grid.t(n)
 
     def h(self, n: int) -> float:
         """The step size ``t_{n+1} - t_n`` (a python float, negative backwards in time)."""
-        return self.grid[n + 1] - self.grid[n]
+        return self.grid.h(n)
+
+    def at(self, k: int) -> Point:
+        """The grid time ``t_k`` as an evaluation point."""
+        return Point(k, 0.0, False, self.eq)
+
+    def step_at(self, n: int) -> Step:
+        """Step ``n``, with the solver's and the equation's data."""
+        return self.grid.step(n, self.data, self.eq)
 
     def dw(self, n: int) -> Increment | None:
         """The noise ``(W, H)`` over step ``n``, oriented like the step (``None``: ODE)."""
@@ -127,15 +128,16 @@ class Problem:
         if self._cells is not None:
             w, hh = self.bm.cell(self._cells[n])
             return Increment(-w if self._flip else w, hh)
-        return increment(self.bm, self.grid[n], self.grid[n + 1], self.levy)
+        return increment(self.bm, self.grid.times[n], self.grid.times[n + 1], self.levy)
 
     def step(self, n: int, state: State) -> State:
         """The state at ``t_{n+1}`` from the state at ``t_n``."""
-        return self.solver.step(self.sde, self.t(n), self.t(n + 1), self.h(n), state, self.dw(n))
+        return self.solver.step(self.sde, self.grid.step(n, self.data, self.eq), state,
+                                self.dw(n))
 
     def inverse(self, n: int, state: State) -> State:
         """The state at ``t_n`` from the state at ``t_{n+1}`` (reversible solvers)."""
-        return self.solver.inverse(self.sde, self.t(n), self.t(n + 1), self.h(n), state,
+        return self.solver.inverse(self.sde, self.grid.step(n, self.data, self.eq), state,
                                    self.dw(n))
 
     def stats(self) -> dict[str, int]:
@@ -179,14 +181,19 @@ def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, b
     dt = check_dt(dt)
     entropy = check_entropy(entropy)
     steps = None
+    given = grid if isinstance(grid, Grid) else None
+    if given is not None and (given.dtype != ref.dtype or given.device != ref.device):
+        raise TypeError(f"grid is a Grid of {given.dtype} on {given.device} but y0 is "
+                        f"{ref.dtype} on {ref.device}; build the Grid in y0's dtype and device")
     if grid is not None:
         if dt is not None:
             raise ValueError("pass either dt or grid (explicit step times), not both")
-        steps = check_ts(grid, ref, name="grid")
+        steps = check_ts(grid.times if given else grid, ref, name="grid")
         if (steps[-1] > steps[0]) != (ts_list[-1] > ts_list[0]):
             raise ValueError("grid must run in the same direction as ts")
-    step_ts = grid
     grid, out_idx = step_grid(ts_list, dt, steps)
+    if given is None:  # (a Grid given is solved on as it is: its kept data is reused)
+        given = Grid(grid, ref.dtype, ref.device)
     levy = solver.needs_levy_area
     t0 = torch.tensor(grid[0], dtype=ref.dtype, device=ref.device)
     size = _noise_size(sde, t0, ref)
@@ -214,12 +221,7 @@ def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, b
     else:
         check_bm(bm, size, ref, lo, hi, levy)
         noise, entropy = "user", None
-    if steps is not None:
-        times = step_ts.detach() if torch.is_tensor(step_ts) else None
-    else:
-        times = ts.detach() if torch.is_tensor(ts) and len(grid) == len(ts_list) else None
-    return Problem(solver, sde, ts_list, dt, grid, out_idx, ref, bm, levy, noise, entropy,
-                   times)
+    return Problem(solver, sde, ts_list, dt, given, out_idx, bm, levy, noise, entropy)
 
 
 # -- the walks ---------------------------------------------------------------------------------
@@ -248,22 +250,22 @@ def _diagnose(problem: Problem, n: int, state: State, err: RuntimeError,
     sde = problem.sde
     y = state[1] if len(state) > 1 else state[0]
     for k in (n, n + 1):  # a step evaluates at both of its ends
-        t = problem.t(k)
+        t, tk = problem.t(k), problem.grid.times[k]
         with torch.no_grad():
             try:
-                f = sde.base_f(t, y)
-                g = None if sde.is_ode else sde.base_g(t, y)
+                f = sde.base_f(t, y, problem.at(k))
+                g = None if sde.is_ode else sde.base_g(t, y, problem.at(k))
             except Exception:  # noqa: BLE001 - the user's own failure: report the original
                 return
         for name, out, first in (("f", f, sde.f_shape), ("g", g, sde.g_shape)):
             if out is not None and not torch.is_tensor(out):
                 raise SDEOutputError(
-                    f"{name}(t, y) returned a {type(out).__name__} at t={problem.grid[k]:.6g} "
+                    f"{name}(t, y) returned a {type(out).__name__} at t={tk:.6g} "
                     f"(step {n}); it must return a torch.Tensor"
                 ) from err
             if out is not None and first is not None and tuple(out.shape) != first:
                 raise SDEOutputError(
-                    f"{name}(t, y) returned shape {tuple(out.shape)} at t={problem.grid[k]:.6g} "
+                    f"{name}(t, y) returned shape {tuple(out.shape)} at t={tk:.6g} "
                     f"(step {n}) but {first} at its first evaluation; {name} must keep one "
                     f"output shape through the solve (the state has shape "
                     f"{tuple(state[0].shape)})"
@@ -350,7 +352,7 @@ def _locate_non_finite(problem: Problem, state: State,
         for n in order:
             state = problem.inverse(n, state) if backward else problem.step(n, state)
             if not all(torch.isfinite(s).all() for s in state):
-                t = problem.grid[n] if backward else problem.grid[n + 1]
+                t = problem.grid.times[n if backward else n + 1]
                 return n, t
     return None, None
 
@@ -407,11 +409,10 @@ def check_replayable(problem: Problem) -> None:
         probe = copy.deepcopy(bm)
     except Exception:  # noqa: BLE001 - an object that cannot be copied is not probed
         return
-    devices = [problem.times.device] if problem.times.device.type == "cuda" else []
-    twin = Problem(problem.solver, problem.sde, problem.ts, problem.dt, problem.grid,
-                   problem.out_idx, problem.times, probe, problem.levy, tabulate=False)
+    grid = problem.grid
+    devices = [grid.device] if grid.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        a, b = twin.dw(0), twin.dw(0)
+        a, b = (increment(probe, grid.times[0], grid.times[1], problem.levy) for _ in range(2))
     if not all(x is None or torch.equal(x, y) for x, y in zip(a, b)):
         raise ValueError(
             "the Brownian motion returned different increments for the same interval, so "

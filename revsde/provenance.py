@@ -81,7 +81,7 @@ def record(problem: Problem, state: tuple, inverse: bool = False) -> SolverState
     """``state`` as a :class:`SolverState` recording ``problem``'s setup."""
     return SolverState(state, Provenance(
         solver=problem.solver.name, options=dict(problem.solver.options()), ts=problem.ts,
-        grid=problem.grid, dt=problem.dt, noise=problem.noise, entropy=problem.entropy,
+        grid=list(problem.grid.times), dt=problem.dt, noise=problem.noise, entropy=problem.entropy,
         bm=problem.bm, inverse=inverse,
     ))
 
@@ -134,7 +134,7 @@ def _check_grid(prov: Provenance, problem: Problem) -> None:
     continued from an earlier one), only the overlap can be compared.
     """
     t = state_time(prov)
-    end = problem.grid[-1]
+    end = problem.grid.times[-1]
     if not _close([end], [t]):
         if not prov.inverse and _close(problem.ts[::-1], prov.ts):
             raise ValueError(
@@ -149,8 +149,8 @@ def _check_grid(prov: Provenance, problem: Problem) -> None:
         )
     if prov.inverse:
         return
-    k = min(len(problem.grid), len(prov.grid))
-    if _close(problem.grid[-k:], prov.grid[-k:]):
+    k = min(len(problem.grid.times), len(prov.grid))
+    if _close(problem.grid.times[-k:], prov.grid[-k:]):
         return
     if problem.dt != prov.dt:
         raise ValueError(

@@ -11,6 +11,13 @@ Noise contraction ``g · dW`` (MATH.md §0):
   this is diagonal noise, and also allowed for additive noise.
 * ``g`` has shape ``(*y.shape, m)``: matrix product with ``dW`` of shape
   ``(batch, m)``; this is general, additive and scalar (``m = 1``) noise.
+
+An equation with per-grid data (revsde.diffusion's lifted drift, whose
+coefficients at the grid's clocks are computed once) defines
+``prepare(grid, prior=None)``: the driver loop calls it once per solve, and its
+``f``, ``g`` (and ``f_and_g``, ``stage_time``) then receive, as a last argument,
+the :class:`~revsde.grid.Point` they are evaluated at, carrying that data.  A
+torchsde-style equation without ``prepare`` keeps ``f(t, y)`` and ``g(t, y)``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from .grid import Grid, Point
 
 NOISE_TYPES = ("scalar", "diagonal", "additive", "general")
 SDE_TYPES = ("ito", "stratonovich")
@@ -111,6 +120,9 @@ class SDEAdapter:
             raise TypeError(f"sde.g must be a method g(t, y); got {type(self._g).__name__}")
         self._f_and_g: Callable | None = getattr(sde, "f_and_g", None)
         self._stage_time: Callable | None = getattr(sde, "stage_time", None)
+        self._prepare: Callable | None = getattr(sde, "prepare", None)
+        #: the equation takes the evaluation point (it has per-grid data: ``prepare``)
+        self.keyed = callable(self._prepare)
         self.is_ode = self._g is None
         noise_type = getattr(sde, "noise_type", None)
         sde_type = getattr(sde, "sde_type", None)
@@ -146,9 +158,6 @@ class SDEAdapter:
         #: output shapes of the first evaluations (``None`` until then).
         self.f_shape: tuple[int, ...] | None = None
         self.g_shape: tuple[int, ...] | None = None
-        #: the solver's per-step data of the solve's grid (``Solver.tabulate``), set by the
-        #: driver loop; ``None`` outside a solve.
-        self.step_data: Any = None
 
     def describe(self) -> str:
         """The kind of equation, in words (for error messages)."""
@@ -156,14 +165,19 @@ class SDEAdapter:
             return "an ODE (no diffusion)"
         return f"{self.noise_type} noise ({self.sde_type})"
 
-    # evaluations -----------------------------------------------------------------
-    def base_f(self, t: torch.Tensor, y: torch.Tensor) -> Any:
-        """The user's drift, uncounted and unchecked (for diagnostics)."""
-        return self._f(t, y)
+    def prepare(self, grid: Grid, prior: Any = None) -> Any:
+        """The equation's data of ``grid`` (its ``prepare``; ``None`` without one), once
+        per solve; ``prior``: the data of the same grid before it grew."""
+        return self._prepare(grid, prior) if self.keyed else None
 
-    def base_g(self, t: torch.Tensor, y: torch.Tensor) -> Any:
+    # evaluations -----------------------------------------------------------------
+    def base_f(self, t: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> Any:
+        """The user's drift, uncounted and unchecked (for diagnostics)."""
+        return self._f(t, y, at) if self.keyed else self._f(t, y)
+
+    def base_g(self, t: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> Any:
         """The user's diffusion, uncounted and unchecked (for diagnostics)."""
-        return self._g(t, y)
+        return self._g(t, y, at) if self.keyed else self._g(t, y)
 
     def _first(self, name: str, out: Any, y: torch.Tensor) -> None:
         if name == "f":
@@ -173,10 +187,10 @@ class SDEAdapter:
             _check_output("g", out, y, ())
             self.g_shape = tuple(out.shape)
 
-    def f(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The drift ``f(t, y)``."""
+    def f(self, t: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> torch.Tensor:
+        """The drift ``f(t, y)`` (at the point ``at`` of the grid)."""
         self.nfe += 1
-        out = self._f(t, y)
+        out = self._f(t, y, at) if self.keyed else self._f(t, y)
         if self.f_shape is None:
             self._first("f", out, y)
         return out
@@ -193,27 +207,28 @@ class SDEAdapter:
             self.g_shape = tuple(y.shape)
         return o
 
-    def g(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The diffusion ``g(t, y)``."""
+    def g(self, t: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> torch.Tensor:
+        """The diffusion ``g(t, y)`` (at the point ``at`` of the grid)."""
         self.nge += 1
         if self.unit:
             return self._unit(y)
-        out = self._g(t, y)
+        out = self.base_g(t, y, at)
         if self.g_shape is None:
             self._first("g", out, y)
         return out
 
-    def f_and_g(self, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def f_and_g(self, t: torch.Tensor, y: torch.Tensor,
+                at: Point | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f(t, y), g(t, y))``, through the SDE's own ``f_and_g`` if it has one."""
         self.nfe += 1
         self.nge += 1
         if self.unit:
-            f = self._f(t, y)
+            f = self._f(t, y, at) if self.keyed else self._f(t, y)
             if self.f_shape is None:
                 self._first("f", f, y)
             return f, self._unit(y)
         if self._f_and_g is not None:
-            out = self._f_and_g(t, y)
+            out = self._f_and_g(t, y, at) if self.keyed else self._f_and_g(t, y)
             if self.f_shape is None or self.g_shape is None:
                 if not isinstance(out, (tuple, list)) or len(out) != 2:
                     raise SDEOutputError(
@@ -221,20 +236,20 @@ class SDEAdapter:
                     )
             f, g = out
         else:
-            f, g = self._f(t, y), self._g(t, y)
+            f, g = self.base_f(t, y, at), self.base_g(t, y, at)
         if self.f_shape is None:
             self._first("f", f, y)
         if self.g_shape is None:
             self._first("g", g, y)
         return f, g
 
-    def stage_time(self, t: torch.Tensor, c: float, h: float) -> torch.Tensor:
-        """``t + c·h``, the time of a Runge–Kutta stage; an equation with its own
-        ``stage_time(t, c, h)`` gives it (the same number, as a tensor it has
-        tabulated coefficients for: revsde.diffusion's lifted drift)."""
-        if self._stage_time is None:
+    def stage_time(self, t: torch.Tensor, c: float, h: float, at: Point) -> torch.Tensor:
+        """``t + c·h``, the time of a Runge–Kutta stage (the point ``at``); an equation
+        with per-grid data and its own ``stage_time(t, c, h, at)`` gives it (the same
+        number, which it may hold already: revsde.diffusion's lifted drift)."""
+        if self._stage_time is None or not self.keyed:
             return t + c * h
-        return self._stage_time(t, c, h)
+        return self._stage_time(t, c, h, at)
 
     # noise -----------------------------------------------------------------------
     def configure_noise(self, g0: torch.Tensor, y0: torch.Tensor) -> tuple[int, ...]:

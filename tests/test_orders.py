@@ -33,6 +33,7 @@ import torch
 import revsde
 from revsde import BrownianGrid, SolverError, sdeint
 from revsde.brownian import increment
+from revsde.grid import Step
 from revsde.sde import SDEAdapter
 from revsde.solvers import Euler, McCallumFoster
 
@@ -335,7 +336,8 @@ def _mcf_euler_gbm_errors(zeta, ns, batch=200):
             for k in range(n):
                 a, b = T * k / n, T * (k + 1) / n
                 ta, tb = torch.tensor(a, dtype=F64), torch.tensor(b, dtype=F64)
-                state = solver.step(adapter, ta, tb, b - a, state, increment(bm, a, b, False))
+                state = solver.step(adapter, Step(k, ta, tb, b - a), state,
+                                   increment(bm, a, b, False))
             errs.append((state[0] - exact).abs().mean().item())
         out[solver.name] = errs
     return out

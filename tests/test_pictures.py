@@ -82,3 +82,87 @@ def test_bad_files_say_what_is_wrong(tmp_path):
         picture_tensor(np.zeros((4, 4, 3)), channels=2)
     with pytest.raises(PictureError, match="must be"):
         picture_tensor(np.zeros((4, 4, 2)))
+
+
+# -- issue 21: the range from the file, EXIF orientation, alpha, dtypes ---------------------
+def bright_picture(h: int, w: int) -> np.ndarray:
+    """A smooth RGB picture with every pixel in [140, 250] (JPEG keeps it >= 128)."""
+    y, x = np.mgrid[0:h, 0:w]
+    ramp = 140 + 110 * (x / max(w - 1, 1) + y / max(h - 1, 1)) / 2
+    return np.stack([ramp, ramp[::-1], np.full_like(ramp, 200)], -1).astype(np.uint8)
+
+
+def test_a_bright_photograph_stays_bright(tmp_path):
+    """Every pixel >= 128 (snow, a scanned page): read as [0.5, 1], i.e. [0, 1] in the model."""
+    path = tmp_path / "snow.jpg"
+    Image.fromarray(bright_picture(24, 40)).save(path, quality=95)
+    a = read_picture(str(path))
+    assert a.min() >= 128 / 255 and a.max() <= 1.0
+    x = load_picture(str(path))
+    assert float(x.min()) >= -0.1  # no negative value, and that is right
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photograph stored sideways with orientation 6 (turn 90° clockwise to view)."""
+    stored = np.zeros((16, 32, 3), np.uint8)
+    stored[8:] = 255  # top half black, bottom half white, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    a = read_picture(str(path))
+    assert a.shape == (32, 16, 3)  # upright: the long side is the height
+    assert a[:, :6].mean() > 0.9 and a[:, 10:].mean() < 0.1  # the bottom came to the left
+    from revsde.app.images import picture_shape
+
+    assert picture_shape(str(path)) == (32, 16)  # from the header, the same way round
+
+
+def test_alpha_is_composited_over_white(tmp_path):
+    rgba = np.zeros((4, 6, 4), np.uint8)
+    rgba[..., 0] = 255  # red ...
+    rgba[:, :2, 3] = 255  # ... opaque on the left,
+    rgba[:, 2:4, 3] = 0  # transparent in the middle (its red must not show),
+    rgba[:, 4:, 3] = 128  # half transparent on the right
+    path = tmp_path / "logo.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    a = read_picture(str(path))
+    assert a.shape == (4, 6, 3)
+    np.testing.assert_allclose(a[:, :2], np.broadcast_to([1.0, 0.0, 0.0], (4, 2, 3)))
+    np.testing.assert_allclose(a[:, 2:4], 1.0)  # the white background
+    np.testing.assert_allclose(a[:, 4:, 1], 1 - 128 / 255)
+    gray = tmp_path / "gray.png"  # gray with alpha keeps one channel
+    Image.fromarray(np.stack([np.full((3, 3), 0, np.uint8), np.full((3, 3), 0, np.uint8)], -1),
+                    "LA").save(gray)
+    b = read_picture(str(gray))
+    assert b.shape == (3, 3, 1) and np.all(b == 1.0)
+
+
+def test_float_tiff_in_0_1_is_read_as_it_is(tmp_path):
+    values = np.linspace(0.0, 1.0, 5 * 7, dtype=np.float32).reshape(5, 7)
+    path = tmp_path / "scan.tif"
+    Image.fromarray(values, "F").save(path)
+    a = read_picture(str(path))
+    np.testing.assert_allclose(a[..., 0], values, atol=1e-7)
+    x = load_picture(str(path))
+    assert float(x.min()) == -1.0 and float(x.max()) == 1.0
+    Image.fromarray(values * 255, "F").save(path)
+    with pytest.raises(PictureError, match=r"read as values in \[0, 1\]"):
+        read_picture(str(path))
+
+
+def test_16_bit_png_by_its_depth_not_its_values(tmp_path):
+    """A dark 16-bit picture (values <= 255 of 65535) is dark, not bright."""
+    raw = (np.arange(6 * 8) * 5).astype(np.uint16).reshape(6, 8)
+    path = tmp_path / "dark16.png"
+    Image.fromarray(raw).save(path)
+    a = read_picture(str(path))
+    np.testing.assert_allclose(a[..., 0], raw / 65535.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.bool, torch.complex64])
+def test_an_integer_dtype_is_refused(dtype):
+    with pytest.raises(PictureError, match="floating torch.dtype"):
+        load_picture(dtype=dtype)
+    with pytest.raises(PictureError, match="floating torch.dtype"):
+        picture_tensor(np.ones((2, 2, 3)), dtype=dtype)

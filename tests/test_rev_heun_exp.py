@@ -32,6 +32,7 @@ from revsde.diffusion import (
     time_grid,
 )
 from revsde.diffusion.samplers import SAMPLERS
+from revsde.grid import Step
 from revsde.sde import SDEAdapter
 from revsde.solvers.exp_reversible_heun import ExponentialReversibleHeun, exp_weights, phi2
 
@@ -119,7 +120,7 @@ def test_predictor_from_yhat_equal_y_is_dpm_solver_pp_1():
     sde = SDEAdapter(pb.sde)
     state = solver.init(sde, pb.clocks[0], pb.to_lifted(x_T, ts[0]))
     s0, s1 = pb.clocks[0], pb.clocks[1]
-    state1 = solver.step(sde, s0, s1, float(s1 - s0), state, None)
+    state1 = solver.step(sde, Step(0, s0, s1, float(s1 - s0)), state, None)
     dpm1 = get_sampler("dpmpp_1").sample(model, x_T, ts[:2])
     assert float((pb.from_lifted(state1[1], ts[1]) - dpm1).abs().max()) < 1e-12
 
@@ -141,8 +142,8 @@ def test_step_then_inverse_is_the_identity(case):
         s0, s1 = pb.clocks[n], pb.clocks[n + 1]
         h = float(s1 - s0)
         dw = None if case.startswith("ode") else (torch.randn_like(y) * abs(h) ** 0.5, None)
-        nxt = solver.step(sde, s0, s1, h, state, dw)
-        back = solver.inverse(sde, s0, s1, h, nxt, dw)
+        nxt = solver.step(sde, Step(n, s0, s1, h), state, dw)
+        back = solver.inverse(sde, Step(n, s0, s1, h), nxt, dw)
         # 1e-12: near t_max the x0 prediction amplifies a change of ŷ by ~1/α ~ 150
         for a, b in zip(back, state):
             assert float((a - b).abs().max()) <= 1e-12 * max(1.0, float(b.abs().max()))

@@ -1,23 +1,24 @@
-"""The samplers' per-evaluation work (issue 9, point 6): what is computed once per solve.
+"""The samplers' per-evaluation work: what is computed once per solve, read by index.
 
 The speed itself is measured by ``benchmarks/bench_samplers.py``; these tests pin
 the mechanisms and that they change no number:
 
 * the lifted drift's coefficient table equals the per-clock coefficients bit for
-  bit (so a clock found in the table and the same value computed again give the
+  bit (so a grid point read in the table and the same clock computed again give the
   same drift) for the schedules whose operations give the same bits on a whole
   vector as on one element; FlowMatching's ``torch.sigmoid`` does not on the CPU
   (its vector kernel differs from its one-element one in the last bit for ~3% of
   inputs), so there the table is checked to round-off;
 * the table is read during a solve (the schedule is not evaluated per step);
-* the Runge–Kutta stage clocks ``t + c·h`` of the McCallum–Foster samplers come
-  from stage rows of the table: the same bits as ``t + c * h`` computed by the
-  solver, and their coefficients the per-clock ones;
-* the exponential Reversible Heun weights come from a table of the whole grid,
-  bit for bit the per-step :func:`exp_weights`, and a solve and its inverse compute
-  them once;
+* the Runge–Kutta stage clocks ``t + c·h`` of the McCallum–Foster samplers and their
+  coefficients are the table's, read at the point (step, stage, direction): the same
+  bits as ``t + c * h`` computed by the solver, and the per-clock coefficients;
+* the exponential Reversible Heun weights of a whole grid are bit for bit the
+  per-step :func:`exp_weights`, computed once per solve;
 * the Runge–Kutta bases multiply by 0-d tensors of a solve's numbers (steps,
   tableau weights) made once per solve: the same products as by python numbers;
+* a grid fed step by step (as an adaptive solve will) runs through the same per-grid
+  data and gives the bits of the whole grid;
 * the network's dtype is read once per solve, not at every evaluation;
 * ``alpha_sigma`` gives the numbers of ``alpha`` and ``sigma``.
 """
@@ -27,6 +28,8 @@ import torch
 from diffusion_cases import TanhNet
 
 import revsde
+from revsde import loop
+from revsde.brownian import BrownianGrid
 from revsde.diffusion import (
     DiffusionModel,
     LiftedProblem,
@@ -36,12 +39,12 @@ from revsde.diffusion import (
     time_grid,
 )
 from revsde.diffusion.samplers import lifted
-from revsde.diffusion.samplers.lifted import STAGE_ROW_SCHEDULES
+from revsde.diffusion.samplers.lifted import VECTOR_SCHEDULES
 from revsde.diffusion.schedules import VE, FlowMatching, VPDiscrete
-from revsde.sde import SDEAdapter
+from revsde.grid import Grid, Point
 from revsde.solvers import AdditiveSRK, StratRK
-from revsde.solvers.exp_reversible_heun import ExpWeightsTable, exp_weights
-from revsde.solvers.scalars import MAX_STEPS, Scalars
+from revsde.solvers.exp_reversible_heun import exp_weights, weight_rows
+from revsde.solvers.scalars import MAX_STEPS, as_tensors, keeps_tensors
 
 F32, F64 = torch.float32, torch.float64
 SCHEDULES = [VPLinear(), VPCosine(), VE(), FlowMatching(),
@@ -65,16 +68,16 @@ def test_table_is_the_per_clock_coefficients(schedule, dtype):
         model = DiffusionModel(Net(), schedule, pred)
         for case in CASES:
             pb = LiftedProblem(model, case, ts, like=y)
-            sde, table = pb.sde, pb.sde._table
+            sde = pb.sde
             assert pb.clocks.dtype == dtype
             for n in range(pb.clocks.numel()):
-                grid_clock, copy = pb.clocks[n], pb.clocks[n].clone()
-                row = table.at(grid_clock, y)
-                assert row is not None and table.at(copy, y) is None
-                alone = sde.coefficients(copy, y)
+                at, clock = pb.at(n), pb.clocks[n]
+                row = at.data.row(at, y)
+                assert row is not None
+                alone = sde.coefficients(clock, y)
                 with torch.no_grad():
                     pairs = [(g, w) for g, w in zip(row, alone) if w is not None]
-                    pairs.append((sde.f(grid_clock, y), sde.f(copy, y)))
+                    pairs.append((sde.f(clock, y, at), sde.f(clock, y)))
                 for got, want in pairs:
                     want = want.expand(got.shape)  # the table holds t expanded to the batch
                     if isinstance(schedule, FlowMatching):  # torch.sigmoid: module docstring
@@ -84,17 +87,30 @@ def test_table_is_the_per_clock_coefficients(schedule, dtype):
                         assert torch.equal(got, want), (pred, case, n)
 
 
-def test_table_refuses_other_dtype_batch_and_a_written_grid():
+def test_table_refuses_other_dtype_batch_and_other_times():
     model = DiffusionModel(Net(), VPLinear(), "eps")
     y = torch.randn(1, 4, dtype=F64)
     pb = LiftedProblem(model, "ode_x0", time_grid(VPLinear(), 5), like=y)
-    table = pb.sde._table
-    assert table.at(pb.clocks[2], y) is not None
-    assert table.at(pb.clocks[2], y.float()) is None  # another state dtype: computed
-    assert table.at(pb.clocks[2], y.expand(3, 4)) is None  # another batch size: computed
-    assert table.at(pb.clocks[2], y)[1].shape == (1,)  # t as the network takes it
-    pb.clocks.mul_(1.0)  # written to (same values): the table no longer answers
-    assert table.at(pb.clocks[2], y) is None
+    at = pb.at(2)
+    assert at.data.row(at, y) is not None
+    assert at.data.row(at, y.float()) is None  # another state dtype: computed
+    assert at.data.row(at, y.expand(3, 4)) is None  # another batch size: computed
+    assert at.data.row(at, y)[1].shape == (1,)  # t as the network takes it
+    times = pb.clocks.tolist()
+    assert pb.sde.prepare(Grid(times, F32, y.device)) is None  # another dtype: none
+    # a grid with one time that is not a clock: that time and its steps are not read
+    other = pb.sde.prepare(Grid([*times[:3], 0.5 * (times[3] + times[4]), *times[4:]],
+                                F64, y.device))
+    assert other.index == [0, 1, 2, None, 4, 5]
+    assert other.row(Point(3, 0.0, False, other), y) is None
+    assert other.row(Point(2, 0.5, False, other), y) is None
+    assert other.row(Point(4, 0.5, False, other), y) is not None
+    # part of the grid, backwards: the table's steps in the other direction
+    part = pb.sde.prepare(Grid(times[3:0:-1], F64, y.device))
+    assert part.index == [3, 2, 1]
+    for c in (0.5, 1.0):
+        assert part.clock(Point(0, c, False, part)) is pb.sde._table.stage(2, c, False)[0]
+        assert part.clock(Point(0, c, True, part)) is pb.sde._table.stage(2, c, True)[0]
 
 
 class CountingVP(VPLinear):
@@ -121,8 +137,8 @@ def test_solve_reads_the_table(name, monkeypatch):
     """A whole sample evaluates the schedule only to build the table (once per grid
     clock and once per stage clock of the steps), not at each evaluation; the result is
     the one computed evaluation by evaluation."""
-    # CountingVP only counts VPLinear's own operations: its stage clocks may be tabulated
-    monkeypatch.setattr(lifted, "STAGE_ROW_SCHEDULES", (*STAGE_ROW_SCHEDULES, CountingVP))
+    # CountingVP only counts VPLinear's own operations: its stage rows may be vectors
+    monkeypatch.setattr(lifted, "VECTOR_SCHEDULES", (*VECTOR_SCHEDULES, CountingVP))
     sch = CountingVP()
     model = DiffusionModel(Net(), sch, "eps")
     steps = 12
@@ -137,14 +153,15 @@ def test_solve_reads_the_table(name, monkeypatch):
     assert rows == {"rex_rk4": 4, "rex_midpoint": 2, "rex_shark": 2}.get(name, 0)
     # one table of the steps + 1 clocks, and a row of `steps` clocks per stage node
     assert CountingVP.calls == steps + 1 + rows * steps
-    # the same solve with every clock computed at its evaluation (a grid the table
-    # does not know: a copy of the clocks)
+    # the same solve with every clock computed at its evaluation (an equation without a
+    # table)
     pb, clocks = s.lift(model, ts, None, x)
-    state = s._init(pb, clocks[0], pb.to_lifted(x, pb.ts[0]))
+    state = s._init(pb, 0, pb.to_lifted(x, pb.ts[0]))
     bm = s.brownian(clocks, x, 3) if s.stochastic else None
+    bare = LiftedProblem(model, pb.case_name)
     CountingVP.calls = 0
     with torch.no_grad():
-        sol = revsde.sdeint(pb.sde, None, clocks.clone(), method=s.solver(), state=state, bm=bm)
+        sol = revsde.sdeint(bare.sde, None, clocks, method=s.solver(), state=state, bm=bm)
     assert CountingVP.calls >= steps * s.nfe_per_step  # computed per evaluation
     assert torch.equal(pb.from_lifted(sol.state[0], pb.ts[-1]), out)
 
@@ -180,71 +197,60 @@ def test_alpha_sigma_is_alpha_and_sigma(schedule, dtype):
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)
 @pytest.mark.parametrize("dtype", [F32, F64])
-def test_stage_clocks_are_the_solvers_and_tabulated(schedule, dtype):
-    """``stage_time(t_n, c, ±h)`` is ``t_n + c * h`` bit for bit (what the solver computed
-    before), an element of a stage row whose coefficients are the per-clock ones bit for
-    bit; a step that is not the grid's, a clock that is not an element of it, or a
-    schedule outside STAGE_ROW_SCHEDULES (VPCosine's atan2 and FlowMatching's sigmoid
-    give an element alone other bits than within a vector) is computed."""
+def test_stage_clocks_are_the_solvers_and_read_by_point(schedule, dtype):
+    """The stage clock at the point ``(n, c, back)`` is ``t_n + c * h`` (``back``:
+    ``t_{n+1} + c * (-h)``) bit for bit (what the solver computes), and its row holds the
+    coefficients of that clock alone, for every schedule: a row of stage clocks as one
+    vector where the schedule gives the bits of one clock alone on a vector, else
+    clock by clock (VPCosine's atan2 and FlowMatching's sigmoid)."""
     ts = time_grid(schedule, 9, "karras")
-    tabulated = type(schedule) in STAGE_ROW_SCHEDULES
-    assert tabulated == (not isinstance(schedule, (VPCosine, FlowMatching)))
+    assert (type(schedule) in VECTOR_SCHEDULES) == (not isinstance(schedule,
+                                                                   (VPCosine, FlowMatching)))
     y = torch.randn(2, 1, 3, 3, dtype=dtype, generator=torch.Generator().manual_seed(2))
     model = DiffusionModel(Net(), schedule, "eps")
     for case in ("ode_x0", "ode_eps", "sde_x0"):
         pb = LiftedProblem(model, case, ts, like=y)
         sde, clocks, grid = pb.sde, pb.clocks, pb.clocks.tolist()
-        adapter = SDEAdapter(sde)
+        data = sde.prepare(Grid(grid, dtype, y.device))
         for c in (0.5, 1.0, 2 / 3, 0.8333333333333334):
             for n in range(len(grid) - 1):
-                for t, h in ((clocks[n], grid[n + 1] - grid[n]),  # forward from t_n
-                             (clocks[n + 1], -(grid[n + 1] - grid[n]))):  # backward from t_n+1
-                    st = adapter.stage_time(t, c, h)
-                    assert torch.equal(st, t + c * h), (case, c, n)
-                    row = sde._table.at(st, y)
-                    if not tabulated:  # computed at each evaluation, as the solver did
-                        assert row is None
-                        continue
-                    assert row is not None
+                h = grid[n + 1] - grid[n]
+                for back, t, ch in ((False, clocks[n], h), (True, clocks[n + 1], -h)):
+                    at = Point(n, c, back, data)
+                    st = sde.stage_time(t, c, ch, at)
+                    assert torch.equal(st, t + c * ch), (case, c, n)
+                    row = data.row(at, y)
                     alone = sde.coefficients(st.clone(), y)
                     for got, want in zip(row, alone):
                         if want is not None:
                             assert torch.equal(got, want.expand(got.shape)), (case, c, n)
-                    assert sde.stage_time(t, c, h) is st  # one view per stage clock
-        off = adapter.stage_time(clocks[1], 0.5, 0.25 * (grid[2] - grid[1]))  # not a grid step
-        assert torch.equal(off, clocks[1] + 0.5 * (0.25 * (grid[2] - grid[1])))
-        assert sde._table.at(off, y) is None
-        copy = clocks[1].clone()
-        assert sde._table.at(sde.stage_time(copy, 0.5, grid[2] - grid[1]), y) is None
+                    assert sde.stage_time(t, c, ch, at) is st  # one clock per stage point
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)
 @pytest.mark.parametrize("dtype", [F32, F64])
-def test_exp_weights_table_is_the_per_step_weights(schedule, dtype):
-    """Row n of :class:`ExpWeightsTable` == ``exp_weights(t_n, h_n)`` bit for bit, on the
-    clock grids of the lifted cases; another step or a copy of a clock is not answered."""
+def test_exp_weights_of_a_grid_are_the_per_step_weights(schedule, dtype):
+    """Row n of :func:`weight_rows` of a whole grid == ``exp_weights(t_n, h_n)`` of one
+    step bit for bit, on the clock grids of the lifted cases, as tensors and as floats."""
     for case in ("ode_x0", "ode_eps", "sde_x0"):
         for kind in ("uniform_lambda", "karras"):
             y = torch.zeros(1, dtype=dtype)
             clocks = LiftedProblem(DiffusionModel(Net(), schedule, "eps"), case,
                                    time_grid(schedule, 13, kind), like=y).clocks
             grid = clocks.tolist()
-            table = ExpWeightsTable(clocks, grid)
-            for n in range(len(grid) - 1):
+            rows = weight_rows(clocks[:-1], [b - a for a, b in zip(grid[:-1], grid[1:])])
+            for n, (floats, cols, k) in enumerate(rows):
                 h = grid[n + 1] - grid[n]
-                got, want = table.at(clocks[n], h), exp_weights(clocks[n], h)
-                assert got is not None
-                assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (case, n)
-                assert table.at(clocks[n], 0.5 * h) is None
-                assert table.at(clocks[n].clone(), h) is None
-            assert table.at(clocks[-1], grid[-2] - grid[-1]) is None  # t_N starts no step
+                w0, w1 = exp_weights(clocks[n], h)
+                want = (w0, w1, w1 / w0, w0 / w1, w0 / h, w1 / h)
+                for got, f, w in zip((c[k] for c in cols), floats, want):
+                    assert torch.equal(got, w) and f == w.item(), (case, n)
 
 
 @pytest.mark.parametrize("name", ["rev_heun_exp", "rev_heun_exp_sde"])
 def test_solve_computes_the_exp_weights_once(name, monkeypatch, exp_weight_calls):
-    """A solve and its inverse on the same grid compute the weights once (the table of
-    the grid, kept by the solver), not at every step; their numbers are those of the
-    weights computed step by step."""
+    """A solve computes the weights once, for its whole grid, not at every step; their
+    numbers are those of the weights computed step by step."""
     calls = exp_weight_calls
     model = DiffusionModel(Net(), VPLinear(), "eps")
     steps = 10
@@ -252,40 +258,38 @@ def test_solve_computes_the_exp_weights_once(name, monkeypatch, exp_weight_calls
     x = torch.randn(2, 1, 4, 4, dtype=F64, generator=torch.Generator().manual_seed(4))
     s = get_sampler(name)
     pb, clocks = s.lift(model, ts, None, x)
-    state = s._init(pb, clocks[0], pb.to_lifted(x, pb.ts[0]))
+    state = s._init(pb, 0, pb.to_lifted(x, pb.ts[0]))
     bm = s.brownian(clocks, x, 5) if s.stochastic else None
     solver = s.solver()
     out = {}
     with torch.no_grad():
-        for tabulated in (True, False):
-            if not tabulated:  # the reference: the weights computed at every (inverse) step
-                monkeypatch.setattr(type(solver), "tabulate", lambda self, times, grid: None)
+        for prepared in (True, False):
+            if not prepared:  # the reference: the weights computed at every (inverse) step
+                monkeypatch.setattr(type(solver), "prepare", lambda self, grid, prior=None: None)
             calls.clear()
             fwd = revsde.sdeint(pb.sde, None, clocks, method=solver, state=state, bm=bm)
             back = revsde.sdeint_inverse(pb.sde, fwd.state, clocks, method=solver, bm=bm)
-            out[tabulated] = (fwd.ys, back.ys)
-            assert calls == ([steps] if tabulated else [1] * (2 * steps))
+            out[prepared] = (fwd.ys, back.ys)
+            assert calls == ([steps, steps] if prepared else [1] * (2 * steps))
     for a, b in zip(out[True], out[False]):
         assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
-def test_scalars_give_the_products_of_python_numbers(dtype):
-    """``x * Scalars(...)(v)`` == ``x * v`` bit for bit, both orders, over magnitudes."""
+def test_tensors_give_the_products_of_python_numbers(dtype):
+    """``x * as_tensors([v])[0]`` == ``x * v`` bit for bit, both orders, over magnitudes."""
     g = torch.Generator().manual_seed(6)
     x = (torch.randn(4000, dtype=F64, generator=g)
          * torch.exp2(torch.rand(4000, dtype=F64, generator=g) * 60 - 30)).to(dtype)
     vs = (torch.rand(300, dtype=F64, generator=g) * 2 - 1) * torch.exp2(
         torch.rand(300, dtype=F64, generator=g) * 40 - 20)
-    table = Scalars(vs.tolist(), dtype, torch.device("cpu"))
-    for v in vs.tolist():
-        c = table(v)
+    grid = Grid([0.0, 1.0], dtype, torch.device("cpu"))
+    for v, c in zip(vs.tolist(), as_tensors(vs.tolist(), grid)):
         assert torch.is_tensor(c) and c.dtype == dtype
         assert torch.equal(x * c, x * v) and torch.equal(c * x, v * x)
-    assert table(0.125) == 0.125 and not torch.is_tensor(table(0.125))  # not in the table
-    assert Scalars.for_grid(torch.zeros(3, dtype=torch.float16), [0.0, 0.5, 1.0], []) is None
+    assert not keeps_tensors(Grid([0.0, 0.5, 1.0], torch.float16, torch.device("cpu")))
     long = [float(k) for k in range(MAX_STEPS + 2)]
-    assert Scalars.for_grid(torch.zeros(1, dtype=F64), long, []) is None
+    assert not keeps_tensors(Grid(long, F64, torch.device("cpu")))
 
 
 class _Ode(torch.nn.Module):
@@ -304,33 +308,106 @@ class _Additive(_Ode):
                                     "sra1"])
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_solvers_numbers_as_tensors_change_nothing(method, dtype, monkeypatch):
-    """A solve (and an inverse) with the table of 0-d numbers gives the bits of one with
-    python numbers, and the table holds the steps ±h_n and the weights."""
+    """A solve (and an inverse) with the 0-d numbers of its grid gives the bits of one with
+    python numbers, and the numbers are the steps ±h_n (or their products) and weights."""
     solver = revsde.registry.get_solver(method)
     base = getattr(solver, "base", solver)
     sde = _Ode() if base.noise_types == () or "rk4" in method else _Additive()
     y0 = torch.linspace(-1, 1, 6, dtype=F64).reshape(2, 3).to(dtype)
     ts = torch.tensor([0.1, 0.45, 1.0], dtype=dtype)
-    grid = [0.1 + 0.09 * k for k in range(11)]
-    table = solver.tabulate(torch.tensor(grid, dtype=dtype), grid)
-    assert isinstance(table, Scalars)
-    h = grid[3] - grid[2]
-    for v in (h, -h, *(b for b in base.tableau.b if b and isinstance(base, StratRK))):
-        assert torch.is_tensor(table(v)) and table(v).item() == torch.tensor(v, dtype=dtype)
+    grid = Grid([0.1 + 0.09 * k for k in range(11)], dtype, torch.device("cpu"))
+    nums = base.prepare(grid)
+    h = grid.h(2)
+    if isinstance(base, StratRK):
+        assert [v.item() for v in nums.steps[2]] == [torch.tensor(v, dtype=dtype).item()
+                                                     for v in (h, -h)]
+        assert [v.item() for v in nums.b] == [torch.tensor(v, dtype=dtype).item()
+                                              for v in base.tableau.b]
+    else:
+        (ah, bh), _ = nums.steps[2]
+        assert [v.item() for v in bh] == [torch.tensor(b * h, dtype=dtype).item()
+                                          for b in base.tableau.b]
     out = {}
-    for tabulated in (True, False):
-        if not tabulated:
-            monkeypatch.setattr(type(base), "tabulate", lambda self, times, grid: None)
-            assert solver.tabulate(torch.tensor(grid, dtype=dtype), grid) is None
+    for prepared in (True, False):
+        if not prepared:
+            monkeypatch.setattr(type(base), "prepare", lambda self, grid, prior=None: None)
         sol = revsde.sdeint(sde, y0, ts, method=solver, dt=0.09, entropy=1)
         ys = [sol.ys]
         if solver.reversible:
             ys.append(revsde.sdeint_inverse(sde, sol.state, ts, method=solver, dt=0.09,
                                             entropy=1).ys)
-        out[tabulated] = ys
+        out[prepared] = ys
     for a, b in zip(out[True], out[False]):
         assert torch.equal(a, b)
     assert isinstance(base, (StratRK, AdditiveSRK))
+
+
+def _lifted(case):
+    """A lifted problem on a VPCosine grid (its stage clocks computed one by one) and a
+    data-shaped state."""
+    model = DiffusionModel(Net(), VPCosine(), "eps")
+    y = torch.randn(2, 1, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(9))
+    return LiftedProblem(model, case, time_grid(VPCosine(), 7, "karras"), like=y), y
+
+
+def _walk_grown(sde, y0, grid, method, bm, at0):
+    """Solve on ``grid`` fed one step at a time (the grid grows as the walk needs it), then
+    invert on the grown grid; the outputs and every state."""
+    problem = loop.setup(sde, y0, grid[:2], method, None, bm, None, {})
+    state = problem.solver.init(problem.sde, problem.t(0), y0, at=at0(problem))
+    states = [state]
+    for n in range(len(grid) - 1):
+        if n + 1 == problem.grid.steps + 1:
+            problem.extend(grid[n + 1])
+        state = problem.step(n, state)
+        states.append(state)
+    for n in range(len(grid) - 2, -1, -1):
+        state = problem.inverse(n, state)
+        states.append(state)
+    return states, problem
+
+
+@pytest.mark.parametrize("method", ["reversible_heun", "mcf_rk4", "mcf_shark",
+                                    "exp_reversible_heun", "mcf_euler_heun"])
+@pytest.mark.parametrize("lifted_eq", [False, True])
+def test_grid_fed_step_by_step_gives_the_bits_of_the_whole_grid(method, lifted_eq):
+    """A grid that grows one step at a time (as an adaptive solve will) prepares each new
+    step's data (the solver's numbers, the equation's coefficients) by the same path as a
+    whole grid, and every state, forward and inverse, has the whole grid's bits."""
+    if not lifted_eq:
+        sde = _Ode() if "rk4" in method else _Additive()
+        y0 = torch.linspace(-1, 1, 6, dtype=F64).reshape(2, 3)
+        grid = [0.1 + 0.09 * k + 0.003 * k * k for k in range(12)]
+
+        def at0(problem):
+            return problem.at(0)
+    else:
+        pb, y = _lifted("ode_x0" if "rk4" in method else "sde_x0")
+        sde, y0, grid = pb.sde, pb.to_lifted(y, pb.ts[0]), pb.clocks.tolist()
+
+        def at0(problem):
+            return pb.at(0)
+    solver = revsde.get_solver(method)
+    bm = None
+    if getattr(sde, "noise_type", None) is not None:
+        bm = BrownianGrid(sorted(grid), tuple(y0.shape), dtype=F64, entropy=5,
+                          levy_area=solver.needs_levy_area)
+    with torch.no_grad():
+        grown, problem = _walk_grown(sde, y0, grid, solver, bm, at0)
+        whole = loop.setup(sde, y0, grid, solver, None, bm, None, {})
+        state = solver.init(whole.sde, whole.t(0), y0, at=at0(whole))
+        states = [state]
+        for n in range(whole.steps):
+            state = whole.step(n, state)
+            states.append(state)
+        for n in range(whole.steps - 1, -1, -1):
+            state = whole.inverse(n, state)
+            states.append(state)
+    assert problem.grid.times == grid
+    for a, b in zip(grown, states, strict=True):
+        assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    if lifted_eq:  # the grown grid read the table at every point
+        assert problem.eq.index == list(range(len(grid)))
 
 
 class _PlainPath:
@@ -345,23 +422,22 @@ class _PlainPath:
 
 
 def test_a_probe_of_the_noise_keeps_the_solves_table(exp_weight_calls):
-    """The replay probe of a user's noise builds a twin problem on the same adapter; it
-    must not replace the solve's table of weights (they would then be computed per step)."""
+    """The replay probe of a user's noise does not touch the solve's weights (they would
+    then be computed per step)."""
     calls = exp_weight_calls
     model = DiffusionModel(Net(), VPLinear(), "eps")
     steps = 6
     x = torch.randn(1, 1, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(8))
     s = get_sampler("rev_heun_exp_sde")
     pb, clocks = s.lift(model, time_grid(VPLinear(), steps, "uniform_lambda"), None, x)
-    state = s._init(pb, clocks[0], pb.to_lifted(x, pb.ts[0]))
+    state = s._init(pb, 0, pb.to_lifted(x, pb.ts[0]))
     bm = _PlainPath(s.brownian(clocks, x, 2))
     with torch.no_grad():
         fwd = revsde.sdeint(pb.sde, None, clocks, method=s.solver(), state=state, bm=bm)
         calls.clear()
         back = revsde.sdeint_inverse(pb.sde, fwd.state, clocks, method=s.solver(), bm=bm)
-        # the forward's table, kept by the solver (the twin made none, and took none away:
-        # weights computed per step would show here)
-        assert calls == []
+        # the inverse's own table, once (weights computed per step would show here)
+        assert calls == [steps]
         # the same solves on the grid noise itself (not probed): the same numbers
         fwd2 = revsde.sdeint(pb.sde, None, clocks, method=s.solver(), state=state, bm=bm.bm)
         plain = revsde.sdeint_inverse(pb.sde, fwd2.state, clocks, method=s.solver(), bm=bm.bm)

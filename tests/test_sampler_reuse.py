@@ -1,18 +1,21 @@
-"""What a sampler keeps between solves, and the per-step shortcuts (issue 9, point 6).
+"""What a sampler keeps between solves, and the per-step shortcuts.
 
 Speed is measured by ``benchmarks/bench_samplers.py``; these tests pin that the
 shortcuts change no number and never hand out a stale table:
 
-* the lifted clock grid and its drift table are kept per (schedule state, case, grid,
-  dtype, device, batch): a second solve on the same grid reuses them, and gives the
-  bits of a solve that built them afresh; a schedule changed in any way since (an
-  attribute set, a tensor written in place), another grid or dtype, or clocks written
-  to, are not served from the cache;
-* the exponential Reversible Heun keeps the weights of its last grid: a solve and its
-  inverse, or the next batch, compute them once;
+* a sampler keeps the lifted clock grid and its drift table of its earlier calls
+  (:class:`~revsde.diffusion.samplers.drift_table.Tables`, an object it holds),
+  matched by value: schedule (class and attributes), case, grid, dtype, device and
+  batch.  A second solve on the same grid reuses them and gives the bits of a solve
+  that built them afresh; a schedule changed in value since, another grid, dtype,
+  batch or case, a subclassed schedule or one with a gradient, are not served;
+  writing into a problem's clocks changes nothing kept;
+* the solver's data of a grid (the exponential Reversible Heun's weights) is kept
+  with the :class:`~revsde.grid.Grid` a sampler solves on: its solves on one grid
+  compute it once;
 * an SDE that declares ``unit_diffusion`` is never asked for ``g`` and ``g·dW`` is
   ``dW`` itself, with the numbers of the explicit ``g = 1``;
-* the driver loop's per-step times are 0-d views of the grid, made a block at a time;
+* the grid's step times are 0-d views, made a block at a time;
 * the finite check of a solve's outputs decides by one sum, and entry by entry when
   the sum is not finite (an overflowing sum of finite outputs is still finite).
 """
@@ -24,8 +27,9 @@ from diffusion_cases import TanhNet
 import revsde
 import revsde.loop as loop
 from revsde.diffusion import DiffusionModel, LiftedProblem, VPLinear, get_sampler, time_grid
-from revsde.diffusion.samplers import table_cache
+from revsde.diffusion.samplers.drift_table import Tables
 from revsde.diffusion.schedules import VE, VPCosine, VPDiscrete
+from revsde.grid import VIEW_BLOCK, Grid
 from revsde.sde import SDEAdapter
 
 F32, F64 = torch.float32, torch.float64
@@ -34,15 +38,12 @@ F32, F64 = torch.float32, torch.float64
 Net = TanhNet
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    table_cache.clear()
-    yield
-    table_cache.clear()
-
-
 def _x(shape=(2, 1, 4, 4), dtype=F64, seed=0):
     return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+
+
+def _kept(s) -> int:
+    return len(s._tables._entries)
 
 
 @pytest.mark.parametrize("name", ["rev_heun", "rex_rk4", "rev_heun_sde", "rev_heun_exp",
@@ -59,17 +60,16 @@ def test_second_solve_reuses_the_grid_and_changes_no_bit(name, schedule):
     x = _x()
     with torch.no_grad():
         first = s.sample(model, x, ts, **kw)
-        assert table_cache.entries() == 1
+        assert _kept(s) == 1
         pb1, _ = s.lift(model, ts, None, x)
         pb2, _ = s.lift(model, ts, None, x)
-        assert pb1.clocks is pb2.clocks and pb1.sde._table is pb2.sde._table
+        assert pb1.sde._table is pb2.sde._table and _kept(s) == 1
         second = s.sample(model, x, ts, **kw)
-        table_cache.clear()
-        fresh = s.sample(model, x, ts, **kw)
+        fresh = get_sampler(name).sample(model, x, ts, **kw)  # a new sampler builds afresh
     assert torch.equal(first, second) and torch.equal(first, fresh)
 
 
-def test_changed_schedule_misses_the_cache():
+def test_changed_schedule_misses():
     """Every way to change a schedule's numbers after a solve gives a new table, with the
     new schedule's numbers."""
     sch = VPLinear()
@@ -81,28 +81,27 @@ def test_changed_schedule_misses_the_cache():
         before = s.sample(model, x, ts)
         sch.beta_1 = 15.0  # an attribute set
         after = s.sample(model, x, ts)
-        table_cache.clear()
-        want = s.sample(model, x, ts)
+        want = get_sampler("rev_heun").sample(model, x, ts)
     assert not torch.equal(before, after) and torch.equal(after, want)
+    assert _kept(s) == 2
 
 
-def test_tensor_written_in_place_misses_the_cache():
+def test_tensor_attributes_are_matched_by_value():
     sch = VPDiscrete(betas=torch.linspace(1e-4, 0.02, 100, dtype=F64))
     model = DiffusionModel(Net(), sch, "eps")
     ts = time_grid(sch, 8, "uniform_lambda")
     s = get_sampler("rev_heun")
     x = _x()
-    key = table_cache.schedule_state(sch)
     with torch.no_grad():
         s.sample(model, x, ts)
         tensors = [v for v in vars(sch).values() if torch.is_tensor(v)]
         assert tensors
-        tensors[0].mul_(1.0)  # same values, new version: must not be trusted
-        assert table_cache.schedule_state(sch)[0] != key[0]
-        pb1, _ = s.lift(model, ts, None, x)
-        pb2, _ = s.lift(model, ts, None, x)
-    assert pb1.clocks is pb2.clocks  # kept again under the new state
-    assert table_cache.entries() == 2
+        tensors[0].mul_(1.0)  # the same values: the same table
+        s.sample(model, x, ts)
+        assert _kept(s) == 1
+        tensors[0].mul_(1.001)  # other values: another table
+        s.sample(model, x, ts)
+    assert _kept(s) == 2
 
 
 def test_grid_dtype_batch_and_case_are_part_of_the_key():
@@ -113,13 +112,15 @@ def test_grid_dtype_batch_and_case_are_part_of_the_key():
         pb = s.lift(model, ts, None, _x())[0]
         for other in (s.lift(model, time_grid(VPLinear(), 9, "uniform_lambda"), None, _x())[0],
                       s.lift(model, ts, None, _x(dtype=F32))[0],
-                      s.lift(model, ts, None, _x((3, 1, 4, 4)))[0],
-                      get_sampler("rev_heun", case="ode_eps").lift(model, ts, None, _x())[0]):
-            assert other.clocks is not pb.clocks
-    assert table_cache.entries() == 5
+                      s.lift(model, ts, None, _x((3, 1, 4, 4)))[0]):
+            assert other.sde._table is not pb.sde._table
+    assert _kept(s) == 4
+    eps = get_sampler("rev_heun", case="ode_eps")
+    with torch.no_grad():
+        assert eps.lift(model, ts, None, _x())[0].sde._table is not pb.sde._table
 
 
-def test_written_clocks_are_dropped():
+def test_written_clocks_change_nothing_kept():
     """A user who writes into ``LiftedProblem.clocks`` does not hand the next solve a
     corrupted grid."""
     model = DiffusionModel(Net(), VPLinear(), "eps")
@@ -134,27 +135,28 @@ def test_written_clocks_are_dropped():
     assert torch.equal(got, want)
 
 
-def test_subclassed_schedule_and_gradients_are_not_cached():
+def test_subclassed_schedule_and_gradients_are_not_kept():
     class MyVP(VPLinear):
         pass
 
-    assert table_cache.schedule_state(MyVP()) is None
+    tables = Tables()
     sch = VPDiscrete(betas=torch.linspace(1e-4, 0.02, 100, dtype=F64))
     sch.alphas_cumprod.requires_grad_(True)
-    assert table_cache.schedule_state(sch) is None
-    model = DiffusionModel(Net(), MyVP(), "eps")
-    with torch.no_grad():
-        LiftedProblem(model, "ode_x0", time_grid(VPLinear(), 5, "uniform_lambda"), like=_x())
-    assert table_cache.entries() == 0
+    for schedule in (MyVP(), sch):
+        model = DiffusionModel(Net(), schedule, "eps")
+        with torch.no_grad():
+            LiftedProblem(model, "ode_x0", time_grid(VPLinear(), 5, "uniform_lambda"),
+                          like=_x(), tables=tables)
+    assert tables._entries == []
 
 
-def test_cache_is_bounded():
+def test_kept_tables_are_bounded():
     model = DiffusionModel(Net(), VPLinear(), "eps")
     s = get_sampler("rev_heun")
     with torch.no_grad():
-        for steps in range(2, 4 + table_cache.MAX_ENTRIES):
+        for steps in range(2, 4 + Tables.KEEP):
             s.lift(model, time_grid(VPLinear(), steps, "uniform_lambda"), None, _x())
-    assert table_cache.entries() == table_cache.MAX_ENTRIES
+    assert _kept(s) == Tables.KEEP
 
 
 def test_end_conversions_are_the_coordinate_maps():
@@ -170,7 +172,10 @@ def test_end_conversions_are_the_coordinate_maps():
 
 
 @pytest.mark.parametrize("name", ["rev_heun_exp", "rev_heun_exp_sde"])
-def test_exp_weights_are_computed_once_for_a_solve_and_its_inverse(name, exp_weight_calls):
+def test_exp_weights_are_computed_once_per_grid(name, exp_weight_calls):
+    """A sampler's solves on one grid (forward, inverse, the next batch) compute the
+    weights of the whole grid once, kept with the grid (``Grid.keep``), and give the
+    numbers of a sampler that computes them afresh."""
     calls = exp_weight_calls
     model = DiffusionModel(Net(), VPLinear(), "eps")
     ts = time_grid(VPLinear(), 10, "uniform_lambda")
@@ -182,17 +187,31 @@ def test_exp_weights_are_computed_once_for_a_solve_and_its_inverse(name, exp_wei
         fwd = s.forward_state(model, state, ts, **kw)
         back = s.inverse_state(model, fwd, ts, **kw)
         s.sample(model, x, ts, **kw)
-        assert len(calls) == 1
-        table = s.solver()._last_table
-        written = table.times.clone()
-        assert not table.holds(written, table.grid)  # another tensor: not this table
-        assert not table.holds(table.times, [2.0 * g for g in table.grid])
-        # the kept table gives the numbers of a table made afresh (a new sampler)
+        assert calls == [10]
         again = get_sampler(name)
         assert all(torch.equal(a, b) for a, b in zip(fwd, again.forward_state(model, state,
                                                                               ts, **kw)))
         assert all(torch.equal(a, b) for a, b in zip(back, again.inverse_state(model, fwd,
                                                                                ts, **kw)))
+    assert calls == [10, 10]
+
+
+def test_grid_keeps_data_per_key_and_size():
+    g = Grid([0.0, 0.5, 1.0], F64, torch.device("cpu"))
+    made = []
+    assert g.keep(("a",), lambda: made.append(1) or "A") == "A"
+    assert g.keep(("a",), lambda: made.append(1) or "B") == "A"  # kept
+    assert g.keep(("b",), lambda: made.append(1) or "C") == "C"  # another key
+    g.append(1.5)
+    assert g.keep(("a",), lambda: made.append(1) or "D") == "D"  # the grid grew
+    assert len(made) == 3
+
+
+def test_a_grid_of_another_dtype_is_refused():
+    g = Grid([0.0, 0.5, 1.0], F32, torch.device("cpu"))
+    with pytest.raises(TypeError, match="Grid of torch.float32"):
+        revsde.sdeint(lambda t, y: -y, torch.ones(2, dtype=F64), torch.tensor([0.0, 1.0],
+                      dtype=F64), grid=g)
 
 
 class UnitSDE:
@@ -267,23 +286,21 @@ def test_lifted_sde_declares_its_unit_diffusion():
     assert SDEAdapter(pb.sde).unit
 
 
-@pytest.mark.parametrize("steps", [5, loop.VIEW_BLOCK + 1, 3 * loop.VIEW_BLOCK + 7])
+@pytest.mark.parametrize("steps", [5, VIEW_BLOCK + 1, 3 * VIEW_BLOCK + 7])
 def test_step_times_are_views_of_the_grid(steps):
-    """``Problem.t(n)`` is a 0-d view of the grid tensor (the drift tables find it by
-    address), read in any order; at most one block of views is held."""
+    """``Grid.t(n)`` is ``t_n`` as a 0-d tensor, read in any order from a block of views;
+    at most one block is held, and a step's two times need at most one new block."""
     ts = torch.linspace(0.0, 1.0, steps, dtype=F64)
-    p = loop.setup(lambda t, y: -y, torch.zeros(1, dtype=F64), ts, "reversible_heun",
-                   None, None, None, {})
+    g = Grid(ts.tolist(), F64, torch.device("cpu"))
     order = [*range(steps), *range(steps - 1, -1, -1), 0, steps - 1, steps // 2]
     for n in order:
-        t = p.t(n)
+        t = g.t(n)
         assert t.dim() == 0 and t.item() == ts[n].item()
-        assert t.data_ptr() == p.times[n].data_ptr()
-        assert len(p._block) <= loop.VIEW_BLOCK + 1
-    for n in range(steps - 1):  # a step's two times: at most one new block per step
-        lo = p._lo
-        p.t(n), p.t(n + 1)
-        assert p._lo in (lo, n - n % loop.VIEW_BLOCK, (n + 1) - (n + 1) % loop.VIEW_BLOCK)
+        assert len(g._views[1]) <= VIEW_BLOCK + 1
+    for n in range(steps - 1):
+        lo = g._views[0]
+        g.t(n), g.t(n + 1)
+        assert g._views[0] in (lo, n - n % VIEW_BLOCK, (n + 1) - (n + 1) % VIEW_BLOCK)
 
 
 def test_all_finite_decides_by_the_sum_and_entry_by_entry():
@@ -333,8 +350,8 @@ def test_unit_diffusion_under_the_adjoint(method):
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
 
 
-def test_threads_share_the_cache_safely():
-    """Samplers in several threads on a few grids: every result is the single-thread one."""
+def test_threads_share_the_kept_tables_safely():
+    """One sampler in several threads on a few grids: every result is the single-thread one."""
     import concurrent.futures
 
     model = DiffusionModel(Net(), VPLinear(), "eps")
@@ -342,9 +359,8 @@ def test_threads_share_the_cache_safely():
     x = _x()
     grids = [time_grid(VPLinear(), n, "uniform_lambda") for n in range(3, 3 + 12)]
     with torch.no_grad():
-        want = [s.sample(model, x, ts) for ts in grids]
-        table_cache.clear()
+        want = [get_sampler("rev_heun").sample(model, x, ts) for ts in grids]
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             got = list(pool.map(lambda ts: s.sample(model, x, ts), grids * 3))
     assert all(torch.equal(g, want[i % len(grids)]) for i, g in enumerate(got))
-    assert table_cache.entries() <= table_cache.MAX_ENTRIES
+    assert _kept(s) <= Tables.KEEP

@@ -27,7 +27,8 @@ import torch
 from ..loop import Problem, progress
 from ..sde import SDEAdapter
 from ..solvers import McCallumFoster, ReversibleHeun, Solver
-from ..solvers.base import State
+from ..solvers.base import State, Tape
+from ..solvers.reversible_heun import Half
 
 
 def _pairs(outputs, cotangents):
@@ -176,13 +177,14 @@ class AdjointRule:
 
 
 class McCallumFosterRule(AdjointRule):
-    """McCallum–Foster wrapper (MATH.md §3): the inverse evaluates ``B`` and ``A``.
+    """McCallum–Foster wrapper (docs/mathematics.md (McCallum–Foster)): the inverse step
+    evaluates ``B`` and ``A``.
 
     Forward step: ``y1 = ζ y0 + (1-ζ) ŷ0 + A(ŷ0)``, ``ŷ1 = ŷ0 - B(y1)`` with
-    ``A = Ψ_h(t0, ·)`` and ``B = Ψ_{-h}(t1, ·; -W, H)``.  The inverse evaluates
-    ``B`` at ``y1`` and ``A`` at ``ŷ0``: exactly the two increments of the
-    forward step.  Both are evaluated on detached leaves with the graph on,
-    and the cotangent recursion is
+    ``A = Ψ_h(t0, ·)`` and ``B = Ψ_{-h}(t1, ·; -W, H)``.  The solver's own inverse
+    evaluates ``B`` at ``y1`` and ``A`` at ``ŷ0``: exactly the two increments of the
+    forward step, here on fresh leaves with the graph on (a
+    :class:`~revsde.solvers.base.Tape`).  The cotangent recursion is
 
       ``ā_y1 = a_y1 - J_Bᵀ a_ŷ1``
       ``a_y0 = ζ ā_y1``
@@ -191,35 +193,33 @@ class McCallumFosterRule(AdjointRule):
 
     ``ā_y1`` needs the ``B`` product before the ``A`` product can start, so a
     step makes two ``autograd.grad`` calls, each over half of the step's graph.
+
+    In compensated arithmetic the state is ``(y, ŷ, y·lo, ŷ·lo)``: a sum hands on the
+    derivative of its exact value in ``hi`` (its ``lo`` is a rounding error, of zero
+    derivative), and the increments are evaluated at ``hi``; so the recursion above is
+    that of the ``hi`` parts, and the ``lo`` parts' cotangents are those of the values
+    without the Jacobian terms: ``a_y0·lo = ζ ā_y1``, ``a_ŷ0·lo = a_ŷ1 + (1-ζ) ā_y1``.
     """
+
+    solver: McCallumFoster
 
     def step(self, problem: Problem, n: int, state: State, cot: tuple, sink: GradSink,
              inspect: Callable | None = None) -> tuple[State, tuple]:
-        solver, sde = self.solver, problem.sde
-        t0, t1, h, dw = problem.t(n), problem.t(n + 1), problem.h(n), problem.dw(n)
+        solver = self.solver
         zeta = solver.zeta
-        y1, yh1 = state
-        a_y1, a_yh1 = cot
-        y1_l = leaf(y1)
-        b = solver.backward_increment(sde, t1, h, y1_l, dw)
-        yh0 = yh1 + b.detach()
-        yh0_l = leaf(yh0)
-        a = solver.forward_increment(sde, t0, h, yh0_l, dw)
-        a_d = a.detach()
-        if zeta == 1.0:
-            y0 = y1 - a_d
-        else:
-            y0 = (y1 - (1.0 - zeta) * yh0 - a_d) / zeta
+        tape = Tape()
+        prev = solver.inverse(problem.sde, problem.step_at(n), state, problem.dw(n), tape)
+        (y1_l, yh0_l), (b, a) = tape.leaves, tape.outputs
+        a_y1, a_yh1 = cot[0], cot[1]
         if inspect is not None:
             inspect([b, a], [y1_l, yh0_l])
-
         gb = sink.vjp([b], [-a_yh1], [y1_l])
         abar = _plus(a_y1, gb[0])
         ga = sink.vjp([a], [abar], [yh0_l])
         a_y0 = abar if zeta == 1.0 else zeta * abar
         a_yh0 = a_yh1 if zeta == 1.0 else a_yh1 + (1.0 - zeta) * abar
-        a_yh0 = _plus(a_yh0, ga[0])
-        return (y0, yh0), (a_y0, a_yh0)
+        lows = (a_y0, a_yh0) if solver.compensated else ()
+        return prev, (a_y0, _plus(a_yh0, ga[0])) + lows
 
 
 class ReversibleHeunRule(AdjointRule):
@@ -254,6 +254,8 @@ class ReversibleHeunRule(AdjointRule):
     like backpropagation, and holds one step's graph at a time.
     """
 
+    solver: ReversibleHeun
+
     @staticmethod
     def _rt(sde: SDEAdapter, terms: list, like: tuple) -> tuple:
         """``Σ R_kᵀ v_k`` over ``terms = [(v, h, W), ...]``, in the shapes of the cache ``like``.
@@ -278,13 +280,13 @@ class ReversibleHeunRule(AdjointRule):
 
     def run(self, problem: Problem, state: State, cot: tuple, sink: GradSink, inject: dict,
             inspect: Callable | None = None, show: bool = False) -> tuple:
-        sde, solver, rt = problem.sde, self.solver, self._rt
+        sde, solver, rt, ar = problem.sde, self.solver, self._rt, self.solver.arith
         y_end, yh1, a_c = state[0], state[1], tuple(cot[2:])
         u = cot[0] * 0.5  # a_y = 2u  (scaling by ½ is exact)
         ab = torch.neg(cot[1])  # ā, with a_ŷ = -ā
         v = None  # a_F = R_{n+1}ᵀ v; None: a_F is the given a_c (first step)
         yl = leaf(yh1)
-        fg = solver.evaluate(sde, problem.t(problem.steps), yl)
+        fg = solver.evaluate(sde, problem.t(problem.steps), yl, problem.at(problem.steps))
         if inspect is not None:
             inspect(fg, [yl])
         f1 = tuple([c.detach() for c in fg])
@@ -302,12 +304,12 @@ class ReversibleHeunRule(AdjointRule):
                 c = rt(sde, terms, like)
             if n > 0:  # reconstruct ŷ_n and evaluate F_n with the graph on
                 if m is None:
-                    m = solver.half(sde, y_end, f1, h, dw, -0.5)
+                    m = ar.add(y_end, Half(sde, f1, h, dw, -0.5))
                 else:
-                    m = solver.half(sde, m, f1, hs, None if ws is None else (ws,), -0.5)
-                yh0 = solver.reflect(yh1, m)
+                    m = ar.add(m, Half(sde, f1, hs, None if ws is None else (ws,), -0.5))
+                yh0 = ar.mirror(yh1, m)
                 yl0 = leaf(yh0)
-                fg0 = solver.evaluate(sde, problem.t(n), yl0)
+                fg0 = solver.evaluate(sde, problem.t(n), yl0, problem.at(n))
             g = sink.vjp(fg, c, [yl])[0]
             ab = torch.neg(ab) if g is None else torch.sub(g, ab)
             v = torch.add(ab, u)
@@ -344,11 +346,12 @@ RULES = {McCallumFoster: McCallumFosterRule, ReversibleHeun: ReversibleHeunRule}
 
 
 def rule_for(solver: Solver) -> AdjointRule:
-    """The backward-step rule for ``solver`` (exact type match, else generic)."""
-    if getattr(solver, "compensated", False):
-        raise ValueError(
-            f"{solver.name} is in compensated mode (hi + lo state pairs), which the reversible "
-            "adjoint does not differentiate; build the solver with compensated=False for "
-            "gradients (the pairs matter for round trips, not for gradients)"
-        )
-    return RULES.get(type(solver), GenericRule)(solver)
+    """The backward-step rule for ``solver`` (exact type match, else generic).
+
+    Reversible Heun's fused rule runs its midpoints in plain arithmetic; a compensated
+    Reversible Heun gets the generic rule, which differentiates its own step on pairs.
+    """
+    rule = RULES.get(type(solver), GenericRule)
+    if rule is ReversibleHeunRule and solver.compensated:
+        rule = GenericRule
+    return rule(solver)

@@ -24,19 +24,23 @@ Every method runs on the same grid, ``time_grid(schedule, steps, grid)`` with
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
+from ..checks import check_step_count
 from ..diffusion.baselines import BASELINES
 from ..diffusion.pretrained import pretrained
 from ..diffusion.schedules import time_grid
-from .images import DEFAULT_PICTURE, MAX_SIDE, load_picture
+from .images import DEFAULT_PICTURE, MAX_SIDE, load_picture, picture_shape, picture_size
 
 __all__ = ["roundtrip", "roundtrip_nfe", "equal_nfe_steps", "roundtrip_report", "format_report",
            "draw_figure", "BASELINE_METHODS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GRID",
-           "NETWORK_DTYPES"]
+           "NETWORK_DTYPES", "MAX_STEPS", "memory_estimate", "memory_limit", "figure_path"]
 
 #: the baselines of the registry (:data:`revsde.diffusion.baselines.BASELINES`)
 BASELINE_METHODS = tuple(BASELINES)
@@ -47,6 +51,11 @@ DEFAULT_GRID = "uniform_lambda"  # the library default of encode
 NETWORK_DTYPES = {"float32": torch.float32, "float64": torch.float64,
                   "bfloat16": torch.bfloat16, "float16": torch.float16}
 _STATE_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: the most steps ``revsde invert`` takes (the round trip is exact already at 10)
+MAX_STEPS = 10_000
+#: peak bytes per pixel of a round trip with the shipped model, per network dtype: measured
+#: (``revsde.memory.peak_tensor_bytes``, 64x64, float64 state) and taken 1.5 times
+_BYTES_PER_PIXEL = {"float32": 1700, "float64": 7500, "bfloat16": 1700, "float16": 1700}
 
 
 def _as_tuple(v, kind):
@@ -63,6 +72,9 @@ def _check_args(steps, dtypes, methods, state_dtype):
     for n in steps:
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ValueError(f"step counts must be integers >= 2; got {n!r}")
+        check_step_count(n, MAX_STEPS, what=f"a round trip of --steps {n}",
+                         fix=f"use --steps {MAX_STEPS} or fewer (the Rex round trip is exact "
+                         "already at 10)")
     dtypes = _as_tuple(dtypes, "dtype")
     for d in dtypes:
         if d not in NETWORK_DTYPES:
@@ -129,13 +141,68 @@ def pretrained_schedule():
 
 
 def equal_nfe_steps(method: str, budget: int, grid: str = DEFAULT_GRID) -> int:
-    """The most steps (>= 2) at which ``method``'s round trip costs at most ``budget`` NFE."""
-    best = 2
-    for n in range(2, 4 * budget + 3):
-        if roundtrip_nfe(method, n, grid) > budget:
-            break
-        best = n
-    return best
+    """The most steps (>= 2) at which ``method``'s round trip costs at most ``budget`` NFE.
+
+    A round trip's NFE grows with its steps, so the answer is bisected (a few dozen tiny
+    round trips, not one per step count).
+    """
+    if roundtrip_nfe(method, 2, grid) > budget:
+        return 2
+    lo, hi = 2, 3  # NFE(lo) <= budget; find hi with NFE(hi) > budget
+    while roundtrip_nfe(method, hi, grid) <= budget:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if roundtrip_nfe(method, mid, grid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def memory_estimate(height: int, width: int, dtype: str = "float32") -> int:
+    """About the peak bytes of one round trip of an ``height x width`` picture with the
+    shipped model whose network runs in ``dtype`` (measured per pixel, with a margin)."""
+    return int(height) * int(width) * _BYTES_PER_PIXEL[dtype]
+
+
+def memory_limit() -> int:
+    """The default memory limit of ``revsde invert``: 80% of this machine's memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        total = 16 * 2**30
+    return int(0.8 * total)
+
+
+def figure_path(path) -> Path:
+    """The file a figure is written to: ``path``, with ``.png`` added when it has no suffix;
+    a suffix matplotlib cannot write is refused (before any work is done)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(path)
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in kinds:
+        raise ValueError(f"cannot write a figure as {path.suffix!r} ({path}): use one of "
+                         f"{', '.join('.' + k for k in sorted(kinds))}")
+    return path
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB"
+
+
+def _check_memory(image: str, max_side, dtypes, limit) -> None:
+    h, w = picture_size(picture_shape(image), max_side)
+    need = max(memory_estimate(h, w, d) for d in dtypes)
+    if need > limit:
+        f = math.sqrt(limit / need)
+        side = max(4, int(max(h, w) * f))
+        raise ValueError(f"a round trip of this {w}x{h} picture would need about {_gb(need)} "
+                         f"of memory, more than the limit of {_gb(limit)}: pass a smaller "
+                         f"--size (about {side} fits) or a larger --max-memory")
 
 
 def _metrics(x0, back, latent, seconds, nfe) -> dict:
@@ -171,33 +238,66 @@ def _plan(methods, sampler, n, grid):
 def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float32",
                      figure="out/invert.png", methods=("rex", *BASELINE_METHODS),
                      model: str = "small-unet", seed: int = 0, grid: str = DEFAULT_GRID,
-                     max_side: int | None = MAX_SIDE, state_dtype: str = "float64") -> dict:
+                     max_side: int | None = MAX_SIDE, state_dtype: str = "float64",
+                     progress: bool = False, max_memory: int | None = None) -> dict:
     """Round-trip errors per method x steps x network dtype (a JSON-ready dict).
 
     ``image``: a packaged or bundled picture name (default ``"astronaut"``, 256x256
     RGB) or a file path, kept at its own size (long side capped at ``max_side``)
     and colour.  ``steps`` and ``dtype`` (the network's) take one value or
     several; each baseline is run at equal steps and at equal NFE.  ``figure=None``
-    skips the figure; it shows the first dtype and step count.
+    skips the figure; it shows the first dtype and step count (a path without a
+    suffix gets ``.png``).  ``progress`` shows a bar of network evaluations on
+    stderr.  A run that would need more than ``max_memory`` bytes (default
+    :func:`memory_limit`) or more than :data:`MAX_STEPS` steps is refused before
+    it starts.
+
+    The picture's range comes from its file (:func:`revsde.app.images.read_picture`),
+    so the encoder's guess from the values (``check_range``) is not made: a bright
+    picture, every pixel above mid-gray, is a picture like any other.
     """
+    from tqdm.auto import tqdm
+
     steps, dtypes, methods = _check_args(steps, dtype, methods, state_dtype)
     sampler = sampler or DEFAULT_SAMPLER
+    _check_sampler(sampler)
     image = DEFAULT_PICTURE if image is None else str(image)
+    if figure is not None:
+        figure = figure_path(figure)
     sdt = _STATE_DTYPES[state_dtype]
+    _check_memory(image, max_side, dtypes, memory_limit() if max_memory is None else max_memory)
     t_all = time.perf_counter()
     rows, panels = [], {}
     net = pretrained(model)
     x0 = load_picture(image, max_side=max_side, channels=getattr(net, "channels", 3) or 3,
                       dtype=sdt)
+    plans = {n: _plan(methods, sampler, n, grid) for n in steps}
+    total = len(dtypes) * sum(roundtrip_nfe(m, k, grid) for p in plans.values() for m, k, _ in p)
+    bar = tqdm(total=total, desc="invert", unit="NFE", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, leave=False)
+    calls = [0]
+
+    def count(*_):
+        calls[0] += 1
+        bar.update(1)
+
     for di, dname in enumerate(dtypes):
         net = pretrained(model, dtype=NETWORK_DTYPES[dname])
+        hook = net.net.register_forward_hook(count) if isinstance(
+            net.net, torch.nn.Module) and progress else None
         for si, n in enumerate(steps):
-            for name, k, kind in _plan(methods, sampler, n, grid):
+            for name, k, kind in plans[n]:
                 ts = time_grid(net.schedule, k, grid)
+                bar.set_postfix_str(f"{name} {k} steps {dname}", refresh=False)
+                calls[0] = 0
+                options = {"check_range": False}  # the range is known from the file
                 t0 = time.perf_counter()
                 with torch.no_grad():
-                    back, lat, nfe = roundtrip(net, x0, k, name, seed, grid, dtype=sdt)
+                    back, lat, nfe = roundtrip(net, x0, k, name, seed, grid, dtype=sdt,
+                                               **options)
                 sec = time.perf_counter() - t0
+                if progress and nfe > calls[0]:
+                    bar.update(nfe - calls[0])
                 if not torch.equal(lat.ts, ts.to(torch.float64)):
                     raise RuntimeError(f"{name} ran on another grid than the other methods")
                 row = {"method": name, "steps": k, "rex_steps": n, "comparison": kind,
@@ -206,6 +306,9 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
                 rows.append(row)
                 if di == 0 and si == 0 and kind in ("reference", "both", "equal_nfe"):
                     panels[name] = (x0[0], lat.x_T[0], back[0], row)
+        if hook is not None:
+            hook.remove()
+    bar.close()
     report = {
         "image": image,
         "image_shape": list(x0.shape),
@@ -230,6 +333,17 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
     return report
 
 
+def _check_sampler(sampler: str) -> None:
+    from ..diffusion.samplers import reversible_names
+
+    names = reversible_names()
+    if sampler not in names:
+        hint = (f"; {sampler} is a baseline, compared with --baselines"
+                if sampler in BASELINE_METHODS else "")
+        raise ValueError(f"sampler {sampler!r} is not a reversible sampler (encode needs one "
+                         f"to invert exactly){hint}; reversible samplers: {', '.join(names)}")
+
+
 def _rgb(x: torch.Tensor, scale: float = 1.0):
     """``(C, H, W)`` in [-scale, scale] as an ``(H, W, 3)`` array in [0, 1] for imshow."""
     x = (x.detach().to(torch.float64).cpu() / scale).clamp(-1, 1) * 0.5 + 0.5
@@ -240,8 +354,6 @@ def _rgb(x: torch.Tensor, scale: float = 1.0):
 
 def draw_figure(panels: dict, rows: list, path, title: str = ""):
     """Picture, Rex latent and reconstruction, |error| maps, and max error / NFE per method."""
-    from pathlib import Path
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
@@ -299,7 +411,7 @@ def draw_figure(panels: dict, rows: list, path, title: str = ""):
     ax.set_ylim(top=max(10.0, hi * 100))
     ax.legend(fontsize=8)
     fig.suptitle(title)
-    path = Path(path)
+    path = figure_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     return path

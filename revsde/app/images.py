@@ -28,7 +28,8 @@ import torch
 
 __all__ = ["BUNDLED_IMAGES", "bundled_image", "load_image", "to_model_image", "lfw_faces",
            "PACKAGED_PICTURES", "DEFAULT_PICTURE", "MAX_SIDE", "PictureError", "picture_names",
-           "read_picture", "picture_size", "picture_tensor", "load_picture"]
+           "read_picture", "picture_size", "picture_tensor", "load_picture", "BACKGROUND",
+           "picture_shape"]
 
 #: scikit-image pictures that ship inside its wheel (no download needed).
 BUNDLED_IMAGES = (
@@ -81,6 +82,7 @@ def to_model_image(arr, size: int = 32, dtype=torch.float32, device=None) -> tor
     """Centre square crop, anti-aliased resize to ``size``, scale to [-1, 1], shape (1,1,s,s)."""
     if int(size) != size or size < 2:
         raise ValueError(f"size must be an integer >= 2; got {size!r}")
+    _check_float_dtype(dtype)
     sk = _skimage()
     a = _gray01(arr)
     h, w = a.shape
@@ -133,20 +135,63 @@ def picture_names() -> list[str]:
     return list(PACKAGED_PICTURES) + [n for n in BUNDLED_IMAGES if n not in PACKAGED_PICTURES]
 
 
+#: the background an alpha channel is composited over (white, as a viewer shows it)
+BACKGROUND = 1.0
+
+
+def _int_bits(img) -> int:
+    """The bit depth of a 32-bit-mode ("I") Pillow image, read from its file's header."""
+    if img.format == "PNG":
+        return 16  # a PNG opens as mode I only for 16-bit gray
+    tags = getattr(img, "tag_v2", None) or {}
+    bits = tags.get(258)  # TIFF BitsPerSample
+    if isinstance(bits, tuple):
+        bits = bits[0]
+    if bits in (16, 32) and tags.get(339, 1) in (1, (1,)):  # SampleFormat: unsigned
+        return int(bits)
+    raise PictureError(f"a {img.format or 'picture'} of signed or {bits}-bit integers cannot be "
+                       "read as a picture: save it as an 8- or 16-bit PNG, or a float TIFF "
+                       "in [0, 1]")
+
+
 def _from_pillow(img) -> np.ndarray:
-    """A Pillow image as float64 ``(H, W, C)`` in [0, 1], C = 1 (gray) or 3 (RGB)."""
-    if img.mode in ("1", "L", "I", "I;16", "F", "LA"):
-        img = img.convert("F") if img.mode in ("I", "I;16", "F") else img.convert("L")
-    elif img.mode != "RGB":
-        img = img.convert("RGB")
-    a = np.asarray(img)
-    if img.mode == "F":
-        hi = 65535.0 if float(a.max(initial=0.0)) > 255.0 else 255.0
-        a = a.astype(np.float64) / hi
-    else:
-        a = a.astype(np.float64) / 255.0
+    """A Pillow image as float64 ``(H, W, C)`` in [0, 1], C = 1 (gray) or 3 (RGB).
+
+    The range comes from how the file stores its pixels, never from their values:
+    8-bit modes are divided by 255, 16-bit ones by 65535, float pictures (mode F,
+    e.g. a float TIFF) are taken as [0, 1] and refused outside it.  The EXIF
+    orientation is applied (a phone photograph comes upright) and an alpha channel is
+    composited over a white background (:data:`BACKGROUND`).
+    """
+    from PIL import ImageOps
+
+    img = ImageOps.exif_transpose(img)  # a no-op without an EXIF orientation tag
+    mode = img.mode
+    alpha = None
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
+            "transparency" in img.info and mode in ("P", "L", "1", "RGB")):
+        gray = mode in ("LA", "La", "L", "1")
+        rgba = np.asarray(img.convert("LA" if gray else "RGBA"), dtype=np.float64) / 255.0
+        a, alpha = rgba[..., :-1], rgba[..., -1:]
+    elif mode in ("1", "L"):
+        a = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+    elif mode.startswith("I;16"):
+        a = np.asarray(img, dtype=np.float64) / 65535.0
+    elif mode == "I":
+        a = np.asarray(img, dtype=np.float64) / float(2 ** _int_bits(img) - 1)
+    elif mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
+        if not (lo >= 0.0 and hi <= 1.0):
+            raise PictureError(f"a float picture (mode F) is read as values in [0, 1], but "
+                               f"this one has values in [{lo:.4g}, {hi:.4g}]: save it "
+                               "rescaled to [0, 1], or as an 8- or 16-bit PNG")
+    else:  # P, RGB, CMYK, YCbCr, ...: 8 bits a channel
+        a = np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
     if a.ndim == 2:
         a = a[:, :, None]
+    if alpha is not None:
+        a = a * alpha + BACKGROUND * (1.0 - alpha)
     return np.clip(a, 0.0, 1.0)
 
 
@@ -155,9 +200,12 @@ def read_picture(source: str = DEFAULT_PICTURE) -> np.ndarray:
 
     ``source`` is a packaged picture name (:data:`PACKAGED_PICTURES`, read with
     Pillow), a scikit-image bundled name (needs scikit-image) or the path of an
-    image file Pillow reads (PNG, JPEG, ...).  Gray pictures have C = 1, colour
-    ones C = 3 (an alpha channel is dropped).  Raises :class:`PictureError` with
-    the reason when the file cannot be read.
+    image file Pillow reads (PNG, JPEG, TIFF, ...).  Gray pictures have C = 1, colour
+    ones C = 3.  The range [0, 1] comes from the file's bit depth (8-bit / 255,
+    16-bit / 65535, float pictures as they are, in [0, 1]), not from the values, so
+    a bright picture stays bright; the EXIF orientation is applied; an alpha
+    channel is composited over white (:data:`BACKGROUND`).  Raises
+    :class:`PictureError` with the reason when the file cannot be read.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -173,7 +221,8 @@ def read_picture(source: str = DEFAULT_PICTURE) -> np.ndarray:
                                f"scikit-image); the packaged ones {list(PACKAGED_PICTURES)} "
                                "and your own files need only Pillow") from None
         a = np.asarray(getattr(sk.data, source)())
-        a = a.astype(np.float64) / (255.0 if a.dtype == np.uint8 else 1.0)
+        a = a.astype(np.float64) / (float(np.iinfo(a.dtype).max)
+                                    if np.issubdtype(a.dtype, np.integer) else 1.0)
         return np.clip(a if a.ndim == 3 else a[:, :, None], 0.0, 1.0)[:, :, :3]
     if not os.path.exists(source):
         raise PictureError(f"no picture {source!r}: give an image file (PNG, JPEG, ...) or one "
@@ -184,12 +233,37 @@ def read_picture(source: str = DEFAULT_PICTURE) -> np.ndarray:
         with Image.open(source) as img:
             img.load()
             a = _from_pillow(img)
+    except PictureError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise PictureError(f"{source!r} is too large to read safely: {e}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise PictureError(f"cannot read {source!r} as a picture (PNG, JPEG, ... that Pillow "
                            f"reads): {e}") from None
     if min(a.shape[:2]) < 1:
         raise PictureError(f"{source!r} is an empty picture ({a.shape[1]}x{a.shape[0]})")
     return a
+
+
+def picture_shape(source: str = DEFAULT_PICTURE) -> tuple[int, int]:
+    """``(H, W)`` of a picture, read from its file's header when it is a file (nothing is
+    decoded), so that a run can be sized before the picture is loaded."""
+    from PIL import Image, UnidentifiedImageError
+
+    source = str(source)
+    path = _PICTURES / PACKAGED_PICTURES[source] if source in PACKAGED_PICTURES else source
+    if os.path.isfile(path):
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+                orientation = img.getexif().get(0x0112, 1)  # EXIF orientation
+            return (w, h) if orientation in (5, 6, 7, 8) else (h, w)  # turned a quarter
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            pass  # read_picture says why
+        except Image.DecompressionBombError as e:
+            raise PictureError(f"{source!r} is too large to read safely: {e}") from None
+    a = read_picture(source)
+    return a.shape[0], a.shape[1]
 
 
 def picture_size(shape, max_side: int | None = MAX_SIDE) -> tuple[int, int]:
@@ -203,6 +277,13 @@ def picture_size(shape, max_side: int | None = MAX_SIDE) -> tuple[int, int]:
     return max(1, round(h * f)), max(1, round(w * f))
 
 
+def _check_float_dtype(dtype) -> None:
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise PictureError(f"dtype must be a floating torch.dtype (torch.float64, float32, "
+                           f"float16 or bfloat16): a picture in [-1, 1] does not fit "
+                           f"{dtype!r}")
+
+
 def picture_tensor(picture: np.ndarray, *, max_side: int | None = MAX_SIDE, channels: int = 3,
                    dtype=torch.float64, device=None) -> torch.Tensor:
     """A ``(H, W, C)`` [0, 1] picture as a ``(1, channels, H', W')`` model input in [-1, 1].
@@ -211,6 +292,7 @@ def picture_tensor(picture: np.ndarray, *, max_side: int | None = MAX_SIDE, chan
     aspect ratio kept); a gray picture is repeated to 3 channels when the model
     takes 3, a colour one averaged (ITU-R 601 weights) when it takes 1.
     """
+    _check_float_dtype(dtype)
     a = np.asarray(picture, dtype=np.float64)
     if a.ndim == 2:
         a = a[:, :, None]

@@ -11,6 +11,7 @@ text embeddings of one token, class 0): the round trip is exact for any fixed on
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -55,13 +56,17 @@ def _factor(model: DiffusersModel) -> int:
 def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 10,
                           sampler: str | None = None, dtype: str = "float32",
                           max_size: int | None = 256, seed: int = 0,
-                          state_dtype: str | None = None) -> dict:
+                          state_dtype: str | None = None, progress: bool = False) -> dict:
     """Round trip of a picture through noise with the diffusers model in ``model_dir``.
 
     ``image`` is a picture file or a bundled name (:func:`revsde.app.images.load_picture`;
     default its default picture); ``dtype`` is the network's, ``state_dtype`` the reversible
-    state's (default float64, :func:`revsde.diffusion.encode`).
+    state's (default float64, :func:`revsde.diffusion.encode`).  The picture's range comes
+    from its file, so the encoder's guess from the values (``check_range``) is not made.
+    ``progress`` shows a count of network evaluations on stderr.
     """
+    from tqdm.auto import tqdm
+
     for name in (dtype, state_dtype or "float64"):
         if name not in _DTYPES:
             raise DiffusersAdapterError(f"dtype must be one of {list(_DTYPES)}; got {name!r}")
@@ -85,12 +90,22 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
     options: dict[str, Any] = {} if sampler is None else {"sampler": sampler}
     if state_dtype is not None:
         options["dtype"] = _DTYPES[state_dtype]
+    bar = tqdm(desc="invert", unit="NFE", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, leave=False)
+    unet = model.net.unet
+    hook = unet.register_forward_hook(lambda *_: bar.update(1)) if progress and isinstance(
+        unet, torch.nn.Module) else None
     start = time.perf_counter()
-    with torch.no_grad():
-        lat = encode(model, x, steps=steps, seed=seed, cond=cond or None, verify=True,
-                     **options)
-        back = decode(model, lat, cond=cond or None)
-        vae_only = codec.decode(codec.encode(x)) if codec is not None else None
+    try:
+        with torch.no_grad():
+            lat = encode(model, x, steps=steps, seed=seed, cond=cond or None, verify=True,
+                         check_range=False, **options)
+            back = decode(model, lat, cond=cond or None)
+            vae_only = codec.decode(codec.encode(x)) if codec is not None else None
+    finally:
+        if hook is not None:
+            hook.remove()
+        bar.close()
     seconds = time.perf_counter() - start
     crop = (..., slice(0, h), slice(0, w))
     pixel = float((back[crop].to(torch.float64) - x[crop].to(torch.float64)).abs().max())
@@ -99,6 +114,7 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
         "latent_diffusion": codec is not None, "image": str(image),
         "size": [int(h), int(w)], "channels": channels, "padded_to": list(x.shape[-2:]),
         "sampler": lat.sampler, "steps": steps, "nfe": lat.nfe, "dtype": dtype,
+        "state_dtype": str(lat.dtype).replace("torch.", ""),
         "prediction": model.prediction, "conditioning": sorted(cond) or None,
         "latent_error": lat.verify_error if codec is not None else None,
         "pixel_error": pixel,
@@ -115,7 +131,8 @@ def format_diffusers_report(report: dict) -> str:
              f"{', latent diffusion' if report['latent_diffusion'] else ''}), picture "
              f"{report['image']} {report['size'][0]}x{report['size'][1]}x{report['channels']}",
              f"{report['sampler']}, {report['steps']} steps, {report['nfe']} NFE per direction, "
-             f"{report['dtype']}, {report['seconds']:.2f} s"]
+             f"network {report['dtype']}, state {report['state_dtype']}, "
+             f"{report['seconds']:.2f} s"]
     if report["latent_diffusion"]:
         lines.append(f"latent round-trip error (exact inversion): {report['latent_error']:.3g}")
         lines.append(f"pixel error: {report['pixel_error']:.3g} (the autoencoder alone: "

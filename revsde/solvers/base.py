@@ -3,16 +3,24 @@
 Every solver is an immutable object.  Per-step data never lives on ``self``,
 so the same object serves forward steps, inverse steps and adjoint passes.
 
+* ``prepare(grid)`` computes what the solver needs of a whole grid (0-d tensors
+  of its step sizes, exponential weights) once per solve; the driver loop hands
+  it back with every step (``step.data``), read at the step index ``step.n``.
+  For a grid that grows step by step, ``prepare(grid, prior)`` extends ``prior``
+  with the new steps, by the same computation.
 * ``init(sde, t0, y0)`` builds the state at ``t0`` (a tuple of tensors whose
   first entry is ``y``; reversible solvers also carry the auxiliary ``ŷ``).
-* ``step(sde, t0, t1, h, state, dw)`` returns the state at ``t1``; ``dw`` is the
+* ``step(sde, step, state, dw)`` returns the state at ``step.t1``; ``dw`` is the
   pair ``(W, H)`` over the step (``None`` for an ODE), already oriented.
-* ``inverse(sde, t0, t1, h, state, dw)`` (reversible solvers) returns the state
-  at ``t0`` from the state at ``t1``, reusing the same ``dw``.
+* ``inverse(sde, step, state, dw)`` (reversible solvers) returns the state at
+  ``step.t0`` from the state at ``step.t1``, reusing the same ``dw``.
 
-``t0`` and ``t1`` are 0-d tensors in the state's dtype and device; the step
-size ``h = t1 - t0`` is passed as a python float (computed in float64 by the
-driver) and may be negative.
+A :class:`~revsde.grid.Step` holds ``n``, ``t0`` and ``t1`` (0-d tensors in the
+state's dtype and device) and the step size ``h = t1 - t0`` as a python float
+(computed in float64 by the driver), which may be negative.  The equation is
+evaluated at a :class:`~revsde.grid.Point` of the step (``step.start``,
+``step.end``, ``step.at(c)``), which tells an equation with per-grid data where
+it is.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import torch
 
 from ..brownian import Increment
 from ..checks import check_real
+from ..grid import Grid, Point, Step
 from ..sde import NOISE_TYPES, SDEAdapter
 
 #: A solver's full state: ``(y, ...auxiliaries)``, a tuple of tensors.
@@ -48,19 +57,19 @@ def check_compensated(compensated: object, quantum: float | None) -> bool:
     return compensated
 
 
-def cached_state_names(sde: SDEAdapter, compensated: bool) -> tuple[str, ...]:
-    """The layout of a solver that caches ``f`` and ``g`` at ``ŷ`` (Reversible Heun and its
-    exponential variant): ``(y, ŷ, f(ŷ), g(ŷ))``, no ``g(ŷ)`` for an ODE, then ``y·lo, ŷ·lo``
-    in compensated mode."""
-    names = ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
-    return names + LOW_NAMES if compensated else names
+def cached_state_names(sde: SDEAdapter) -> tuple[str, ...]:
+    """The plain layout of a solver that caches ``f`` and ``g`` at ``ŷ`` (Reversible Heun and
+    its exponential variant): ``(y, ŷ, f(ŷ), g(ŷ))``, no ``g(ŷ)`` for an ODE."""
+    return ("y", "ŷ", "f(ŷ)") if sde.is_ode else ("y", "ŷ", "f(ŷ)", "g(ŷ)")
 
 
-def cache_at(sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
-    """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE): one evaluation."""
+def cache_at(sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor,
+             at: Point | None = None) -> State:
+    """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE): one evaluation at ``t``
+    (the point ``at``)."""
     if sde.is_ode:
-        return (sde.f(t, yhat),)
-    return tuple(sde.f_and_g(t, yhat))
+        return (sde.f(t, yhat, at),)
+    return tuple(sde.f_and_g(t, yhat, at))
 
 
 def _layout(names: tuple[str, ...]) -> str:
@@ -196,34 +205,60 @@ class Solver:
                 )
 
     # -- stepping -------------------------------------------------------------------
-    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
-        """Per-step data of a whole grid, computed once per solve (``None``: none).
+    def prepare(self, grid: Grid, prior: Any = None) -> Any:
+        """The solver's data of ``grid``'s steps, computed once per solve (``None``: none).
 
-        The driver loop calls it when it builds a problem (``times``: the 1-D tensor of
-        the step times it hands to :meth:`step`; ``grid``: the same as python floats)
-        and keeps the answer on the problem's adapter as ``sde.step_data``, where
-        :meth:`step` and :meth:`inverse` may look up their step's data instead of
-        computing it (found from ``t0``'s address: no device synchronisation).
+        ``prior``: the data of an earlier, shorter state of the same grid (one that grows
+        step by step), to be extended with the new steps only.
         """
         return None
 
+    def data_key(self) -> tuple:
+        """What :meth:`prepare`'s data depends on besides the grid: the solver's kind (its
+        class and a wrapped base's) and options, as values (``Grid.keep``)."""
+        base = getattr(self, "base", None)
+        return (type(self), type(base), self.name, tuple(sorted(self.options().items())))
+
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
-             yhat0: torch.Tensor | None = None) -> State:
-        """The state at ``t0`` from ``y0`` (and the auxiliary ``yhat0``, default ``y0``)."""
+             yhat0: torch.Tensor | None = None, at: Point | None = None) -> State:
+        """The state at ``t0`` from ``y0`` (and the auxiliary ``yhat0``, default ``y0``);
+        ``at``: the point of the grid that ``t0`` is (for an equation with per-grid data)."""
         return (y0,)
 
-    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-             state: State, dw: Increment | None) -> State:
-        """The state at ``t1`` from the state at ``t0``."""
+    def step(self, sde: SDEAdapter, step: Step, state: State,
+             dw: Increment | None) -> State:
+        """The state at ``step.t1`` from the state at ``step.t0``."""
         raise NotImplementedError
 
-    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-                state: State, dw: Increment | None) -> State:
-        """The state at ``t0`` from the state at ``t1`` (reversible solvers)."""
+    def inverse(self, sde: SDEAdapter, step: Step, state: State,
+                dw: Increment | None) -> State:
+        """The state at ``step.t0`` from the state at ``step.t1`` (reversible solvers)."""
         raise SolverError(
             f"{self.name} is not reversible, so it has no inverse step; use a reversible "
             "method such as 'reversible_heun' or an 'mcf_*' wrapper."
         )
+
+
+class Tape:
+    """The evaluations of one inverse step, made on fresh leaves for the adjoint
+    (:mod:`revsde.adjoint.rules`): ``leaves[i]`` is the input of ``outputs[i]``, which
+    carries its graph; the step itself goes on with the outputs detached, so that its
+    states hold no graph."""
+
+    def __init__(self) -> None:
+        self.leaves: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+
+    def leaf(self, x: torch.Tensor) -> torch.Tensor:
+        """A detached copy of ``x`` that starts a fresh graph (recorded)."""
+        out = x.detach().requires_grad_()
+        self.leaves.append(out)
+        return out
+
+    def record(self, out: torch.Tensor) -> torch.Tensor:
+        """``out`` recorded with its graph; returned detached."""
+        self.outputs.append(out)
+        return out.detach()
 
 
 def check_quantum(quantum: float | None) -> float | None:

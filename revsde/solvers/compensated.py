@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 __all__ = ["Pair", "SPLITTERS", "two_sum", "split", "two_prod", "add", "add_pair", "sub_pair",
-           "scale", "divide", "check_dtype", "low_parts", "unpack", "pack"]
+           "scale", "divide", "check_dtype", "unpack", "pack"]
 
 #: ``(hi, lo)``: the value ``hi + lo``.
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -116,12 +116,6 @@ def divide(x: Pair, c: torch.Tensor | float) -> Pair:
 
 
 # -- the layout of a compensated solver state: (y, ŷ, ...caches, y·lo, ŷ·lo) ----------------
-def low_parts(y: torch.Tensor, yhat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The zero low parts that start a compensated state (after checking the dtype)."""
-    check_dtype(y.dtype)
-    return torch.zeros_like(y), torch.zeros_like(yhat)
-
-
 def unpack(state: tuple) -> tuple[Pair, Pair, tuple]:
     """``(y, ŷ, caches)`` of a compensated state, ``y`` and ``ŷ`` as pairs."""
     k = len(state) - 2

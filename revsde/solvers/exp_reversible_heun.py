@@ -47,13 +47,17 @@ sum on a fixed-point grid, and no rounding of it is invertible bit for bit.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
+from ..grid import Grid, Point, Step
 from ..sde import SDEAdapter
-from . import compensated as cw
+from .arithmetic import arithmetic
 from .base import Solver, State, cache_at, cached_state_names, check_compensated
+from .scalars import StepRows
 
-__all__ = ["ExponentialReversibleHeun", "ExpWeightsTable", "exp_weights", "phi2"]
+__all__ = ["ExponentialReversibleHeun", "Weights", "exp_weights", "phi2", "weight_rows"]
 
 F64 = torch.float64
 #: Below this |H| the closed form of φ2 loses digits to cancellation; use its series.
@@ -92,80 +96,86 @@ def exp_weights(s0: torch.Tensor | float, h: torch.Tensor | float,
     """
     s0 = torch.as_tensor(s0, dtype=F64)
     # h·(1/s0), not h/s0: torch computes a python float over a tensor so, and written
-    # out it gives a tensor h (a whole grid, ExpWeightsTable) the same numbers as a float
+    # out it gives a tensor h (a whole grid, weight_rows) the same numbers as a float
     H = torch.log1p(s0.reciprocal() * h)
     w0 = s0 * H * phi2(H)
     return w0, h - w0
 
 
-class ExpWeightsTable:
-    """The weights ``(w0, w1)`` of every step of one grid, computed once per solve.
+class Weights(NamedTuple):
+    """One step's numbers ``(w0, w1, w1/w0, w0/w1, w0/h, w1/h)``: ``floats`` as python
+    floats (the plain step's factors), and ``columns[i][k]`` the same numbers as 0-d
+    float64 tensors (the compensated step's, read only there).  It is the step's stretch
+    ratio ``w1/w0`` (:class:`~revsde.solvers.arithmetic.Ratio`)."""
 
-    :func:`exp_weights` costs about thirty small tensor operations; a solve needs it at
-    every step and every inverse step.  Here it is applied once to the whole grid
-    (``s0 = t_n``, ``h = t_{n+1} - t_n``; every operation is elementwise, so the same
-    numbers as step by step, checked in tests/test_sampler_overhead.py).  :meth:`at`
-    finds a step from ``t0``'s address in the driver loop's ``times`` tensor (no value
-    is read: no device synchronisation) and checks ``h``; anything else gets ``None``.
-    """
+    floats: tuple[float, ...]
+    columns: tuple[torch.Tensor, ...]
+    k: int
 
-    def __init__(self, times: torch.Tensor, grid: list[float]) -> None:
-        self.times, self.grid = times, list(grid)  # kept: the address stays this grid's
-        self._ptr = times.data_ptr()
-        self._item = times.element_size()
-        self._size = (times.numel() - 1) * self._item  # t_N starts no step
-        self._version = times._version
-        self.dtype, self.device = times.dtype, times.device
-        self._h = [b - a for a, b in zip(grid[:-1], grid[1:])]
-        h = torch.tensor(self._h, dtype=F64, device=times.device)
-        w0, w1 = exp_weights(times[:-1], h)
-        # the step's other numbers, each the same division as a step makes of its 0-d
-        # weights (correctly rounded alike on a vector): the stretches w1/w0, w0/w1 and
-        # the noise weights w0/h, w1/h
-        self._cols = (w0, w1, w1 / w0, w0 / w1, w0 / h, w1 / h)
-        # the same numbers as python floats (one read of the whole table, not one per step):
-        # the plain step's scalar factors
-        self._f = list(zip(*torch.stack(self._cols).tolist()))
-        self._w: list[tuple[torch.Tensor, ...]] | None = None  # 0-d rows, at first request
+    def tensor_at(self, i: int) -> torch.Tensor:
+        """Number ``i`` as a 0-d float64 tensor."""
+        return self.columns[i][self.k]
 
-    def holds(self, times: torch.Tensor, grid: list[float]) -> bool:
-        """Whether this is the table of ``times`` (the same memory, unwritten since, in the
-        same dtype and on the same device) and ``grid``."""
-        return (times.data_ptr() == self._ptr and times._version == self._version
-                and times.dtype is self.dtype and times.device == self.device
-                and times.numel() * self._item == self._size + self._item
-                and grid == self.grid)
+    @property
+    def value(self) -> float:
+        return self.floats[2]
 
-    def _index(self, t0: torch.Tensor, h: float) -> int | None:
-        """``n`` if ``t0`` is ``times[n]`` (by address, unwritten since) and ``h`` is the
-        step from it; else ``None``."""
-        off = t0.data_ptr() - self._ptr
-        if (off < 0 or off >= self._size or t0.dim() or t0._version != self._version
-                or t0.dtype is not self.dtype or t0.device != self.device):
-            return None
-        n = off // self._item
-        return n if h == self._h[n] else None
+    @property
+    def inverse(self) -> float:
+        return self.floats[3]
 
-    def row(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, ...] | None:
-        """``(w0, w1, w1/w0, w0/w1, w0/h, w1/h)`` (0-d, float64) of the step from
-        ``t0 = times[n]`` by ``h``, if ``h`` is that step of the grid; else ``None``."""
-        n = self._index(t0, h)
-        if n is None:
-            return None
-        if self._w is None:  # the compensated step's 0-d factors: one unbind per column
-            self._w = list(zip(*(c.unbind() for c in self._cols)))
-        return self._w[n]
+    @property
+    def tensor(self) -> torch.Tensor:
+        return self.tensor_at(2)
 
-    def floats(self, t0: torch.Tensor, h: float) -> tuple[float, ...] | None:
-        """:meth:`row` as python floats."""
-        n = self._index(t0, h)
-        return None if n is None else self._f[n]
 
-    def at(self, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """``(w0, w1)`` (0-d, float64) of the step from ``t0 = times[n]`` by ``h``, if
-        ``h`` is that step of the grid; else ``None``."""
-        row = self.row(t0, h)
-        return None if row is None else row[:2]
+def weight_rows(s0: torch.Tensor, hs: list[float]) -> list[Weights]:
+    """The :class:`Weights` of the steps from the clocks ``s0`` (1-D) by ``hs``, computed
+    for all of them at once (every operation is elementwise, so the same numbers as
+    step by step, checked in tests/test_sampler_overhead.py); each number is the same
+    division a step would make of its 0-d weights."""
+    if not hs:
+        return []
+    h = torch.tensor(hs, dtype=F64, device=s0.device)
+    w0, w1 = exp_weights(s0, h)
+    cols = (w0, w1, w1 / w0, w0 / w1, w0 / h, w1 / h)
+    # one read of the whole range, not one per step
+    return [Weights(row, cols, k) for k, row in enumerate(zip(*torch.stack(cols).tolist()))]
+
+
+class Part(NamedTuple):
+    """The half-update ``c (w f + (w/h) g·W)`` of ``y`` with the weight ``w = w_i``
+    (``i = 0, 1``) of one cache; ``c = 1`` forward, ``-1`` undone (module docstring)."""
+
+    sde: SDEAdapter
+    cache: State
+    dw: tuple | None
+    weights: Weights
+    i: int
+    c: float
+
+    def tensor(self) -> torch.Tensor:
+        """``w f + (w/h) g·W`` with the weights as 0-d float64 tensors."""
+        r = self.cache[0] * self.weights.tensor_at(self.i)
+        if self.dw is not None:
+            r = r + self.sde.prod(self.cache[1], self.dw[0]) * self.weights.tensor_at(4 + self.i)
+        return r
+
+    def added_to(self, y: torch.Tensor) -> torch.Tensor:
+        """``y + w f + (w/h) g·W`` in fused sums; undone (``c = -1``) in reverse order."""
+        w, wh = self.weights.floats[self.i], self.weights.floats[4 + self.i]
+        if self.c == 1.0:
+            out = torch.add(y, self.cache[0], alpha=w)
+            return out if self.dw is None else out.add_(self.sde.prod(self.cache[1], self.dw[0]),
+                                                         alpha=wh)
+        if self.dw is not None:
+            y = torch.add(y, self.sde.prod(self.cache[1], self.dw[0]), alpha=-wh)
+        return torch.add(y, self.cache[0], alpha=-w)
+
+
+def grid_weight_rows(grid: Grid, lo: int, hi: int) -> list:
+    """:func:`weight_rows` of steps ``lo … hi-1`` of ``grid``."""
+    return weight_rows(grid.span(lo, hi), [grid.h(n) for n in range(lo, hi)])
 
 
 class ExponentialReversibleHeun(Solver):
@@ -199,126 +209,65 @@ class ExponentialReversibleHeun(Solver):
 
     def __init__(self, compensated: bool = False):
         self.compensated = check_compensated(compensated, None)
+        self.arith = arithmetic(None, self.compensated)
 
     def options(self) -> dict:
         return {"compensated": self.compensated}
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
         """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``; compensated: then ``y·lo, ŷ·lo``."""
-        return cached_state_names(sde, self.compensated)
+        return self.arith.names(cached_state_names(sde))
 
-    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
+    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor,
+                 at: Point | None = None) -> State:
         """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE): one evaluation."""
-        return cache_at(sde, t, yhat)
+        return cache_at(sde, t, yhat, at)
 
-    def tabulate(self, times: torch.Tensor, grid: list[float]) -> ExpWeightsTable | None:
-        """The weights of every step of the grid (:class:`ExpWeightsTable`), for a grid
-        of positive clocks (else ``None``: :meth:`init` refuses it)."""
-        if times.dim() != 1 or not (min(grid) > 0):
+    def prepare(self, grid: Grid, prior: StepRows | None = None) -> StepRows | None:
+        """The weights of every step of the grid (:func:`weight_rows`), for a grid of
+        positive clocks (else ``None``: :meth:`init` refuses it)."""
+        if prior is not None:
+            return prior.extend(grid)
+        if not min(grid.times) > 0:
             return None
-        # the last grid's table again when the grid is the same (a sampler's next batch)
-        last = self.__dict__.get("_last_table")
-        if last is not None and last.holds(times, grid):
-            return last
-        table = self._last_table = ExpWeightsTable(times, grid)
-        return table
+        return StepRows(grid_weight_rows).extend(grid)
 
     @staticmethod
-    def step_numbers(sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[torch.Tensor, ...]:
-        """``(w0, w1, w1/w0, w0/w1, w0/h, w1/h)`` of the step: the solve's table row
-        (``sde.step_data``) when the step is one of its grid, else computed (the same
-        operations on 0-d tensors)."""
-        table = getattr(sde, "step_data", None)
-        row = table.row(t0, h) if isinstance(table, ExpWeightsTable) else None
-        if row is not None:
-            return row
-        w0, w1 = exp_weights(t0, h)
-        return w0, w1, w1 / w0, w0 / w1, w0 / h, w1 / h
-
-    @classmethod
-    def step_floats(cls, sde: SDEAdapter, t0: torch.Tensor, h: float) -> tuple[float, ...]:
-        """:meth:`step_numbers` as python floats (from the table: no device read per step)."""
-        table = getattr(sde, "step_data", None)
-        row = table.floats(t0, h) if isinstance(table, ExpWeightsTable) else None
-        if row is not None:
-            return row
-        return tuple(torch.stack(cls.step_numbers(sde, t0, h)).tolist())
-
-    @staticmethod
-    def _advance(sde: SDEAdapter, y: torch.Tensor, cache: State, w: float, wh: float,
-                 dw: tuple | None) -> torch.Tensor:
-        """``y + w f + (w/h) g W`` (``wh = w/h``; both signed), in one or two fused sums."""
-        out = torch.add(y, cache[0], alpha=w)
-        return out if dw is None else out.add_(sde.prod(cache[1], dw[0]), alpha=wh)
-
-    @staticmethod
-    def _retreat(sde: SDEAdapter, y: torch.Tensor, cache: State, w: float, wh: float,
-                 dw: tuple | None) -> torch.Tensor:
-        """``y - (w/h) g W - w f``: :meth:`_advance` undone, its sums in reverse order."""
-        if dw is not None:
-            y = torch.add(y, sde.prod(cache[1], dw[0]), alpha=-wh)
-        return torch.add(y, cache[0], alpha=-w)
-
-    @staticmethod
-    def _part(sde, cache, w, wh, dw):
-        """``w f + (w/h) g W``: one half-update of ``y`` (``wh = w/h``)."""
-        r = cache[0] * w
-        if dw is not None:
-            r = r + sde.prod(cache[1], dw[0]) * wh
-        return r
+    def weights(step: Step) -> Weights:
+        """Step ``n``'s :class:`Weights` (computed here for a step without data)."""
+        if step.data is not None:
+            return step.data[step.n]
+        return weight_rows(step.t0.reshape(1), [step.h])[0]
 
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
-             yhat0: torch.Tensor | None = None) -> State:
+             yhat0: torch.Tensor | None = None, at: Point | None = None) -> State:
         if not float(t0) > 0:
             raise ValueError(
                 f"{self.name} runs in a positive clock s (its weights assume a drift linear "
                 f"in log s); got t0={float(t0)}. Use it on a lifted diffusion equation "
                 "(revsde.diffusion.LiftedProblem), or reversible_heun elsewhere."
             )
-        yhat0 = y0 if yhat0 is None else yhat0
-        state = (y0, yhat0) + self.evaluate(sde, t0, yhat0)
-        return state + cw.low_parts(y0, yhat0) if self.compensated else state
+        ar = self.arith
+        y = ar.start(y0)
+        yhat = ar.start(y0 if yhat0 is None else yhat0)
+        return ar.pack(y, yhat, self.evaluate(sde, t0, ar.hi(yhat), at))
 
-    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-             state: State, dw: tuple | None) -> State:
-        if self.compensated:
-            return self._step_pairs(sde, t0, t1, h, state, dw)
-        y0, yh0, cache0 = state[0], state[1], state[2:]
-        w0, w1, r10, _, w0h, w1h = self.step_floats(sde, t0, h)
-        m = self._advance(sde, y0, cache0, w0, w0h, dw)
-        # ŷ1 = m + (w1/w0)(m - ŷ0) = lerp(ŷ0, m, 1 + w1/w0), one operation
-        yh1 = torch.lerp(yh0, m, 1.0 + r10)
-        cache1 = self.evaluate(sde, t1, yh1)
-        return (self._advance(sde, m, cache1, w1, w1h, dw), yh1) + cache1
+    def step(self, sde: SDEAdapter, step: Step, state: State, dw: tuple | None) -> State:
+        """``m = y0 + w0 f0 (+ (w0/h) g W)``, ``ŷ1 = m + (w1/w0)(m - ŷ0)``,
+        ``y1 = m + w1 f1 (+ (w1/h) g W)`` (module docstring)."""
+        ar, w = self.arith, self.weights(step)
+        y0, yhat0, cache0 = ar.unpack(state)
+        m = ar.add(y0, Part(sde, cache0, dw, w, 0, 1.0))
+        yhat1 = ar.stretch(yhat0, m, w)
+        cache1 = self.evaluate(sde, step.t1, ar.hi(yhat1), step.end)
+        return ar.pack(ar.add(m, Part(sde, cache1, dw, w, 1, 1.0)), yhat1, cache1)
 
-    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-                state: State, dw: tuple | None) -> State:
-        if self.compensated:
-            return self._inverse_pairs(sde, t0, t1, h, state, dw)
-        y1, yh1, cache1 = state[0], state[1], state[2:]
-        w0, w1, _, r01, w0h, w1h = self.step_floats(sde, t0, h)
-        m = self._retreat(sde, y1, cache1, w1, w1h, dw)
-        yh0 = torch.lerp(yh1, m, 1.0 + r01)  # m - (w0/w1)(ŷ1 - m)
-        cache0 = self.evaluate(sde, t0, yh0)
-        return (self._retreat(sde, m, cache0, w0, w0h, dw), yh0) + cache0
-
-    # -- compensated mode: the same step on (hi, lo) pairs --------------------------------
-    def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        y0, yh0, cache0 = cw.unpack(state)
-        w0, w1, r10, _, w0h, w1h = self.step_numbers(sde, t0, h)
-        m = cw.add(y0, self._part(sde, cache0, w0, w0h, dw))
-        yh1 = cw.add_pair(m, cw.scale(cw.sub_pair(m, yh0), r10.to(y0[0].dtype)))
-        cache1 = self.evaluate(sde, t1, yh1[0])
-        y1 = cw.add(m, self._part(sde, cache1, w1, w1h, dw))
-        return cw.pack(y1, yh1, cache1)
-
-    def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        y1, yh1, cache1 = cw.unpack(state)
-        w0, w1, r10, _, w0h, w1h = self.step_numbers(sde, t0, h)
-        m = cw.add(y1, -self._part(sde, cache1, w1, w1h, dw))
-        # the forward stretch undone by a division by the same ratio (not a product with
-        # its rounded reciprocal, which would change ŷ's last bits)
-        yh0 = cw.sub_pair(m, cw.divide(cw.sub_pair(yh1, m), r10.to(y1[0].dtype)))
-        cache0 = self.evaluate(sde, t0, yh0[0])
-        y0 = cw.add(m, -self._part(sde, cache0, w0, w0h, dw))
-        return cw.pack(y0, yh0, cache0)
+    def inverse(self, sde: SDEAdapter, step: Step, state: State, dw: tuple | None) -> State:
+        """``m = y1 - w1 f1 (- (w1/h) g W)``, ``ŷ0 = m - (w0/w1)(ŷ1 - m)``,
+        ``y0 = m - w0 f0 (- (w0/h) g W)`` (module docstring)."""
+        ar, w = self.arith, self.weights(step)
+        y1, yhat1, cache1 = ar.unpack(state)
+        m = ar.add(y1, Part(sde, cache1, dw, w, 1, -1.0))
+        yhat0 = ar.unstretch(yhat1, m, w)
+        cache0 = self.evaluate(sde, step.t0, ar.hi(yhat0), step.start)
+        return ar.pack(ar.add(m, Part(sde, cache0, dw, w, 0, -1.0)), yhat0, cache0)

@@ -7,15 +7,16 @@ increment with ``h -> -h``, ``W -> -W``, ``H -> H`` for its backward half-step.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
 from ..brownian import Increment
+from ..grid import Grid, Step
 from ..sde import SDEAdapter
 from . import tableaus as tb
 from .base import Solver, State
-from .scalars import MAX_STEPS, Scalars, plain, scalars_of
+from .scalars import StepRows, as_tensors, keeps_tensors
 
 
 class BaseMethod(Solver):
@@ -25,15 +26,45 @@ class BaseMethod(Solver):
         """``(y,)``."""
         return ("y",)
 
-    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
-                  dw: Increment | None) -> torch.Tensor:
-        """``Ψ_h(t, y; W, H)``: the step's change of ``y``."""
+    def increment(self, sde: SDEAdapter, step: Step, y: torch.Tensor, dw: Increment | None,
+                  back: bool = False) -> torch.Tensor:
+        """``Ψ_h(t_n, y; W, H)``: the change of ``y`` over ``step``; ``back``: the backward
+        half-step ``Ψ_{-h}(t_{n+1}, y; -W, H)`` of the McCallum–Foster wrapper."""
         raise NotImplementedError
 
-    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-             state: State, dw: Increment | None) -> State:
+    def step(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None) -> State:
         y = state[0]
-        return (y + self.increment(sde, t0, h, y, dw),)
+        return (y + self.increment(sde, step, y, dw),)
+
+
+def oriented(step: Step, dw: Increment | None, back: bool
+             ) -> tuple[torch.Tensor, float, Increment | None]:
+    """``(t, h, dw)`` of a half-step: ``(t0, h, (W, H))``, or ``(t1, -h, (-W, H))`` ``back``."""
+    if not back:
+        return step.t0, step.h, dw
+    return step.t1, -step.h, None if dw is None else Increment(-dw[0], dw[1])
+
+
+class TableauNumbers(NamedTuple):
+    """A tableau's weights and each step's numbers as 0-d tensors (docs/mathematics.md
+    (Runge–Kutta bases)): ``a``, ``b`` (and ``a_w``, ``a_h`` of an additive SRK) shaped as
+    the tableau's; ``steps[n]`` the row of step ``n`` for the forward and the backward
+    half-step (``(h_n, -h_n)``, or the products ``a_ij·(±h_n)``, ``b_i·(±h_n)``)."""
+
+    a: tuple
+    b: tuple
+    steps: StepRows
+    a_w: tuple = ()
+    a_h: tuple = ()
+
+
+def _shaped(values: list, shape: tuple) -> tuple:
+    """``values`` cut into rows of the lengths of the rows of ``shape``."""
+    out, k = [], 0
+    for row in shape:
+        out.append(tuple(values[k:k + len(row)]))
+        k += len(row)
+    return tuple(out)
 
 
 class _TableauMethod(BaseMethod):
@@ -55,22 +86,34 @@ class _TableauMethod(BaseMethod):
         if "nfe_per_step" not in cls.__dict__:
             cls.nfe_per_step = tab.stages
 
-    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Scalars | None:
-        """The steps ``±h_n`` and the tableau's weights as 0-d tensors, once per solve
+    def prepare(self, grid: Grid, prior: Any = None) -> TableauNumbers | None:
+        """The tableau's weights and every step's numbers as 0-d tensors, once per solve
         (:mod:`revsde.solvers.scalars`: the same products, without a python number
-        wrapped in a new tensor at every operation)."""
+        wrapped in a new tensor at every operation); ``None`` where numbers stay python
+        numbers."""
+        if prior is not None:
+            return prior._replace(steps=prior.steps.extend(grid))
+        if not keeps_tensors(grid):
+            return None
         tab = self.tableau
-        return Scalars.for_grid(times, grid, [*(a for row in tab.a for a in row), *tab.b])
+        a = _shaped(as_tensors([w for row in tab.a for w in row], grid), tab.a)
+        return TableauNumbers(a, tuple(as_tensors(tab.b, grid)),
+                              StepRows(self.step_numbers).extend(grid))
+
+    def step_numbers(self, grid: Grid, lo: int, hi: int) -> list:
+        """The rows ``(h_n, -h_n)`` of steps ``lo … hi-1`` as 0-d tensors."""
+        vals = as_tensors([v for n in range(lo, hi) for v in (grid.h(n), -grid.h(n))], grid)
+        return [(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
 
 
 def _combine(y: torch.Tensor, coeffs: tuple[float, ...], ks: list[torch.Tensor],
-             num=plain) -> torch.Tensor:
-    """``y + Σ_j a_j k_j`` (a weight of one adds ``k_j`` itself: ``1.0 * k`` is ``k``;
-    ``num``: the solve's :class:`~revsde.solvers.scalars.Scalars`)."""
+             factors: tuple) -> torch.Tensor:
+    """``y + Σ_j a_j k_j`` with ``factors`` the weights ``a_j`` as multiplied (0-d tensors
+    or the numbers themselves); a weight of one adds ``k_j`` itself (``1.0 * k`` is ``k``)."""
     z = y
-    for a, k in zip(coeffs, ks):
+    for a, f, k in zip(coeffs, factors, ks):
         if a:
-            z = z + (k if a == 1.0 else num(a) * k)
+            z = z + (k if a == 1.0 else f * k)
     return z
 
 
@@ -84,23 +127,26 @@ class StratRK(_TableauMethod):
     tableau: ClassVar[tb.RKTableau]
     tableau_type = tb.RKTableau
 
-    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
-                  dw: Increment | None) -> torch.Tensor:
-        tab = self.tableau
-        num = scalars_of(sde)
-        ks = []
-        for row, c in zip(tab.a, tab.c):
-            z = _combine(y, row, ks, num)
-            ti = t if c == 0.0 else sde.stage_time(t, c, h)
+    def increment(self, sde: SDEAdapter, step: Step, y: torch.Tensor, dw: Increment | None,
+                  back: bool = False) -> torch.Tensor:
+        tab, nums = self.tableau, step.data
+        t, h, dw = oriented(step, dw, back)
+        a, b, hh = ((tab.a, tab.b, h) if nums is None
+                    else (nums.a, nums.b, nums.steps[step.n][back]))
+        ks: list[torch.Tensor] = []
+        for row, factors, c in zip(tab.a, a, tab.c):
+            z = _combine(y, row, ks, factors)
+            at = step.at(c, back)
+            ti = t if c == 0.0 else sde.stage_time(t, c, h, at)
             if dw is None:
-                ks.append(sde.f(ti, z) * num(h))
+                ks.append(sde.f(ti, z, at) * hh)
             else:
-                f, g = sde.f_and_g(ti, z)
+                f, g = sde.f_and_g(ti, z, at)
                 ks.append(torch.add(sde.prod(g, dw[0]), f, alpha=h))
         out = None
-        for b, k in zip(tab.b, ks):
-            if b:
-                term = k if b == 1.0 else num(b) * k
+        for w, factor, k in zip(tab.b, b, ks):
+            if w:
+                term = k if w == 1.0 else factor * k
                 out = term if out is None else out + term
         return out
 
@@ -158,13 +204,15 @@ class EulerHeun(BaseMethod):
     ode_order = 1.0
     nfe_per_step = 1
 
-    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
-                  dw: Increment | None) -> torch.Tensor:
+    def increment(self, sde: SDEAdapter, step: Step, y: torch.Tensor, dw: Increment | None,
+                  back: bool = False) -> torch.Tensor:
+        t, h, dw = oriented(step, dw, back)
+        at = step.at(0.0, back)
         if dw is None:
-            return sde.f(t, y) * h
-        f, g = sde.f_and_g(t, y)
+            return sde.f(t, y, at) * h
+        f, g = sde.f_and_g(t, y, at)
         gw = sde.prod(g, dw[0])
-        g2 = sde.g(t, y + gw)
+        g2 = sde.g(t, y + gw, at)
         return f * h + 0.5 * (gw + sde.prod(g2, dw[0]))
 
 
@@ -182,44 +230,61 @@ class AdditiveSRK(_TableauMethod):
     noise_types = ("additive",)
     needs_levy_area = True
 
-    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Scalars | None:
-        """The products ``a_ij·(±h_n)``, ``b_i·(±h_n)`` of every step (as the increment
-        computes them) and the noise weights, as 0-d tensors once per solve."""
-        tab = self.tableau
-        if len(grid) - 1 > MAX_STEPS:
+    def prepare(self, grid: Grid, prior: Any = None) -> TableauNumbers | None:
+        """The noise weights ``a_w``, ``a_h`` and every step's products ``a_ij·(±h_n)``,
+        ``b_i·(±h_n)`` (as the increment computes them) as 0-d tensors, once per solve."""
+        if prior is not None:
+            return prior._replace(steps=prior.steps.extend(grid))
+        if not keeps_tensors(grid):
             return None
-        hs = [b - a for a, b in zip(grid[:-1], grid[1:])]
-        hs += [-h for h in hs]
-        weights = [*(a for row in tab.a for a in row), *tab.b]
-        products = [w * h for w in weights if w for h in hs]
-        return Scalars.for_grid(times, grid, [*products, *tab.a_w, *tab.a_h])
-
-    def increment(self, sde: SDEAdapter, t: torch.Tensor, h: float, y: torch.Tensor,
-                  dw: Increment | None) -> torch.Tensor:
         tab = self.tableau
-        num = scalars_of(sde)
+        return TableauNumbers((), (), StepRows(self.step_numbers).extend(grid),
+                              tuple(as_tensors(tab.a_w, grid)), tuple(as_tensors(tab.a_h, grid)))
+
+    def step_numbers(self, grid: Grid, lo: int, hi: int) -> list:
+        """Rows ``((a·h, b·h), (a·(-h), b·(-h)))`` of steps ``lo … hi-1``: the products
+        shaped as the tableau's ``a`` and ``b``, as 0-d tensors."""
+        tab = self.tableau
+        weights = [*(w for row in tab.a for w in row), *tab.b]
+        k = len(weights)
+        values = as_tensors([w * v for n in range(lo, hi) for v in (grid.h(n), -grid.h(n))
+                             for w in weights], grid)
+        nb = len(tab.b)
+        return [tuple((_shaped(values[j:j + k - nb], tab.a), tuple(values[j + k - nb:j + k]))
+                      for j in (i, i + k)) for i in range(0, len(values), 2 * k)]
+
+    def increment(self, sde: SDEAdapter, step: Step, y: torch.Tensor, dw: Increment | None,
+                  back: bool = False) -> torch.Tensor:
+        tab, nums = self.tableau, step.data
+        t, h, dw = oriented(step, dw, back)
+        if nums is None:
+            ah = tuple(tuple(a * h for a in row) for row in tab.a)
+            bh, a_w, a_h = tuple(b * h for b in tab.b), tab.a_w, tab.a_h
+        else:
+            (ah, bh), a_w, a_h = nums.steps[step.n][back], nums.a_w, nums.a_h
         if dw is None:
             gw = gh = None
         else:
-            g = sde.g(t, y)
+            g = sde.g(t, y, step.at(0.0, back))
             gw = sde.prod(g, dw[0])
             gh = sde.prod(g, dw[1])
-        fs = []
-        for row, c, aw, ah in zip(tab.a, tab.c, tab.a_w, tab.a_h):
+        fs: list[torch.Tensor] = []
+        for row, factors, c, aw, fw, ahh, fh in zip(tab.a, ah, tab.c, tab.a_w, a_w, tab.a_h, a_h):
             z = y
-            for a, fj in zip(row, fs):
+            for a, f, fj in zip(row, factors, fs):
                 if a:
-                    z = z + num(a * h) * fj
+                    z = z + f * fj
             if gw is not None:
                 if aw:
-                    z = z + num(aw) * gw
-                if ah:
-                    z = z + num(ah) * gh
-            fs.append(sde.f(t if c == 0.0 else sde.stage_time(t, c, h), z))
+                    z = z + fw * gw
+                if ahh:
+                    z = z + fh * gh
+            at = step.at(c, back)
+            fs.append(sde.f(t if c == 0.0 else sde.stage_time(t, c, h, at), z, at))
         out = None
-        for b, fi in zip(tab.b, fs):
+        for b, f, fi in zip(tab.b, bh, fs):
             if b:
-                term = num(b * h) * fi
+                term = f * fi
                 out = term if out is None else out + term
         return out if gw is None else out + gw
 

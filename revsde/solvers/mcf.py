@@ -1,4 +1,5 @@
-"""The McCallum–Foster reversible wrapper around any explicit base (MATH.md §3).
+"""The McCallum–Foster reversible wrapper around any explicit base (docs/mathematics.md
+(McCallum–Foster)).
 
 McCallum & Foster (2024), "Efficient, accurate and stable gradients for neural
 ODEs": with coupling ``ζ ∈ (0, 1]`` and auxiliary state ``ŷ``,
@@ -15,25 +16,25 @@ and the inverse
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from ..brownian import Increment
 from ..checks import check_real
+from ..grid import Grid, Point, Step
 from ..sde import SDEAdapter
-from . import compensated as cw
-from .base import (
-    LOW_NAMES,
-    Solver,
-    State,
-    check_compensated,
-    check_quantum,
-    check_quantum_fits,
-    quantize,
-)
+from .arithmetic import Shift, arithmetic
+from .base import Solver, State, Tape, check_compensated, check_quantum
 from .explicit import BaseMethod
-from .scalars import Scalars, plain, scalars_of
+from .scalars import as_tensors, keeps_tensors
+
+
+class CouplingData(NamedTuple):
+    """The wrapper's per-grid data: its base method's, and ``(ζ, 1-ζ)`` as multiplied."""
+
+    base: Any
+    coupling: tuple
 
 
 class McCallumFoster(Solver):
@@ -69,6 +70,7 @@ class McCallumFoster(Solver):
         self.zeta = zeta
         self.quantum = check_quantum(quantum)
         self.compensated = check_compensated(compensated, self.quantum)
+        self.arith = arithmetic(self.quantum, self.compensated)
         if self.quantum is not None and zeta != 1.0:
             raise ValueError(
                 f"quantum (bit-exact mode) needs zeta=1 so that both updates are additive; "
@@ -98,78 +100,61 @@ class McCallumFoster(Solver):
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
         """``(y, ŷ)``; compensated: ``(y, ŷ, y·lo, ŷ·lo)``."""
-        return ("y", "ŷ") + LOW_NAMES if self.compensated else ("y", "ŷ")
+        return self.arith.names(("y", "ŷ"))
 
-    def forward_increment(self, sde: SDEAdapter, t0: torch.Tensor, h: float,
-                          yhat0: torch.Tensor, dw: Increment | None) -> torch.Tensor:
-        """``Ψ_h(t0, ŷ0; W, H)``, rounded to the grid in exact mode."""
-        return quantize(self.base.increment(sde, t0, h, yhat0, dw), self.quantum)
+    @staticmethod
+    def base_step(step: Step) -> Step:
+        """``step`` as the base method sees it (with the base's per-grid data)."""
+        if step.data is None:
+            return step
+        return Step(step.n, step.t0, step.t1, step.h, step.data.base, step.eq)
 
-    def backward_increment(self, sde: SDEAdapter, t1: torch.Tensor, h: float, y1: torch.Tensor,
-                           dw: Increment | None) -> torch.Tensor:
-        """``Ψ_{-h}(t1, y1; -W, H)``, rounded to the grid in exact mode."""
-        rdw = None if dw is None else Increment(-dw[0], dw[1])
-        return quantize(self.base.increment(sde, t1, -h, y1, rdw), self.quantum)
+    def increment(self, sde: SDEAdapter, step: Step, x: torch.Tensor, dw: Increment | None,
+                  back: bool = False, tape: Tape | None = None) -> torch.Tensor:
+        """``A = Ψ_h(t0, x; W, H)`` or (``back``) ``B = Ψ_{-h}(t1, x; -W, H)`` over the base's
+        ``step``; with a ``tape``, evaluated on a fresh leaf and recorded there."""
+        if tape is None:
+            return self.base.increment(sde, step, x, dw, back)
+        leaf = tape.leaf(x)
+        return tape.record(self.base.increment(sde, step, leaf, dw, back))
 
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
-             yhat0: torch.Tensor | None = None) -> State:
-        check_quantum_fits(y0, self.quantum)
-        y0 = quantize(y0, self.quantum)
-        state = (y0, y0 if yhat0 is None else quantize(yhat0, self.quantum))
-        return state + cw.low_parts(*state) if self.compensated else state
+             yhat0: torch.Tensor | None = None, at: Point | None = None) -> State:
+        ar = self.arith
+        return ar.pack(ar.start(y0), ar.start(y0 if yhat0 is None else yhat0))
 
-    def tabulate(self, times: torch.Tensor, grid: list[float]) -> Any:
-        """The base method's per-solve data (its increments run on the same grid), with the
-        coupling's ``ζ`` and ``1-ζ`` as 0-d tensors too (:mod:`revsde.solvers.scalars`)."""
-        table = self.base.tabulate(times, grid)
-        if isinstance(table, Scalars) and self.zeta != 1.0:
-            table = table.with_values((self.zeta, 1.0 - self.zeta))
-        return table
+    def prepare(self, grid: Grid, prior: Any = None) -> Any:
+        """The base method's per-grid data (its increments run on the same grid), with the
+        coupling's ``ζ`` and ``1-ζ`` as 0-d tensors (:mod:`revsde.solvers.scalars`)."""
+        if prior is not None:
+            return prior._replace(base=self.base.prepare(grid, prior.base))
+        coupling = ((self.zeta, 1.0 - self.zeta) if not keeps_tensors(grid)
+                    else tuple(as_tensors((self.zeta, 1.0 - self.zeta), grid)))
+        return CouplingData(self.base.prepare(grid), coupling)
 
-    def couple(self, y0: torch.Tensor, yhat0: torch.Tensor, num=plain) -> torch.Tensor:
-        """``ζ y0 + (1-ζ) ŷ0`` (``num``: the solve's
-        :class:`~revsde.solvers.scalars.Scalars`, the same products)."""
-        if self.zeta == 1.0:
-            return y0
-        return num(self.zeta) * y0 + num(1.0 - self.zeta) * yhat0
+    def coupling(self, step: Step) -> tuple:
+        """``(ζ, 1-ζ)`` as the step multiplies by them (the solve's 0-d tensors)."""
+        if step.data is None:
+            return (self.zeta, 1.0 - self.zeta)
+        return step.data.coupling
 
-    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-             state: State, dw: Increment | None) -> State:
-        if self.compensated:
-            return self._step_pairs(sde, t0, t1, h, state, dw)
-        y0, yh0 = state
-        y1 = self.couple(y0, yh0, scalars_of(sde)) + self.forward_increment(sde, t0, h, yh0, dw)
-        yh1 = yh0 - self.backward_increment(sde, t1, h, y1, dw)
-        return (y1, yh1)
+    def step(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None) -> State:
+        """``y1 = ζ y0 + (1-ζ) ŷ0 + A(ŷ0)``, ``ŷ1 = ŷ0 - B(y1)`` (module docstring)."""
+        ar, bs, base = self.arith, self.base_step(step), self.base
+        y0, yhat0, _ = ar.unpack(state)
+        y1 = ar.add(ar.couple(y0, yhat0, self.zeta, self.coupling(step)),
+                    Shift(1.0, base.increment(sde, bs, ar.hi(yhat0), dw)))
+        yhat1 = ar.add(yhat0, Shift(-1.0, base.increment(sde, bs, ar.hi(y1), dw, True)))
+        return ar.pack(y1, yhat1)
 
-    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-                state: State, dw: Increment | None) -> State:
-        if self.compensated:
-            return self._inverse_pairs(sde, t0, t1, h, state, dw)
-        y1, yh1 = state
-        yh0 = yh1 + self.backward_increment(sde, t1, h, y1, dw)
-        a = self.forward_increment(sde, t0, h, yh0, dw)
-        if self.zeta == 1.0:
-            return (y1 - a, yh0)
-        return ((y1 - scalars_of(sde)(1.0 - self.zeta) * yh0 - a) / self.zeta, yh0)
-
-    # -- compensated mode: the same step on (hi, lo) pairs ------------------------------
-    def _couple_pairs(self, y0: cw.Pair, yh0: cw.Pair) -> cw.Pair:
-        if self.zeta == 1.0:
-            return y0
-        return cw.add_pair(cw.scale(y0, self.zeta), cw.scale(yh0, 1.0 - self.zeta))
-
-    def _step_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        y0, yh0, _ = cw.unpack(state)
-        y1 = cw.add(self._couple_pairs(y0, yh0),
-                    self.forward_increment(sde, t0, h, yh0[0], dw))
-        yh1 = cw.add(yh0, -self.backward_increment(sde, t1, h, y1[0], dw))
-        return cw.pack(y1, yh1)
-
-    def _inverse_pairs(self, sde, t0, t1, h, state, dw) -> State:
-        y1, yh1, _ = cw.unpack(state)
-        yh0 = cw.add(yh1, self.backward_increment(sde, t1, h, y1[0], dw))
-        y0 = cw.add(y1, -self.forward_increment(sde, t0, h, yh0[0], dw))
-        if self.zeta != 1.0:
-            y0 = cw.divide(cw.sub_pair(y0, cw.scale(yh0, 1.0 - self.zeta)), self.zeta)
-        return cw.pack(y0, yh0)
+    def inverse(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None,
+                tape: Tape | None = None) -> State:
+        """``ŷ0 = ŷ1 + B(y1)``, ``y0 = (y1 - (1-ζ) ŷ0 - A(ŷ0))/ζ`` (module docstring); with
+        a ``tape`` (the adjoint), ``B`` and ``A`` are evaluated on fresh leaves and
+        recorded there, and the states stay free of their graphs."""
+        ar, bs = self.arith, self.base_step(step)
+        y1, yhat1, _ = ar.unpack(state)
+        yhat0 = ar.add(yhat1, Shift(1.0, self.increment(sde, bs, ar.hi(y1), dw, True, tape)))
+        a = self.increment(sde, bs, ar.hi(yhat0), dw, False, tape)
+        y0 = ar.uncouple(y1, yhat0, Shift(-1.0, a), self.zeta, self.coupling(step))
+        return ar.pack(y0, yhat0)

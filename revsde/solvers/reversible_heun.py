@@ -1,4 +1,4 @@
-"""Reversible Heun (Kidger, Foster, Li & Lyons 2021), MATH.md §2.
+"""Reversible Heun (Kidger, Foster, Li & Lyons 2021), docs/mathematics.md (Reversible Heun).
 
 State ``(y, ŷ, f(ŷ), g(ŷ))``: the drift and diffusion at ``ŷ`` are cached so
 that each step costs one evaluation of ``f`` and ``g``.
@@ -6,40 +6,57 @@ that each step costs one evaluation of ``f`` and ``g``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from ..brownian import Increment
+from ..grid import Point, Step
 from ..sde import SDEAdapter
-from . import compensated as cw
-from .base import (
-    Solver,
-    State,
-    cache_at,
-    cached_state_names,
-    check_compensated,
-    check_quantum,
-    check_quantum_fits,
-    quantize,
-)
+from .arithmetic import arithmetic
+from .base import Solver, State, cache_at, cached_state_names, check_compensated, check_quantum
+
+
+class Half(NamedTuple):
+    """The increment ``c·R``, ``R = f h + g·W``, of one cache ``(f, g)`` (``c = ±½``)."""
+
+    sde: SDEAdapter
+    cache: State
+    h: float
+    dw: Increment | tuple | None
+    c: float
+
+    def tensor(self) -> torch.Tensor:
+        """``R = f h + g·W`` as one tensor."""
+        if self.dw is None:
+            return self.cache[0] * self.h
+        return torch.add(self.sde.prod(self.cache[1], self.dw[0]), self.cache[0], alpha=self.h)
+
+    def added_to(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + c R`` in two fused operations."""
+        out = torch.add(x, self.cache[0], alpha=self.c * self.h)
+        if self.dw is None:
+            return out
+        if self.sde.elementwise:
+            return out.addcmul_(self.cache[1], self.dw[0], value=self.c)
+        return out.add_(self.sde.prod(self.cache[1], self.dw[0]), alpha=self.c)
 
 
 class ReversibleHeun(Solver):
     """Reversible Heun, Stratonovich, one evaluation per step, exact inverse.
 
-    Forward (MATH.md §2):
-      ``ŷ1 = 2 y0 - ŷ0 + f(t0,ŷ0) h + g(t0,ŷ0) W``,
-      ``y1 = y0 + ½(f0 + f1) h + ½(g0 + g1) W``.
-    Inverse:
-      ``ŷ0 = 2 y1 - ŷ1 - f(t1,ŷ1) h - g(t1,ŷ1) W``,
-      ``y0 = y1 - ½(f0 + f1) h - ½(g0 + g1) W``.
+    Forward (docs/mathematics.md (Reversible Heun)), through the midpoint ``m``:
+      ``m = y0 + ½R(f0, g0)``, ``ŷ1 = 2m - ŷ0``, ``y1 = m + ½R(f1, g1)``,
+    with ``R = f h + g W`` and ``(f1, g1)`` evaluated at ``(t1, ŷ1)``.  The inverse is
+    the same walk with ``-½`` and ``t0``: ``m = y1 - ½R(f1, g1)``, ``ŷ0 = 2m - ŷ1``,
+    ``y0 = m - ½R(f0, g0)``.  Written once, in any arithmetic
+    (:mod:`revsde.solvers.arithmetic`).
 
     Args:
         quantum: optional power-of-two grid spacing for bit-exact reversal
-            (MATH.md §7).  Increments ``R_n = f_n h + g_n W`` are rounded to the
-            grid and ``y`` advances by ``½(R_0 + R_1)``, so ``y`` lives on the
-            half grid and every addition is exact.
+            (docs/mathematics.md (Exact mode)).  Increments ``R`` are rounded to the
+            grid and ``y`` advances by ``½R`` twice, so ``y`` lives on the half grid and
+            every addition is exact.
         compensated: carry ``y`` and ``ŷ`` as ``hi + lo`` pairs
             (:mod:`revsde.solvers.compensated`; the state ends with ``y·lo, ŷ·lo``):
             ``f`` and ``g`` are evaluated at ``hi``, and the inverse rebuilds ``hi`` bit
@@ -61,97 +78,42 @@ class ReversibleHeun(Solver):
     def __init__(self, quantum: float | None = None, compensated: bool = False):
         self.quantum = check_quantum(quantum)
         self.compensated = check_compensated(compensated, self.quantum)
+        self.arith = arithmetic(self.quantum, self.compensated)
 
     def options(self) -> dict[str, Any]:
         return {"quantum": self.quantum, "compensated": self.compensated}
 
     def state_names(self, sde: SDEAdapter) -> tuple[str, ...]:
         """``(y, ŷ, f(ŷ), g(ŷ))``; an ODE's has no ``g(ŷ)``; compensated: then ``y·lo, ŷ·lo``."""
-        return cached_state_names(sde, self.compensated)
+        return self.arith.names(cached_state_names(sde))
 
-    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor) -> State:
-        """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE)."""
-        return cache_at(sde, t, yhat)
-
-    def _r(self, sde: SDEAdapter, cache: State, h: float, dw: Increment | None) -> torch.Tensor:
-        """The rounded increment ``R = f h + g W`` of one cache."""
-        if dw is None:
-            r = cache[0] * h
-        else:
-            r = torch.add(sde.prod(cache[1], dw[0]), cache[0], alpha=h)
-        return quantize(r, self.quantum)
+    def evaluate(self, sde: SDEAdapter, t: torch.Tensor, yhat: torch.Tensor,
+                 at: Point | None = None) -> State:
+        """The cache ``(f, g)`` at ``ŷ`` (``g`` absent for an ODE), at ``t`` (the point ``at``)."""
+        return cache_at(sde, t, yhat, at)
 
     def init(self, sde: SDEAdapter, t0: torch.Tensor, y0: torch.Tensor,
-             yhat0: torch.Tensor | None = None) -> State:
-        check_quantum_fits(y0, self.quantum)
-        y0 = quantize(y0, self.quantum)
-        yhat0 = y0 if yhat0 is None else quantize(yhat0, self.quantum)
-        check_quantum_fits(yhat0, self.quantum)
-        state = (y0, yhat0) + self.evaluate(sde, t0, yhat0)
-        return state + cw.low_parts(y0, yhat0) if self.compensated else state
+             yhat0: torch.Tensor | None = None, at: Point | None = None) -> State:
+        ar = self.arith
+        y = ar.start(y0)
+        yhat = ar.start(y0 if yhat0 is None else yhat0)
+        return ar.pack(y, yhat, self.evaluate(sde, t0, ar.hi(yhat), at))
 
-    @staticmethod
-    def half(sde: SDEAdapter, base: torch.Tensor, cache: State, h: float,
-             dw: Increment | tuple | None, c: float) -> torch.Tensor:
-        """``base + c R`` with ``R = f h + g W`` of one cache (``c = ±½``), in two ops."""
-        out = torch.add(base, cache[0], alpha=c * h)
-        if dw is None:
-            return out
-        if sde.elementwise:
-            return out.addcmul_(cache[1], dw[0], value=c)
-        return out.add_(sde.prod(cache[1], dw[0]), alpha=c)
+    def step(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None) -> State:
+        return self.walk(sde, step.t1, step.end, step.h, state, dw, 0.5)
 
-    @staticmethod
-    def reflect(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """``2m - x`` in one op: ``lerp(x, m, 2) = m + (m - x)``, the same bits as the
-        two-op ``(m - x) + m`` (a weight of 2 takes lerp's ``end - (end - start)(1 - w)``
-        branch, whose product is exact)."""
-        return torch.lerp(x, m, 2.0)
+    def inverse(self, sde: SDEAdapter, step: Step, state: State,
+                dw: Increment | None) -> State:
+        return self.walk(sde, step.t0, step.start, step.h, state, dw, -0.5)
 
-    def step(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-             state: State, dw: Increment | None) -> State:
-        if self.compensated:
-            return self._step_pairs(sde, t1, h, state, dw, 1.0)
-        y0, yh0, cache0 = state[0], state[1], state[2:]
-        if self.quantum is None:
-            # m = y0 + ½R0 is the midpoint of y0 and the reflection: ŷ1 = 2m - ŷ0.
-            m = self.half(sde, y0, cache0, h, dw, 0.5)
-            yh1 = self.reflect(yh0, m)
-            cache1 = self.evaluate(sde, t1, yh1)
-            return (self.half(sde, m, cache1, h, dw, 0.5), yh1) + cache1
-        r0 = self._r(sde, cache0, h, dw)
-        yh1 = torch.add(r0, y0, alpha=2.0) - yh0
-        cache1 = self.evaluate(sde, t1, yh1)
-        r1 = self._r(sde, cache1, h, dw)
-        y1 = torch.add(y0, r0 + r1, alpha=0.5)
-        return (y1, yh1) + cache1
-
-    def inverse(self, sde: SDEAdapter, t0: torch.Tensor, t1: torch.Tensor, h: float,
-                state: State, dw: Increment | None) -> State:
-        if self.compensated:
-            return self._step_pairs(sde, t0, h, state, dw, -1.0)
-        y1, yh1, cache1 = state[0], state[1], state[2:]
-        if self.quantum is None:
-            m = self.half(sde, y1, cache1, h, dw, -0.5)  # = y0 + ½R0 of the forward step
-            yh0 = self.reflect(yh1, m)
-            cache0 = self.evaluate(sde, t0, yh0)
-            return (self.half(sde, m, cache0, h, dw, -0.5), yh0) + cache0
-        r1 = self._r(sde, cache1, h, dw)
-        yh0 = torch.add(-r1, y1, alpha=2.0) - yh1
-        cache0 = self.evaluate(sde, t0, yh0)
-        r0 = self._r(sde, cache0, h, dw)
-        y0 = torch.add(y1, r0 + r1, alpha=-0.5)
-        return (y0, yh0) + cache0
-
-    # -- compensated mode -----------------------------------------------------------
-    def _step_pairs(self, sde: SDEAdapter, t: torch.Tensor, h: float, state: State,
-                    dw: Increment | None, sign: float) -> State:
-        """A forward (``sign = 1``, to ``t = t1``) or inverse (``sign = -1``, to ``t = t0``)
-        step on pairs; the two are the same walk: ``m = y + ½R(start)``,
-        ``ŷ' = 2m - ŷ``, ``y' = m + ½R(end)``, with ``R = ±(f h + g W)``."""
-        y, yh, cache = cw.unpack(state)
-        m = cw.add(y, self._r(sde, cache, h, dw) * (0.5 * sign))
-        yh1 = cw.sub_pair((m[0] * 2.0, m[1] * 2.0), yh)
-        cache1 = self.evaluate(sde, t, yh1[0])
-        y1 = cw.add(m, self._r(sde, cache1, h, dw) * (0.5 * sign))
-        return cw.pack(y1, yh1, cache1)
+    def walk(self, sde: SDEAdapter, t: torch.Tensor, at: Point, h: float, state: State,
+             dw: Increment | None, c: float) -> State:
+        """A forward (``c = ½``, to ``t = t1``) or inverse (``c = -½``, to ``t = t0``) step:
+        the two are the same walk ``m = y + c R(start)``, ``ŷ' = 2m - ŷ``,
+        ``y' = m + c R(end)``."""
+        ar = self.arith
+        y, yhat, cache = ar.unpack(state)
+        m = ar.add(y, Half(sde, cache, h, dw, c))
+        yhat1 = ar.mirror(yhat, m)
+        cache1 = self.evaluate(sde, t, ar.hi(yhat1), at)
+        return ar.pack(ar.add(m, Half(sde, cache1, h, dw, c)), yhat1, cache1)

@@ -1,73 +1,62 @@
-"""A solve's python numbers as 0-d tensors, made once per solve (issue 9, sampler overhead).
+"""A solve's python numbers as 0-d tensors, made once per solve and read by step index.
 
 ``x * 0.5`` costs about twice ``x * c`` for a 0-d tensor ``c`` on the CPU: the python
 number is wrapped in a new tensor at every operation.  The product is the same bits:
 a float32 or float64 operation rounds the python number to the tensor's dtype first,
 as ``c`` holds it (checked by the bit-identity tests).  Not for float16/bfloat16,
-which compute in float32 with the number unrounded: no table is made for them.
+which compute in float32 with the number unrounded: there the numbers stay python
+numbers, as they do for grids longer than :data:`MAX_STEPS`.
 
-:class:`Scalars` maps each number of a solve (its steps ``±h_n``, a tableau's
-weights) to such a tensor; :func:`scalars_of` finds the solve's table on the
-adapter (``sde.step_data``, made by ``Solver.tabulate``) or gives the numbers back.
+:func:`as_tensors` makes the tensors; :class:`StepRows` holds one row of them per
+step of a grid, made by one function for the whole grid at once or for each step
+as a growing grid adds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["MAX_STEPS", "Scalars", "plain", "scalars_of"]
+from ..grid import Grid
+
+__all__ = ["MAX_STEPS", "StepRows", "as_tensors", "keeps_tensors"]
 
 #: longer grids keep python numbers: a 0-d tensor per step would cost more memory
 #: (a few hundred bytes each) than it saves time
 MAX_STEPS = 10_000
 
 
-def plain(v: float) -> float:
-    """The number itself (no table)."""
-    return v
+def keeps_tensors(grid: Grid) -> bool:
+    """Whether ``grid``'s numbers are kept as 0-d tensors (float32/float64, at most
+    :data:`MAX_STEPS` steps)."""
+    return grid.dtype in (torch.float32, torch.float64) and grid.steps <= MAX_STEPS
 
 
-class Scalars:
-    """Python numbers as 0-d tensors of one dtype and device; any other number is given back.
+def as_tensors(values: Sequence[float], grid: Grid) -> list[Any]:
+    """``values`` as 0-d tensors in ``grid``'s dtype and on its device (one transfer)."""
+    if not values:
+        return []
+    t = torch.tensor(list(values), dtype=torch.float64)
+    return list(t.to(dtype=grid.dtype, device=grid.device).unbind())
 
-    Zero is left out (``0.0`` and ``-0.0`` are one key but not one factor).
+
+class StepRows:
+    """One row of numbers per step of a grid: ``rows[n]`` for step ``n``.
+
+    ``make(grid, lo, hi)`` gives the rows of steps ``lo … hi-1``; :meth:`extend` calls
+    it for the steps the grid has gained (all of them the first time).
     """
 
-    def __init__(self, values: Iterable[float], dtype: torch.dtype,
-                 device: torch.device) -> None:
-        vs = list(dict.fromkeys(v for v in values if v != 0.0))
-        ts = torch.tensor(vs, dtype=torch.float64).to(dtype=dtype, device=device).unbind()
-        self._t = dict(zip(vs, ts))
+    def __init__(self, make: Callable[[Grid, int, int], list]) -> None:
+        self.make = make
+        self.rows: list = []
 
-    def with_values(self, values: Iterable[float]) -> Scalars:
-        """A table with ``values`` added (in the same dtype and on the same device)."""
-        some = next(iter(self._t.values()), None)
-        if some is None:
-            return self
-        extra = Scalars(values, some.dtype, some.device)
-        out = Scalars((), some.dtype, some.device)
-        out._t = {**self._t, **extra._t}
-        return out
+    def extend(self, grid: Grid) -> StepRows:
+        """These rows, with those of the steps ``grid`` has gained since."""
+        self.rows += self.make(grid, len(self.rows), grid.steps)
+        return self
 
-    def __call__(self, v: float) -> torch.Tensor | float:
-        """``v`` as a 0-d tensor if it is one of the table's numbers, else ``v``."""
-        return self._t.get(v, v)
-
-    @classmethod
-    def for_grid(cls, times: torch.Tensor, grid: list[float],
-                 constants: Iterable[float]) -> Scalars | None:
-        """The steps ``±h_n`` of ``grid`` and ``constants``, in ``times``' dtype and device
-        (``None`` for a dtype other than float32/float64 or more than MAX_STEPS steps)."""
-        if times.dtype not in (torch.float32, torch.float64) or len(grid) - 1 > MAX_STEPS:
-            return None
-        hs = [b - a for a, b in zip(grid[:-1], grid[1:])]
-        return cls([*hs, *(-h for h in hs), *constants], times.dtype, times.device)
-
-
-def scalars_of(sde: Any) -> Scalars | Any:
-    """The solve's :class:`Scalars` (``sde.step_data``), or :func:`plain`."""
-    table = getattr(sde, "step_data", None)
-    return table if isinstance(table, Scalars) else plain
+    def __getitem__(self, n: int) -> Any:
+        return self.rows[n]

@@ -226,14 +226,22 @@ def from_diffusers(unet: torch.nn.Module, scheduler: object, *,
                    vae: torch.nn.Module | None = None, guidance_scale: float | None = None,
                    uncond: dict | None = None, prediction: str | None = None,
                    scaling_factor: float | None = None,
-                   shift_factor: float | None = None) -> DiffusersModel:
-    """Wrap a diffusers UNet and its scheduler as a revsde :class:`DiffusionModel`.
+                   shift_factor: float | None = None,
+                   distilled_guidance: float | None = None, mu: float | None = None,
+                   image_seq_len: int | None = None,
+                   steps: int | None = None) -> DiffusersModel:
+    """Wrap a diffusers UNet or flow-matching transformer and its scheduler as a revsde
+    :class:`DiffusionModel`.
 
     Args:
         unet: a ``UNet2DModel`` or ``UNet2DConditionModel`` (its weights are used as they
-            are: move and cast it with ``unet.to(...)`` before or after wrapping).
+            are: move and cast it with ``unet.to(...)`` before or after wrapping); or a
+            flow-matching transformer: ``SD3Transformer2DModel``,
+            ``FluxTransformer2DModel``, ``Flux2Transformer2DModel``,
+            ``Lumina2Transformer2DModel`` (:mod:`.transformers`: how each is called).
         scheduler: the scheduler it was trained with (``DDPMScheduler``, ``DDIMScheduler``,
-            ...) or that scheduler's config dict; only its config is read.
+            ...; ``FlowMatchEulerDiscreteScheduler`` for a transformer) or that scheduler's
+            config dict; only its config is read.
         vae: an ``AutoencoderKL`` for latent diffusion; ``encode``/``decode`` then take and
             return pictures (the autoencoder itself is not invertible).
         guidance_scale: classifier-free guidance scale s: the network becomes
@@ -245,10 +253,39 @@ def from_diffusers(unet: torch.nn.Module, scheduler: object, *,
             ``"sample"``, ``"v_prediction"`` or revsde's ``"eps"``, ``"x0"``, ``"v"``).
         scaling_factor: override the VAE config's latent scaling factor.
         shift_factor: override the VAE config's latent shift.
+        distilled_guidance: transformers only: the guidance input of a guidance-distilled
+            model (FLUX.1-dev, FLUX.2; ``guidance_embeds`` in its config).
+        mu, image_seq_len: transformers only, with a dynamically shifted scheduler
+            (``use_dynamic_shifting``): the shift's μ, or the number of image tokens it
+            is computed from as the family's pipeline does (:mod:`.flow_schedule`).
+        steps: FLUX.2 with ``image_seq_len``: the number of steps its μ rule reads.
 
     Returns:
-        a :class:`DiffusersModel` (a :class:`DiffusionModel`).
+        a :class:`DiffusersModel` (a :class:`DiffusionModel`); for a transformer a
+        :class:`~.transformers.FlowDiffusersModel` (prediction ``"flow"``).
     """
+    from .transformers import (
+        FLOW_FAMILIES,
+        from_flow_transformer,
+        is_unsupported_transformer,
+        unsupported_message,
+    )
+
+    if type(unet).__name__ in FLOW_FAMILIES:
+        return from_flow_transformer(
+            unet, scheduler, vae=vae, guidance_scale=guidance_scale, uncond=uncond,
+            prediction=prediction, scaling_factor=scaling_factor, shift_factor=shift_factor,
+            distilled_guidance=distilled_guidance, mu=mu, image_seq_len=image_seq_len,
+            steps=steps)
+    if is_unsupported_transformer(unet):
+        raise DiffusersAdapterError(unsupported_message(unet))
+    flow_only = {"distilled_guidance": distilled_guidance, "mu": mu,
+                 "image_seq_len": image_seq_len, "steps": steps}
+    given = [k for k, v in flow_only.items() if v is not None]
+    if given:
+        raise DiffusersAdapterError(
+            f"{given} are for flow-matching transformers; a {type(unet).__name__} does not "
+            "take them: drop them")
     config = scheduler_config(scheduler)
     schedule = schedule_from_config(config)
     ptype = config["prediction_type"] if prediction is None else prediction

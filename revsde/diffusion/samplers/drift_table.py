@@ -1,154 +1,226 @@
-"""The lifted drift's coefficients, tabulated once per solve (issue 9, sampler overhead).
+"""The lifted drift's coefficients on a clock grid, computed once and read by index.
 
 The coefficients of the lifted drift at a clock (``κ``, ``t``, ``α_t``, ``σ_t``,
 ``ς^drift_power``: :meth:`~revsde.diffusion.samplers.lifted.LiftedODE.coefficients`)
 cost about forty small tensor operations.  A solve evaluates them at the clocks of
-its grid and, for a Runge–Kutta base, at stage times ``t + c·h``.  This module
-computes them once per solve for whole vectors of clocks and finds a clock in them
-from its memory address: no value is read, so a lookup never synchronises a device.
+its grid and, for a Runge–Kutta base, at the stage clocks ``t_k + c·h_k`` (forward
+steps) and ``t_{k+1} - c·h_k`` (the backward half-steps of the McCallum–Foster
+wrapper, docs/mathematics.md (McCallum–Foster)).
 
-* :class:`ClockRows`: one 1-D tensor of clocks and the coefficients at each of them.
-* :class:`DriftTable`: the grid's rows, and the rows of the stage times
-  ``t_n + c·h_n`` (forward steps) and ``t_{n+1} - c·h_n`` (the backward half-steps of
-  the McCallum–Foster wrapper), each built at its first request, with the same
-  numbers as the solver's own ``t + c * h`` (one elementwise addition of the same
-  operands, checked in tests/test_sampler_overhead.py).
+* :class:`DriftTable`: the coefficients at every clock of a lifted problem's grid
+  (the whole grid at once) and at its stage clocks (a row per stage ``c`` and
+  direction, built at its first request), read by grid index and stage.
+* :class:`GridDrift`: a table as a solve's grid reads it (``LiftedODE.prepare``): the
+  solve's step ``n`` and stage ``c`` of a :class:`~revsde.grid.Point` mapped to the
+  table's, the grid times matched to the table's clocks by value (a solve may run on
+  the table's grid, on part of it, or the other way round).
+* :class:`Tables`: tables kept between problems by the caller that holds it (a
+  sampler: every batch of a run has the same grid), matched by value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
-__all__ = ["ClockRows", "DriftTable"]
+from ...grid import Grid, Point
+from ..schedules import VE, FlowMatching, VPCosine, VPDiscrete, VPLinear, VPScaledLinear
 
-#: ``coefficients(clocks, like)``: the drift's coefficients at a vector of clocks
+__all__ = ["DriftTable", "GridDrift", "KEPT_SCHEDULES", "Tables"]
+
+#: schedules (by exact type: a subclass may compute from more than its attributes) whose
+#: numbers are a function of their attributes alone, so that :class:`Tables` may keep them
+KEPT_SCHEDULES = (VPLinear, VPCosine, VE, VPDiscrete, VPScaledLinear, FlowMatching)
+
+#: ``coefficients(clocks, like)``: the drift's coefficients at clocks (0-d or 1-D)
 Coefficients = Callable[[torch.Tensor, torch.Tensor], tuple]
 
 
-class ClockRows:
-    """The coefficients at every element of one 1-D clock tensor (immutable).
-
-    :meth:`index` finds an element of ``clocks`` from its address (a 0-d view of
-    that very tensor, as the driver loop's times are); a tensor written to since
-    (its version changed) is not found.  The rows are 0-d views of the coefficient
-    vectors, made once here (one ``unbind`` per coefficient: cheaper than one per row);
-    with ``batch``, the network's time ``t`` is a view expanded to ``(batch,)``, as the
-    network takes it.
-    """
-
-    def __init__(self, clocks: torch.Tensor, coefficients: tuple,
-                 batch: int | None = None) -> None:
-        self.clocks = clocks
-        self._ptr = clocks.data_ptr()
-        self._item = clocks.element_size()
-        self._size = clocks.numel() * self._item
-        self._version = clocks._version
-        n = clocks.numel()
-        cols = list(coefficients)
-        if batch is not None:
-            cols[1] = cols[1].unsqueeze(1).expand(n, batch)
-        # row n: (κ, t, α, σ, factor) at clocks[n]; None where a coefficient is None
-        self._rows = list(zip(*[(None,) * n if v is None else v.unbind() for v in cols]))
-        self.views: tuple[torch.Tensor, ...] = ()
-
-    def index(self, s: torch.Tensor) -> int | None:
-        """``n`` if ``s`` is ``clocks[n]`` (by address, unwritten since); else ``None``."""
-        off = s.data_ptr() - self._ptr
-        if off < 0 or off >= self._size or s._version != self._version:
-            return None
-        return off // self._item
-
-    def row(self, n: int) -> tuple:
-        """``(κ, t, α, σ, factor)`` at ``clocks[n]``, as 0-d tensors (``t``: ``(batch,)``
-        with a batch size; ``None`` where :meth:`LiftedODE.coefficients` gives ``None``)."""
-        return self._rows[n]
-
-    def fresh(self, s: torch.Tensor) -> bool:
-        """Whether ``clocks`` (of which ``s`` is a view) is unwritten since the rows were made."""
-        return s._version == self._version
+def _rows(coefficients: tuple, n: int, batch: int | None) -> list[tuple]:
+    """Row ``k``: the coefficients at clock ``k`` as 0-d views (one ``unbind`` per
+    coefficient), ``None`` where a coefficient is ``None``; with ``batch``, the network's
+    time ``t`` as a view expanded to ``(batch,)``, as the network takes it."""
+    cols = list(coefficients)
+    if batch is not None:
+        cols[1] = cols[1].unsqueeze(1).expand(n, batch)
+    return list(zip(*[(None,) * n if v is None else v.unbind() for v in cols]))
 
 
 class DriftTable:
-    """The lifted drift's coefficients on one clock grid and its stage times.
+    """The lifted drift's coefficients on one clock grid and at its stage clocks.
 
-    Built once per problem from its clock grid (the coefficients of the whole grid at
-    once: the same numbers as clock by clock, to the caveat written at
-    :meth:`~revsde.diffusion.samplers.lifted.LiftedODE.coefficients`).  :meth:`at`
-    answers for an element of ``clocks`` (found by address) or a stage clock that
-    :meth:`stage_time` gave (found by identity); :meth:`stage_time` gives ``t + c·h``
-    for a grid clock ``t`` and a step ``h`` of the grid as an element of a stage row
-    (built at its first request: the coefficients of the whole row).  Any other clock,
-    or a grid written to since, gets ``None`` (the caller computes); so does a state
-    ``y`` of another batch size than ``batch`` (the time ``t`` is held expanded to it).
+    ``coefficients(clocks, like)`` is the drift's (a pure function of the clocks);
+    ``vector_stages``: whether the schedule's operations give the same bits on a whole
+    vector of clocks as on one (else a stage clock's coefficients are computed on its
+    own, as an evaluation without a table would, and kept).  The grid's rows are
+    computed for the whole grid at once either way.
     """
 
-    def __init__(self, clocks: torch.Tensor, coefficients: tuple,
-                 batch: int | None = None) -> None:
+    def __init__(self, clocks: torch.Tensor, coefficients: Coefficients,
+                 vector_stages: bool, batch: int | None = None) -> None:
         self.clocks = clocks
         self.dtype, self.device = clocks.dtype, clocks.device
         self.batch = batch
-        self._grid = ClockRows(clocks, coefficients, batch)
-        self._stages: dict[tuple[float, bool], ClockRows] = {}
-        #: id of a stage clock's 0-d view -> (the view, its rows, its index)
-        self._stage_clocks: dict[int, tuple[torch.Tensor, ClockRows, int]] = {}
-        self._steps: list[float] | None = None  # h_n = grid[n+1] - grid[n], python floats
+        self.coefficients = coefficients
+        self.vector_stages = vector_stages
+        n = clocks.numel()
+        self._grid = _rows(coefficients(clocks, clocks), n, batch)
+        self.times = clocks.tolist()  # once per table: the steps as the driver loop has them
+        self._steps = [b - a for a, b in zip(self.times[:-1], self.times[1:])]
+        #: (c, forward) -> (stage clocks as 0-d views, their rows)
+        self._stages: dict[tuple[float, bool], tuple[tuple, list]] = {}
+        #: (k, c, forward) -> (stage clock, its row), computed one at a time
+        self._single: dict[tuple[int, float, bool], tuple[torch.Tensor, tuple]] = {}
 
-    def at(self, s: torch.Tensor, y: torch.Tensor) -> tuple | None:
-        """``(κ, t, α_t, σ_t, factor)`` as 0-d tensors (``t``: ``(batch,)`` with a batch
-        size; ``None`` for the coefficients that :meth:`LiftedODE.coefficients` gives as
-        ``None``) if ``s`` is an element of the grid or a stage clock and ``y`` has their
-        dtype and device (and batch size); else ``None``."""
-        if (y.dtype is not self.dtype or y.device != self.device
-                or (self.batch is not None and (not y.dim() or y.shape[0] != self.batch))):
-            return None
-        hit = self._stage_clocks.get(id(s))
-        if hit is not None and hit[0] is s:
-            return hit[1].row(hit[2]) if hit[1].fresh(s) else None
-        if s.dim() or s.dtype is not self.dtype or s.device != self.device:
-            return None
-        n = self._grid.index(s)
-        return None if n is None else self._grid.row(n)
+    def row(self, k: int) -> tuple:
+        """``(κ, t, α, σ, factor)`` at ``clocks[k]``."""
+        return self._grid[k]
 
-    def stage_time(self, t: torch.Tensor, c: float, h: float,
-                   coefficients: Coefficients) -> torch.Tensor | None:
-        """``t + c·h`` as an element of a stage row, if ``t`` is the grid clock ``t_n``
-        and ``h`` is ``t_{n+1} - t_n`` or ``t_{n-1} - t_n`` (python floats of the grid,
-        as the driver loop computes them); else ``None``.  A new row's coefficients are
-        ``coefficients(row, row)`` (the drift's, passed in: the table holds only tensors)."""
-        if t.dim() or t.dtype is not self.dtype or t.device != self.device:
+    def stage(self, k: int, c: float, forward: bool) -> tuple[torch.Tensor, tuple]:
+        """``(clock, row)`` of the stage clock ``t_k + c·h_k`` (``forward``) or
+        ``t_{k+1} - c·h_k``: the clock with the bits of the solver's own ``t + c * h``
+        (``c * h`` rounded to the clocks' dtype before one addition) and its coefficients."""
+        if not self.vector_stages:
+            hit = self._single.get((k, c, forward))
+            if hit is None:
+                base = self.clocks[k if forward else k + 1]
+                s = base + c * (self._steps[k] if forward else -self._steps[k])
+                rows = _rows(tuple(None if v is None else v.reshape(1)
+                                   for v in self.coefficients(s, s)), 1, self.batch)
+                hit = self._single[(k, c, forward)] = (s, rows[0])
+            return hit
+        stage = self._stages.get((c, forward))
+        if stage is None:
+            ch = [c * h for h in self._steps] if forward else [c * -h for h in self._steps]
+            base = self.clocks[:-1] if forward else self.clocks[1:]
+            offsets = torch.tensor(ch, dtype=torch.float64, device=self.device).to(self.dtype)
+            clocks = base + offsets
+            rows = _rows(self.coefficients(clocks, clocks), clocks.numel(), self.batch)
+            stage = self._stages[(c, forward)] = (clocks.unbind(), rows)
+        return stage[0][k], stage[1][k]
+
+    def for_grid(self, grid: Grid) -> GridDrift | None:
+        """The table as ``grid`` reads it (``None``: another dtype or device, computed)."""
+        if grid.dtype is not self.dtype or grid.device != self.device:
             return None
-        n = self._grid.index(t)
-        if n is None:
+        return GridDrift(self).extend(grid)
+
+
+class GridDrift:
+    """A :class:`DriftTable` read at a solve grid's points.
+
+    ``index[n]`` is the table's clock index of the solve's time ``t_n`` (``None``: not one
+    of the table's clocks), matched by value; a stage of the solve's step ``n`` is a stage
+    of the table's step between ``index[n]`` and ``index[n+1]`` (either direction).
+    Every other point gets ``None``, and the drift computes its coefficients.
+    """
+
+    def __init__(self, table: DriftTable) -> None:
+        self.table = table
+        self._where = {t: k for k, t in enumerate(table.times)}
+        self.index: list[int | None] = []
+
+    def extend(self, grid: Grid) -> GridDrift:
+        """This view, with the times ``grid`` has gained since."""
+        self.index += [self._where.get(t) for t in grid.times[len(self.index):]]
+        return self
+
+    def _stage(self, at: Point) -> tuple[torch.Tensor, tuple] | None:
+        """The table's stage clock and row of the point ``at`` (``c != 0``)."""
+        i, j = self.index[at.n], self.index[at.n + 1]
+        if i is None or j is None:
             return None
-        if self._steps is None:
-            grid = self.clocks.tolist()  # once per table: the steps as the loop has them
-            self._steps = [b - a for a, b in zip(grid[:-1], grid[1:])]
-        hs = self._steps
-        if n < len(hs) and h == hs[n]:
-            forward, k = True, n
-        elif n > 0 and h == -hs[n - 1]:
-            forward, k = False, n - 1
+        if at.back:  # t_{n+1} - c·h_n: from j towards i
+            i, j = j, i
+        if j == i + 1:
+            return self.table.stage(i, at.c, True)
+        if j == i - 1:
+            return self.table.stage(j, at.c, False)
+        return None
+
+    def row(self, at: Point, y: torch.Tensor) -> tuple | None:
+        """``(κ, t, α_t, σ_t, factor)`` at the point ``at`` for the state ``y`` (``None``:
+        not in the table, or ``y`` of another dtype, device or batch size)."""
+        table = self.table
+        if (y.dtype is not table.dtype or y.device != table.device
+                or (table.batch is not None and (not y.dim() or y.shape[0] != table.batch))):
+            return None
+        if at.c == 0.0:
+            k = self.index[at.n]
+            return None if k is None else table.row(k)
+        hit = self._stage(at)
+        return None if hit is None else hit[1]
+
+    def clock(self, at: Point) -> torch.Tensor | None:
+        """The stage clock of the point ``at`` (``c != 0``) if the table holds it."""
+        hit = self._stage(at)
+        return None if hit is None else hit[0]
+
+
+class Tables:
+    """Drift tables kept by the caller that holds this object, for its next problems.
+
+    A sampler called again with the same schedule, lifted case, time grid, dtype,
+    device and batch size (every batch of a generation run) needs the same clocks and
+    the same :class:`DriftTable`: a few hundred microseconds of small tensor operations
+    per solve, as much as the steps of a 50-step solve of a small network.  They are
+    pure functions of those inputs, matched here by value: the key (numbers) and the
+    schedule's attributes (numbers, strings and tensors, compared by value).  The last
+    :data:`KEEP` are kept.
+    """
+
+    #: tables kept (the oldest is dropped first)
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[tuple, dict[str, Any], Any]] = []
+
+    def get(self, key: tuple, schedule: Any, build: Callable[[], Any]) -> Any:
+        """The value kept for ``key`` and a schedule equal to ``schedule``, else ``build()``
+        (kept when the schedule's attributes can be compared by value)."""
+        state = _state(schedule)
+        if state is not None:
+            for k, s, value in self._entries:
+                if k == key and _same(s, state):
+                    return value
+        value = build()
+        if state is not None:
+            self._entries = [*self._entries[-(self.KEEP - 1):], (key, state, value)]
+        return value
+
+
+def _state(schedule: Any) -> dict[str, Any] | None:
+    """The schedule's class and attributes, copied (``None``: not one of
+    :data:`KEPT_SCHEDULES`, or an attribute that is not a number, string, ``None`` or
+    tensor without a gradient)."""
+    if type(schedule) not in KEPT_SCHEDULES:
+        return None
+    memos = getattr(type(schedule), "_memo_attributes", ())
+    out: dict[str, Any] = {"": type(schedule)}
+    for name, value in vars(schedule).items():
+        if name in memos:
+            continue
+        if torch.is_tensor(value) and not value.requires_grad:
+            out[name] = value.clone()
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            out[name] = value
         else:
             return None
-        rows = self._stages.get((c, forward))
-        if rows is None:
-            rows = self._stage_rows(c, forward, coefficients)
-        return rows.views[k]
+    return out
 
-    def _stage_rows(self, c: float, forward: bool, coefficients: Coefficients) -> ClockRows:
-        """The row ``t_k + c·h_k`` (forward) or ``t_{k+1} + c·(-h_k)`` (backward), k < N,
-        and its coefficients.  ``c * h`` is rounded to the clocks' dtype before the
-        addition, as the one-element ``t + c * h`` of a 0-d tensor and a python float is."""
-        hs = self._steps
-        ch = [c * h for h in hs] if forward else [c * -h for h in hs]
-        base = self.clocks[:-1] if forward else self.clocks[1:]
-        offsets = torch.tensor(ch, dtype=torch.float64, device=self.device).to(self.dtype)
-        clocks = base + offsets
-        rows = self._stages[(c, forward)] = ClockRows(clocks, coefficients(clocks, clocks),
-                                                      self.batch)
-        rows.views = clocks.unbind()  # one 0-d view per stage clock, kept: found by identity
-        for k, v in enumerate(rows.views):
-            self._stage_clocks[id(v)] = (v, rows, k)
-        return rows
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two schedule states are equal, tensors by dtype, device, shape and values."""
+    if a.keys() != b.keys() or a[""] is not b[""]:
+        return False
+    for name, x in a.items():
+        y = b[name]
+        if torch.is_tensor(x):
+            if not (torch.is_tensor(y) and x.dtype == y.dtype and x.device == y.device
+                    and x.shape == y.shape and torch.equal(x, y)):
+                return False
+        elif torch.is_tensor(y) or type(x) is not type(y) or x != y:
+            return False
+    return True

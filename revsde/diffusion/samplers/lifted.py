@@ -11,27 +11,64 @@ core reads as an ODE.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
+from ...grid import Grid, Point
 from ..checks import check_model
 from ..models import DiffusionModel, per_sample
 from ..schedules import VE, VPDiscrete, VPLinear, VPScaledLinear, as_time
 from ..schedules import coordinates as co
 from ..schedules.base import NoiseSchedule, TimeLike, VPSchedule
 from ..schedules.coordinates import LIFTED_CASES, LiftedCase
-from .drift_table import DriftTable
-from .table_cache import grid_tables
+from .drift_table import DriftTable, GridDrift, Tables
 
-__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "LIFTED_CASES",
-           "STAGE_ROW_SCHEDULES"]
+__all__ = ["LiftedProblem", "LiftedODE", "LiftedSDE", "DriftTable", "Tables", "LIFTED_CASES",
+           "VECTOR_SCHEDULES"]
 
 #: Schedules (by exact type: a subclass may change the operations) whose coefficients
-#: have the same bits for a clock alone as within a vector, so that the stage clocks of
-#: a solve can be tabulated without changing a number.  VPCosine (``torch.atan2``) and
-#: FlowMatching (``torch.sigmoid``) are not: the CPU kernels of those two operations
-#: differ in the last bit between one element and a vector; their stage clocks are
-#: computed at each evaluation, as before.
-STAGE_ROW_SCHEDULES = (VPLinear, VE, VPDiscrete, VPScaledLinear)
+#: have the same bits for a clock alone as within a vector, so that a row of stage
+#: clocks is computed as one vector without changing a number.  VPCosine
+#: (``torch.atan2``) and FlowMatching (``torch.sigmoid``) are not: the CPU kernels of
+#: those two operations differ in the last bit between one element and a vector; their
+#: stage clocks' coefficients are computed one clock at a time (and kept for the solve).
+VECTOR_SCHEDULES = (VPLinear, VE, VPDiscrete, VPScaledLinear)
+
+
+def coefficients(sch: NoiseSchedule, cs: LiftedCase, convert: bool, s: torch.Tensor,
+                 like: torch.Tensor) -> tuple:
+    """``(κ, t, α_t, σ_t, ς^drift_power)`` of the lifted drift at clock(s) ``s`` (0-d or
+    1-D), in ``like``'s dtype and on its device (``α_t``, ``σ_t``: ``None`` unless the
+    network's output is converted (``convert``); the factor: ``None`` for a drift that is
+    the prediction itself).
+
+    The same numbers as the model's own conversion at ``t`` (``t`` rounded to the
+    state's dtype, as :func:`batch_time` does).  Every operation is elementwise, so a
+    whole grid at once gives each clock's numbers: bit for bit where the schedule's
+    operations give the same bits on a vector as on one element (every bundled
+    schedule's do but FlowMatching's ``torch.sigmoid``, whose CPU vector kernel can
+    differ in the last bit; a forward and an inverse solve read the same table, so
+    round trips stay exact either way).
+    """
+    t, la, ls, kappa = co.drift_terms(sch, cs, s)
+    dev, dt = like.device, like.dtype
+    kappa = kappa.to(device=dev, dtype=dt)
+    tb = t.to(device=dev, dtype=dt)
+    a = sg = factor = None
+    if convert:
+        # In float64, the model's α, σ at t are exp of the log α, log σ found with t
+        # (at_lambda gives log_alpha(t), log_sigma(t)), unless a class changes that.
+        logs_shared = (type(sch).at_lambda in (NoiseSchedule.at_lambda, VPSchedule.at_lambda)
+                       and type(sch).alpha is NoiseSchedule.alpha
+                       and type(sch).sigma is NoiseSchedule.sigma)
+        if tb is t and logs_shared:  # float64 on t's device: t is the model's t
+            a, sg = torch.exp(la), torch.exp(ls)
+        else:
+            a, sg = sch.alpha_sigma(tb)
+    if cs.drift_power:
+        factor = (as_time(s) ** cs.drift_power).to(device=dev, dtype=dt)
+    return kappa, tb, a, sg, factor
 
 
 class LiftedODE(torch.nn.Module):
@@ -40,9 +77,10 @@ class LiftedODE(torch.nn.Module):
     The drift's coefficients at a clock value (``κ``, ``t`` in the state's dtype,
     ``α_t``, ``σ_t`` where the network's output is converted, ``ς^drift_power``) are
     :meth:`coefficients`, a pure function of the clock.  A problem built with a grid
-    also holds them at every clock of its grid (:class:`DriftTable`, the same function
-    applied to the whole grid at once), and a clock that is an element of that grid
-    tensor reads them there instead of computing them again.
+    also holds them at every clock of its grid and at the Runge–Kutta stage clocks of
+    its steps (:class:`DriftTable`).  A solve prepares the table for its own grid
+    (:meth:`prepare`) and evaluates the drift at a :class:`~revsde.grid.Point` (step
+    index, stage, direction), where it is read; elsewhere it is computed.
     """
 
     noise_type = "additive"
@@ -65,47 +103,24 @@ class LiftedODE(torch.nn.Module):
             _pick=0 if cs.prediction == "eps" else 1,
             _call=self.model.net_for_solve(),
             _factor=bool(cs.drift_power),
-            # In float64, the model's α, σ at t are exp of the log α, log σ found with t
-            # (at_lambda gives log_alpha(t), log_sigma(t)), unless a class changes that.
-            _logs_shared=(type(sch).at_lambda in (NoiseSchedule.at_lambda,
-                                                  VPSchedule.at_lambda)
-                          and type(sch).alpha is NoiseSchedule.alpha
-                          and type(sch).sigma is NoiseSchedule.sigma),
             _table=None,
-            _stage_rows=type(sch) in STAGE_ROW_SCHEDULES,
         )
 
     def coefficients(self, s: torch.Tensor, like: torch.Tensor) -> tuple:
-        """``(κ, t, α_t, σ_t, ς^drift_power)`` at clock(s) ``s`` (0-d or 1-D), in ``like``'s
-        dtype and on its device (``α_t``, ``σ_t``: ``None`` unless the network's output is
-        converted; the factor: ``None`` for a drift that is the prediction itself).
+        """``(κ, t, α_t, σ_t, ς^drift_power)`` at clock(s) ``s`` (:func:`coefficients`)."""
+        return coefficients(self._schedule, self._case, self._convert, s, like)
 
-        The same numbers as the model's own conversion at ``t`` (``t`` rounded to the
-        state's dtype, as :func:`batch_time` does).  Every operation is elementwise, so a
-        whole grid at once gives each clock's numbers: bit for bit where the schedule's
-        operations give the same bits on a vector as on one element (every bundled
-        schedule's do but FlowMatching's ``torch.sigmoid``, whose CPU vector kernel can
-        differ in the last bit; a forward and an inverse solve read the same table, so
-        round trips stay exact either way).
-        """
-        cs, sch = self._case, self._schedule
-        t, la, ls, kappa = co.drift_terms(sch, cs, s)
-        dev, dt = like.device, like.dtype
-        kappa = kappa.to(device=dev, dtype=dt)
-        tb = t.to(device=dev, dtype=dt)
-        a = sg = factor = None
-        if self._convert:
-            if tb is t and self._logs_shared:  # float64 on t's device: t is the model's t
-                a, sg = torch.exp(la), torch.exp(ls)
-            else:
-                a, sg = sch.alpha_sigma(tb)
-        if self._factor:
-            factor = (as_time(s) ** cs.drift_power).to(device=dev, dtype=dt)
-        return kappa, tb, a, sg, factor
+    def prepare(self, grid: Grid, prior: GridDrift | None = None) -> GridDrift | None:
+        """The table as the solve's ``grid`` reads it, once per solve (``None``: no table,
+        or another dtype or device); ``prior``: the same, before the grid grew."""
+        if prior is not None:
+            return prior.extend(grid)
+        return None if self._table is None else self._table.for_grid(grid)
 
-    def f(self, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Lifted drift of MATH.md §4.2 at clock value ``s``: prediction · ς^drift_power."""
-        c = None if self._table is None else self._table.at(s, y)
+    def f(self, s: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> torch.Tensor:
+        """Lifted drift of MATH.md §4.2 at clock value ``s`` (the point ``at`` of the
+        solve's grid): prediction · ς^drift_power."""
+        c = None if at is None or at.data is None else at.data.row(at, y)
         if c is None:
             # already in y's dtype and on its device: per-sample coefficients only reshaped
             kappa, tb, a, sg, factor = (v if v is None or v.dim() == 0 else per_sample(v, y)
@@ -126,13 +141,10 @@ class LiftedODE(torch.nn.Module):
             out = out * factor
         return out
 
-    def stage_time(self, s: torch.Tensor, c: float, h: float) -> torch.Tensor:
-        """``s + c·h``, the clock of a Runge–Kutta stage (what the solver would compute):
-        an element of the table's stage rows when ``s`` and ``h`` are of its grid and the
-        schedule is one of :data:`STAGE_ROW_SCHEDULES`, so that :meth:`f` reads the
-        coefficients there (:mod:`.drift_table`)."""
-        t = (None if self._table is None or not self._stage_rows
-             else self._table.stage_time(s, c, h, self.coefficients))
+    def stage_time(self, s: torch.Tensor, c: float, h: float, at: Point) -> torch.Tensor:
+        """``s + c·h``, the clock of a Runge–Kutta stage (the point ``at``): the table's
+        when it holds the point (the same bits as the solver's own sum)."""
+        t = None if at.data is None else at.data.clock(at)
         return s + c * h if t is None else t
 
 
@@ -145,7 +157,7 @@ class LiftedSDE(LiftedODE):
 
     unit_diffusion = True
 
-    def g(self, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def g(self, s: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> torch.Tensor:
         """Unit diffusion: W is a standard Brownian motion in the clock (MATH.md §4.2)."""
         return torch.ones_like(y)
 
@@ -160,19 +172,24 @@ class LiftedProblem:
         cond: conditioning keyword arguments passed to the model at every call.
         like: the state: ``clocks`` are in its dtype and on its device (float64 on the
             CPU without it).
+        tables: a :class:`Tables` the caller keeps, to reuse the clocks and the drift
+            table of an earlier problem on the same grid (a sampler's next batch).
 
     Attributes: ``sde`` (the object to hand to ``revsde.sdeint``), ``case``
     (the :class:`~revsde.diffusion.schedules.coordinates.LiftedCase`), ``case_name``,
-    ``stochastic``, ``model``, ``schedule``, ``cond``, ``ts`` and ``clocks``
-    (``None`` without ``ts``).  The coordinate maps are those of
-    :mod:`~revsde.diffusion.schedules.coordinates` for this schedule and case.
+    ``stochastic``, ``model``, ``schedule``, ``cond``, ``ts``, ``clocks`` and ``grid``
+    (the clocks as a :class:`~revsde.grid.Grid`; ``None`` without ``ts``).  The
+    coordinate maps are those of :mod:`~revsde.diffusion.schedules.coordinates` for this
+    schedule and case.
     With ``ts``, the drift's coefficients at every clock of the grid are computed
-    once, here (:class:`DriftTable`); the drift reads them when the solve is handed
-    ``clocks`` itself as its time grid.
+    once, here (:class:`DriftTable`); a solve on these clocks (or part of them) reads
+    them by index (:meth:`LiftedODE.prepare`), and :meth:`at` gives the point of a grid
+    clock for an evaluation outside a solve (a solver's ``init``).
     """
 
     def __init__(self, model: DiffusionModel, case: str, ts: torch.Tensor | None = None,
-                 cond: dict | None = None, like: torch.Tensor | None = None) -> None:
+                 cond: dict | None = None, like: torch.Tensor | None = None,
+                 tables: Tables | None = None) -> None:
         check_model(model)
         self.case: LiftedCase = co.get_case(case)
         self.model = model
@@ -183,22 +200,46 @@ class LiftedProblem:
         self.sde = LiftedSDE(self) if self.stochastic else LiftedODE(self)
         self.ts = None if ts is None else as_time(ts)
         self.clocks = None
+        #: the clocks as the step grid of a solve (:class:`~revsde.grid.Grid`), kept with
+        #: the table: a solve on it reuses the solver's data of an earlier one
+        self.grid: Grid | None = None
         self._end_kappas: dict = {}
+        self._own: GridDrift | None = None
         if ts is not None:
             batch = like.shape[0] if like is not None and like.dim() else None
             dtype, device = (None, None) if like is None else (like.dtype, like.device)
+            vector = type(self.schedule) in VECTOR_SCHEDULES
 
-            def build() -> tuple[torch.Tensor, DriftTable]:
+            def build() -> tuple[torch.Tensor, DriftTable, dict, Grid]:
                 clocks = self.clock(self.ts)
                 if like is not None:
                     clocks = clocks.to(dtype=dtype, device=device)
                 clocks = clocks.contiguous()
-                return clocks, DriftTable(clocks, self.sde.coefficients(clocks, clocks), batch)
+                table = DriftTable(clocks, partial(coefficients, self.schedule, self.case,
+                                                   self.sde._convert), vector, batch)
+                return clocks, table, {}, Grid(table.times, clocks.dtype, clocks.device)
 
-            # the same grid as an earlier solve's (the next batch of a run): its tables
-            key = (self.case_name, self.sde._convert, tuple(self.ts.tolist()), dtype,
-                   device, batch)
-            self.clocks, self.sde._table, self._end_kappas = grid_tables(self.schedule, key, build)
+            if tables is None:
+                built = build()
+            else:
+                key = (self.case_name, self.sde._convert, tuple(self.ts.tolist()), dtype,
+                       device, batch)
+                built = tables.get(key, self.schedule, build)
+            # the problem's own copy of the clocks: a caller who writes into it changes
+            # neither the table nor the next problem that reuses it
+            self.clocks = built[0].clone()
+            self.sde._table, self._end_kappas, self.grid = built[1:]
+
+    def at(self, k: int) -> Point:
+        """The clock ``clocks[k]`` as an evaluation point of the problem's own grid (for a
+        solver's ``init`` outside a solve, so that it reads the solve's numbers)."""
+        table = self.sde._table
+        if table is None:
+            return Point(k)
+        if self._own is None:
+            self._own = GridDrift(table)
+            self._own.index = list(range(len(table.times)))
+        return Point(k % len(table.times), 0.0, False, self._own)
 
     @property
     def clock_increases(self) -> bool:

@@ -40,7 +40,7 @@ from ..checks import check_grid, check_model, check_seed, check_tensor, draw_see
 from ..models import DiffusionModel
 from ..schedules import coordinates as co
 from .base import Encoded, Sampler
-from .lifted import LiftedProblem
+from .lifted import LiftedProblem, Tables
 
 __all__ = ["RexSampler", "LiftedRun", "ODE_CASES", "SDE_CASES", "DEFAULT_ODE_CASE",
            "DEFAULT_SDE_CASE", "cases_for"]
@@ -89,6 +89,8 @@ class RexSampler(Sampler):
     quantum: float | None = None
     compensated: bool = False
     _solver: Solver = field(init=False, repr=False, compare=False)
+    #: the clocks and drift tables of earlier calls, for the next call on the same grid
+    _tables: Tables = field(default_factory=Tables, init=False, repr=False, compare=False)
 
     reversible: ClassVar[bool] = True
     wide_state: ClassVar[bool] = True
@@ -195,7 +197,7 @@ class RexSampler(Sampler):
         """
         check_model(model)
         ts = check_grid(ts)
-        pb = LiftedProblem(model, self.case, ts, cond=cond, like=like)
+        pb = LiftedProblem(model, self.case, ts, cond=cond, like=like, tables=self._tables)
         clocks = pb.clocks
         c = clocks.tolist()  # one read of the grid, checked in python (no tensor per test)
         if not (all(map(operator.lt, c, c[1:])) or all(map(operator.gt, c, c[1:]))):
@@ -243,10 +245,11 @@ class RexSampler(Sampler):
             bm = self.brownian(clocks, like, seed)
         return LiftedRun(self, pb, clocks, bm)
 
-    def _init(self, pb: LiftedProblem, clock: torch.Tensor, y: torch.Tensor) -> tuple:
+    def _init(self, pb: LiftedProblem, k: int, y: torch.Tensor) -> tuple:
         # contiguous, like every state the solve makes from it (a picture read from an
-        # (H, W, C) array arrives channels-last)
-        return self._solver.init(SDEAdapter(pb.sde), clock.to(y.dtype), y.contiguous())
+        # (H, W, C) array arrives channels-last); at the clock pb.clocks[k], read there
+        return self._solver.init(SDEAdapter(pb.sde), pb.clocks[k].to(y.dtype), y.contiguous(),
+                                 at=pb.at(k))
 
     def _check_state(self, state: Any, name: str = "state") -> tuple:
         if not isinstance(state, (tuple, list)) or len(state) < 2:
@@ -373,8 +376,7 @@ class LiftedRun:
     def start(self, x: torch.Tensor, end: int) -> tuple:
         """The full state at the grid end ``ts[end]`` (0: noise, -1: data) from ``x``:
         ``y = ŷ = x/κ`` (quantised in exact mode)."""
-        return self.sampler._init(self.problem, self.clocks[end],
-                                  self.problem.to_lifted_at(x, end))
+        return self.sampler._init(self.problem, end, self.problem.to_lifted_at(x, end))
 
     def solve(self, state: tuple, *, inverse: bool = False, outputs: bool = True,
               span: tuple[int, int] | None = None, adjoint: bool = False,
@@ -387,13 +389,15 @@ class LiftedRun:
         implied by ``adjoint`` (the reversible adjoint over the whole grid, differentiating
         ``params`` too).  ``span=(a, b)``: the sub-grid ``clocks[a:b]`` of the same path.
         """
-        clocks = self.clocks if span is None else self.clocks[span[0]:span[1]]
         solver = self.sampler.solver()
-        if not outputs or adjoint:
-            # the two ends as a strided view (an index list would copy)
-            ts, grid = clocks[::clocks.numel() - 1], clocks
+        if span is not None:  # a sub-grid of the same path, solved on its own
+            ts, grid = self.clocks[span[0]:span[1]], None
         else:
-            ts, grid = clocks, None
+            # the steps: the problem's grid (the solver's data of it reused by the next
+            # call); the outputs: every clock, or the two ends as a strided view
+            clocks = self.clocks
+            whole = outputs and not adjoint
+            ts, grid = (clocks if whole else clocks[::clocks.numel() - 1]), self.problem.grid
         if inverse:
             return sdeint_inverse(self.sde, state, ts, method=solver, bm=self.bm, grid=grid)
         if adjoint:

@@ -34,7 +34,7 @@ class VPDiscrete(VPSchedule):
     """
 
     #: attributes that only memoise numbers of the others (the node tables per dtype and
-    #: device): not part of the schedule's state (revsde.diffusion.samplers.table_cache)
+    #: device): not part of the schedule's state (revsde.diffusion.samplers.drift_table.Tables)
     _memo_attributes = ("_cache",)
 
     def __init__(self, betas: torch.Tensor | Sequence[float] | None = None,
