@@ -121,7 +121,7 @@ def main(argv: list[str]) -> int:
                    help="threads of the batched mode (default: torch's count)")
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args(argv)
-    samplers = SAMPLERS
+    samplers: tuple[str, ...] = SAMPLERS
     if args.quick:
         args.size, args.steps, args.batch, args.repeats = 16, 4, 2, 1
         samplers = ("rex_euler", "rex_em")
