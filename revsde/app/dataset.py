@@ -201,7 +201,9 @@ def invert_dataset(folder: str | os.PathLike, out: str | os.PathLike, *,
         raise DatasetError(f"batch must be a positive integer; got {batch!r}")
     names = list_pictures(folder)
     if not names:
-        raise DatasetError(f"no pictures ({', '.join(PICTURE_SUFFIXES)}) under {str(folder)!r}")
+        raise DatasetError(f"{str(folder)!r} is a folder with no pictures "
+                           f"({', '.join(PICTURE_SUFFIXES)}) in it: give a picture file, or a "
+                           "folder of pictures to invert them all")
     dist = _Dist(_device(device, int(os.environ.get("LOCAL_RANK", "0"))))
     try:
         dev = _device(device, dist.local_rank)
