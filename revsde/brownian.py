@@ -9,6 +9,15 @@ Two sources are supported (MATH.md §1):
 * ``torchsde.BrownianInterval``, built by :func:`make_brownian`, which can also
   be queried off the grid (one path shared by solves with different steps).
 
+**Per-sample keys.**  A :class:`BrownianGrid` built with ``keys`` (one integer
+per sample, the batch dimension first) draws each sample's cells from its own
+counter-based generator, seeded by ``(entropy, key, chunk)``, always on the CPU and
+always with the shape of one sample: a sample's path is then the same bits alone,
+in any batch, at any position, in another process and on another device.
+:class:`Seeds` carries a run's seed with its keys through the samplers, and
+:class:`KeyedNormal` gives the per-step standard normals of a non-reversible SDE
+sampler the same way.
+
 :func:`increment` returns ``(W, H)`` over a step, where ``H`` is the
 space-time Lévy area ``H = U/h - W/2`` (MATH.md §0).  A step taken backwards
 in time queries the same interval and applies ``W -> -W``, ``H -> H``.
@@ -21,6 +30,7 @@ import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -89,6 +99,99 @@ def _seed(entropy: int, *keys: int) -> int:
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
+#: keys are integers in [0, 2**63), as seeds are
+KEY_BOUND = 1 << 63
+
+
+def check_keys(keys: Any, batch: int | None = None, name: str = "keys") -> tuple[int, ...]:
+    """``keys`` as a tuple of integers in ``[0, 2**63)``, one per sample when ``batch`` is
+    given."""
+    if isinstance(keys, (str, bytes)) or torch.is_tensor(keys) and keys.dim() != 1:
+        raise TypeError(f"{name} must be a sequence of non-negative integers (one per "
+                        f"sample); got {keys!r}")
+    try:
+        raw = keys.tolist() if torch.is_tensor(keys) else list(keys)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of non-negative integers (one per "
+                        f"sample); got {keys!r}") from None
+    out = []
+    for k in raw:
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < KEY_BOUND:
+            raise TypeError(f"{name} must hold non-negative integers below 2**63; got {k!r}")
+        out.append(k)
+    if batch is not None and len(out) != batch:
+        raise ValueError(f"{name} has {len(out)} key(s) but the batch has {batch} sample(s): "
+                         "pass one key per sample")
+    return tuple(out)
+
+
+def key_of(name: str) -> int:
+    """A stable key (an integer in ``[0, 2**63)``) for a sample's name, e.g. a picture's
+    path relative to its folder: the same in every process and every run."""
+    digest = hashlib.blake2b(str(name).encode("utf-8"), digest_size=8,
+                             person=b"revsde-key").digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """The noise of a batch: a run's ``seed`` and one ``key`` per sample.
+
+    Sample ``i``'s noise depends on ``(seed, keys[i])`` alone, so that it is the same
+    alone, in any batch and at any position.  ``keys=None`` is the one path shared by
+    the whole batch that revsde drew before per-sample keys (read back from latents
+    files of format version 1).
+    """
+
+    seed: int
+    keys: tuple[int, ...] | None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not (
+                0 <= self.seed < KEY_BOUND):
+            raise TypeError(f"seed must be a non-negative integer (< 2**63); got {self.seed!r}")
+        if self.keys is not None:
+            object.__setattr__(self, "keys", check_keys(self.keys))
+
+    @classmethod
+    def of(cls, seed: int | Seeds, batch: int) -> Seeds:
+        """``seed`` itself, or an integer seed with the default keys ``0 .. batch-1``."""
+        if isinstance(seed, Seeds):
+            if seed.keys is not None and len(seed.keys) != batch:
+                raise ValueError(f"the seeds hold {len(seed.keys)} key(s) but the batch has "
+                                 f"{batch} sample(s): pass one key per sample")
+            return seed
+        return cls(seed, tuple(range(batch)))
+
+
+class KeyedNormal:
+    """Standard normals ``z[n]`` (one per step ``n``) of shape ``size``, sample ``i``'s
+    from its own generator seeded by ``(seed, keys[i], n)``, drawn on the CPU.
+
+    ``keys=None``: one generator per step for the whole batch.  Indexing
+    (``noise[n]``) draws step ``n`` (the same bits in any order).
+    """
+
+    def __init__(self, seed: int, keys: Sequence[int] | None, size: Sequence[int], *,
+                 dtype: torch.dtype, device: torch.device | str | None = None) -> None:
+        self.seed = seed
+        self.size = _size(size)
+        self.keys = None if keys is None else check_keys(keys, self.size[0])
+        self.dtype = dtype
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+
+    def __getitem__(self, n: int) -> torch.Tensor:
+        if self.keys is None:
+            gen = torch.Generator().manual_seed(_seed(self.seed, n, 2))
+            z = torch.randn(self.size, generator=gen, dtype=self.dtype)
+        else:
+            z = torch.empty(self.size, dtype=self.dtype)
+            for i, key in enumerate(self.keys):
+                gen = torch.Generator().manual_seed(_seed(self.seed, key, n, 2))
+                torch.randn(self.size[1:], generator=gen, dtype=self.dtype, out=z[i])
+        return z.to(self.device)
+
+
 class BrownianGrid:
     """An exact Brownian path (with space-time Lévy area) on a fixed time grid.
 
@@ -109,6 +212,11 @@ class BrownianGrid:
         dtype: dtype of the increments.
         device: device of the increments.
         entropy: integer seed of the path.
+        keys: one integer key per sample (``size[0]`` of them): sample ``i``'s cells come
+            from ``(entropy, keys[i])`` alone, drawn on the CPU with the shape of one
+            sample, so the path of a sample does not depend on the batch, its position
+            or the device (then moved to ``device``).  ``None``: one draw for the whole
+            ``size``, on ``device``.
         levy_area: also generate ``H`` (needed by SEA, ShARK, SRA1).
         chunk: cells per generated chunk.
         cache_size: chunks kept in memory.
@@ -116,8 +224,8 @@ class BrownianGrid:
 
     def __init__(self, grid: Sequence[float] | torch.Tensor, size: Sequence[int], *,
                  dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
-                 entropy: int = 0, levy_area: bool = False, chunk: int = 8,
-                 cache_size: int = 1):
+                 entropy: int = 0, keys: Sequence[int] | None = None,
+                 levy_area: bool = False, chunk: int = 8, cache_size: int = 1):
         try:
             raw = grid.tolist() if torch.is_tensor(grid) else list(grid)
         except TypeError:
@@ -145,6 +253,7 @@ class BrownianGrid:
         self.dtype = dtype
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self.entropy = seed
+        self.keys = None if keys is None else check_keys(keys, self.size[0])
         self.levy_area = check_flag(levy_area, "levy_area")
         self.chunk = check_int(chunk, "chunk", "a positive integer")
         self._cache_size = check_int(cache_size, "cache_size", "a positive integer")
@@ -171,20 +280,30 @@ class BrownianGrid:
             self._cache.popitem(last=False)
         lo = k * self.chunk
         hi = min(lo + self.chunk, len(self.times) - 1)
-        gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 0))
-        shape = (hi - lo, *self.size)
-        z = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
         scale = self._scales[lo:hi]
-        w = z.mul_(scale)
+        w = self._normals(k, hi - lo, 0).mul_(scale)
         hh = None
         if self.levy_area:
-            gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, 1))
-            zh = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
-            hh = zh.mul_(scale / math.sqrt(12.0))
+            hh = self._normals(k, hi - lo, 1).mul_(scale / math.sqrt(12.0))
         # Tensors for multi-cell sums, per-cell views for O(1) single-cell reads.
         entry: _Chunk = (w, hh, self._cells(w), None if hh is None else self._cells(hh))
         self._cache[k] = entry
         return entry
+
+    def _normals(self, k: int, cells: int, part: int) -> torch.Tensor:
+        """Standard normals of shape ``(cells, *size)`` for chunk ``k`` (``part`` 0: ``W``,
+        1: ``H``)."""
+        if self.keys is None:
+            gen = torch.Generator(device=self.device).manual_seed(_seed(self.entropy, k, part))
+            return torch.randn((cells, *self.size), generator=gen, dtype=self.dtype,
+                               device=self.device)
+        # sample by sample, each from its own generator and with one sample's shape (the
+        # bits a CPU generator gives depend on the shape drawn), batch dimension first
+        z = torch.empty((self.size[0], cells, *self.size[1:]), dtype=self.dtype)
+        for i, key in enumerate(self.keys):
+            gen = torch.Generator().manual_seed(_seed(self.entropy, key, k, part))
+            torch.randn((cells, *self.size[1:]), generator=gen, dtype=self.dtype, out=z[i])
+        return z.transpose(0, 1).contiguous().to(self.device)
 
     @staticmethod
     def _cells(x: torch.Tensor) -> list[torch.Tensor]:
@@ -199,6 +318,16 @@ class BrownianGrid:
         if len(cells) > 1:
             cells[-1] = cells[-1].clone()
         return cells
+
+    def _sum(self, x: torch.Tensor) -> torch.Tensor:
+        """The sum over cells (dim 0); with keys, cell after cell, so that a sample's sum
+        has the same bits whatever the batch (a reduction's order depends on the shape)."""
+        if self.keys is None:
+            return x.sum(0)
+        out = x[0].clone()
+        for c in x[1:]:
+            out += c
+        return out
 
     def cell(self, n: int) -> Increment:
         """``(W, H)`` on grid cell ``n`` (``H`` is None without Lévy area)."""
@@ -259,14 +388,15 @@ class BrownianGrid:
             b = min(j, (k + 1) * self.chunk)
             wk, hk, _, _ = self._chunk(k)
             ws = wk[a - k * self.chunk : b - k * self.chunk]
-            part = ws.sum(0)
+            part = self._sum(ws)
             w_sum = part if w_sum is None else w_sum + part
             if return_U:
                 h = self._grid[a + 1 : b + 1] - self._grid[a:b]
                 c_w = (0.5 * h + (self._grid[j] - self._grid[a + 1 : b + 1])).to(ws)
                 assert hk is not None  # return_U needs levy_area (checked above)
                 hs = hk[a - k * self.chunk : b - k * self.chunk]
-                part = (h.to(ws).reshape(bshape) * hs).sum(0) + (c_w.reshape(bshape) * ws).sum(0)
+                part = (self._sum(h.to(ws).reshape(bshape) * hs)
+                        + self._sum(c_w.reshape(bshape) * ws))
                 u_sum = part if u_sum is None else u_sum + part
         assert w_sum is not None  # j > i + 1: the loop ran at least once
         if not return_U:

@@ -7,6 +7,7 @@ stdout.
     revsde convergence [--problem P ...] [--methods M ...] [--steps N ...] [--samples S]
                        [--out DIR] [--json]
     revsde invert [IMAGE] [--size PX] [--steps N ...] [--sampler S] [--dtype D ...] [--json]
+    revsde invert DIR --out OUT [--size PX] [--steps N] [--sampler S] [--seed N]   (torchrun-able)
     revsde bench [NAME] [--quick] [--dir DIR] [--json]
     revsde --version
 
@@ -172,6 +173,12 @@ def cmd_invert(args) -> int:
         raise ValueError(f"--seed must be a non-negative integer below 2**63; got {args.seed}")
     if args.size is not None and args.size < 4:
         raise ValueError(f"--size must be at least 4 pixels; got {args.size}")
+    if args.image is not None and Path(args.image).is_dir():  # a dataset: app/dataset.py
+        from .app.dataset import run
+
+        return run(args.image, args.out, model=args.model, sampler=args.sampler or "rex_euler",
+                   steps=args.steps[0], seed=args.seed, max_side=args.size,
+                   dtype=args.dtype[0], progress=not (args.json or args.no_progress))
     for n in args.steps:
         if n < 2:
             raise ValueError(f"--steps must be integers >= 2; got {n}")
@@ -332,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
         "picture's range comes from its file (8-bit, 16-bit, float in [0, 1]); its EXIF "
         "orientation is applied and an alpha channel is composited over white.")
     s.add_argument("image", nargs="?", default=None,
-                   help=f"picture file (PNG, JPEG, ...) or a bundled name (default: "
+                   help=f"picture file (PNG, JPEG, ...), a bundled name, or a folder of "
+                   f"pictures to invert one by one into --out (default: "
                    f"{DEFAULT_PICTURE}, 256x256 RGB; packaged: {', '.join(PACKAGED_PICTURES)})")
     s.add_argument("--size", type=int, default=MAX_SIDE,
                    help=f"cap on the long side in pixels (default {MAX_SIDE}; never upscales)")
@@ -361,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a run that would need more memory (default: 80%% of this "
                    "machine's; shipped models only)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    s.add_argument("--out", default="out/latents",
+                   help="with a folder of pictures: where the latents and manifest go "
+                   "(resumable; under torchrun, sharded by rank)")
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_invert)
 

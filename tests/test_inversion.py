@@ -150,14 +150,16 @@ def test_latents_metadata_is_complete(model, images):
     assert md["sampler"] == "rex_shark" and md["base"] == "shark"
     assert md["options"] == {"case": "sde_x0", "zeta": 0.999, "quantum": None,
                              "compensated": True}
-    assert md["seed"] == 4 and md["brownian"]["kind"] == "grid"
+    assert md["seed"] == 4 and md["brownian"]["kind"] == "keyed_grid"
     assert md["brownian"]["levy_area"] is True and md["brownian"]["size"] == [4, 1, 16, 16]
     assert md["grid"] == {"kind": "uniform_lambda", "steps": 7}
     assert md["dtype"] == "float64" and md["library_version"]
     assert lat.noise.shape == images.shape and lat.x_T.shape == images.shape
 
 
-@pytest.mark.parametrize("where", [0.5, 0.9, 0.05])
+# positions in the tensors (0.5, 0.9) and in the pickled metadata (0.02); a flip in the zip
+# archive's own bookkeeping (a data descriptor's copy of a CRC) changes no content
+@pytest.mark.parametrize("where", [0.5, 0.9, 0.02])
 def test_tampered_file_raises(model, images, tmp_path, where):
     lat = encode(model, images, steps=5)
     path = tmp_path / "lat.pt"

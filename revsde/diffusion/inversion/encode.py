@@ -32,6 +32,16 @@ deterministic network: on a GPU call ``torch.use_deterministic_algorithms(True)`
 (and set ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), and decode with the same network
 dtype and device kind as encode.
 
+**Reproducibility** (docs/howto-invert.md).  Each sample's Brownian path comes from
+``(seed, key)`` with its own key (``keys=``, default its index in the batch;
+:class:`revsde.brownian.Seeds`), and by default (``reproducible=True``) the network
+is evaluated one sample at a time with one intra-op thread and deterministic kernels
+(:mod:`.reproducible`): a sample's latent is then the same alone, in any batch, at
+any position and in any process.  The latents record the run's fingerprint (torch
+version, device kind, CPU instruction set, dtypes, mode); ``decode`` runs in the
+stored mode and warns, with the expected size of the error, under another
+fingerprint.
+
 **Model identity.**  The latents record the SHA-256 of the model's weights
 (:meth:`DiffusionModel.fingerprint`) and the network dtype; ``decode`` with
 other weights or another network dtype is refused.
@@ -46,6 +56,7 @@ from typing import Any, cast
 
 import torch
 
+from ...brownian import Seeds, check_keys
 from ...solvers.compensated import SPLITTERS
 from ..checks import (
     check_channels,
@@ -67,6 +78,15 @@ from ..schedules import coordinates as co
 from ..schedules import time_grid
 from ..schedules.base import NoiseSchedule
 from .latents import Latents, LatentsFileError, tensor_fingerprint
+from .reproducible import (
+    Evaluation,
+    evaluated,
+    evaluating,
+    evaluation_of,
+    fingerprint,
+    for_model,
+    mismatch,
+)
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
            "model_fingerprint", "state_dtype", "latents_of"]
@@ -219,6 +239,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
            grid: str = "uniform_lambda", cond: dict | None = None, verify: bool = False,
            exact: bool = False,
            dtype: torch.dtype | None = None, data_range: float = 1.0, check_range: bool = True,
+           keys: Sequence[int] | None = None, reproducible: bool | Evaluation = True,
            **options: object) -> Latents:
     """Encode data ``x0`` (batch, ...) to :class:`Latents` with a reversible sampler.
 
@@ -241,6 +262,17 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         check_range: refuse data outside the model's declared ``data_range``
             (pictures in [0, 255] or [0, 1] for a [-1, 1] model) and another
             channel count (:func:`revsde.diffusion.checks.check_data`).
+        keys: one integer key per sample (default ``0 .. batch-1``): an SDE sampler's
+            sample ``i`` follows the Brownian path of ``(seed, keys[i])``, so a sample
+            encoded with the same key gives the same latent alone, in any batch, at any
+            position (:func:`revsde.brownian.key_of` makes one from a name).  Kept in
+            ``latents.keys``.
+        reproducible: ``True`` (default): the network is evaluated one sample at a time,
+            with one intra-op thread and deterministic kernels, so a sample's latent does
+            not depend on its batch or the thread count; ``False``: the whole batch at
+            once with torch's thread count (faster, batch-dependent bits); or an
+            :class:`~revsde.diffusion.inversion.reproducible.Evaluation`.  Recorded in
+            ``latents.run`` with the run's fingerprint; decode uses the same mode.
         **options: sampler options (``case``, ``zeta``, ``quantum``, ``compensated``:
             default ``True`` outside exact mode, so that the lifted state is carried as
             ``hi + lo`` pairs and the decode rebuilds the network's inputs bit for bit,
@@ -251,9 +283,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     data_range = check_encode_options(exact=exact, verify=verify, check_range=check_range,
                                       data_range=data_range)
     steps, cond, seed = check_steps(steps), check_cond(model, cond), check_seed_or_none(seed)
+    mode = for_model(model, evaluation_of(reproducible))
     codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
     if codec is not None:  # encoded in the VAE's own dtype; the inversion runs on the latents
-        x0 = codec.encode(x0)
+        x0 = _codec(codec.encode, x0, mode)
     check_data_tensor(x0, "x0")
     x_dtype = x0.dtype
     # (in exact mode without its quantum: a user's quantum= with the default zeta would be
@@ -298,8 +331,12 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
                              "Brownian path")
     else:
         seed = None
+    ids = tuple(range(x0.shape[0])) if keys is None else check_keys(keys, x0.shape[0])
+    net = evaluated(model, mode)
     for attempt in range(_EXACT_RETRIES + 1):
-        enc = s.encode_state(model, x0, ts, seed=seed, cond=cond)
+        with evaluating(mode):
+            enc = _encode_state(s, net, x0, ts, None if seed is None else Seeds(seed, ids),
+                                cond)
         residual = x_residual = None
         if not exact:
             break
@@ -322,20 +359,47 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
         s = get_encoder(sampler, **options)
     lat = latents_of(model, s, enc, ts, x0, x_dtype=x_dtype, grid={"kind": grid, "steps": steps},
                      cond=cond, seed=seed, exact=exact, data_range=data_range,
-                     residual=residual, x_residual=x_residual)
+                     residual=residual, x_residual=x_residual, keys=ids, mode=mode)
     if verify:
         x_rec = _decode_data(model, lat, cond, None, {})  # latent space with an autoencoder
-        lat.verify_error = float((x_rec.to(torch.float64) - x0.to(torch.float64)).abs().max())
+        err = (x_rec.to(torch.float64) - x0.to(torch.float64)).abs().reshape(x0.shape[0], -1)
+        lat.verify_error = float(err.max())
+        lat.extra["verify_errors"] = [float(e) for e in err.amax(1)]
     return lat
+
+
+def _encode_state(s: Sampler, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor,
+                  seeds: Seeds | None, cond: dict | None) -> Encoded:
+    """``s.encode_state`` with per-sample keys (a Rex sampler; the others are ODEs)."""
+    if isinstance(s, RexSampler):
+        return s.encode_state(model, x0, ts, seed=seeds, cond=cond)
+    return s.encode_state(model, x0, ts, seed=None if seeds is None else seeds.seed, cond=cond)
+
+
+def _noise_of(latents: Latents) -> Seeds | None:
+    """The noise seeds of stored latents: per-sample keys, or for a file of format version 1
+    (``brownian.kind == "grid"``) the one path of the whole batch."""
+    if latents.seed is None:
+        return None
+    keyed = isinstance(latents.brownian, dict) and latents.brownian.get("kind") == "keyed_grid"
+    if keyed and latents.keys is None:
+        raise ValueError("these latents have per-sample noise but no keys; they are "
+                         "inconsistent (re-encode)")
+    return Seeds(latents.seed, tuple(latents.keys) if keyed and latents.keys else None)
 
 
 def latents_of(model: DiffusionModel, s: Sampler, enc: Encoded, ts: torch.Tensor,
                x: torch.Tensor, *, x_dtype: torch.dtype, grid: dict, cond: dict | None,
                seed: int | None = None, exact: bool = False, data_range: float | None = None,
                residual: torch.Tensor | None = None,
-               x_residual: torch.Tensor | None = None) -> Latents:
+               x_residual: torch.Tensor | None = None, keys: Sequence[int] | None = None,
+               mode: Evaluation | None = None) -> Latents:
     """The :class:`Latents` of sampler ``s``'s encoding ``enc`` of ``x`` (in the state's
-    dtype; ``x_dtype``: the caller's) on the grid ``ts``."""
+    dtype; ``x_dtype``: the caller's) on the grid ``ts``; ``keys``: the samples' noise keys
+    (default ``0 .. batch-1``); ``mode``: how the network was evaluated (recorded with
+    the run's fingerprint; ``None``: batched)."""
+    ids = list(range(x.shape[0])) if keys is None else list(keys)
+    mode = evaluation_of(False if mode is None else mode)
     extra: dict[str, Any] = {
         "network_dtype": _dtype_name(getattr(model, "network_dtype", None))}
     if enc.decode_nfe is not None:
@@ -343,7 +407,8 @@ def latents_of(model: DiffusionModel, s: Sampler, enc: Encoded, ts: torch.Tensor
     return Latents(
         state=tuple(enc.state), ts=ts, sampler=s.name, options=dict(s.options),
         schedule=model.schedule.to_dict(), prediction=model.prediction, seed=seed,
-        brownian=s.brownian_spec(x, seed), dtype=str(x.dtype).replace("torch.", ""),
+        brownian=s.brownian_spec(x, seed), keys=ids, run=fingerprint(model, x, mode),
+        dtype=str(x.dtype).replace("torch.", ""),
         x_dtype=str(x_dtype).replace("torch.", ""), grid=grid, exact=bool(exact),
         data_range=float(data_range) if exact and data_range is not None else None,
         residual=residual,
@@ -410,45 +475,104 @@ def _stored_sampler(model: DiffusionModel, latents: Latents, cond, sampler,
     if pdevice is not None and pdevice != y.device:
         raise ValueError(f"the latents are on {y.device} but the model is on {pdevice}; use "
                          f"latents.to({str(pdevice)!r})")
-    spec = s.brownian_spec(y, latents.seed)
+    noise = _noise_of(latents)
+    spec = (s.brownian_spec(y, noise) if isinstance(s, RexSampler)
+            else s.brownian_spec(y, latents.seed))
     if spec != latents.brownian:
         raise ValueError(f"the stored Brownian spec {latents.brownian} does not match what "
                          f"sampler {s.name!r} needs ({spec}); the latents are inconsistent")
     return s
 
 
+def _stored_mode(model: DiffusionModel, latents: Latents,
+                 reproducible: bool | Evaluation | None, s: Sampler) -> Evaluation:
+    """The evaluation mode of a decode: the stored one unless ``reproducible`` is given;
+    warns when the run's fingerprint differs from the stored one."""
+    stored = latents.run if isinstance(latents.run, dict) else None
+    if reproducible is not None:
+        mode = for_model(model, evaluation_of(reproducible))
+    elif stored is not None:
+        mode = Evaluation.from_dict(stored)
+    else:  # latents of format version 1: encoded batched
+        mode = evaluation_of(False)
+    if stored is not None:
+        why = mismatch(stored, fingerprint(model, latents.y, mode), s.stochastic)
+        if why is not None:
+            warnings.warn(why, stacklevel=4)
+    return mode
+
+
 def decode_state(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
-                 sampler: str | Sampler | None = None, **options) -> tuple:
+                 sampler: str | Sampler | None = None,
+                 reproducible: bool | Evaluation | None = None, **options) -> tuple:
     """The full state at the data end (``ts[-1]``) from the stored noise-end state (lifted
     for a Rex sampler, in data coordinates for a baseline).
 
     ``sampler`` and ``options`` may be given only to assert that they match the
-    stored ones.
+    stored ones; ``reproducible`` as in :func:`decode`.
     """
     model = check_model(model)
     s = _stored_sampler(model, latents, cond, sampler, options)
-    return s.decode_state(model, latents.state, latents.ts, seed=latents.seed, cond=cond)
+    mode = _stored_mode(model, latents, reproducible, s)
+    with evaluating(mode):
+        return _decode(s, evaluated(model, mode), latents, cond, state_only=True)
+
+
+def _decode(s: Sampler, model: DiffusionModel, latents: Latents, cond: dict | None, *,
+            state_only: bool = False) -> Any:
+    """``s.decode_state`` or ``s.decode`` of the stored state, with the stored noise."""
+    noise = _noise_of(latents)
+    residual = latents.residual if latents.exact else None
+    if isinstance(s, RexSampler):
+        if state_only:
+            return s.decode_state(model, latents.state, latents.ts, seed=noise, cond=cond)
+        return s.decode(model, latents.state, latents.ts, seed=noise, cond=cond,
+                        residual=residual)
+    if state_only:
+        return s.decode_state(model, latents.state, latents.ts, seed=latents.seed, cond=cond)
+    return s.decode(model, latents.state, latents.ts, seed=latents.seed, cond=cond,
+                    residual=residual)
 
 
 def decode(model: DiffusionModel, latents: Latents, *, cond: dict | None = None,
-           sampler: str | Sampler | None = None, **options) -> torch.Tensor:
+           sampler: str | Sampler | None = None,
+           reproducible: bool | Evaluation | None = None, **options) -> torch.Tensor:
     """Decode :class:`Latents` to data ``x0`` with the stored grid, sampler and Brownian path.
 
     Raises a clear error if the model (schedule, prediction, config fingerprint),
     the conditioning, or an explicitly passed ``sampler`` / option differs from
     the stored configuration.  A latent diffusion model (with an ``autoencoder``,
-    :func:`revsde.diffusion.from_diffusers`) returns pictures.
+    :func:`revsde.diffusion.from_diffusers`) returns pictures.  The network is run as
+    at the encode (``latents.run``: micro-batch, threads, deterministic kernels) unless
+    ``reproducible`` says otherwise; a decode under another run fingerprint (torch
+    version, device kind, CPU instruction set, mode) warns with the expected error.
     """
-    x = _decode_data(model, latents, cond, sampler, options)
+    x = _decode_data(model, latents, cond, sampler, options, reproducible)
     codec = getattr(model, "autoencoder", None)
-    return x if codec is None else codec.decode(x)
+    if codec is None:
+        return x
+    mode = (evaluation_of(reproducible) if reproducible is not None or latents.run is None
+            else Evaluation.from_dict(latents.run))
+    return _codec(codec.decode, x, mode)
 
 
-def _decode_data(model, latents: Latents, cond, sampler, options) -> torch.Tensor:
+def _codec(fn: Any, x: torch.Tensor, mode: Evaluation) -> torch.Tensor:
+    """An autoencoder's ``encode`` / ``decode`` of ``x`` as ``mode`` runs a network: in
+    micro-batches, with its threads and deterministic kernels."""
+    size = mode.micro_batch
+    with evaluating(mode):
+        if size is None or x.shape[0] <= size:
+            return fn(x)
+        return torch.cat([fn(x[a:a + size].clone()) for a in range(0, x.shape[0], size)])
+
+
+def _decode_data(model, latents: Latents, cond, sampler, options,
+                 reproducible: bool | Evaluation | None = None) -> torch.Tensor:
     model = check_model(model)
     s = _stored_sampler(model, latents, cond, sampler, options)
-    x = s.decode(model, latents.state, latents.ts, seed=latents.seed, cond=cond,
-                 residual=latents.residual if latents.exact else None)
+    mode = _stored_mode(model, latents, reproducible, s)
+    with evaluating(mode):
+        x = _decode(s, evaluated(model, mode), latents, cond)
     if latents.exact:
         if latents.x_residual is None:
             raise LatentsFileError("exact-mode latents without their x residual: the file is "

@@ -8,9 +8,14 @@ and options (case, ζ, quantum), the exact float64 time grid, the Brownian seed
 and spec, the dtype, the library version and, when available, a fingerprint
 of the model's config and of the conditioning.
 
+A batch of latents can be indexed (``lat[i]``, ``lat[a:b]``), split
+(:meth:`Latents.split`) and joined (:meth:`Latents.cat`); every item keeps its noise
+key (``keys``), so an item decodes alone, or in another batch, to the same bits.
+
 File format (``Latents.save``): one ``torch.save`` file holding a dict
 
-* ``"format"``: ``"revsde-latents"``, ``"format_version"``: ``1``;
+* ``"format"``: ``"revsde-latents"``, ``"format_version"``: ``2`` (version 1, without
+  ``keys`` and ``run`` and with one Brownian path for the whole batch, still loads);
 * ``"metadata"``: a JSON string (sorted keys);
 * ``"tensors"``: ``{name: tensor}`` (``state.0``, ``state.1``, ..., ``ts``,
   and in exact mode ``residual`` and ``x_residual``);
@@ -27,7 +32,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import torch
 
@@ -37,7 +44,7 @@ from ..serialization import load_failure
 __all__ = ["Latents", "LatentsFileError", "FORMAT", "FORMAT_VERSION", "tensor_fingerprint"]
 
 FORMAT = "revsde-latents"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _REQUIRED = (
     "sampler", "options", "schedule", "prediction", "seed", "brownian", "dtype", "x_dtype",
@@ -133,6 +140,12 @@ class Latents:
         nfe: model evaluations made by the encoding (decoding costs the same).
         base: the sampler's base method (``rk4``, ``shark``, ``reversible_heun``, ...).
         library_version: revsde version that wrote it.
+        keys: one noise key per sample (an SDE sampler's sample ``i`` follows the Brownian
+            path of ``(seed, keys[i])``); ``None`` in files of format version 1.
+        run: the run's fingerprint (torch version, device kind, CPU instruction set,
+            dtypes, evaluation mode and threads;
+            :func:`~revsde.diffusion.inversion.reproducible.fingerprint`); ``None`` in
+            files of format version 1.
     """
 
     state: tuple
@@ -157,6 +170,8 @@ class Latents:
     base: str = ""
     library_version: str = ""
     extra: dict = field(default_factory=dict)
+    keys: list | None = None
+    run: dict | None = None
 
     # -- views ------------------------------------------------------------------
     @property
@@ -205,6 +220,116 @@ class Latents:
 
         return replace(self, state=tuple(mv(s) for s in self.state),
                        residual=mv(self.residual), x_residual=mv(self.x_residual))
+
+    # -- items ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.state[0].shape[0])
+
+    def _items(self, index: int | slice | Sequence[int]) -> list[int]:
+        n = len(self)
+        if isinstance(index, slice):
+            return list(range(n))[index]
+        if isinstance(index, bool) or not isinstance(index, (int, Sequence)):
+            raise TypeError(f"latents are indexed by an int, a slice or a sequence of ints; "
+                            f"got {index!r}")
+        idx = [index] if isinstance(index, int) else list(index)
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
+            raise TypeError(f"latents are indexed by an int, a slice or a sequence of ints; "
+                            f"got {index!r}")
+        bad = [i for i in idx if not -n <= i < n]
+        if bad:
+            raise IndexError(f"latents indices {bad} out of range for a batch of {n}")
+        return [i % n for i in idx]
+
+    def __getitem__(self, index: int | slice | Sequence[int]) -> Latents:
+        """The items ``index`` as latents of their own (an int keeps a batch of one), each
+        with its key: they decode to the same bits as in the whole batch."""
+        items = self._items(index)
+        if (self.brownian is not None and self.brownian.get("kind") != "keyed_grid"
+                and items != list(range(len(self)))):
+            raise ValueError("these latents share one Brownian path across the batch (a file "
+                             "of format version 1, without per-sample keys): decode them "
+                             "whole, or re-encode to split them")
+        sel = torch.tensor(items, dtype=torch.long)
+
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.index_select(0, sel.to(t.device))
+
+        brownian = None if self.brownian is None else {**self.brownian,
+                                                       "size": [len(items),
+                                                                *self.brownian["size"][1:]]}
+        extra = dict(self.extra)
+        errs = extra.get("verify_errors")
+        verify = self.verify_error
+        if isinstance(errs, list) and len(errs) == len(self):
+            extra["verify_errors"] = [errs[i] for i in items]
+            verify = max(extra["verify_errors"]) if items else None
+        return replace(self, state=tuple(pick(s) for s in self.state),
+                       residual=pick(self.residual), x_residual=pick(self.x_residual),
+                       keys=None if self.keys is None else [self.keys[i] for i in items],
+                       brownian=brownian, extra=extra, verify_error=verify)
+
+    def split(self, size: int = 1) -> list[Latents]:
+        """The batch in pieces of ``size`` items (the last one may be smaller)."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"split size must be a positive integer; got {size!r}")
+        return [self[a:a + size] for a in range(0, len(self), size)]
+
+    #: fields that may differ between the items :meth:`cat` joins
+    _PER_ITEM = ("state", "residual", "x_residual", "keys", "brownian", "verify_error",
+                 "extra")
+
+    @classmethod
+    def cat(cls, items: Sequence[Latents]) -> Latents:
+        """Join latents encoded with the same configuration into one batch (the inverse of
+        indexing and :meth:`split`): the items keep their keys."""
+        items = list(items)
+        if not items or not all(isinstance(x, Latents) for x in items):
+            raise TypeError("Latents.cat takes a non-empty sequence of Latents")
+        first = items[0]
+        for k, x in enumerate(items[1:], 1):
+            for f in fields(cls):
+                if f.name in cls._PER_ITEM:
+                    continue
+                a, b = getattr(first, f.name), getattr(x, f.name)
+                same = torch.equal(a, b) if torch.is_tensor(a) else a == b
+                if not same:
+                    raise ValueError(f"Latents.cat: item {k} differs from item 0 in "
+                                     f"{f.name!r}; only latents encoded with the same model, "
+                                     "sampler, options, grid, seed and run join")
+            if (x.brownian is None) != (first.brownian is None) or (
+                    x.brownian is not None and first.brownian is not None
+                    and {**x.brownian, "size": None} != {**first.brownian, "size": None}):
+                raise ValueError(f"Latents.cat: item {k} has another Brownian path spec")
+            if x.brownian is not None and x.brownian.get("kind") != "keyed_grid":
+                raise ValueError("Latents.cat: latents of format version 1 share one Brownian "
+                                 "path across their batch and cannot be joined; re-encode")
+            for i, (s, t) in enumerate(zip(first.state, x.state)):
+                if s.shape[1:] != t.shape[1:] or s.dtype != t.dtype:
+                    raise ValueError(f"Latents.cat: item {k}'s state.{i} has shape "
+                                     f"{tuple(t.shape)} and dtype {t.dtype}; item 0's "
+                                     f"{tuple(s.shape)}, {s.dtype}")
+
+        def join(ts: list[torch.Tensor | None]) -> torch.Tensor | None:
+            return None if ts[0] is None else torch.cat([t for t in ts if t is not None])
+
+        n = sum(len(x) for x in items)
+        keys: list | None = None
+        if all(x.keys is not None for x in items):
+            keys = [k for x in items for k in (x.keys or [])]
+        extra: dict[str, Any] = {k: v for k, v in first.extra.items() if k != "verify_errors"}
+        errs = [x.extra.get("verify_errors") for x in items]
+        verify = None
+        if all(isinstance(e, list) for e in errs):
+            extra["verify_errors"] = [v for e in errs for v in (e or [])]
+            verify = max(extra["verify_errors"])
+        brownian = None if first.brownian is None else {**first.brownian,
+                                                        "size": [n, *first.brownian["size"][1:]]}
+        return replace(first, state=tuple(join([x.state[i] for x in items])
+                                          for i in range(len(first.state))),
+                       residual=join([x.residual for x in items]),
+                       x_residual=join([x.x_residual for x in items]), keys=keys,
+                       brownian=brownian, extra=extra, verify_error=verify)
 
     # -- serialisation ------------------------------------------------------------
     def metadata(self) -> dict:
@@ -312,6 +437,11 @@ class Latents:
                         f"{where}: {name} has dtype {t.dtype} and shape {tuple(t.shape)}; "
                         f"expected {dtype} and {shape}"
                     )
+        keys = md.get("keys")
+        if keys is not None and (not isinstance(keys, list) or len(keys) != shape[0] or not all(
+                isinstance(k, int) and not isinstance(k, bool) for k in keys)):
+            raise LatentsFileError(f"{where}: keys must be one integer per sample ({shape[0]}); "
+                                   f"got {keys!r}")
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in md.items() if k in known}
         return cls(state=state, ts=ts, residual=res, x_residual=xres, **kwargs)
@@ -319,4 +449,4 @@ class Latents:
     def __repr__(self) -> str:
         return (f"Latents(sampler={self.sampler!r}, options={self.options}, steps={self.steps}, "
                 f"shape={tuple(self.y.shape)}, dtype={self.dtype}, exact={self.exact}, "
-                f"seed={self.seed}, verify_error={self.verify_error})")
+                f"seed={self.seed}, keys={self.keys}, verify_error={self.verify_error})")

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import torch
 
+from ...brownian import KeyedNormal
 from ..checks import check_grid, check_model, check_tensor, draw_seed
 from ..models import DiffusionModel
 from .base import Sampler
@@ -220,13 +221,16 @@ class ReferenceSampler(Sampler):
 
     def sample(self, model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
                seed: int | None = None, cond: dict | None = None) -> torch.Tensor:
-        """``x0`` from ``x_T`` at ``ts[0]`` (SDE: Gaussian noise from ``seed``)."""
+        """``x0`` from ``x_T`` at ``ts[0]`` (SDE: Gaussian noise from ``seed``, sample ``i``'s
+        from ``(seed, i)``: :class:`revsde.brownian.KeyedNormal`)."""
         check_model(model)
         x_T = check_tensor(x_T, "x_T")
         ts = check_grid(ts)
         if self.stochastic:
-            gen = torch.Generator(device=x_T.device).manual_seed(draw_seed(seed))
-            return self.fn(model, x_T, ts, generator=gen, cond=cond).x
+            # each sample's normals from (seed, its index, step): the same alone or in a batch
+            noise = KeyedNormal(draw_seed(seed), range(x_T.shape[0]), x_T.shape,
+                                dtype=x_T.dtype, device=x_T.device)
+            return self.fn(model, x_T, ts, noise=noise, cond=cond).x
         return self.fn(model, x_T, ts, cond=cond).x
 
     def info(self) -> dict[str, Any]:

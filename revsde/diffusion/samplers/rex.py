@@ -17,8 +17,10 @@ state at either end, with ``ŷ = y``), ``forward_state`` (noise to data) and
 ``inverse_state`` (data to noise), which :mod:`revsde.diffusion.inversion`
 uses to encode and decode.  The noise of the SDE samplers is a
 :class:`revsde.BrownianGrid` on the lifted clock grid, seeded by an integer
-``seed``: counter-based, so the same path is regenerated bit for bit in any
-query order and in another process.
+``seed`` and one key per sample (:class:`revsde.brownian.Seeds`; an integer seed
+keys the samples ``0 .. batch-1``): counter-based and drawn sample by sample, so a
+sample's path is regenerated bit for bit in any query order, alone or in any batch,
+and in another process.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ...brownian import BrownianGrid
+from ...brownian import BrownianGrid, Seeds
 from ...integrate import sdeint, sdeint_inverse
 from ...registry import SOLVERS
 from ...sde import SDEAdapter
@@ -208,8 +210,11 @@ class RexSampler(Sampler):
         return pb, clocks
 
     def brownian(self, clocks: torch.Tensor, like: torch.Tensor,
-                 seed: int | None) -> BrownianGrid | None:
-        """The lifted noise: a :class:`BrownianGrid` on the clock grid, seeded by ``seed``."""
+                 seed: int | Seeds | None) -> BrownianGrid | None:
+        """The lifted noise: a :class:`BrownianGrid` on the clock grid, sample ``i``'s path
+        from ``(seed, keys[i])`` (:class:`~revsde.brownian.Seeds`; an integer seed keys the
+        samples ``0 .. batch-1``; ``Seeds(seed, None)``: one path for the whole batch, as
+        latents of format version 1 were encoded)."""
         if not self.stochastic:
             return None
         if seed is None:
@@ -217,12 +222,13 @@ class RexSampler(Sampler):
                 f"{self.name} with case {self.case!r} is stochastic: pass an integer seed "
                 "(the same one to invert) or a Brownian motion bm="
             )
+        seeds = Seeds.of(seed if isinstance(seed, Seeds) else check_seed(seed), like.shape[0])
         return BrownianGrid(sorted(clocks.tolist()), tuple(like.shape), dtype=like.dtype,
-                            device=like.device, entropy=check_seed(seed),
+                            device=like.device, entropy=seeds.seed, keys=seeds.keys,
                             levy_area=self._solver.needs_levy_area)
 
     def prepare(self, model: DiffusionModel, ts: torch.Tensor, like: torch.Tensor, *,
-                cond: dict | None = None, seed: int | None = None, bm: Any = None,
+                cond: dict | None = None, seed: int | Seeds | None = None, bm: Any = None,
                 noise: bool = True) -> LiftedRun:
         """This sampler on one model, grid, conditioning and noise path, lifted once.
 
@@ -272,7 +278,7 @@ class RexSampler(Sampler):
         return self.prepare(model, ts, x0, cond=cond, noise=False).start(x0, -1)
 
     def solve(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
-              seed: int | None = None, cond: dict | None = None, bm: Any = None,
+              seed: int | Seeds | None = None, cond: dict | None = None, bm: Any = None,
               inverse: bool = False) -> Any:
         """The core :class:`~revsde.Solution` of a forward (noise to data) or inverse solve.
 
@@ -284,7 +290,7 @@ class RexSampler(Sampler):
         return run.solve(state, inverse=inverse)
 
     def forward_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
-                      seed: int | None = None, cond: dict | None = None,
+                      seed: int | Seeds | None = None, cond: dict | None = None,
                       bm: Any = None) -> tuple:
         """Solve from the full ``state`` at ``ts[0]`` (noise) to ``ts[-1]`` (data)."""
         state = self._check_state(state)
@@ -292,7 +298,7 @@ class RexSampler(Sampler):
         return run.solve(state, outputs=False).state
 
     def inverse_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
-                      seed: int | None = None, cond: dict | None = None,
+                      seed: int | Seeds | None = None, cond: dict | None = None,
                       bm: Any = None) -> tuple:
         """Run the inverse steps from the full ``state`` at ``ts[-1]`` (data) to ``ts[0]``."""
         state = self._check_state(state)
@@ -301,7 +307,7 @@ class RexSampler(Sampler):
 
     # -- the sampler protocol ---------------------------------------------------------
     def sample(self, model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
-               seed: int | None = None, cond: dict | None = None,
+               seed: int | Seeds | None = None, cond: dict | None = None,
                bm: Any = None) -> torch.Tensor:
         """``x0`` from ``x_T`` at ``ts[0]`` with ``ŷ = y`` (SDE: noise from ``seed`` or ``bm``)."""
         if self.stochastic and seed is None and bm is None:
@@ -312,7 +318,7 @@ class RexSampler(Sampler):
         return run.unlift(state[0], -1)
 
     def encode_state(self, model: DiffusionModel, x0: torch.Tensor, ts: torch.Tensor, *,
-                     seed: int | None = None, cond: dict | None = None) -> Encoded:
+                     seed: int | Seeds | None = None, cond: dict | None = None) -> Encoded:
         """Lift ``x0`` at ``ts[-1]`` (``y = ŷ = x0/κ``) and run the inverse steps to ``ts[0]``."""
         x0 = check_tensor(x0, "x0")
         run = self.prepare(model, ts, x0, cond=cond, seed=seed)
@@ -321,12 +327,12 @@ class RexSampler(Sampler):
         return Encoded(tuple(sol.state), int(sol.stats["nfe"]) + self.init_nfe, start, sol.ys)
 
     def decode_state(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
-                     seed: int | None = None, cond: dict | None = None) -> tuple:
+                     seed: int | Seeds | None = None, cond: dict | None = None) -> tuple:
         """The full lifted state at ``ts[-1]`` from the one at ``ts[0]`` (forward steps)."""
         return self._decode(model, state, ts, seed, cond)[1]
 
     def decode(self, model: DiffusionModel, state: tuple, ts: torch.Tensor, *,
-               seed: int | None = None, cond: dict | None = None,
+               seed: int | Seeds | None = None, cond: dict | None = None,
                residual: torch.Tensor | None = None) -> torch.Tensor:
         """``x0 = κ (y + residual)`` at ``ts[-1]`` from the full state at ``ts[0]``."""
         run, end = self._decode(model, state, ts, seed, cond)
@@ -338,11 +344,17 @@ class RexSampler(Sampler):
         run = self.prepare(model, ts, state[0], cond=cond, seed=seed)
         return run, run.solve(state).state
 
-    def brownian_spec(self, like: torch.Tensor, seed: int | None) -> dict | None:
-        """The Brownian path a :class:`~revsde.diffusion.Latents` records (SDE cases)."""
+    def brownian_spec(self, like: torch.Tensor, seed: int | Seeds | None) -> dict | None:
+        """The Brownian path a :class:`~revsde.diffusion.Latents` records (SDE cases):
+        ``kind`` ``"keyed_grid"`` (per-sample keys, kept in the latents' ``keys``) or
+        ``"grid"`` (one path for the batch: latents of format version 1)."""
         if not self.stochastic:
             return None
-        return {"kind": "grid", "entropy": seed, "size": list(like.shape),
+        keyed = not (isinstance(seed, Seeds) and seed.keys is None)
+        if isinstance(seed, Seeds):
+            seed = seed.seed
+        return {"kind": "keyed_grid" if keyed else "grid", "entropy": seed,
+                "size": list(like.shape),
                 "dtype": str(like.dtype).replace("torch.", ""),
                 "levy_area": self._solver.needs_levy_area, "on": "lifted clock grid"}
 
