@@ -86,6 +86,12 @@ class DiffusersNet(torch.nn.Module):
         self.guidance_scale = guidance_scale
         self.uncond = dict(uncond) if uncond is not None else None
         self.learned_variance = bool(learned_variance)
+        #: the conditioning used when a call gives none (from_pipeline: the prompt's)
+        self.default_cond: dict | None = None
+        #: SDXL's micro-conditioning (original size, crop corner, target size) in pixels;
+        #: a ``None`` size is the picture's own (the latent's size times ``pixel_factor``)
+        self.size_conditioning: tuple | None = None
+        self.pixel_factor = 1
         config = _config(unet)
         self.conditional = "cross_attention_dim" in config or type(unet).__name__ == \
             "UNet2DConditionModel"
@@ -128,7 +134,11 @@ class DiffusersNet(torch.nn.Module):
         """The (guided) network output at continuous times ``t`` (shape ``(batch,)``)."""
         uncond = cond.pop("uncond", None)
         batch = x.shape[0]
+        if not cond and self.default_cond is not None:
+            cond = dict(self.default_cond)
         cond = broadcast_inputs(cond, batch)
+        if self.size_conditioning is not None:
+            cond = self._with_time_ids(cond, x)
         timestep = self.timestep(t, x)
         if self.guidance_scale is None:
             if uncond is not None:
@@ -147,6 +157,20 @@ class DiffusersNet(torch.nn.Module):
         x2, t2, inputs = guidance_batch(x, timestep, cond, broadcast_inputs(uncond, batch))
         return guided(self.raw(x2, t2, inputs), self.guidance_scale)
 
+    def _with_time_ids(self, cond: dict, x: torch.Tensor) -> dict:
+        """SDXL: ``added_cond_kwargs['time_ids']`` = (original size, crop corner, target
+        size), the sizes the picture's own where not fixed (its pipeline's rule)."""
+        added = cond.get("added_cond_kwargs")
+        if not isinstance(added, dict) or "time_ids" in added:
+            return cond
+        assert self.size_conditioning is not None
+        original, crop, target = self.size_conditioning
+        own = (int(x.shape[-2]) * self.pixel_factor, int(x.shape[-1]) * self.pixel_factor)
+        ids = list(original or own) + list(crop) + list(target or own)
+        time_ids = torch.tensor([ids], dtype=torch.float32, device=x.device)
+        return {**cond, "added_cond_kwargs": {
+            **added, "time_ids": time_ids.expand(x.shape[0], len(ids))}}
+
     def extra_repr(self) -> str:
         return (f"unet={type(self.unet).__name__}, num_train_timesteps="
                 f"{self.num_train_timesteps}, guidance_scale={self.guidance_scale}")
@@ -159,6 +183,15 @@ def _cast(v, dtype):
     if isinstance(v, dict):
         return {k: _cast(w, dtype) for k, w in v.items()}
     return v
+
+
+def _call_args(record: dict, keys=None) -> str:
+    """``prompt='...', guidance_scale=...``: the from_pipeline arguments of a record."""
+    skip = {"pipeline", "height", "width", "size_conditioning"}
+    names = [k for k in (keys or record) if k not in skip and record.get(k) is not None]
+    if keys is not None:
+        names += [k for k in ("height", "width") if k in keys and record.get(k) is not None]
+    return ", ".join(f"{k}={record[k]!r}" for k in names)
 
 
 def _digest(obj) -> str:
@@ -194,6 +227,37 @@ class DiffusersModel(DiffusionModel):
         super().__init__(net, schedule, prediction)
         self.scheduler_config = scheduler_config
         self.autoencoder = autoencoder
+        #: from_pipeline: the prompts and guidance (JSON values) that encode stores with
+        #: the latents, so that decode can say which one differs; ``None`` otherwise
+        self.pipeline_record: dict | None = None
+
+    def conditioning_error(self, stored: dict | None) -> str | None:
+        """The one-line error for latents whose stored prompt record (``stored``) differs
+        from this model's, or ``None`` when they agree."""
+        here = self.pipeline_record
+        if stored == here:
+            return None
+        if here is None:
+            return (f"these latents were encoded by a {stored.get('pipeline')} model with "
+                    f"prompt {stored.get('prompt')!r}; decode with from_pipeline(pipe, "
+                    f"{_call_args(stored)})") if isinstance(stored, dict) else None
+        if not isinstance(stored, dict):
+            return ("these latents were encoded without a pipeline's prompt; decode with the "
+                    "model that encoded them, not one built by from_pipeline")
+        keys = [k for k in sorted(set(stored) | set(here)) if stored.get(k) != here.get(k)]
+        diff = ", ".join(f"{k}={stored.get(k)!r} (this model: {here.get(k)!r})" for k in keys)
+        return (f"these latents were encoded with {diff}; build the model with "
+                f"from_pipeline(pipe, {_call_args(stored, keys)}) to decode them")
+
+    def _conditioning_parts(self) -> dict:
+        """The default conditioning of a from_pipeline model, for the fingerprint."""
+        parts: dict[str, object] = {}
+        if self.net.default_cond is not None:
+            parts["cond"] = self.net.default_cond
+        if self.net.size_conditioning is not None:
+            parts["size_conditioning"] = [list(v) if v is not None else None
+                                          for v in self.net.size_conditioning]
+        return parts
 
     def _net(self, x, tb, **cond):
         """The UNet wrapper casts ``x`` and ``cond`` to the UNet's dtype itself, and makes the
@@ -211,7 +275,8 @@ class DiffusersModel(DiffusionModel):
         parts: dict[str, object] = {
             "unet": _config(self.net.unet), "scheduler": self.scheduler_config,
             "prediction": self.prediction, "guidance_scale": self.net.guidance_scale,
-            "uncond": self.net.uncond or {}, "weights": dict(self.state_dict())}
+            "uncond": self.net.uncond or {}, "weights": dict(self.state_dict()),
+            **self._conditioning_parts()}
         if self.autoencoder is not None:
             parts["vae"] = _config(self.autoencoder.vae)
             parts["latent_scale"] = [self.autoencoder.scaling_factor,
