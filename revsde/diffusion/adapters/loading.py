@@ -36,7 +36,8 @@ UNET_CLASSES = ("UNet2DModel", "UNet2DConditionModel") + tuple(FLOW_FAMILIES)
 VAE_CLASSES = ("AutoencoderKL",)
 _LAYOUT = ("a diffusers folder saved with save_pretrained: DIR/unet/ or DIR/transformer/ "
            "(config.json and diffusion_pytorch_model.safetensors), "
-           "DIR/scheduler/scheduler_config.json and optionally DIR/vae/ -- e.g. unet.save_pretrained(DIR/'unet'); "
+           "DIR/scheduler/scheduler_config.json and optionally DIR/vae/ -- e.g. "
+           "unet.save_pretrained(DIR/'unet'); "
            "scheduler.save_pretrained(DIR/'scheduler')")
 
 
