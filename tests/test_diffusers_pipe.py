@@ -49,7 +49,7 @@ def test_saved_pipeline_round_trips_exactly_with_prompt_and_guidance(folders, fa
         assert model.guidance_scale == C.GUIDED[family]["guidance_scale"]
     x = C.pictures(2)
     with torch.no_grad():
-        lat = D.encode(model, x, steps=6, verify=True)
+        lat = D.encode(model, x, steps=3, verify=True)
         back = D.decode(model, lat)
         z = model.autoencoder.encode(x)
         vae_only = model.autoencoder.decode(z.contiguous())  # (the VAE's own layout of z
