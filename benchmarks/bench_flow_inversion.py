@@ -42,6 +42,7 @@ import json
 import platform
 import sys
 import time
+from typing import Any
 
 import torch
 
@@ -53,6 +54,7 @@ def build(quick: bool, layers: int, seed: int = 0):
     import diffusers
 
     torch.manual_seed(seed)
+    net: Any
     if quick:
         net = diffusers.SD3Transformer2DModel(
             sample_size=8, patch_size=2, in_channels=4, out_channels=4, num_layers=1,

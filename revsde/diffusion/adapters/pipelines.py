@@ -82,8 +82,7 @@ def pipeline_family(pipe) -> str | None:
                 f"{_config(denoiser)['addition_embed_type']!r}, which from_pipeline does not "
                 f"make; it takes {', '.join(PIPELINE_FAMILIES.values())}")
         return "sd"
-    if not texts and kind in ("UNet2DModel", "UNet2DConditionModel") or \
-            kind in ("SD3Transformer2DModel", "FluxTransformer2DModel"):
+    if not texts and kind in ("UNet2DModel", "UNet2DConditionModel"):
         return None
     raise DiffusersAdapterError(
         f"{name} ({kind}) is not supported; from_pipeline takes "
@@ -249,6 +248,9 @@ def from_pipeline(pipe, prompt: str | list[str] | None = None,
     uncond: dict[str, Any] | None = None
     extra: dict[str, Any] = {}
     if family == "sd":
+        if height is not None or width is not None:
+            raise DiffusersAdapterError("SD's conditioning does not depend on the picture size; "
+                                        "drop height/width")
         pe, npe = _encode(pipe, prompt_options, prompt=text, **common)
         cond = {"encoder_hidden_states": pe}
         if cfg:
