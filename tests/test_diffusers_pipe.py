@@ -167,6 +167,19 @@ def test_bad_folders_and_prompts_get_one_line_errors(folders, tmp_path):
         flux(torch.randn(1, 4, 16, 16), torch.tensor([0.5]))
 
 
+def test_an_unsupported_pipeline_is_a_one_line_error():
+    from types import SimpleNamespace
+
+    from test_diffusers_flow_cases import transformer
+
+    pipe = SimpleNamespace(transformer=transformer("lumina2"), text_encoder=object(),
+                           scheduler=None, vae=None)
+    with pytest.raises(DiffusersAdapterError, match=r"Lumina2Transformer2DModel\) is not "
+                                                    r"supported; from_pipeline takes") as e:
+        D.from_pipeline(pipe, "red cat")
+    assert "\n" not in str(e.value)
+
+
 def test_attention_that_cannot_promise_determinism_warns():
     pipe = C.pipeline("sd3")
     with warnings.catch_warnings():
