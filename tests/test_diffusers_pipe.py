@@ -83,10 +83,11 @@ def test_the_conditioning_is_the_pipelines_own(folders):
     assert torch.equal(out, u + 5.0 * (c - u))
 
 
-def test_bfloat16_network_under_a_float64_state_stays_exact(folders):
-    pipe = load_pipeline(folders["sd3"], dtype=torch.bfloat16)
-    model = D.from_pipeline(pipe, **C.GUIDED["sd3"], **C.options("sd3"))
-    assert model.network_dtype == torch.bfloat16
+@pytest.mark.parametrize("family,dtype", [("sd3", torch.bfloat16), ("flux", torch.float16)])
+def test_half_precision_network_under_a_float64_state_stays_exact(folders, family, dtype):
+    pipe = load_pipeline(folders[family], dtype=dtype)
+    model = D.from_pipeline(pipe, **C.GUIDED[family], **C.options(family))
+    assert model.network_dtype == dtype and next(pipe.vae.parameters()).dtype == dtype
     with torch.no_grad():
         lat = D.encode(model, C.pictures(1), steps=5, verify=True)
     assert lat.dtype == "float64" and lat.verify_error == 0.0
