@@ -24,7 +24,7 @@ family is conditioned as its pipeline's ``__call__`` conditions it:
 
 A pipeline without a text encoder (``DDPMPipeline``, an unconditional latent model)
 takes no prompt.  The latents of ``encode`` record the prompts and guidance
-(:attr:`PipelineRecord`): ``decode`` with another prompt or guidance scale says which
+(``model.pipeline_record``): ``decode`` with another prompt or guidance scale says which
 one to change.
 
 Precision and memory follow diffusers' conventions: ``pipe.to(dtype)`` (bfloat16 or
@@ -43,17 +43,16 @@ from typing import Any
 
 import torch
 
+from .base import DiffusersModel, _config
 from .determinism import check_attention
-from .diffusers import DiffusersModel, _config, from_diffusers
+from .diffusers import from_diffusers
 from .errors import DiffusersAdapterError
 
-__all__ = ["PIPELINE_FAMILIES", "from_pipeline", "pipeline_family", "PipelineRecord"]
+__all__ = ["PIPELINE_FAMILIES", "from_pipeline", "pipeline_family"]
 
 #: the pipelines from_pipeline conditions (module docstring), by family
 PIPELINE_FAMILIES = {"sd": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline",
                      "sd3": "StableDiffusion3Pipeline", "flux": "FluxPipeline"}
-#: what encode stores of the prompt conditioning (JSON values)
-PipelineRecord = dict
 _FLUX_DEFAULT_GUIDANCE = 3.5
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from ..schedules import FlowMatching
-from .diffusers import DiffusersModel, DiffusersNet, _cast, _config, _digest
+from .base import DiffusersModel, DiffusersNet, _cast, _config, _digest
 from .errors import DiffusersAdapterError
 from .flow_schedule import flow_schedule_from_config, flow_scheduler_config, flux2_mu, linear_mu
 from .latent import LatentCodec
