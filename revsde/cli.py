@@ -210,9 +210,16 @@ def cmd_invert(args) -> int:
         rep = invert_with_diffusers(args.model, args.image, steps=args.steps[0],
                                     sampler=sampler, dtype=args.dtype[0],
                                     max_size=args.size, seed=args.seed,
-                                    state_dtype=args.state_dtype, progress=_progress(args))
+                                    state_dtype=args.state_dtype, progress=_progress(args),
+                                    prompt=args.prompt, negative_prompt=args.negative_prompt,
+                                    guidance_scale=args.guidance_scale)
         print(json.dumps(rep, indent=2) if args.json else format_diffusers_report(rep))
         return 0
+    for flag, given in (("--prompt", args.prompt), ("--negative-prompt", args.negative_prompt),
+                        ("--guidance-scale", args.guidance_scale)):
+        if given is not None:
+            raise ValueError(f"{flag} works with a diffusers pipeline folder (--model DIR); "
+                             f"the shipped model {args.model!r} is unconditional: leave it out")
     figure = None if args.no_figure else figure_path(args.figure or "out/invert.png")
     baselines = BASELINE_METHODS if args.baselines is None else args.baselines
     report = roundtrip_report(
@@ -361,6 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="small-unet",
                    help="a shipped model name, a .pt weight file, or a diffusers folder "
                    "(default small-unet)")
+    s.add_argument("--prompt", default=None,
+                   help="with --model DIR, a text-to-image pipeline folder: the prompt its "
+                   "own text encoders condition the model on (default: the empty prompt)")
+    s.add_argument("--negative-prompt", default=None,
+                   help="with --model DIR: the unconditional half of classifier-free guidance")
+    s.add_argument("--guidance-scale", type=float, default=None, metavar="S",
+                   help="with --model DIR: classifier-free guidance scale (used when > 1, as "
+                   "the pipelines do; FLUX: its distilled guidance input)")
     s.add_argument("--figure", default=None, metavar="FILE",
                    help="where to draw the figure (default out/invert.png; .png is added to "
                    "a name without a suffix; shipped models only)")

@@ -6,7 +6,10 @@ reflection to the model's downsampling factor and cropped back exactly.  A laten
 model (with a VAE) reports the latent error of the exact inversion and, separately,
 the pixel error, which is the autoencoder's own reconstruction error (not invertible).
 A conditional UNet without a given conditioning is run with a null conditioning (zero
-text embeddings of one token, class 0): the round trip is exact for any fixed one.
+text embeddings of one token, class 0): the round trip is exact for any fixed one.  A
+text-to-image pipeline folder (SD, SDXL, SD3, FLUX.1: its ``model_index.json`` lists a
+text encoder) is loaded whole and conditioned by :func:`revsde.diffusion.from_pipeline`
+on ``prompt`` (default the empty prompt), ``negative_prompt`` and ``guidance_scale``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from typing import Any
 
 import torch
 
-from ..diffusion.adapters import DiffusersAdapterError, DiffusersModel, load_diffusers
+from ..diffusion.adapters import (
+    DiffusersAdapterError,
+    DiffusersModel,
+    from_pipeline,
+    load_diffusers,
+    load_pipeline,
+    pipeline_family,
+)
+from ..diffusion.adapters.loading import text_encoders
 from ..diffusion.inversion import decode, encode
 from .images import DEFAULT_PICTURE, load_picture
 
@@ -32,7 +43,13 @@ def null_cond(model: DiffusersModel, batch: int = 1) -> dict:
     unet = model.net.unet
     config = dict(getattr(unet, "config", {}))
     p = next(unet.parameters())
-    cond = {}
+    cond: dict = {}
+    if model.pipeline_record is not None or model.net.default_cond is not None:
+        return cond  # from_pipeline: the prompt's conditioning is the model's own
+    if "Transformer" in type(unet).__name__:
+        raise DiffusersAdapterError(
+            f"this {type(unet).__name__} needs text conditioning: give a pipeline folder with "
+            "its text encoders and --prompt (or use the Python API with cond={...})")
     if config.get("addition_embed_type"):
         raise DiffusersAdapterError(
             f"this UNet takes added conditioning ({config['addition_embed_type']!r}, e.g. "
@@ -49,35 +66,64 @@ def null_cond(model: DiffusersModel, batch: int = 1) -> dict:
 
 def _factor(model: DiffusersModel) -> int:
     config = dict(getattr(model.net.unet, "config", {}))
-    f = 2 ** (len(config.get("block_out_channels", (0,))) - 1)
+    family = getattr(model.net, "family", None)
+    if family is not None:  # a transformer: its patches (FLUX: 2×2 packing)
+        f = 2 if family.ids else int(config.get("patch_size") or 1)
+    else:
+        f = 2 ** (len(config.get("block_out_channels", (0,))) - 1)
     return f * (model.autoencoder.factor if model.autoencoder is not None else 1)
 
 
 def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 10,
                           sampler: str | None = None, dtype: str = "float32",
                           max_size: int | None = 256, seed: int = 0,
-                          state_dtype: str | None = None, progress: bool = False) -> dict:
+                          state_dtype: str | None = None, progress: bool = False,
+                          prompt: str | None = None, negative_prompt: str | None = None,
+                          guidance_scale: float | None = None) -> dict:
     """Round trip of a picture through noise with the diffusers model in ``model_dir``.
 
     ``image`` is a picture file or a bundled name (:func:`revsde.app.images.load_picture`;
     default its default picture); ``dtype`` is the network's, ``state_dtype`` the reversible
     state's (default float64, :func:`revsde.diffusion.encode`).  The picture's range comes
     from its file, so the encoder's guess from the values (``check_range``) is not made.
-    ``progress`` shows a count of network evaluations on stderr.
+    ``progress`` shows a count of network evaluations on stderr.  ``prompt``,
+    ``negative_prompt`` and ``guidance_scale`` condition a text-to-image pipeline folder
+    (module docstring).
     """
     from tqdm.auto import tqdm
 
     for name in (dtype, state_dtype or "float64"):
         if name not in _DTYPES:
             raise DiffusersAdapterError(f"dtype must be one of {list(_DTYPES)}; got {name!r}")
-    model = load_diffusers(model_dir, dtype=_DTYPES[dtype])
-    codec = model.autoencoder
-    unet_config = dict(model.net.unet.config)
-    channels = codec.in_channels if codec is not None else int(unet_config["in_channels"])
     image = DEFAULT_PICTURE if image is None else image
     wide = torch.float64 if dtype == "float64" else torch.float32
-    x = load_picture(image, max_side=max_size, channels=channels, dtype=wide)
+    texts = {"prompt": prompt, "negative_prompt": negative_prompt,
+             "guidance_scale": guidance_scale}
+    if any(v is not None for v in texts.values()) or text_encoders(model_dir):
+        if not text_encoders(model_dir):
+            given = sorted(k for k, v in texts.items() if v is not None)
+            raise DiffusersAdapterError(
+                f"{model_dir} has no text encoder, so its model is unconditional: drop "
+                f"{', '.join('--' + k.replace('_', '-') for k in given)}")
+        pipe = load_pipeline(model_dir, dtype=_DTYPES[dtype])
+        x = load_picture(image, max_side=max_size, channels=int(pipe.vae.config.in_channels),
+                         dtype=wide)
+        model = None
+    else:
+        model = load_diffusers(model_dir, dtype=_DTYPES[dtype])
+        codec = model.autoencoder
+        channels = codec.in_channels if codec is not None else \
+            int(dict(model.net.unet.config)["in_channels"])
+        x = load_picture(image, max_side=max_size, channels=channels, dtype=wide)
     h, w = x.shape[-2:]
+    if model is None:
+        size: dict[str, Any] = {}
+        if pipeline_family(pipe) == "flux":  # its shift is made for the (padded) size
+            f = 2 * int(pipe.vae_scale_factor)
+            size = {"height": h + (-h) % f, "width": w + (-w) % f}
+        model = from_pipeline(pipe, prompt, negative_prompt, guidance_scale, **size)
+    codec = model.autoencoder
+    channels = int(x.shape[1])
     f = _factor(model)
     ph, pw = (-h) % f, (-w) % f
     if ph or pw:
@@ -116,6 +162,7 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
         "sampler": lat.sampler, "steps": steps, "nfe": lat.nfe, "dtype": dtype,
         "state_dtype": str(lat.dtype).replace("torch.", ""),
         "prediction": model.prediction, "conditioning": sorted(cond) or None,
+        "prompt": prompt, "negative_prompt": negative_prompt, "guidance_scale": guidance_scale,
         "latent_error": lat.verify_error if codec is not None else None,
         "pixel_error": pixel,
         "autoencoder_error": None if vae_only is None else float(
@@ -133,6 +180,10 @@ def format_diffusers_report(report: dict) -> str:
              f"{report['sampler']}, {report['steps']} steps, {report['nfe']} NFE per direction, "
              f"network {report['dtype']}, state {report['state_dtype']}, "
              f"{report['seconds']:.2f} s"]
+    if report.get("prompt") is not None or report.get("guidance_scale") is not None:
+        lines.append(f"prompt {report.get('prompt')!r}, negative prompt "
+                     f"{report.get('negative_prompt')!r}, guidance scale "
+                     f"{report.get('guidance_scale')}")
     if report["latent_diffusion"]:
         lines.append(f"latent round-trip error (exact inversion): {report['latent_error']:.3g}")
         lines.append(f"pixel error: {report['pixel_error']:.3g} (the autoencoder alone: "

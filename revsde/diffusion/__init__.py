@@ -17,7 +17,7 @@ Application code (pictures, the inversion demo) lives in :mod:`revsde.app`.
 
 from ..solvers.exp_reversible_heun import ExponentialReversibleHeun
 from . import baselines
-from .adapters import from_diffusers
+from .adapters import from_diffusers, from_pipeline, load_diffusers
 from .gradients import GradientError, GradientResult, gradient, list_gradient_methods
 from .inversion import (
     Latents,
@@ -85,6 +85,8 @@ __all__ = [
     "pretrained",
     "list_pretrained",
     "from_diffusers",
+    "from_pipeline",
+    "load_diffusers",
     # gradients through sampling (issue 12)
     "gradient",
     "list_gradient_methods",

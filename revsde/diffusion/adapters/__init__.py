@@ -3,11 +3,16 @@
 * :func:`from_diffusers`: a diffusers UNet (pixel or latent, with classifier-free
   guidance) and its scheduler, or a flow-matching transformer (SD3, FLUX.1, FLUX.2,
   Lumina 2: :mod:`.transformers`) and its ``FlowMatchEulerDiscreteScheduler``
-  (:mod:`.flow_schedule`); :func:`load_diffusers`: a UNet from a local folder.
+  (:mod:`.flow_schedule`);
+* :func:`from_pipeline`: a whole pipeline (SD 1.x/2.x, SDXL, SD3, FLUX.1) with its
+  prompts encoded by its own text encoders and its VAE (:mod:`.pipelines`);
+* :func:`load_diffusers`: a local folder (a UNet, or a pipeline with ``prompt=``);
+  :func:`load_pipeline`: a local pipeline folder as a diffusers pipeline, offline.
 
 diffusers stays optional: nothing here imports it until a folder is loaded.
 """
 
+from .determinism import attention_backends, check_attention
 from .diffusers import PREDICTION_TYPES, DiffusersModel, DiffusersNet, from_diffusers
 from .errors import DiffusersAdapterError
 from .flow_schedule import (
@@ -18,7 +23,8 @@ from .flow_schedule import (
     linear_mu,
 )
 from .latent import LatentCodec
-from .loading import find_components, load_diffusers
+from .loading import find_components, load_diffusers, load_pipeline
+from .pipelines import PIPELINE_FAMILIES, from_pipeline, pipeline_family
 from .schedule import (
     BETA_SCHEDULES,
     ZERO_SNR_FLOOR,
@@ -37,7 +43,13 @@ from .transformers import (
 
 __all__ = [
     "from_diffusers",
+    "from_pipeline",
     "load_diffusers",
+    "load_pipeline",
+    "PIPELINE_FAMILIES",
+    "pipeline_family",
+    "check_attention",
+    "attention_backends",
     "find_components",
     "DiffusersModel",
     "DiffusersNet",

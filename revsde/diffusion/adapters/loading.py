@@ -2,15 +2,20 @@
 
 Two layouts, as written by diffusers' ``save_pretrained``:
 
-* a pipeline folder: ``model_index.json`` (optional), ``unet/``, ``scheduler/`` and
-  optionally ``vae/`` (each a ``save_pretrained`` folder of that component);
+* a pipeline folder: ``model_index.json`` (optional), ``unet/`` or ``transformer/``,
+  ``scheduler/`` and optionally ``vae/`` (each a ``save_pretrained`` folder of that
+  component), and the text encoders and tokenizers of a text-to-image pipeline;
 * a single model folder: ``config.json`` and weights of the UNet, with
   ``scheduler_config.json`` beside them (the layout of e.g. ``google/ddpm-*``).
 
-Only ``UNet2DModel``/``UNet2DConditionModel`` and ``AutoencoderKL`` are loaded, with
-``local_files_only=True``; a text encoder in the folder is not used (pass the
-conditioning yourself).  A missing or incomplete folder gets a
-:class:`DiffusersAdapterError` that names the missing files.
+Without a prompt, only the network (``UNet2DModel``, ``UNet2DConditionModel`` or a
+flow-matching transformer) and ``AutoencoderKL`` are loaded, with
+``local_files_only=True``, and the conditioning is the caller's.  With ``prompt=``
+(:func:`load_diffusers`) the whole pipeline is loaded (:func:`load_pipeline`:
+``DiffusionPipeline.from_pretrained(DIR, local_files_only=True)``) and
+:func:`~.pipelines.from_pipeline` encodes the prompts with its text encoders.  A
+missing or incomplete folder gets a :class:`DiffusersAdapterError` that names the
+missing files.
 """
 
 from __future__ import annotations
@@ -22,14 +27,17 @@ import torch
 
 from .diffusers import DiffusersModel, from_diffusers
 from .errors import DiffusersAdapterError
+from .transformers import FLOW_FAMILIES
 
-__all__ = ["UNET_CLASSES", "VAE_CLASSES", "load_diffusers", "find_components"]
+__all__ = ["UNET_CLASSES", "VAE_CLASSES", "load_diffusers", "find_components", "load_pipeline",
+           "text_encoders"]
 
-UNET_CLASSES = ("UNet2DModel", "UNet2DConditionModel")
+UNET_CLASSES = ("UNet2DModel", "UNet2DConditionModel") + tuple(FLOW_FAMILIES)
 VAE_CLASSES = ("AutoencoderKL",)
-_LAYOUT = ("a diffusers folder saved with save_pretrained: DIR/unet/ (config.json and "
-           "diffusion_pytorch_model.safetensors), DIR/scheduler/scheduler_config.json and "
-           "optionally DIR/vae/ -- e.g. unet.save_pretrained(DIR/'unet'); "
+_LAYOUT = ("a diffusers folder saved with save_pretrained: DIR/unet/ or DIR/transformer/ "
+           "(config.json and diffusion_pytorch_model.safetensors), "
+           "DIR/scheduler/scheduler_config.json and optionally DIR/vae/ -- e.g. "
+           "unet.save_pretrained(DIR/'unet'); "
            "scheduler.save_pretrained(DIR/'scheduler')")
 
 
@@ -41,6 +49,22 @@ def _read_json(path: Path) -> dict:
     if not isinstance(doc, dict):
         raise DiffusersAdapterError(f"{path} is not a JSON object")
     return doc
+
+
+def _listed(index: dict, key: str) -> bool:
+    """``model_index.json`` lists the component ``key`` (not as ``[null, null]``)."""
+    v = index.get(key)
+    return isinstance(v, list) and bool(v) and v[0] is not None
+
+
+def text_encoders(path) -> list[str]:
+    """The text encoders a pipeline folder's ``model_index.json`` lists (``[]``: none, or
+    no index)."""
+    index = Path(path) / "model_index.json"
+    if not index.is_file():
+        return []
+    listed = _read_json(index)
+    return sorted(k for k in listed if k.startswith("text_encoder") and _listed(listed, k))
 
 
 def _has_weights(folder: Path) -> bool:
@@ -58,14 +82,16 @@ def find_components(path) -> dict:
     index = root / "model_index.json"
     listed = _read_json(index) if index.exists() else None
     vae: Path | None
-    if listed is not None or (root / "unet").is_dir():
-        unet, sched = root / "unet", root / "scheduler" / "scheduler_config.json"
+    if listed is not None or (root / "unet").is_dir() or (root / "transformer").is_dir():
+        name = "unet" if (listed is None and (root / "unet").is_dir()) or (
+            listed is not None and _listed(listed, "unet")) else "transformer"
+        unet, sched = root / name, root / "scheduler" / "scheduler_config.json"
         vae_dir = root / "vae"
         if listed is not None:
-            if "unet" not in listed or "scheduler" not in listed:
+            if not _listed(listed, name) or "scheduler" not in listed:
                 raise DiffusersAdapterError(
                     f"{index} lists {sorted(k for k in listed if not k.startswith('_'))}; "
-                    "revsde needs a 'unet' and a 'scheduler'")
+                    "revsde needs a 'unet' or a 'transformer', and a 'scheduler'")
             wants_vae = isinstance(listed.get("vae"), list) and listed["vae"][0] is not None
         else:
             wants_vae = vae_dir.is_dir()
@@ -99,24 +125,95 @@ def _load(diffusers, folder: Path, allowed: tuple, what: str):
             f"cannot load the {what} from {folder}: {str(err).splitlines()[0]}") from None
 
 
-def load_diffusers(path, *, dtype: torch.dtype | None = None, device=None,
-                   guidance_scale: float | None = None, uncond: dict | None = None,
-                   prediction: str | None = None) -> DiffusersModel:
-    """A :class:`DiffusersModel` from a local diffusers folder, offline.
+def load_pipeline(path, *, dtype: torch.dtype | None = None, device=None):
+    """The diffusers pipeline saved in the folder ``path`` (``pipe.save_pretrained``),
+    loaded offline with its own classes; its VAE must be there."""
+    root = Path(path)
+    index = root / "model_index.json"
+    if not index.is_file():
+        find_components(root)  # a missing folder says so
+        raise DiffusersAdapterError(
+            f"{root} has no model_index.json, so it is not a pipeline folder: save the whole "
+            "pipeline with pipe.save_pretrained(DIR) (a bare network takes no prompt)")
+    listed = _read_json(index)
+    if not _listed(listed, "vae") or not (root / "vae" / "config.json").is_file():
+        raise DiffusersAdapterError(
+            f"the pipeline folder {root} has no VAE ({root / 'vae'} is missing or "
+            "model_index.json lists none): add the vae/ folder of the same model "
+            "(vae.save_pretrained(DIR/'vae')) or save the whole pipeline with "
+            "pipe.save_pretrained(DIR)")
+    find_components(root)  # the network, scheduler and VAE folders, checked
+    missing = [k for k in sorted(listed) if not k.startswith("_") and _listed(listed, k)
+               and not (root / k).is_dir()]
+    if missing:
+        raise DiffusersAdapterError(
+            f"the pipeline folder {root} lacks the folders {missing} that model_index.json "
+            "lists; save the whole pipeline with pipe.save_pretrained(DIR)")
+    diffusers = _diffusers()
+    try:
+        pipe = diffusers.DiffusionPipeline.from_pretrained(
+            str(root), local_files_only=True,
+            **({} if dtype is None else {"torch_dtype": dtype}))
+    except ImportError as err:
+        raise DiffusersAdapterError(
+            f"loading the pipeline in {root} needs {str(err).splitlines()[0]}; pip install "
+            "'revsde[diffusers]' (diffusers and transformers)") from None
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as err:
+        raise DiffusersAdapterError(
+            f"cannot load the pipeline from {root}: {str(err).strip().splitlines()[0]}") from None
+    if dtype is not None:  # (torch_dtype leaves some diffusers networks as saved)
+        for name in ("unet", "transformer", "vae"):
+            module = getattr(pipe, name, None)
+            if isinstance(module, torch.nn.Module):
+                module.to(dtype=dtype)
+    return pipe.to(device) if device is not None else pipe
 
-    Args:
-        path: the folder (module docstring for the layouts).
-        dtype, device: move the UNet (and VAE) there; default: as saved, on the CPU.
-        guidance_scale, uncond, prediction: as in :func:`from_diffusers`.
-    """
-    parts = find_components(path)
+
+def _diffusers():
     try:
         import diffusers
     except ImportError:
         raise DiffusersAdapterError(
             "loading a diffusers folder needs diffusers: pip install 'revsde[diffusers]'"
         ) from None
-    unet = _load(diffusers, parts["unet"], UNET_CLASSES, "UNet").eval()
+    return diffusers
+
+
+def load_diffusers(path, *, dtype: torch.dtype | None = None, device=None,
+                   guidance_scale: float | None = None, uncond: dict | None = None,
+                   prediction: str | None = None, prompt: str | list[str] | None = None,
+                   negative_prompt: str | list[str] | None = None,
+                   **options) -> DiffusersModel:
+    """A :class:`DiffusersModel` from a local diffusers folder, offline.
+
+    Args:
+        path: the folder (module docstring for the layouts).
+        dtype, device: move the network (and VAE; with a prompt the whole pipeline)
+            there; default: as saved, on the CPU.
+        guidance_scale, uncond, prediction: as in :func:`from_diffusers`.
+        prompt, negative_prompt: load the whole pipeline and condition it with
+            :func:`~.pipelines.from_pipeline` (with ``guidance_scale`` and ``options``:
+            ``height``, ``width``, ``true_cfg_scale``, ...); a folder without a text
+            encoder takes no prompt.
+        **options: without a prompt, a transformer's options of :func:`from_diffusers`
+            (``distilled_guidance``, ``mu``, ``image_seq_len``, ``steps``).
+    """
+    if prompt is not None or negative_prompt is not None:
+        from .pipelines import from_pipeline
+
+        if (Path(path) / "model_index.json").is_file() and not text_encoders(path):
+            raise DiffusersAdapterError(
+                f"{path} has no text encoder, so its model is unconditional: drop the prompt "
+                "(--prompt/prompt=) or give a text-to-image pipeline folder")
+        if uncond is not None or prediction is not None:
+            raise DiffusersAdapterError(
+                "uncond= and prediction= are for a folder loaded without a prompt; with a "
+                "prompt, negative_prompt= is the unconditional half")
+        pipe = load_pipeline(path, dtype=dtype, device=device)
+        return from_pipeline(pipe, prompt, negative_prompt, guidance_scale, **options)
+    parts = find_components(path)
+    diffusers = _diffusers()
+    unet = _load(diffusers, parts["unet"], UNET_CLASSES, "network").eval()
     vae = None
     if parts["vae"] is not None:
         vae = _load(diffusers, parts["vae"], VAE_CLASSES, "VAE").eval()
@@ -125,4 +222,4 @@ def load_diffusers(path, *, dtype: torch.dtype | None = None, device=None,
         if module is not None and (dtype is not None or device is not None):
             module.to(device=device, dtype=dtype)
     return from_diffusers(unet, config, vae=vae, guidance_scale=guidance_scale, uncond=uncond,
-                          prediction=prediction)
+                          prediction=prediction, **options)

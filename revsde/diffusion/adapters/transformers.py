@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from ..schedules import FlowMatching
-from .diffusers import DiffusersModel, DiffusersNet, _cast, _config, _digest
+from .base import DiffusersModel, DiffusersNet, _cast, _config, _digest
 from .errors import DiffusersAdapterError
 from .flow_schedule import flow_schedule_from_config, flow_scheduler_config, flux2_mu, linear_mu
 from .latent import LatentCodec
@@ -193,7 +193,8 @@ class FlowTransformerNet(DiffusersNet):
             raise DiffusersAdapterError(
                 f"the schedule's dynamic shift was made for image_seq_len={self.image_seq_len} "
                 f"but these {h}×{w} latents have {self.tokens(h, w)} image tokens; build the "
-                f"model with image_seq_len={self.tokens(h, w)}")
+                f"model for that size: from_diffusers(..., image_seq_len="
+                f"{self.tokens(h, w)}) or from_pipeline(..., height=, width=) in pixels")
 
     def raw(self, x: torch.Tensor, timestep: torch.Tensor, inputs: dict) -> torch.Tensor:
         """One transformer call at the family's ``timestep``: the velocity ε - x0."""
@@ -243,7 +244,7 @@ class FlowDiffusersModel(DiffusersModel):
             "transformer": _config(self.net.unet), "scheduler": self.scheduler_config,
             "schedule": self.schedule.to_dict(), "guidance_scale": self.net.guidance_scale,
             "distilled_guidance": self.net.distilled_guidance, "uncond": self.net.uncond or {},
-            "weights": dict(self.state_dict())}
+            "weights": dict(self.state_dict()), **self._conditioning_parts()}
         if self.autoencoder is not None:
             parts["vae"] = _config(self.autoencoder.vae)
             parts["latent_scale"] = [self.autoencoder.scaling_factor,

@@ -404,6 +404,8 @@ def latents_of(model: DiffusionModel, s: Sampler, enc: Encoded, ts: torch.Tensor
         "network_dtype": _dtype_name(getattr(model, "network_dtype", None))}
     if enc.decode_nfe is not None:
         extra["decode_nfe"] = enc.decode_nfe
+    if getattr(model, "pipeline_record", None):  # from_pipeline: the prompts and guidance
+        extra["pipeline"] = dict(model.pipeline_record)  # type: ignore[arg-type]
     return Latents(
         state=tuple(enc.state), ts=ts, sampler=s.name, options=dict(s.options),
         schedule=model.schedule.to_dict(), prediction=model.prediction, seed=seed,
@@ -439,6 +441,11 @@ def _check_config(model, lat: Latents, sampler, options, cond):
                          f"model's network runs in {here}: decode with the same network dtype "
                          f"(e.g. pretrained(name, dtype=torch.{stored}) or model.to(torch."
                          f"{stored}))")
+    says = getattr(model, "conditioning_error", None)  # from_pipeline: which prompt differs
+    message = says(lat.extra.get("pipeline")) if callable(says) and isinstance(
+        lat.extra, dict) else None
+    if message:
+        raise ValueError(message)
     fp = model_fingerprint(model)
     if lat.model_fingerprint is not None and fp != lat.model_fingerprint:
         raise ValueError(
