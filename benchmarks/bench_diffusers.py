@@ -114,7 +114,8 @@ def main(argv=None) -> dict:
     p.add_argument("--samplers", nargs="*",
                    default=["rev_heun", "rev_heun_exp", "rex_euler", "rev_heun_sde", "rex_em"])
     p.add_argument("--exact", nargs="*", default=["rev_heun"],
-                   help="samplers also run in exact mode (fixed-point lifted state, MATH.md §7)")
+                   help="samplers also run in exact mode (fixed-point lifted state, "
+                        "docs/mathematics.md §7)")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -1,6 +1,6 @@
 """Forward-solve speed: revsde vs torchsde Reversible Heun, measured in the same run.
 
-Prints one JSON document.  Setting (issue #2): diagonal noise, batch 64, state 32,
+Prints one JSON document.  Setting: diagonal noise, batch 64, state 32,
 MLP drift and diffusion of width 128, the same ``BrownianInterval`` settings
 (``dt`` hint, entropy), 100 and 1000 steps, best of ``--repeats`` runs, one thread.
 It also times the pieces (network evaluations alone, Brownian queries alone) to

@@ -1,4 +1,4 @@
-"""Memory, time and error of the gradient methods of ``revsde.diffusion.gradient`` (issue 12).
+"""Memory, time and error of the gradient methods of ``revsde.diffusion.gradient``.
 
 Prints one JSON document.  Setting: the shipped ``digits-unet`` model (float32 by
 default), a batch of 8 noises ``x_T`` with class labels 0..7 as conditioning
@@ -20,7 +20,7 @@ For each method (``reversible``, ``adjointdeis-1``, ``adjointdeis-2m``,
   at the same steps;
 * ``nfe``: the network evaluations of the call.
 
-Targets (issue 12): peak memory at 200 steps ≤ 1.1 × at 10 steps for ``reversible``
+Targets: peak memory at 200 steps ≤ 1.1 × at 10 steps for ``reversible``
 and AdjointDEIS, backprop growing about linearly, reversible time ≤ 2 × backprop's.
 
     python benchmarks/bench_gradients.py [--quick] [--rounds 3] [--steps 10 50 200]

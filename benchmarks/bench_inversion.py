@@ -8,7 +8,7 @@ resized to ``--size`` px (16 by default), in [-1, 1].  Every reversible sampler
 of the registry encodes the batch to noise and decodes it back at 10, 20, 50 and
 100 steps on the ``uniform_lambda`` grid, with the network in float32, bfloat16
 and float64 and the reversible state in float64, carried as ``hi + lo`` pairs
-(``compensated``, the default of ``encode``; MATH.md §4.6).  Beside them,
+(``compensated``, the default of ``encode``; docs/mathematics.md §4.6).  Beside them,
 DDIM inversion, EDICT, BDIA and O-BELM run at equal steps and at equal network
 evaluations (the most steps whose round trip costs at most the reference Rex
 sampler's NFE, ``rex_euler`` by default).
@@ -16,10 +16,10 @@ sampler's NFE, ``rex_euler`` by default).
 Per row: the max abs round-trip error of each picture, their median and max,
 the MSE, network evaluations (encode + decode), wall time and the latent's std.
 ``summary`` gives, per network dtype, the worst max abs error of every
-reversible sampler over all step counts, against issue 10's bounds (1e-6
+reversible sampler over all step counts, against the required bounds (1e-6
 float32, 1e-5 bfloat16, 1e-12 float64).  bfloat16 runs 10x slower than float32
 on a CPU; ``--bf16-steps`` narrows its step counts.  ``--no-compensated`` runs
-the samplers with plain float64 sums (the before of MATH.md §4.6).
+the samplers with plain float64 sums (the before of docs/mathematics.md §4.6).
 
     python benchmarks/bench_inversion.py [--quick] [--size 16] [--threads 1]
 """
@@ -43,10 +43,10 @@ from revsde.diffusion.samplers import SAMPLERS, reversible_names
 
 PICTURES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
             "immunohistochemistry", "retina", "motorcycle_left")
-#: issue 10: max abs round-trip error per network dtype
+#: max abs round-trip error per network dtype
 BOUNDS = {"float32": 1e-6, "bfloat16": 1e-5, "float64": 1e-12}
 REFERENCE = "rex_euler"
-#: MATH.md §5: round-trip MSE on SD1.5 latents, fp32 (10, 20, 50 steps)
+#: docs/mathematics.md §5: round-trip MSE on SD1.5 latents, fp32 (10, 20, 50 steps)
 ANCHOR = {
     "ddim": {"10": 3.6e-1, "20": 9.9e-2, "50": 1.7e-2},
     "edict": {"10": 1.6e-6, "20": 2.0e-7, "50": 2.2e-9},
@@ -175,7 +175,8 @@ def main(argv=None) -> int:
         "summary": summary(rows),
         "rows": rows,
         "anchor_sd15_fp32": ANCHOR,
-        "anchor_note": "MATH.md §5: Stable Diffusion 1.5 latents (4x64x64), fp32 state; ours: "
+        "anchor_note": "docs/mathematics.md §5: Stable Diffusion 1.5 latents (4x64x64), fp32 "
+                       "state; ours: "
                        "RGB pixels, the shipped small model, float64 state",
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "platform": platform.platform()},

@@ -1,10 +1,10 @@
-"""Memory and time of taking gradients through an SDE solve (issue #3).
+"""Memory and time of taking gradients through an SDE solve.
 
 Prints one JSON document.  Four ways of differentiating the same solve, each
 measured in its own subprocess (this script re-invokes itself with
 ``--worker``):
 
-* ``revsde_adjoint``: ``revsde.sdeint(..., adjoint=True)`` (MATH.md §6), with
+* ``revsde_adjoint``: ``revsde.sdeint(..., adjoint=True)`` (docs/mathematics.md §6), with
   revsde's default noise (``bm="grid"``: :class:`revsde.BrownianGrid`, an exact
   Brownian path on the step grid);
 * ``revsde_backprop``: backpropagation through ``revsde.sdeint``, same noise;

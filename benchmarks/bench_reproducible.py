@@ -11,7 +11,7 @@ pictures (the packaged ``astronaut`` and ``coffee`` and scikit-image's ``chelsea
   thread count, ``--threads``), ``batched_1thread`` (the same with one thread) and
   ``reproducible`` (the default: one sample per call, one thread, deterministic
   kernels); ``slowdown`` is reproducible over batched.
-* ``table``: issue 23's table in both modes: per sampler, the max abs round-trip
+* ``table``: the batch/thread-dependence table in both modes: per sampler, the max abs round-trip
   error (``nothing`` changed), the max abs difference between a decode with 2
   intra-op threads and one with 1 after an encode with 1 (``threads_2``), and the
   max abs difference of the first picture's lifted latent encoded alone and in the

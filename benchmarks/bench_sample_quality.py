@@ -1,4 +1,4 @@
-"""Sample quality of every registry sampler at equal NFE (issue #4).
+"""Sample quality of every registry sampler at equal NFE.
 
 Prints one JSON document.  For a 2-D and a 16-D Gaussian mixture
 (:class:`revsde.diffusion.GaussianMixtureOracle`, VPLinear schedule, float64,

@@ -9,7 +9,7 @@ interleaved (every sampler once per round) and the median per round is kept.
     python benchmarks/bench_samplers.py [--steps 50] [--rounds 7] [--quick]
 
 Prints one JSON document: ``ms_per_eval`` per sampler, the hand loop's, and each
-sampler's ratio to it (issue 9's aim: every sampler within 2x).  A hand-written
+sampler's ratio to it (the aim: every sampler within 2x).  A hand-written
 SDE-DPM-Solver++(1) loop (one normal draw per step, the simplest stochastic
 sampler) is timed too.  It is itself well over 2x the DDIM loop: a stochastic step
 draws a normal per entry (about 4 ns each on this CPU, as much as two small tensor
@@ -57,7 +57,8 @@ def hand_ddim(net: torch.nn.Module, x: torch.Tensor, ts: torch.Tensor,
 
 def hand_sde_dpmpp_1(net: torch.nn.Module, x: torch.Tensor, ts: torch.Tensor,
                      schedule: VPLinear, seed: int = 1) -> torch.Tensor:
-    """A plain SDE-DPM-Solver++(1) loop (MATH.md §4.4), for context beside the SDE samplers:
+    """A plain SDE-DPM-Solver++(1) loop (docs/mathematics.md §4.4), for context beside the SDE
+    samplers:
     ``x_t = (σ_t/σ_s) e^{-h} x_s + α_t (1 - e^{-2h}) x_θ + σ_t sqrt(1 - e^{-2h}) z``."""
     a = schedule.alpha(ts).tolist()
     s = schedule.sigma(ts).tolist()

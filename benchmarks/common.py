@@ -8,7 +8,7 @@ import torch
 
 
 class MLPSDE(torch.nn.Module):
-    """Diagonal-noise Stratonovich SDE with MLP drift and diffusion (issue #2/#3 setting)."""
+    """Diagonal-noise Stratonovich SDE with MLP drift and diffusion (the benchmarks' setting)."""
 
     noise_type = "diagonal"
     sde_type = "stratonovich"

@@ -1,6 +1,6 @@
 """The noise: Brownian paths that answer the same query with the same bits.
 
-Two sources are supported (MATH.md §1):
+Two sources are supported (docs/mathematics.md §1):
 
 * :class:`BrownianGrid` (the default of :func:`revsde.sdeint`), an exact
   Brownian path sampled on a fixed grid, with counter-based seeds so that any
@@ -19,7 +19,7 @@ in any batch, at any position, in another process and on another device.
 sampler the same way.
 
 :func:`increment` returns ``(W, H)`` over a step, where ``H`` is the
-space-time Lévy area ``H = U/h - W/2`` (MATH.md §0).  A step taken backwards
+space-time Lévy area ``H = U/h - W/2`` (docs/mathematics.md §0).  A step taken backwards
 in time queries the same interval and applies ``W -> -W``, ``H -> H``.
 """
 
@@ -43,7 +43,7 @@ _Chunk = tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor], list[torch
 
 
 class Increment(NamedTuple):
-    """The noise over one step: ``W`` and the space-time Lévy area ``H`` (MATH.md §0).
+    """The noise over one step: ``W`` and the space-time Lévy area ``H`` (docs/mathematics.md §0).
 
     ``H`` is ``None`` when the solver does not need it.
     """
@@ -406,7 +406,7 @@ class BrownianGrid:
 
 
 def increment(bm: Any, ta: float, tb: float, levy_area: bool) -> Increment:
-    """``(W, H)`` of ``bm`` from ``ta`` to ``tb`` (either order), MATH.md §0.
+    """``(W, H)`` of ``bm`` from ``ta`` to ``tb`` (either order), docs/mathematics.md §0.
 
     For ``tb < ta`` the same interval is queried and ``W`` flips sign while ``H``
     is kept.

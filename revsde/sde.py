@@ -5,7 +5,7 @@ An SDE is any object with ``f(t, y)`` (drift), ``g(t, y)`` (diffusion), a
 {ito, stratonovich}, as in torchsde.  An ODE is an object with ``f`` and no
 ``g``, or a plain callable ``f(t, y)``.
 
-Noise contraction ``g · dW`` (MATH.md §0):
+Noise contraction ``g · dW`` (docs/mathematics.md §0):
 
 * ``g`` has the shape of ``y``: elementwise product with ``dW`` (shape of ``y``);
   this is diagonal noise, and also allowed for additive noise.

@@ -1,6 +1,6 @@
-"""The reversible adjoint (MATH.md §6): exact gradients in O(1) memory.
+"""The reversible adjoint (docs/mathematics.md §6): exact gradients in O(1) memory.
 
-Layer 3 of the test pyramid (STYLE.md): adjoint against backpropagation through
+Layer 3 of the test pyramid: adjoint against backpropagation through
 the same discrete solve, gradcheck in float64, the refusals, and the O(1)
 memory structure (counted saved tensors; nothing is timed).
 """

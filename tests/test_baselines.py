@@ -1,4 +1,5 @@
-"""Exact-inversion baselines (MATH.md §5): round trips, step formulas, orders, bad input."""
+"""Exact-inversion baselines (docs/mathematics.md §5): round trips, step formulas, orders, bad
+input."""
 
 import math
 
@@ -35,7 +36,7 @@ def images():
 
 @pytest.fixture(scope="module")
 def oracle(images):
-    """The ideal denoiser of eight real 16x16 pictures (MATH.md §9)."""
+    """The ideal denoiser of eight real 16x16 pictures (docs/mathematics.md §9)."""
     return IdealDenoiser(images, SCH, prediction="x0").model()
 
 

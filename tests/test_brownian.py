@@ -1,4 +1,5 @@
-"""The noise (MATH.md §0–1): replayable queries, consistency under refinement, statistics.
+"""The noise (docs/mathematics.md §0–1): replayable queries, consistency under refinement,
+statistics.
 
 A reversible solve replays the increments of the forward solve in reverse
 order, so the Brownian source must return the same bits for the same query in
@@ -122,7 +123,7 @@ def test_grid_multi_cell_query_splits_anywhere():
 
 @pytest.mark.parametrize("kind", ["interval", "grid"])
 def test_levy_area_matches_the_definition(kind):
-    """H = U/h - W/2 with U = ∫ (W_u - W_a) du (MATH.md §0), against a quadrature.
+    """H = U/h - W/2 with U = ∫ (W_u - W_a) du (docs/mathematics.md §0), against a quadrature.
 
     U over [0, 1] is compared to the trapezoidal rule on the path sampled at n
     points.  Their difference is Σ h·H_j over the fine cells, of standard deviation

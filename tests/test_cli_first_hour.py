@@ -1,4 +1,4 @@
-"""A new user's first hour with the `revsde` command and the examples (issue 21).
+"""A new user's first hour with the `revsde` command and the examples.
 
 Each case is run in a subprocess, as a user runs it, on the command's defaults
 (plus the options that make it short): it gives the right result, or a one-line

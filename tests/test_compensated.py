@@ -1,4 +1,4 @@
-"""Compensated states (MATH.md §4.6): ``y`` and ``ŷ`` carried as ``hi + lo`` pairs.
+"""Compensated states (docs/mathematics.md §4.6): ``y`` and ``ŷ`` carried as ``hi + lo`` pairs.
 
 * the pair arithmetic of :mod:`revsde.solvers.compensated` is exact where it says so
   (checked against rational arithmetic) and twice as wide as the dtype elsewhere;
@@ -87,7 +87,7 @@ def test_pair_operations_are_twice_as_wide(dtype):
 
 class Growing:
     """A nonlinear SDE whose state grows by ~5 orders of magnitude over the solve (the
-    shape of the lifted data-prediction SDE, MATH.md §4.6): plain sums lose the early
+    shape of the lifted data-prediction SDE, docs/mathematics.md §4.6): plain sums lose the early
     state's low bits, so the inverse evaluates the drift at other inputs."""
 
     noise_type = "additive"

@@ -1,6 +1,6 @@
-"""The core's contract, checked at the door (issue 14): one test per reported case.
+"""The core's contract, checked at the door: one test per reported case.
 
-Each of these failed on the commit before issue 14 (a raw torch error, a
+Each of these failed before the contract checks were added (a raw torch error, a
 misleading message, or a wrong answer with no error) and passes now.
 """
 
@@ -347,7 +347,7 @@ def test_the_probe_of_an_unknown_noise_runs_on_a_copy():
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
-# -- progress with the adjoint (issue 9) ----------------------------------------------------------
+# -- progress with the adjoint ----------------------------------------------------------
 def test_progress_is_shown_with_the_adjoint(capsys):
     y0 = Y0.clone().requires_grad_()
     sol = solve(Linear(), y0=y0, entropy=1, adjoint=ReversibleAdjoint(), progress=True)

@@ -1,4 +1,4 @@
-"""Property-based test of the command line's argument handling (issue 21).
+"""Property-based test of the command line's argument handling.
 
 Random command lines for every subcommand (valid and invalid names, numbers,
 paths and flags) go through ``revsde.cli.main`` in-process, with the work
@@ -12,7 +12,7 @@ asked.  Every command line must end in one of:
   the limits, a positive tolerance, a reversible sampler, ...),
 
 never a traceback.  Together with ``tests/test_contract_diffusion_property.py``
-this runs more than 3,000 examples (see the closing note of issue 21).
+this runs more than 3,000 examples.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The diffusion API's contract (issue 21): one test per reported case.
+"""The diffusion API's contract: one test per reported case.
 
 Each case raised a raw torch or Python error, or returned a silently wrong
-result, on the commit before issue 21; each is now refused at the entry point
+result, before these checks; each is now refused at the entry point
 with the library's own exception and a message that says what to change.
 """
 

@@ -1,4 +1,4 @@
-"""Property-based test of the diffusion layer's contract (issue 21).
+"""Property-based test of the diffusion layer's contract.
 
 Random models (a tiny network that declares its channels and data range, with
 or without a conditioning keyword, and the Gaussian oracle), shapes, dtypes,
@@ -607,7 +607,7 @@ def check_gradient_case(case) -> str:
     if (kw["method"] == "reversible" and case["check_backprop"] and not case["stochastic"]
             and x_T.dtype == torch.float64):
         # (float64 and an ODE sampler: where the reversible gradient is exact to round-off
-        # on this ill-conditioned toy network; see the closing note of issue 21)
+        # on this ill-conditioned toy network)
         ref = gradient(loss_fn, model, x_T, **{**kw, "method": "backprop"})
         err = float((res.grad_x_T - ref.grad_x_T).abs().max())
         scale = 1.0 + float(ref.grad_x_T.abs().max())

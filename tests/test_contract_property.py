@@ -1,4 +1,4 @@
-"""Property-based test of the core's contract (issue 14).
+"""Property-based test of the core's contract.
 
 Random SDEs (every noise type, Itô and Stratonovich, ODEs), shapes, dtypes,
 time grids, noises and reversible methods; in most examples one argument is

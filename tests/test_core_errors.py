@@ -1,4 +1,4 @@
-"""Bad input gets a clear error that says what to change (STYLE.md habit 6).
+"""Bad input gets a clear error that says what to change.
 
 Each case checks the exception type and a part of the message that names the
 problem or the fix.

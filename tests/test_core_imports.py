@@ -1,4 +1,4 @@
-"""No import circle anywhere in ``revsde/`` (issue 9): the imports are parsed, not run.
+"""No import circle anywhere in ``revsde/``: the imports are parsed, not run.
 
 Every ``import`` and ``from ... import`` statement of every module counts,
 including the lazy ones inside functions: a lazy import that closes a circle

@@ -1,8 +1,8 @@
 """Round trips: ``sdeint`` then ``sdeint_inverse`` on the same Brownian path recovers y0.
 
 Every reversible method in the registry is run on every noise type it declares
-and on an ODE, on nonlinear drift with state-dependent diffusion (MATH.md §2,
-§3; the torchsde reversibility template of STYLE.md).  Also: intermediate
+and on an ODE, on nonlinear drift with state-dependent diffusion (docs/mathematics.md §2,
+§3; the torchsde reversibility template).  Also: intermediate
 outputs, output times off the step grid, decreasing time, image-shaped states,
 restarts from ``Solution.state``, both noise sources, and property tests.
 """
@@ -286,7 +286,7 @@ def test_default_noise_is_a_grid_rebuilt_from_entropy():
     inv = sdeint_inverse(sde, sol.state, ts, dt=0.01, entropy=11)  # no bm object passed
     assert (inv.ys[0] - y0).abs().max().item() <= TOL[F64]
     # another seed is another path: a plain tuple (no record of its setup) then lands
-    # elsewhere, and the solution's own state refuses the wrong seed (issue 14)
+    # elsewhere, and the solution's own state refuses the wrong seed
     off = sdeint_inverse(sde, tuple(sol.state), ts, dt=0.01, entropy=12)
     assert (off.ys[0] - y0).abs().max().item() > 1e-3
     with pytest.raises(ValueError, match="entropy=12 but the forward solve used entropy=11"):

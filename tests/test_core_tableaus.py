@@ -1,4 +1,4 @@
-"""Tableaus check themselves and give their number of stages (issue 9)."""
+"""Tableaus check themselves and give their number of stages."""
 
 from __future__ import annotations
 

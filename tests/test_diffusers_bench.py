@@ -21,7 +21,7 @@ def test_bench_diffusers_quick():
     assert ddim["nfe_per_direction"] == doc["steps"] == 4
     assert {"revsde rev_heun", "revsde rev_heun_exp", "revsde rex_euler",
             "revsde rev_heun_sde", "revsde rex_em", "revsde rev_heun exact mode"} <= set(rows)
-    for r in rows.values():  # issue 11's bound; DDIM inversion does not come back
+    for r in rows.values():  # the required bound; DDIM inversion does not come back
         assert r["max_abs_error"] <= 1e-6 < ddim["max_abs_error"]
     assert rows["revsde rev_heun exact mode"]["bit_exact"]
     for r in [ddim, *rows.values()]:

@@ -1,6 +1,6 @@
 """Round trips through noise with diffusers UNets: every reversible sampler, float32 networks.
 
-Acceptance of issue 11: max abs error <= 1e-6 in latent space with the network in
+Acceptance: max abs error <= 1e-6 in latent space with the network in
 float32, with and without classifier-free guidance, on UNets with seeded random weights.
 """
 
@@ -48,7 +48,7 @@ def _roundtrip(model, x, sampler, cond=None) -> float:
 
 @pytest.mark.parametrize(("ptype", "sampler"), CASES)
 def test_roundtrip_pixel_unet_float32(pixel_models, ptype, sampler):
-    # the bound of issue 11 is 1e-6; the compensated state gives the float32 input back
+    # the required bound is 1e-6; the compensated state gives the float32 input back
     assert _roundtrip(pixel_models[ptype], pictures(), sampler) == 0.0
 
 
@@ -65,7 +65,7 @@ def test_plain_float64_sums_lose_the_random_eps_unet_sde_round_trip(pixel_models
 @pytest.mark.parametrize(("ptype", "sampler"), CASES)
 def test_roundtrip_with_guidance_float32(guided_models, ptype, sampler):
     err = _roundtrip(guided_models[ptype], pictures(channels=4), sampler, cond=text_cond())
-    assert err == 0.0  # issue 11's bound: 1e-6
+    assert err == 0.0  # the required bound: 1e-6
 
 
 def test_latent_model_round_trip_is_exact_in_latent_space():
@@ -106,7 +106,8 @@ def test_latent_model_with_a_baseline_sampler():
 
 @pytest.mark.parametrize("sampler", ["rev_heun", "rex_rk4"])
 def test_exact_mode_is_bit_exact_with_a_float32_unet(pixel_models, sampler):
-    """Fixed-point lifted state (MATH.md §7): the float32 ε-UNet is fed identical inputs."""
+    """Fixed-point lifted state (docs/mathematics.md §7): the float32 ε-UNet is fed identical
+    inputs."""
     x = pictures()
     with torch.no_grad():
         lat = D.encode(pixel_models["epsilon"], x, steps=8, sampler=sampler, exact=True,

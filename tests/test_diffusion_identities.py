@@ -1,4 +1,5 @@
-"""Lifted equations (MATH.md §4.2) and the identities of §4.4, through the revsde core."""
+"""Lifted equations (docs/mathematics.md §4.2) and the identities of §4.4, through the revsde
+core."""
 
 import pytest
 import torch
@@ -35,7 +36,8 @@ def _rel(a, b):
 @pytest.mark.parametrize("schedule", SCHEDS, ids=IDS)
 @pytest.mark.parametrize("case,reference", [("ode_eps", sample_ddim), ("ode_x0", sample_dpmpp_1)])
 def test_euler_on_lifted_pf_ode_is_the_reference_sampler(schedule, case, reference):
-    """Euler in (χ, x/α) is DDIM; Euler in (γ, x/σ) is DPM-Solver++(1) (MATH.md §4.4)."""
+    """Euler in (χ, x/α) is DDIM; Euler in (γ, x/σ) is DPM-Solver++(1)
+    (docs/mathematics.md §4.4)."""
     orc, model = _model(schedule, "x0" if case == "ode_x0" else "eps", (2, 2))
     ts = time_grid(schedule, 25, "uniform_lambda")
     x_T = orc.sample(8, torch.Generator().manual_seed(0), t=ts[0])
@@ -51,7 +53,8 @@ def test_euler_on_lifted_pf_ode_is_the_reference_sampler(schedule, case, referen
 
 @pytest.mark.parametrize("schedule", SCHEDS, ids=IDS)
 def test_euler_maruyama_on_lifted_sde_x0_is_sde_dpmpp_1(schedule):
-    """Euler–Maruyama in (ρ, xα/σ²) is SDE-DPM-Solver++(1) with z = ΔW/sqrt(Δρ) (§4.4)."""
+    """Euler–Maruyama in (ρ, xα/σ²) is SDE-DPM-Solver++(1) with z = ΔW/sqrt(Δρ)
+    (docs/mathematics.md §4.4)."""
     orc, model = _model(schedule, "x0")
     ts = time_grid(schedule, 30, "uniform_lambda")
     x_T = orc.sample(16, torch.Generator().manual_seed(1), t=ts[0])
@@ -143,13 +146,13 @@ def test_lifted_problem_errors():
 
 # Round-trip error of a 20-step mcf_midpoint solve, relative.  The data-prediction
 # SDE is ill-conditioned for inversion (Y grows from ~1e-2 to ~1e4 and the backward
-# half-steps are dissipative with |z| ~ Δρ/ρ > 1), cf. MATH.md §4.5.
+# half-steps are dissipative with |z| ~ Δρ/ρ > 1), cf. docs/mathematics.md §4.5.
 ROUND_TRIP_TOL = {"ode_eps": 1e-13, "ode_x0": 1e-10, "sde_eps": 1e-12, "sde_x0": 1e-4}
 
 
 @pytest.mark.parametrize("case", LIFTED_CASES)
 def test_reversible_round_trip_through_lifted_equation(case):
-    """A reversible core solve of each lifted equation inverts (MATH.md §3, §4.3)."""
+    """A reversible core solve of each lifted equation inverts (docs/mathematics.md §3, §4.3)."""
     sch = VPLinear()
     orc, model = _model(sch)
     ts = time_grid(sch, 20, "uniform_lambda")

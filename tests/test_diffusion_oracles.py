@@ -1,4 +1,5 @@
-"""Oracles with known answers (MATH.md §9) and the model wrapper's conversions (§4.1)."""
+"""Oracles with known answers (docs/mathematics.md §9) and the model wrapper's conversions
+(docs/mathematics.md §4.1)."""
 
 import numpy as np
 import pytest
@@ -53,7 +54,8 @@ def test_gaussian_eps_is_autograd_score_and_matches_formula():
 
 
 def _rk4_pf_ode(orc, schedule, x, t0, t1, steps):
-    """Fine RK4 solve of dx/dt = f x + g²/(2σ) ε, f = dlogα/dt, g² = -2σ² dλ/dt (§4.1)."""
+    """Fine RK4 solve of dx/dt = f x + g²/(2σ) ε, f = dlogα/dt, g² = -2σ² dλ/dt
+    (docs/mathematics.md §4.1)."""
 
     def coefs(t):
         tt = torch.tensor(t, dtype=F64, requires_grad=True)

@@ -1,4 +1,5 @@
-"""Noise schedules and time grids (MATH.md §4.1): inverses, monotonicity, round trips."""
+"""Noise schedules and time grids (docs/mathematics.md §4.1): inverses, monotonicity, round
+trips."""
 
 import json
 import math

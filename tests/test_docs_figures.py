@@ -1,4 +1,4 @@
-"""The docs' figures and the numbers quoted from them match a fresh run (issue 21).
+"""The docs' figures and the numbers quoted from them match a fresh run.
 
 ``docs/scripts/gen_figures.py`` regenerates ``docs/img/roundtrip.png`` (and
 ``convergence.png``) from ``docs/data/convergence.json`` and writes the round-trip

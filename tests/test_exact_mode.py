@@ -1,4 +1,4 @@
-"""Exact mode (MATH.md §7): with a power-of-two ``quantum`` and ζ = 1 the round trip
+"""Exact mode (docs/mathematics.md §7): with a power-of-two ``quantum`` and ζ = 1 the round trip
 returns the initial (quantized) state bit for bit, for any number of steps."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""examples/guided_generation.py runs end to end in a tiny configuration (issue 12)."""
+"""examples/guided_generation.py runs end to end in a tiny configuration."""
 
 import importlib.util
 import json

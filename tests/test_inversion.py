@@ -1,10 +1,10 @@
 """Exact inversion (encode / decode / Latents) on real images and the ideal denoiser.
 
-The model is the ideal denoiser (MATH.md §9) of four scikit-image pictures
+The model is the ideal denoiser (docs/mathematics.md §9) of four scikit-image pictures
 (camera, astronaut, coffee, chelsea; gray, 16x16, values in [-1, 1]), and the
 encoded images are those four.  Tolerances: max abs round-trip error 1e-10 in
 float64 and 1e-4 in float32 for every reversible sampler (default case);
-exact mode (MATH.md §7) is bit-exact in the lifted state and returns x0 bit
+exact mode (docs/mathematics.md §7) is bit-exact in the lifted state and returns x0 bit
 for bit (asserted as <= 1 ulp).
 """
 
@@ -243,7 +243,7 @@ def test_encode_errors_say_what_to_change(model, images):
         assert _err(decode(net64, encode(net64, x0, steps=3)), x0) < 1e-6  # untrained net
 
 
-# -- MATH.md §4.5: data versus noise prediction ------------------------------------------
+# -- docs/mathematics.md §4.5: data versus noise prediction ----------------------------------------
 def test_data_vs_noise_prediction_inversion_stability():
     """Exact samples of a mixture encode to N(0, I) under the exact PF-ODE.
 
@@ -276,7 +276,8 @@ def test_data_vs_noise_prediction_inversion_stability():
     assert abs(res[F64, "ode_eps", "rex_rk4"][1] - 1) < 0.02
     assert res[F64, "ode_x0", "rex_euler"][1] > 2.0 > 1.1 > res[F64, "ode_eps", "rex_euler"][1]
     assert get_sampler("rex_rk4").case == "ode_x0"
-    # encode's default compensated state (MATH.md §4.6) removes the amplification in both
+    # encode's default compensated state (docs/mathematics.md §4.6) removes the amplification in
+    # both
     for dtype, bound in ((F64, 1e-14), (F32, 1e-6)):
         lat = encode(m, x0.to(dtype), steps=50, sampler="rex_rk4", case="ode_eps")
         assert _err(decode(m, lat), x0.to(dtype)) <= bound < res[dtype, "ode_eps", "rex_rk4"][0]

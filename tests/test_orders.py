@@ -1,4 +1,4 @@
-"""Strong and ODE convergence orders, fitted against theory (STYLE.md habit 9).
+"""Strong and ODE convergence orders, fitted against theory.
 
 Every registered method is run on every noise type its registry entry declares,
 and on an ODE.  The fitted slope of log(mean strong error) against log(h) must
@@ -14,7 +14,7 @@ Conventions of the table:
   0.5 for general (non-commutative) noise, where they lack the Lévy area.
 * Additive noise: every method is at least order 1.0; ShARK and SRA1 use the
   space-time Lévy area and reach 1.5 when the diffusion does not depend on t.
-* The McCallum–Foster wrapper has the order of its base (MATH.md §3).
+* The McCallum–Foster wrapper has the order of its base (docs/mathematics.md §3).
 
 References are exact solutions (Itô geometric Brownian motion, an ODE with a
 closed form) or a fine solve on the same Brownian path: the coarse increments

@@ -84,7 +84,7 @@ def test_bad_files_say_what_is_wrong(tmp_path):
         picture_tensor(np.zeros((4, 4, 2)))
 
 
-# -- issue 21: the range from the file, EXIF orientation, alpha, dtypes ---------------------
+# -- the range from the file, EXIF orientation, alpha, dtypes -------------------------------
 def bright_picture(h: int, w: int) -> np.ndarray:
     """A smooth RGB picture with every pixel in [140, 250] (JPEG keeps it >= 128)."""
     y, x = np.mgrid[0:h, 0:w]

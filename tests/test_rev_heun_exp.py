@@ -1,6 +1,6 @@
 """Reversible Heun with exponential weights (``rev_heun_exp``, ``rev_heun_exp_sde``).
 
-Layers (STYLE.md): the weights against a 50-digit reference and their
+Layers: the weights against a 50-digit reference and their
 small-step limit h/2; exactness (exact quadrature of a drift linear in log-clock,
 the exponential-Euler predictor, step-level and encode/decode round trips on
 the ideal denoiser of four scikit-image pictures, Latents save/load); orders

@@ -1,4 +1,4 @@
-"""Rex samplers (MATH.md §4.3) and the sampler registry: orders, contracts, errors.
+"""Rex samplers (docs/mathematics.md §4.3) and the sampler registry: orders, contracts, errors.
 
 Orders are fitted on a 2-D Gaussian mixture (VPLinear, float64, uniform-λ grid)
 against a fine solve; strong orders use one Brownian path for every step count

@@ -1,4 +1,4 @@
-"""A solve too long to build is refused at once, saying what it would need (issue 21).
+"""A solve too long to build is refused at once, saying what it would need.
 
 ``sdeint(dt=1e-300)`` used to build a Python list of 1e300 step times until the
 operating system killed the process; the step-grid builder now counts first.

@@ -1,10 +1,10 @@
-"""Exact inversion on the TRAINED shipped network (issue 10), not only on oracles.
+"""Exact inversion on the TRAINED shipped network, not only on oracles.
 
 Every reversible sampler, ODE and SDE, round-trips two real RGB pictures with
 the network in float32, bfloat16 and float64, while the reversible state stays
 in float64 carried as ``hi + lo`` pairs (``compensated``, encode's default;
-MATH.md §4.6): the round trip is then float64 round-off of the pictures
-themselves, far inside issue 10's bounds.  Before the state/network split, a
+docs/mathematics.md §4.6): the round trip is then float64 round-off of the pictures
+themselves, far inside the required bounds.  Before the state/network split, a
 float32 state made the SDE samplers lose 1e-2..2e-1 here (the lifted SDE latent
 reaches |x| ~ 1e8); with plain float64 sums a float64 network still lost
 1e-11..1e-9 (tested below).  Plus: the weights fingerprint, the network-dtype
@@ -23,7 +23,7 @@ from revsde.diffusion.samplers import SAMPLERS, reversible_names
 F64 = torch.float64
 ODE = [n for n in reversible_names() if not SAMPLERS.get(n).stochastic]
 SDE = [n for n in reversible_names() if SAMPLERS.get(n).stochastic]
-#: issue 10's bounds on the max abs round-trip error, per network dtype
+#: the required bounds on the max abs round-trip error, per network dtype
 BOUND = {torch.float32: 1e-6, torch.bfloat16: 1e-5, torch.float64: 1e-12}
 #: what the compensated state gives with every network dtype: a few float64 ulps of |x| <= 1
 ROUNDOFF = 1e-14

@@ -3,7 +3,7 @@
 ``sdeint(..., adjoint=True)`` (or ``adjoint=ReversibleAdjoint()``) calls
 :meth:`ReversibleAdjoint.solve`, which runs :func:`adjoint_solve`.  The forward pass
 keeps no graph; the backward pass rebuilds each step with the solver's exact
-inverse and differentiates it (MATH.md §6).  See ``docs/adjoint.md``.
+inverse and differentiates it (docs/mathematics.md §6).  See ``docs/adjoint.md``.
 
 * :mod:`revsde.adjoint.function`: the adjoint object, the ``torch.autograd.Function``
   and its input checks;

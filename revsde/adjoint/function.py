@@ -1,4 +1,4 @@
-"""The reversible adjoint as one ``torch.autograd.Function`` (MATH.md §6).
+"""The reversible adjoint as one ``torch.autograd.Function`` (docs/mathematics.md §6).
 
 ``forward`` runs the solve under ``torch.no_grad()`` and keeps only the final
 state and the outputs at ``ts``.  ``backward`` walks the grid from the end to
@@ -199,7 +199,7 @@ class ReversibleAdjoint:
 
     ``adjoint=True`` is the shortcut for ``ReversibleAdjoint()``.  The forward
     walk keeps no graph; the backward walk rebuilds each state with the
-    solver's exact inverse and differentiates one step at a time (MATH.md §6),
+    solver's exact inverse and differentiates one step at a time (docs/mathematics.md §6),
     so memory is O(1) in the number of steps.
 
     Args:

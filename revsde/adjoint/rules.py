@@ -1,4 +1,5 @@
-"""Backward steps of the reversible adjoint, one rule per reversible solver (MATH.md §6).
+"""Backward steps of the reversible adjoint, one rule per reversible solver
+(docs/mathematics.md §6).
 
 A rule walks the solve backwards one step at a time.  Given the state at
 ``t_{n+1}`` and the cotangents of that state, :meth:`AdjointRule.step`
@@ -224,7 +225,7 @@ class McCallumFosterRule(AdjointRule):
 
 
 class ReversibleHeunRule(AdjointRule):
-    """Reversible Heun (MATH.md §2): one graph-enabled evaluation per step, fused loop.
+    """Reversible Heun (docs/mathematics.md §2): one graph-enabled evaluation per step, fused loop.
 
     State ``(y, ŷ, F)`` with the cache ``F = E(ŷ) = (f, g)(ŷ)``; write
     ``R_n(F) = f h_n + g·W_n``.  Forward step ``n``, through the midpoint
@@ -330,7 +331,7 @@ class GenericRule(AdjointRule):
     """Any reversible solver: inverse without a graph, then re-run the step with it.
 
     Correct for every ``step``/``inverse`` pair, at the price of a second set of
-    evaluations per step (MATH.md §6, steps 1-3).
+    evaluations per step (docs/mathematics.md §6, steps 1-3).
     """
 
     def step(self, problem: Problem, n: int, state: State, cot: tuple, sink: GradSink,

@@ -3,7 +3,7 @@
 ``roundtrip_report(...)`` loads the shipped model, reads a picture at its own
 size and colour (long side capped at 256 px by default), encodes it to noise and
 decodes it back with a Rex sampler (``revsde.diffusion.encode`` / ``decode``) and
-with the baselines of MATH.md §5 (DDIM inversion, EDICT, BDIA, O-BELM), and
+with the baselines of docs/mathematics.md §5 (DDIM inversion, EDICT, BDIA, O-BELM), and
 returns the errors as a JSON-ready dict; it can also draw the figure.
 ``revsde invert`` and ``examples/invert_image.py`` are thin wrappers around it.
 

@@ -2,8 +2,8 @@
 
 * schedules (:mod:`.schedules`): ``VPLinear``, ``VPCosine``, ``VPDiscrete``,
   ``VPScaledLinear``, ``VE``, ``FlowMatching``, ``time_grid``;
-* the model wrapper ``DiffusionModel`` and the oracles of MATH.md §9;
-* ``LiftedProblem``: the lifted equations of MATH.md §4.2;
+* the model wrapper ``DiffusionModel`` and the oracles of docs/mathematics.md §9;
+* ``LiftedProblem``: the lifted equations of docs/mathematics.md §4.2;
 * samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``; the one-step
   method of ``rev_heun_exp``: ``ExponentialReversibleHeun`` (now in
   :mod:`revsde.solvers.exp_reversible_heun`, re-exported here);
@@ -87,7 +87,7 @@ __all__ = [
     "from_diffusers",
     "from_pipeline",
     "load_diffusers",
-    # gradients through sampling (issue 12)
+    # gradients through sampling
     "gradient",
     "list_gradient_methods",
     "GradientResult",

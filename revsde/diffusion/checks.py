@@ -1,7 +1,7 @@
 """The input checks of the diffusion layer, in one place: grids, models, tensors, seeds.
 
 Every sampler, baseline and the inversion API validate their inputs here, so
-that one mistake gets one message everywhere (STYLE.md: say what to change).
+that one mistake gets one message everywhere (house style: say what to change).
 """
 
 from __future__ import annotations

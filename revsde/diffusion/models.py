@@ -3,10 +3,10 @@
 :class:`DiffusionModel` wraps ``net(x, t, **cond)`` (``t`` a 1-D tensor of
 shape ``(batch,)`` in ``x``'s dtype and device) and converts its output to the
 noise prediction ``ε``, the data prediction ``x0``, the v-prediction, the
-flow velocity or the score (MATH.md §4.1).  Conditioning keyword arguments are
+flow velocity or the score (docs/mathematics.md §4.1).  Conditioning keyword arguments are
 passed through to ``net`` untouched.
 
-**Network precision** (MATH.md §4.6).  The network runs in its own dtype
+**Network precision** (docs/mathematics.md §4.6).  The network runs in its own dtype
 (:attr:`DiffusionModel.network_dtype`: its parameters' dtype, or ``net_dtype``
 when set), whatever the dtype of the state that calls it: a float64 reversible
 state is fed to a float32, float16 or bfloat16 network as a cast (``x``, ``t``
@@ -198,14 +198,14 @@ class DiffusionModel(torch.nn.Module):
         return self._net(x, batch_time(t, x), **cond)
 
     def eps_and_x0(self, x: torch.Tensor, t: TimeLike, **cond) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(ε, x0)`` from one network evaluation (MATH.md §4.1 conversions)."""
+        """``(ε, x0)`` from one network evaluation (docs/mathematics.md §4.1 conversions)."""
         tb, a, s = self._coefs(x, t)
         return self.convert(x, self._net(x, tb, **cond), a, s)
 
     def convert(self, x: torch.Tensor, out: torch.Tensor, a: torch.Tensor,
                 s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(ε, x0)`` from the raw network output ``out`` at ``x``, with ``a = α_t`` and
-        ``s = σ_t`` shaped to broadcast against ``x`` (MATH.md §4.1 conversions)."""
+        ``s = σ_t`` shaped to broadcast against ``x`` (docs/mathematics.md §4.1 conversions)."""
         p = self.prediction
         if p == "eps":
             return out, (x - s * out) / a
@@ -225,13 +225,13 @@ class DiffusionModel(torch.nn.Module):
         return self.eps_and_x0(x, t, **cond)[0]
 
     def x0(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
-        """Data prediction x_θ = (x - σ ε_θ)/α (MATH.md §4.1)."""
+        """Data prediction x_θ = (x - σ ε_θ)/α (docs/mathematics.md §4.1)."""
         if self.prediction == "x0":
             return self._net(x, batch_time(t, x), **cond)
         return self.eps_and_x0(x, t, **cond)[1]
 
     def v(self, x: torch.Tensor, t: TimeLike, **cond) -> torch.Tensor:
-        """v-prediction v = α ε - σ x0 (MATH.md §4.1)."""
+        """v-prediction v = α ε - σ x0 (docs/mathematics.md §4.1)."""
         if self.prediction == "v":
             return self._net(x, batch_time(t, x), **cond)
         _, a, s = self._coefs(x, t)

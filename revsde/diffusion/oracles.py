@@ -1,4 +1,4 @@
-"""Oracles with known answers (MATH.md §9), usable as ``net`` in a DiffusionModel.
+"""Oracles with known answers (docs/mathematics.md §9), usable as ``net`` in a DiffusionModel.
 
 * :class:`GaussianOracle`: data ``N(μ, s² I)``; exact ε*, exact PF-ODE map.
 * :class:`GaussianMixtureOracle`: isotropic mixture; closed-form score, exact
@@ -59,12 +59,12 @@ class _Oracle:
         return a * self.eps(x, t) - s * self.x0(x, t)
 
     def x0(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
-        """x0* = (x - σ ε*)/α (MATH.md §4.1)."""
+        """x0* = (x - σ ε*)/α (docs/mathematics.md §4.1)."""
         a, s = self._coefs(x, t)
         return (x - s * self.eps(x, t)) / a
 
     def eps(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
-        """ε* = (x - α x0*)/σ (MATH.md §4.1)."""
+        """ε* = (x - α x0*)/σ (docs/mathematics.md §4.1)."""
         a, s = self._coefs(x, t)
         return (x - a * self.x0(x, t)) / s
 
@@ -79,7 +79,7 @@ class _Oracle:
 
 
 class GaussianOracle(_Oracle):
-    """Data ``N(μ, s² I)`` (``s`` a scalar or broadcastable to μ), MATH.md §9."""
+    """Data ``N(μ, s² I)`` (``s`` a scalar or broadcastable to μ), docs/mathematics.md §9."""
 
     def __init__(self, mu: float | torch.Tensor, s: TimeLike, schedule: NoiseSchedule,
                  prediction: str = "eps"):
@@ -99,7 +99,7 @@ class GaussianOracle(_Oracle):
         return a, s, a * a * sd * sd + s * s
 
     def eps(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
-        """ε*(x, t) = σ (x - α μ)/(α² s² + σ²) (MATH.md §9)."""
+        """ε*(x, t) = σ (x - α μ)/(α² s² + σ²) (docs/mathematics.md §9)."""
         mu, _ = self._params(x)
         a, s, v = self._var(x, t)
         return s * (x - a * mu) / v
@@ -118,13 +118,15 @@ class GaussianOracle(_Oracle):
         return lp.reshape(x.shape[0], -1).sum(-1)
 
     def pf_ode_scale(self, s: TimeLike, t: TimeLike | None, like: torch.Tensor) -> torch.Tensor:
-        """sqrt(α_t² s² + σ_t²)/sqrt(α_s² s² + σ_s²): the PF-ODE map's Jacobian (MATH.md §9)."""
+        """sqrt(α_t² s² + σ_t²)/sqrt(α_s² s² + σ_s²): the PF-ODE map's Jacobian
+        (docs/mathematics.md §9)."""
         _, _, vs = self._var(like, s)
         _, _, vt = self._var(like, t)
         return torch.sqrt(vt / vs)
 
     def pf_ode_map(self, x_s: torch.Tensor, s: TimeLike, t: TimeLike) -> torch.Tensor:
-        """Exact PF-ODE flow from time s to t: (x - α μ)/sqrt(α² s² + σ²) is invariant (§9)."""
+        """Exact PF-ODE flow from time s to t: (x - α μ)/sqrt(α² s² + σ²) is invariant
+        (docs/mathematics.md §9)."""
         mu, _ = self._params(x_s)
         a_s, _ = self._coefs(x_s, s)
         a_t, _ = self._coefs(x_s, t)
@@ -147,7 +149,7 @@ class GaussianOracle(_Oracle):
 
 
 class GaussianMixtureOracle(_Oracle):
-    """Mixture ``Σ_k w_k N(m_k, s_k² I)`` (MATH.md §9).
+    """Mixture ``Σ_k w_k N(m_k, s_k² I)`` (docs/mathematics.md §9).
 
     ``weights`` (K,), ``means`` (K, *shape), ``stds`` (K,) or a scalar.
     """
@@ -186,12 +188,12 @@ class GaussianMixtureOracle(_Oracle):
         return logits, diff, v, a, s
 
     def log_prob(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
-        """log p_t(x) = logsumexp_k [log w_k + log N(x; α m_k, v_k I)] (MATH.md §9)."""
+        """log p_t(x) = logsumexp_k [log w_k + log N(x; α m_k, v_k I)] (docs/mathematics.md §9)."""
         logits, *_ = self._posterior(x, t)
         return torch.logsumexp(logits, dim=-1)
 
     def eps(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
-        """ε* = -σ ∇ log p_t = σ Σ_k r_k (x - α m_k)/v_k (MATH.md §9)."""
+        """ε* = -σ ∇ log p_t = σ Σ_k r_k (x - α m_k)/v_k (docs/mathematics.md §9)."""
         logits, diff, v, _, s = self._posterior(x, t)
         r = torch.softmax(logits, dim=-1)
         e = ((r / v)[..., None] * diff).sum(1)
@@ -221,7 +223,7 @@ class GaussianMixtureOracle(_Oracle):
 
 
 class IdealDenoiser(_Oracle):
-    """Optimal denoiser of a finite set ``images`` (M, *shape) (MATH.md §9).
+    """Optimal denoiser of a finite set ``images`` (M, *shape) (docs/mathematics.md §9).
 
     ``x0*(x_t) = Σ_i w_i x_i`` with ``w = softmax(-‖x_t - α x_i‖²/(2σ²))``, computed
     in chunks of images (online softmax) so that memory stays below
@@ -237,7 +239,7 @@ class IdealDenoiser(_Oracle):
         self.max_elements = int(max_elements)
 
     def x0(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
-        """x0* = Σ_i softmax_i(-‖x - α x_i‖²/(2σ²)) x_i (MATH.md §9)."""
+        """x0* = Σ_i softmax_i(-‖x - α x_i‖²/(2σ²)) x_i (docs/mathematics.md §9)."""
         imgs = self.images.to(x.device, x.dtype).reshape(self.images.shape[0], -1)
         if x.shape[1:] != self.images.shape[1:]:
             raise ValueError(

@@ -103,7 +103,7 @@ class Solver:
     init_nfe: ClassVar[int] = 0
     #: takes a coupling ``zeta`` in (0, 1] (the McCallum–Foster wrapper).
     uses_zeta: ClassVar[bool] = False
-    #: has the bit-exact fixed-point mode of MATH.md §7 (a ``quantum`` option).
+    #: has the bit-exact fixed-point mode of docs/mathematics.md §7 (a ``quantum`` option).
     exact_mode: ClassVar[bool] = False
     #: its time variable must stay positive, with a drift smooth in log t (exponential weights).
     needs_positive_clock: ClassVar[bool] = False
@@ -267,7 +267,7 @@ class Tape:
 
 
 def check_quantum(quantum: float | None) -> float | None:
-    """Validate a fixed-point grid spacing (MATH.md §7): a positive power of two."""
+    """Validate a fixed-point grid spacing (docs/mathematics.md §7): a positive power of two."""
     if quantum is None:
         return None
     q = check_real(quantum, "quantum", "a positive power of two (e.g. 2**-40) or None")

@@ -2,7 +2,7 @@
 
 A reversible step is exact in real arithmetic; in floating point its inverse
 reconstructs the earlier state only to the rounding of the forward sums.  Where
-the step contracts (the lifted SDEs of MATH.md §4.6: ``Y1 ≈ Y0 + x_θ Δρ`` with
+the step contracts (the lifted SDEs of docs/mathematics.md §4.6: ``Y1 ≈ Y0 + x_θ Δρ`` with
 ``|Y1| ≫ |Y0|``), the low bits of the earlier state are simply not in the later
 one, and the inverse hands the network an input that differs in its last bits.
 A trained network turns that into round-trip errors of 1e-10 (float64) to 1e-1

@@ -1,6 +1,6 @@
 """Reversible Heun with exponential-integrator weights, for the lifted diffusion equations.
 
-In every lifted case of MATH.md §4.2 but ``sde_eps``, the clock is ``s = e^{cλ}``
+In every lifted case of docs/mathematics.md §4.2 but ``sde_eps``, the clock is ``s = e^{cλ}``
 and the drift is the model's prediction (``x_θ`` or ``ε_θ``).  DPM-Solver and
 DPM-Solver++ are built on the observation that the prediction is nearly linear
 in λ, i.e. in ``u = log s``.  If ``F`` is linear in ``u`` on a step from ``s0``
@@ -13,7 +13,7 @@ with ``φ2(H) = (e^H - 1 - H)/H²`` (Hochbruck & Ostermann 2010, eq. 2.10;
 DPM-Solver, Lu et al. 2022, eq. 3.3, written in the clock ``s = e^λ``).  As
 ``H -> 0``, ``w0, w1 -> h/2``: the trapezoid weights of Reversible Heun.
 
-**The step.**  Reversible Heun (MATH.md §2) with weights ``(w0, w1)`` and the
+**The step.**  Reversible Heun (docs/mathematics.md §2) with weights ``(w0, w1)`` and the
 auxiliary state reflected through ``m`` with the stretch ``w1/w0``:
 
     m  = y0 + w0 f(ŷ0)              (+ (w0/h) g W)
@@ -41,7 +41,7 @@ which the clock increases (sampling in the ``x0`` cases, encoding in the ``ε``
 case) and decays in the other.  On VPLinear (λ from -5 to 4.6) that factor is
 about 25, so round-off in a round trip grows at most about that much.
 
-Exact mode (MATH.md §7) is not available: the stretch ``w1/w0 ≠ 1`` is not a
+Exact mode (docs/mathematics.md §7) is not available: the stretch ``w1/w0 ≠ 1`` is not a
 sum on a fixed-point grid, and no rounding of it is invertible bit for bit.
 """
 

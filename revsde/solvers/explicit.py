@@ -1,7 +1,7 @@
 """Explicit (non-reversible) one-step methods, written as increments.
 
 A base method defines its increment ``Ψ_h(t, y; W, H)``; its own step is
-``y1 = y0 + Ψ_h`` (MATH.md §3).  The McCallum–Foster wrapper reuses the same
+``y1 = y0 + Ψ_h`` (docs/mathematics.md §3).  The McCallum–Foster wrapper reuses the same
 increment with ``h -> -h``, ``W -> -W``, ``H -> H`` for its backward half-step.
 """
 

@@ -43,8 +43,8 @@ class McCallumFoster(Solver):
     Args:
         base: a :class:`BaseMethod` instance.
         zeta: coupling in ``(0, 1]``; the inverse divides by it, so round-off
-            grows like ``ζ^-N`` (MATH.md §3).  Default 0.999.
-        quantum: power-of-two grid spacing for bit-exact reversal (MATH.md §7);
+            grows like ``ζ^-N`` (docs/mathematics.md §3).  Default 0.999.
+        quantum: power-of-two grid spacing for bit-exact reversal (docs/mathematics.md §7);
             needs ``zeta = 1``.
         compensated: carry ``y`` and ``ŷ`` as ``hi + lo`` pairs
             (:mod:`revsde.solvers.compensated`); the increments are evaluated at ``hi``,

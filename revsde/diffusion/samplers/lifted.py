@@ -1,4 +1,4 @@
-"""The lifted diffusion equations of MATH.md §4.2, as SDE objects for the core.
+"""The lifted diffusion equations of docs/mathematics.md §4.2, as SDE objects for the core.
 
 The coordinates (``Y = x/κ_t``, clock ``ς = exp(c·λ_t)``) are functions of the
 schedule and the case (:mod:`revsde.diffusion.schedules.coordinates`, which
@@ -131,7 +131,7 @@ class LiftedODE(torch.nn.Module):
         return None if self._table is None else self._table.for_grid(grid)
 
     def f(self, s: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> torch.Tensor:
-        """Lifted drift of MATH.md §4.2 at clock value ``s`` (the point ``at`` of the
+        """Lifted drift of docs/mathematics.md §4.2 at clock value ``s`` (the point ``at`` of the
         solve's grid): prediction · ς^drift_power."""
         c = None if at is None or at.data is None else at.data.row(at, y)
         if c is None:
@@ -171,7 +171,8 @@ class LiftedSDE(LiftedODE):
     unit_diffusion = True
 
     def g(self, s: torch.Tensor, y: torch.Tensor, at: Point | None = None) -> torch.Tensor:
-        """Unit diffusion: W is a standard Brownian motion in the clock (MATH.md §4.2)."""
+        """Unit diffusion: W is a standard Brownian motion in the clock
+        (docs/mathematics.md §4.2)."""
         return torch.ones_like(y)
 
 

@@ -103,7 +103,8 @@ def _run(g: _Grid, x_T, cond, callback, step: Callable):
 def sample_ddim(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
                 cond: dict | None = None, callback: Callable[[dict],
                 None] | None=None) -> SampleResult:
-    """DDIM (η = 0): ``x_t = e^{log α_t - log α_s} x_s - σ_t expm1(h) ε_θ(x_s, s)`` (§4.4)."""
+    """DDIM (η = 0): ``x_t = e^{log α_t - log α_s} x_s - σ_t expm1(h) ε_θ(x_s, s)``
+    (docs/mathematics.md §4.4)."""
     g = _Grid(model, ts, x_T, "eps")
     ca = g.c(torch.exp(g.la[1:] - g.la[:-1]))
     ce = g.c(torch.exp(g.ls[1:]) * torch.expm1(g.h))
@@ -123,7 +124,8 @@ def _dpmpp_coefs(g: _Grid) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor
 def sample_dpmpp_1(model: DiffusionModel, x_T: torch.Tensor, ts: torch.Tensor, *,
                    cond: dict | None = None, callback: Callable[[dict],
                    None] | None=None) -> SampleResult:
-    """DPM-Solver++(1): ``x_t = (σ_t/σ_s) x_s - α_t expm1(-h) x_θ(x_s, s)`` (§4.4)."""
+    """DPM-Solver++(1): ``x_t = (σ_t/σ_s) x_s - α_t expm1(-h) x_θ(x_s, s)``
+    (docs/mathematics.md §4.4)."""
     g = _Grid(model, ts, x_T, "x0")
     cs, cd = _dpmpp_coefs(g)
 

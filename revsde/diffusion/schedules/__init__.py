@@ -1,6 +1,6 @@
 """Noise schedules: ``x_t = α_t x_0 + σ_t ε`` with half log-SNR ``λ_t = log(α_t/σ_t)``.
 
-Every schedule works in log space (MATH.md §4.1; DPM-Solver's ``NoiseScheduleVP``):
+Every schedule works in log space (docs/mathematics.md §4.1; DPM-Solver's ``NoiseScheduleVP``):
 ``log_alpha``, ``log_sigma`` and ``lambda_`` are the primitives, ``alpha`` and
 ``sigma`` are their exponentials, and ``t_of_lambda`` is the exact inverse of
 ``lambda_`` (strictly decreasing in ``t``).  All functions take a tensor ``t``

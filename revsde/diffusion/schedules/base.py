@@ -1,4 +1,4 @@
-"""Base classes of the noise schedules (MATH.md §4.1): log-space primitives and helpers.
+"""Base classes of the noise schedules (docs/mathematics.md §4.1): log-space primitives and helpers.
 
 A schedule defines ``log_alpha``, ``log_sigma`` and ``t_of_lambda``; ``alpha``,
 ``sigma`` and ``lambda_`` follow.  See :mod:`revsde.diffusion.schedules`.
@@ -59,11 +59,11 @@ class NoiseSchedule:
         return t, self.log_alpha(t), self.log_sigma(t)
 
     def alpha(self, t: TimeLike) -> torch.Tensor:
-        """α_t = exp(log α_t) (MATH.md §4.1)."""
+        """α_t = exp(log α_t) (docs/mathematics.md §4.1)."""
         return torch.exp(self.log_alpha(t))
 
     def sigma(self, t: TimeLike) -> torch.Tensor:
-        """σ_t = exp(log σ_t) (MATH.md §4.1)."""
+        """σ_t = exp(log σ_t) (docs/mathematics.md §4.1)."""
         return torch.exp(self.log_sigma(t))
 
     def alpha_sigma(self, t: TimeLike) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,7 +71,7 @@ class NoiseSchedule:
         return self.alpha(t), self.sigma(t)
 
     def lambda_(self, t: TimeLike) -> torch.Tensor:
-        """Half log-SNR λ_t = log α_t - log σ_t, decreasing in t (MATH.md §4.1)."""
+        """Half log-SNR λ_t = log α_t - log σ_t, decreasing in t (docs/mathematics.md §4.1)."""
         return self.log_alpha(t) - self.log_sigma(t)
 
     def to_dict(self) -> dict:
@@ -97,7 +97,7 @@ class VPSchedule(NoiseSchedule):
     variance_preserving = True
 
     def log_sigma(self, t: TimeLike) -> torch.Tensor:
-        """log σ = ½ log(-expm1(2 log α)) (MATH.md §4.1, VP: σ² = 1 - α²)."""
+        """log σ = ½ log(-expm1(2 log α)) (docs/mathematics.md §4.1, VP: σ² = 1 - α²)."""
         return 0.5 * torch.log(-torch.expm1(2.0 * self.log_alpha(t)))
 
     def alpha_sigma(self, t: TimeLike) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,12 +111,12 @@ class VPSchedule(NoiseSchedule):
         return torch.exp(la), torch.exp(0.5 * torch.log(-torch.expm1(2.0 * la)))
 
     def lambda_(self, t: TimeLike) -> torch.Tensor:
-        """λ = log α - ½ log(-expm1(2 log α)) (MATH.md §4.1)."""
+        """λ = log α - ½ log(-expm1(2 log α)) (docs/mathematics.md §4.1)."""
         la = self.log_alpha(t)
         return la - 0.5 * torch.log(-torch.expm1(2.0 * la))
 
     def t_of_lambda(self, lam: TimeLike) -> torch.Tensor:
-        """Inverse of λ: log α = -½ softplus(-2λ), then t from log α (MATH.md §4.1)."""
+        """Inverse of λ: log α = -½ softplus(-2λ), then t from log α (docs/mathematics.md §4.1)."""
         lam = as_time(lam)
         return self._t_of_log_alpha(-0.5 * softplus(-2.0 * lam))
 

@@ -1,4 +1,5 @@
-"""Lifted coordinates of MATH.md §4.2 as functions of a schedule and a case: κ, the clock, inverses.
+"""Lifted coordinates of docs/mathematics.md §4.2 as functions of a schedule and a case: κ, the
+clock, inverses.
 
 Change variables ``Y = x/κ_t`` and run in a clock ``ς = exp(c·λ_t)``:
 
@@ -11,7 +12,8 @@ Change variables ``Y = x/κ_t`` and run in a clock ``ς = exp(c·λ_t)``:
 
 Every row is data (:class:`LiftedCase`): ``log κ = p log α + q log σ``, the clock
 exponent ``c`` and the drift factor ``ς^drift_power`` (``-1/2`` for ``sde_eps``,
-MATH.md's ``dY = 2 ε dχ + dW_{χ²}`` written in ``u = χ²``).  Nothing here needs a
+the ``dY = 2 ε dχ + dW_{χ²}`` of docs/mathematics.md §4.2, written in ``u = χ²``).  Nothing here
+needs a
 network or keeps state: the same schedule, case and time give the same numbers.
 """
 
@@ -43,7 +45,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LiftedCase:
-    """One row of the table of MATH.md §4.2 (module docstring)."""
+    """One row of the table of docs/mathematics.md §4.2 (module docstring)."""
 
     name: str
     #: clock ς = exp(c λ)
@@ -100,12 +102,13 @@ def log_kappa(schedule: NoiseSchedule, case: str | LiftedCase, t: TimeLike) -> t
 
 
 def kappa(schedule: NoiseSchedule, case: str | LiftedCase, t: TimeLike) -> torch.Tensor:
-    """κ_t = exp(log κ_t) (MATH.md §4.2)."""
+    """κ_t = exp(log κ_t) (docs/mathematics.md §4.2)."""
     return torch.exp(log_kappa(schedule, case, t))
 
 
 def clock_of_lambda(case: str | LiftedCase, lam: TimeLike) -> torch.Tensor:
-    """ς = exp(c λ) with c = -1, 1, 2, -2 for ode_eps, ode_x0, sde_x0, sde_eps (§4.2)."""
+    """ς = exp(c λ) with c = -1, 1, 2, -2 for ode_eps, ode_x0, sde_x0, sde_eps
+    (docs/mathematics.md §4.2)."""
     return torch.exp(get_case(case).c * as_time(lam))
 
 

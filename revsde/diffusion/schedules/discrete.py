@@ -2,7 +2,7 @@
 
 ``log α`` is piecewise linear in t through the nodes ``t_i = (i+1)/N`` (as in
 DPM-Solver's discrete ``NoiseScheduleVP``), so λ is strictly decreasing and its
-inverse is exact (MATH.md §4.1).
+inverse is exact (docs/mathematics.md §4.1).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class VPDiscrete(VPSchedule):
     Node i (0-based, N nodes) sits at ``t_i = (i+1)/N`` with ``log α_i = ½ log ᾱ_i``,
     plus ``(t=0, log α=0)``; ``log α`` is piecewise linear in t between nodes
     (as in DPM-Solver's discrete schedule), so it is strictly decreasing and its
-    inverse is exact piecewise-linear interpolation (MATH.md §4.1).
+    inverse is exact piecewise-linear interpolation (docs/mathematics.md §4.1).
     ``t_min`` defaults to ``1/N`` (the first trained timestep), ``t_max`` to 1.
     """
 
@@ -81,7 +81,8 @@ class VPDiscrete(VPSchedule):
         return hit
 
     def log_alpha(self, t: TimeLike) -> torch.Tensor:
-        """Piecewise-linear interpolation of ½ log ᾱ over t_i = (i+1)/N (MATH.md §4.1)."""
+        """Piecewise-linear interpolation of ½ log ᾱ over t_i = (i+1)/N
+        (docs/mathematics.md §4.1)."""
         t = as_time(t)
         tn, la, _ = self._nodes(t)
         n = self.num_timesteps

@@ -12,7 +12,8 @@ __all__ = ["VPLinear", "VPCosine"]
 
 
 class VPLinear(VPSchedule):
-    """Continuous linear VP (Song et al. 2021): log α_t = -(β1-β0) t²/4 - β0 t/2 (MATH.md §4.1)."""
+    """Continuous linear VP (Song et al. 2021): log α_t = -(β1-β0) t²/4 - β0 t/2
+    (docs/mathematics.md §4.1)."""
 
     def __init__(self, beta_0: float = 0.1, beta_1: float = 20.0, t_min: float = 1e-3,
                  t_max: float = 1.0):
@@ -27,7 +28,7 @@ class VPLinear(VPSchedule):
             raise ValueError("VPLinear needs t_min > 0 (λ is infinite at t = 0)")
 
     def log_alpha(self, t: TimeLike) -> torch.Tensor:
-        """log α_t = -(β1-β0) t²/4 - β0 t/2 (MATH.md §4.1)."""
+        """log α_t = -(β1-β0) t²/4 - β0 t/2 (docs/mathematics.md §4.1)."""
         t = as_time(t)
         return -0.25 * (self.beta_1 - self.beta_0) * t * t - 0.5 * self.beta_0 * t
 
