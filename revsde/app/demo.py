@@ -27,8 +27,8 @@ import math
 import os
 import sys
 import time
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -108,12 +108,13 @@ def roundtrip(model, x0, steps: int, sampler: str = DEFAULT_SAMPLER, seed: int =
     return back, lat, int(nfe) + int(decode_nfe)
 
 
-@lru_cache(maxsize=256)
-def roundtrip_nfe(method: str, steps: int, grid: str = DEFAULT_GRID) -> int:
+def roundtrip_nfe(method: str, steps: int, grid: str = DEFAULT_GRID,
+                  schedule: Any = None) -> int:
     """Network evaluations of one round trip (encode + decode) of ``method`` at ``steps``.
 
     Counted by running it on a 4-pixel input with a network that returns zeros
-    (the count does not depend on the network or the picture).
+    (the count does not depend on the network or the picture); ``schedule``: the
+    shipped model's (read from its weight file when not given).
     """
     from ..diffusion import decode, encode
     from ..diffusion.models import DiffusionModel
@@ -124,14 +125,13 @@ def roundtrip_nfe(method: str, steps: int, grid: str = DEFAULT_GRID) -> int:
         calls[0] += 1
         return torch.zeros_like(x)
 
-    model = DiffusionModel(net, pretrained_schedule())
+    model = DiffusionModel(net, schedule if schedule is not None else pretrained_schedule())
     x = torch.full((1, 1, 2, 2), 0.25, dtype=torch.float64)
     with torch.no_grad():
         decode(model, encode(model, x, steps=steps, sampler=method, seed=0, grid=grid))
     return calls[0]
 
 
-@lru_cache(maxsize=1)
 def pretrained_schedule():
     """The shipped model's schedule (read from its weight file)."""
     from ..diffusion.pretrained import load_record
@@ -146,14 +146,19 @@ def equal_nfe_steps(method: str, budget: int, grid: str = DEFAULT_GRID) -> int:
     A round trip's NFE grows with its steps, so the answer is bisected (a few dozen tiny
     round trips, not one per step count).
     """
-    if roundtrip_nfe(method, 2, grid) > budget:
+    schedule = pretrained_schedule()
+
+    def nfe(steps: int) -> int:
+        return roundtrip_nfe(method, steps, grid, schedule)
+
+    if nfe(2) > budget:
         return 2
     lo, hi = 2, 3  # NFE(lo) <= budget; find hi with NFE(hi) > budget
-    while roundtrip_nfe(method, hi, grid) <= budget:
+    while nfe(hi) <= budget:
         lo, hi = hi, 2 * hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if roundtrip_nfe(method, mid, grid) <= budget:
+        if nfe(mid) <= budget:
             lo = mid
         else:
             hi = mid
