@@ -215,6 +215,14 @@ class DiffusersModel(DiffusionModel):
         #: the latents, so that decode can say which one differs; ``None`` otherwise
         self.pipeline_record: dict | None = None
 
+    @property
+    def batched_conditioning(self) -> bool:
+        """Whether the model holds conditioning of one entry per picture (a list of prompts,
+        :func:`from_pipeline`): its network must then see the whole batch at once."""
+        held = self.net.default_cond or {}
+        return any(torch.is_tensor(v) and v.dim() > 0 and v.shape[0] > 1
+                   for v in held.values())
+
     def conditioning_error(self, stored: dict | None) -> str | None:
         """The one-line error for latents whose stored prompt record (``stored``) differs
         from this model's, or ``None`` when they agree."""

@@ -245,8 +245,11 @@ class MicroBatched(DiffusionModel):
 def for_model(model: DiffusionModel, mode: Evaluation) -> Evaluation:
     """``mode`` as it applies to ``model``: a model without weights (an oracle, a plain
     function of ``x``) is evaluated on the whole batch, as split calls of an analytic
-    function buy nothing and cost one call per sample."""
-    if mode.micro_batch is not None and getattr(model, "network_dtype", None) is None:
+    function buy nothing and cost one call per sample.  So is a model that holds one
+    conditioning entry per picture (a pipeline built with a list of prompts): a micro-batch
+    cannot tell which entries are its own."""
+    if mode.micro_batch is not None and (getattr(model, "network_dtype", None) is None
+                                         or getattr(model, "batched_conditioning", False)):
         return Evaluation(None, mode.threads, mode.deterministic)
     return mode
 
