@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import torch
+from torch.overrides import has_torch_function
 
 from ..loop import Problem, progress
 from ..sde import SDEAdapter
@@ -45,6 +46,41 @@ def _pairs(outputs, cotangents):
     return outs, cots
 
 
+def _engine_call() -> Callable | None:
+    """The engine call behind ``torch.autograd.grad`` (``None`` where this torch lacks it,
+    or where it disagrees with the public call on a probe).
+
+    The one private call of the adjoint, kept for a measured reason: ``torch.autograd.grad``
+    spends about 45 µs per call validating its arguments in Python (``_make_grads``), as
+    much as a small network's backward.  The adjoint calls it once per step, and on
+    ``benchmarks/bench_memory.py``'s setting (MLP width 128, batch 64, 1000 steps) that is
+    12–16% of the whole adjoint.  ``tests/test_adjoint_torch_api.py`` fails loudly on a
+    torch without it, and checks that it gives the public call's bits.
+    """
+    run = getattr(torch.autograd.graph, "_engine_run_backward", None)
+    if run is None:
+        return None
+
+    def grad(outs: Sequence, inputs: Sequence, cots: Sequence) -> tuple:
+        return run(tuple(outs), tuple(cots), False, False, tuple(inputs), True, False)
+
+    try:
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        z = torch.tensor([3.0], requires_grad=True)
+        ref = torch.autograd.grad([(x * x).sum() * 3.0], [x, z], [torch.tensor(2.0)],
+                                  allow_unused=True)
+        got = grad([(x * x).sum() * 3.0], [x, z], [torch.tensor(2.0)])
+        if got[1] is None and ref[1] is None and torch.equal(got[0], ref[0]):
+            return grad
+    except Exception:  # noqa: BLE001 - any failure means: use the public call
+        pass
+    return None
+
+
+#: the engine call, probed once at import (``None``: the public ``torch.autograd.grad``)
+ENGINE_GRAD = _engine_call()
+
+
 def vjp(outputs: Sequence, cotangents: Sequence, inputs: Sequence) -> list:
     """``Σ_i cotangent_i · ∂output_i/∂inputs`` as a list aligned with ``inputs``.
 
@@ -54,6 +90,8 @@ def vjp(outputs: Sequence, cotangents: Sequence, inputs: Sequence) -> list:
     outs, cots = _pairs(outputs, cotangents)
     if not outs:
         return [None] * len(inputs)
+    if ENGINE_GRAD is not None and not has_torch_function((*outs, *inputs)):
+        return list(ENGINE_GRAD(outs, inputs, cots))
     return list(torch.autograd.grad(outs, inputs, cots, allow_unused=True))
 
 
@@ -72,7 +110,7 @@ class GradSink:
     """Where the backward steps send their parameter gradients.
 
     :meth:`vjp` differentiates one step's outputs with respect to its detached
-    leaves *and* the parameters (one ``torch.autograd.grad`` call), returns the
+    leaves *and* the parameters (one engine call, :func:`vjp`), returns the
     leaves' cotangents and adds the parameter gradients to a running sum;
     :meth:`result` gives the sums, which the outer backward hands to autograd
     once, as for any other operation.
