@@ -260,15 +260,19 @@ class DiffusersModel(DiffusionModel):
     def guidance_scale(self) -> float | None:
         return self.net.guidance_scale
 
-    def fingerprint(self) -> str:
-        """SHA-256 of the weights (UNet and VAE), their configs, the scheduler config, the
-        guidance scale and the default unconditional inputs: decoding with anything else
-        is refused."""
-        parts: dict[str, object] = {
+    def fingerprint_parts(self) -> dict[str, object]:
+        """What :meth:`fingerprint` hashes besides the autoencoder: the UNet's config and
+        weights, the scheduler config, the guidance scale and the default inputs."""
+        return {
             "unet": _config(self.net.unet), "scheduler": self.scheduler_config,
             "prediction": self.prediction, "guidance_scale": self.net.guidance_scale,
             "uncond": self.net.uncond or {}, "weights": dict(self.state_dict()),
             **self._conditioning_parts()}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of :meth:`fingerprint_parts` and the autoencoder (its config and latent
+        scale; its weights are in the state dict): decoding with anything else is refused."""
+        parts = self.fingerprint_parts()
         if self.autoencoder is not None:
             parts["vae"] = _config(self.autoencoder.vae)
             parts["latent_scale"] = [self.autoencoder.scaling_factor,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from ..schedules import FlowMatching
-from .base import DiffusersModel, DiffusersNet, _cast, _config, _digest
+from .base import DiffusersModel, DiffusersNet, _cast, _config
 from .errors import DiffusersAdapterError
 from .flow_schedule import flow_schedule_from_config, flow_scheduler_config, flux2_mu, linear_mu
 from .latent import LatentCodec
@@ -237,19 +237,14 @@ class FlowDiffusersModel(DiffusersModel):
     def distilled_guidance(self) -> float | None:
         return self.net.distilled_guidance
 
-    def fingerprint(self) -> str:
-        """SHA-256 of the weights, configs, schedule (its shift), both guidances and the
-        default unconditional inputs: decoding with anything else is refused."""
-        parts: dict[str, object] = {
+    def fingerprint_parts(self) -> dict[str, object]:
+        """The transformer's config and weights, the scheduler config, the schedule (its
+        shift), both guidances and the default inputs."""
+        return {
             "transformer": _config(self.net.unet), "scheduler": self.scheduler_config,
             "schedule": self.schedule.to_dict(), "guidance_scale": self.net.guidance_scale,
             "distilled_guidance": self.net.distilled_guidance, "uncond": self.net.uncond or {},
             "weights": dict(self.state_dict()), **self._conditioning_parts()}
-        if self.autoencoder is not None:
-            parts["vae"] = _config(self.autoencoder.vae)
-            parts["latent_scale"] = [self.autoencoder.scaling_factor,
-                                     self.autoencoder.shift_factor]
-        return _digest(parts)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", distilled_guidance={self.distilled_guidance!r}"
