@@ -10,11 +10,13 @@ noises and the loss ``Σ w·x0 + ¼ Σ x0²``:
   square in 2-D) on the cosine and linear VP schedules.  The continuous gradient is
   the exact (reversible) gradient of ``rex_rk4`` at 1024 steps (its change from 512
   steps is printed as ``reference_change``: about 1e-9).
-* diffusion SDE: a Gaussian ``N(μ, s² I)`` in 3-D on both schedules, with the linear
-  loss ``Σ w·x0``, whose pathwise gradient ``∂x0/∂x_T`` is the same on every Brownian
-  path and known in closed form (docs/mathematics.md §9).  (Samplers draw their
-  Brownian path on their own grid, so solves at different step counts follow different
-  paths: a fine solve is no reference for the mixtures' SDE.)
+* diffusion SDE: the same mixtures, each sample on one Brownian path drawn on a grid of
+  ``FINE_STEPS`` uniform-λ steps that every step count divides (``FinePathSampler``: a
+  coarse increment is the exact sum of the fine cells, docs/mathematics.md §1), so all
+  step counts follow one path; the continuous (pathwise) gradient is the exact gradient
+  of ``rex_shark`` on the fine grid.  And a Gaussian ``N(μ, s² I)`` in 3-D with the
+  linear loss ``Σ w·x0``, whose pathwise gradient is the same on every path and known
+  in closed form (docs/mathematics.md §9).
 
 For each case, sampler (ODE: ``rev_heun``, ``rex_rk4``; SDE: ``rev_heun_sde``,
 ``rex_shark``), method and number of steps (8 … 128): ``rel_err`` against the
@@ -23,8 +25,10 @@ sampler at the same steps (``reversible``), the wall time of the call and the ne
 evaluations.  ``first_order_exact`` is the exact gradient of the first-order sampler
 (``rex_euler``; ``rex_em`` for the SDE) at the same steps, the bar an AdjointDEIS
 variant should meet.  The ``splits`` section measures the other splits of the AdjointDEIS integrand
-(docs/mathematics.md §8.2) with ``rex_rk4`` states; ``memory`` the peak tensor memory
-at 16 and 128 steps (``rev_heun``, the first ODE case).
+(docs/mathematics.md §8.2) with ``rex_rk4`` states; ``order_runs`` the AdjointDEIS
+methods at more step counts (``ORDER_STEPS``; ``rex_rk4`` states for the PF-ODE,
+``rex_shark`` for the SDE), from which ``orders`` fits their orders over ``WINDOWS``;
+``memory`` the peak tensor memory at 16 and 128 steps (``rev_heun``, the first ODE case).
 
     python benchmarks/bench_gradient_map.py [--out DIR] [--quick]
         [--write-accuracy]  # revsde/diffusion/gradients/accuracy.py
@@ -41,16 +45,19 @@ import json
 import platform
 import statistics
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from revsde.diffusion import VPCosine, VPLinear
+from revsde.brownian import BrownianGrid, Seeds
+from revsde.diffusion import VPCosine, VPLinear, get_sampler, time_grid
 from revsde.diffusion.gradients import GRADIENT_METHODS, gradient, list_gradient_methods
 from revsde.diffusion.gradients.adjoint_deis import adjoint_deis_gradient
 from revsde.diffusion.oracles import GaussianMixtureOracle, GaussianOracle
+from revsde.diffusion.samplers.rex import RexSampler
 from revsde.memory import peak_tensor_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,13 +69,26 @@ ACCURACY = ROOT / "revsde" / "diffusion" / "gradients" / "accuracy.py"
 F64 = torch.float64
 STEPS = (8, 10, 16, 20, 32, 64, 128)
 METHODS = ("reversible", "backprop", "greedy", "adjointdeis-1", "adjointdeis-2m",
-           "adjointdeis-vp1", "adjointdeis-vp2m")
-DEIS = ("adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m")
+           "adjointdeis-vp1", "adjointdeis-vp2m", "adjointdeis-lin1", "adjointdeis-lin2m")
+DEIS = ("adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
+        "adjointdeis-lin1", "adjointdeis-lin2m")
+#: the variants with exact weights, from which acceptance() picks the best
+VARIANTS = ("adjointdeis-vp1", "adjointdeis-vp2m", "adjointdeis-lin1", "adjointdeis-lin2m")
+#: extra step counts of the AdjointDEIS methods (the order sampler's states only), for the
+#: fitted orders and the step-to-step orders
+ORDER_STEPS = {"ode": (24, 48, 96, 256), "sde": (40, 80, 160, 256)}
+#: the state builder of the order fits, per mode
+ORDER_SAMPLER = {"ode": "rex_rk4", "sde": "rex_shark"}
+#: fitting windows (least-squares slope over the measured step counts within each)
+WINDOWS = ((16, 128), (16, 256), (32, 256))
 SAMPLERS = {"ode": ("rev_heun", "rex_rk4"), "sde": ("rev_heun_sde", "rex_shark")}
 FIRST_ORDER = {"ode": "rex_euler", "sde": "rex_em"}
 SPLITS = ("lifted", "score", "hessian")
 SCHEDULES = {"vp_cosine": VPCosine, "vp_linear": VPLinear}
 REF_STEPS = 1024
+#: the Brownian grid of the SDE mixtures (every step count of the map divides it) and the
+#: steps of their reference
+FINE_STEPS = 1280
 SEED = 3
 TOLERANCE = 0.2
 
@@ -99,21 +119,55 @@ class Case:
     w: torch.Tensor
     reference: torch.Tensor | None = None
     reference_change: float | None = None
+    #: sampler name -> the sampler that draws its noise on the fine grid (SDE mixtures)
+    fine: dict = dataclasses.field(default_factory=dict)
 
     def loss(self, x0):
-        if self.mode == "sde":
+        if self.kind == "gauss3d":
             return (self.w * x0).sum()
         return (self.w * x0).sum() + 0.25 * (x0 ** 2).sum()
 
+    def sampler(self, name: str):
+        if self.mode == "sde" and self.kind != "gauss3d":
+            if name not in self.fine:
+                self.fine[name] = fine_path_sampler(name, self)
+            return self.fine[name]
+        return name
 
-def make_case(kind: str, schedule: str) -> Case:
+
+@dataclasses.dataclass(frozen=True)
+class FinePathSampler(RexSampler):
+    """A registered SDE sampler whose Brownian path lives on a fixed fine clock grid
+    (``FINE_STEPS`` uniform-λ steps) for every number of steps that divides it: a coarse
+    step's increment is the exact sum of the fine cells it covers (docs/mathematics.md §1),
+    so solves at different step counts follow one path and a fine solve is their reference.
+    """
+
+    fine_clocks: tuple = ()
+
+    def brownian(self, clocks, like, seed):
+        seeds = Seeds.of(seed, like.shape[0])
+        return BrownianGrid(list(self.fine_clocks), tuple(like.shape), dtype=like.dtype,
+                            device=like.device, entropy=seeds.seed, keys=seeds.keys,
+                            levy_area=self._solver.needs_levy_area)
+
+
+def fine_path_sampler(name: str, case: Case) -> FinePathSampler:
+    s = get_sampler(name)
+    ts = time_grid(case.model.schedule, FINE_STEPS, "uniform_lambda")
+    clocks = s.lift(case.model, ts, None, case.x_T)[1]
+    return FinePathSampler(name=s.name, method=s.method, case=s.case, zeta=s.zeta,
+                           fine_clocks=tuple(sorted(clocks.tolist())))
+
+
+def make_case(kind: str, schedule: str, mode: str = "ode") -> Case:
     sch = SCHEDULES[schedule]()
     orc = oracle(kind, sch)
     d = 2 if kind == "mix2d" else 3
     g = torch.Generator().manual_seed(5)
     x_T = torch.randn(8, d, generator=g, dtype=F64)
     w = torch.randn(8, d, generator=g, dtype=F64)
-    mode = "sde" if kind == "gauss3d" else "ode"
+    mode = "sde" if kind == "gauss3d" else mode
     return Case(f"{kind}/{schedule}/{mode}", kind, mode, schedule, orc.model(), x_T, w)
 
 
@@ -129,12 +183,16 @@ def exact_sde_gradient(case: Case) -> torch.Tensor:
 
 
 def set_reference(case: Case, steps: int = REF_STEPS) -> None:
-    if case.mode == "sde":
+    """The continuous gradient: closed form (the Gaussian), the exact gradient of
+    ``rex_rk4`` at ``steps`` (PF-ODE) or of ``rex_shark`` on the fine grid of the path
+    (SDE mixtures); ``reference_change`` its change from half as many steps."""
+    if case.kind == "gauss3d":
         case.reference = exact_sde_gradient(case)
         case.reference_change = 0.0
         return
-    ref = run(case, "reversible", "rex_rk4", steps).grad_x_T
-    half = run(case, "reversible", "rex_rk4", steps // 2).grad_x_T
+    name, steps = ("rex_shark", FINE_STEPS) if case.mode == "sde" else ("rex_rk4", steps)
+    ref = run(case, "reversible", name, steps).grad_x_T
+    half = run(case, "reversible", name, steps // 2).grad_x_T
     case.reference, case.reference_change = ref, rel(half, ref)
 
 
@@ -153,6 +211,8 @@ def run(case: Case, method, sampler: str, steps: int):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GradientAccuracyWarning)
+        if isinstance(sampler, str):
+            sampler = case.sampler(sampler)
         return gradient(case.loss, case.model, case.x_T, steps=steps, sampler=sampler,
                         seed=SEED, method=method)
 
@@ -168,8 +228,9 @@ def fit_order(steps, errs) -> float:
 # -- the measurement -----------------------------------------------------------------------
 def measure(cases: list[Case], steps=STEPS, methods=METHODS, splits=SPLITS,
             memory: bool = True, samplers: dict | None = None,
-            reference_steps: int = REF_STEPS) -> dict:
-    rows, bars, split_rows = [], [], []
+            reference_steps: int = REF_STEPS, order_steps: dict | None = None) -> dict:
+    rows, bars, split_rows, order_rows = [], [], [], []
+    order_steps = ORDER_STEPS if order_steps is None else order_steps
     samplers = SAMPLERS if samplers is None else samplers
     for case in cases:
         set_reference(case, reference_steps)
@@ -187,6 +248,12 @@ def measure(cases: list[Case], steps=STEPS, methods=METHODS, splits=SPLITS,
                         "steps": n, "rel_err": rel(r.grad_x_T, case.reference),
                         "rel_err_discrete": rel(r.grad_x_T, exact.grad_x_T),
                         "time_s": r.seconds, "nfe": r.nfe})
+        for m in (d for d in methods if d in DEIS):
+            for n in order_steps[case.mode]:
+                r = run(case, m, ORDER_SAMPLER[case.mode], n)
+                order_rows.append({"case": case.name, "mode": case.mode, "method": m,
+                                   "sampler": ORDER_SAMPLER[case.mode], "steps": n,
+                                   "rel_err": rel(r.grad_x_T, case.reference)})
         if case.mode == "ode" and splits:
             for weight in splits:
                 for order in (1, 2):
@@ -205,9 +272,12 @@ def measure(cases: list[Case], steps=STEPS, methods=METHODS, splits=SPLITS,
                             "peak_tensor_kb": peak / 1024})
     return {
         "benchmark": "gradient_map", "steps": list(steps), "reference_steps": reference_steps,
+        "fine_steps": FINE_STEPS,
+        "order_steps": {k: list(v) for k, v in order_steps.items()},
         "seed": SEED, "tolerance": TOLERANCE,
         "cases": [{"name": c.name, "reference_change": c.reference_change} for c in cases],
-        "results": rows, "first_order_exact": bars, "splits": split_rows, "memory": mem,
+        "results": rows, "first_order_exact": bars, "splits": split_rows,
+        "order_runs": order_rows, "memory": mem,
         "torch": torch.__version__, "machine": platform.machine(),
     }
 
@@ -224,8 +294,6 @@ def accuracy_table(data: dict) -> dict:
     out: dict = {}
     for m in METHODS:
         for mode in ("ode", "sde"):
-            if mode == "sde" and m not in DEIS:
-                continue  # the SDE case is linear: the exact ones and greedy are exact there
             errs = {}
             for n in data["steps"]:
                 vals = [r["rel_err"] for r in _by(data["results"], method=m, steps=n,
@@ -243,24 +311,46 @@ def accuracy_table(data: dict) -> dict:
     return out
 
 
-def orders(data: dict, sampler: str = "rex_rk4", lo: int = 16) -> dict:
-    """Fitted orders of the AdjointDEIS methods from ``lo`` steps on, per ODE case."""
+def order_points(data: dict, method: str, case: str) -> list[tuple[int, float]]:
+    """``(steps, rel_err)`` of an AdjointDEIS method on a case with the order sampler's
+    states: the map's step counts and the extra ``order_runs``."""
+    mode = case.rsplit("/", 1)[1]
+    rows = _by(data["results"], method=method, case=case, sampler=ORDER_SAMPLER[mode])
+    rows += _by(data.get("order_runs", []), method=method, case=case)
+    return sorted({(r["steps"], r["rel_err"]) for r in rows})
+
+
+def orders(data: dict) -> dict:
+    """Per AdjointDEIS method and case: the fitted order over each window of
+    :data:`WINDOWS` and the step-to-step orders ``log(e_i/e_j)/log(n_j/n_i)``."""
     out: dict = {}
     for m in DEIS:
         for c in data["cases"]:
-            pts = sorted((r["steps"], r["rel_err"]) for r in _by(
-                data["results"], method=m, case=c["name"], sampler=sampler) if r["steps"] >= lo)
-            if len(pts) >= 3:
-                out.setdefault(m, {})[c["name"]] = fit_order(*zip(*pts))
+            pts = order_points(data, m, c["name"])
+            if not pts:
+                continue
+            fits = {}
+            for lo, hi in WINDOWS:
+                w = [(n, e) for n, e in pts if lo <= n <= hi]
+                if len(w) >= 3 and w[-1][0] == hi:
+                    fits[f"{lo}-{hi}"] = fit_order(*zip(*w))
+            local = {f"{a}-{b}": float(np.log(ea / eb) / np.log(b / a))
+                     for (a, ea), (b, eb) in zip(pts[:-1], pts[1:]) if a >= 16}
+            out.setdefault(m, {})[c["name"]] = {"fit": fits, "step_to_step": local}
     return out
 
 
-def acceptance(data: dict, sampler: str = "rex_rk4") -> dict:
-    """Issue 25: the best variant's error at 10 and 20 steps over the first-order sampler's
-    exact gradient (want ≤ 3), per ODE case; and its fitted order from 16 steps on."""
-    best = min(("adjointdeis-vp1", "adjointdeis-vp2m"), key=lambda m: max(
+def best_variant(data: dict, sampler: str = "rex_rk4") -> str:
+    """The exact-weight variant with the smallest largest error at 10 and 20 steps (ODE)."""
+    return min(VARIANTS, key=lambda m: max(
         r["rel_err"] for r in _by(data["results"], method=m, sampler=sampler)
         if r["steps"] in (10, 20)))
+
+
+def acceptance(data: dict, sampler: str = "rex_rk4") -> dict:
+    """Issue 25: per ODE case, the best variant's error at 10 and 20 steps over the
+    first-order sampler's exact gradient (want ≤ 3); and the fitted orders."""
+    best = best_variant(data, sampler)
     ratios = {}
     for c in data["cases"]:
         for n in (10, 20):
@@ -269,10 +359,17 @@ def acceptance(data: dict, sampler: str = "rex_rk4") -> dict:
             if bar and row:
                 ratios[f"{c['name']}@{n}"] = row[0]["rel_err"] / bar[0]["rel_err"]
     return {"best": best, "sampler": sampler, "ratio_to_first_order_exact": ratios,
-            "orders_from_16": orders(data, sampler)}
+            "orders": orders(data)}
 
 
 # -- outputs -------------------------------------------------------------------------------
+def _setting_lines(key: str) -> str:
+    """``'key': (...)``, the setting as string pieces of at most 70 characters."""
+    parts = textwrap.wrap(SETTINGS[key], 70, drop_whitespace=False)
+    pad = " " * (len(repr(key)) + 7)
+    return f"    {key!r}: (" + ("\n" + pad).join(repr(p) for p in parts) + "),"
+
+
 def write_accuracy(data: dict, path: Path = ACCURACY) -> None:
     acc = accuracy_table(data)
     lines = [
@@ -289,8 +386,7 @@ def write_accuracy(data: dict, path: Path = ACCURACY) -> None:
         "",
         f"TOLERANCE = {data['tolerance']!r}",
         "SETTING = {",
-        f"    'ode': {SETTINGS['ode']!r},",
-        f"    'sde': {SETTINGS['sde']!r},",
+        *(_setting_lines(k) for k in ("ode", "sde")),
         "}",
         "MEASURED: dict = {",
     ]
@@ -310,8 +406,46 @@ def write_accuracy(data: dict, path: Path = ACCURACY) -> None:
 
 SETTINGS = {
     "ode": "PF-ODE, two Gaussian mixtures on VP cosine and linear, rev_heun and rex_rk4 states",
-    "sde": "diffusion SDE, a Gaussian on VP cosine and linear, rev_heun_sde and rex_shark",
+    "sde": ("diffusion SDE, two Gaussian mixtures (one Brownian path) and a Gaussian on VP "
+            "cosine and linear, rev_heun_sde and rex_shark states"),
 }
+
+
+#: the page's sections of the map: (key, title, note); a case belongs to one (_section)
+SECTIONS = (
+    ("ode", "PF-ODE (Gaussian mixtures)", ""),
+    ("sde-mix", "Diffusion SDE: Gaussian mixtures on one Brownian path", (
+        "Along a Brownian path the states, and with them `a_xᵀ ∂ε/∂x`, are rough in λ: no "
+        "AdjointDEIS step can then exceed strong order 1 ([§8.5](mathematics.md#s8.5)), and "
+        "the states' own error (that of the sampler) enters too; at 8-20 steps even the "
+        "exact gradients of the samplers are far from the pathwise one.\n\n")),
+    ("sde-gauss", "Diffusion SDE: a Gaussian (closed-form pathwise gradient)", (
+        "`∂ε/∂x` does not depend on the state here, so the adjoint's own discretisation shows "
+        "alone, and the exact gradient of every reversible sampler is the continuous one to "
+        "round-off, as is the Jacobian of the one-step Tweedie map (`greedy`). The adjoint "
+        "of the SDE (`c = 2`) grows by about `e^{|h|}` per step near the noise end, which "
+        "`adjointdeis-vp2m` extrapolates ([§8.4](mathematics.md#s8.4)).\n\n")),
+)
+
+
+def _pair(best: str) -> tuple[str, ...]:
+    """The best variant and its sibling of the other order (``-lin1`` with ``-lin2m``)."""
+    first, second = (best[:-2] + "1", best) if best.endswith("2m") else (best, best[:-1] + "2m")
+    return first, second
+
+
+def _order(method: str) -> float:
+    return 2.0 if method.endswith("2m") else 1.0
+
+
+def _section(case: str) -> str:
+    kind, _, mode = case.split("/")
+    return "ode" if mode == "ode" else ("sde-gauss" if kind == "gauss3d" else "sde-mix")
+
+
+def _ref_change(data: dict, mode: str) -> float:
+    return max([c["reference_change"] for c in data["cases"] if c["name"].endswith(mode)],
+               default=0.0)
 
 
 def _fmt(x: float) -> str:
@@ -334,41 +468,36 @@ def render(data: dict) -> str:
         "Relative error `‖g - g*‖/‖g*‖` of `∂loss/∂x_T` for every gradient method of "
         "`revsde.diffusion.gradient` against the number of steps. Cases (none used by the "
         "other tests), float64, the full time range of each schedule, `uniform_lambda` "
-        "grids, a batch of 8, loss `Σ w·x0 + ¼ Σ x0²`:",
+        "grids, a batch of 8, loss `Σ w·x0 + ¼ Σ x0²` (`Σ w·x0` for the Gaussian):",
         "",
         "- **PF-ODE**: two Gaussian mixtures (3 components in 3-D, 4 on a square in 2-D) on "
         "the cosine and linear VP schedules; `g*` the exact gradient of `rex_rk4` at "
         f"{data['reference_steps']} steps (it moves by "
-        f"{max(c['reference_change'] for c in data['cases']):.0e} from half as many);",
-        "- **diffusion SDE**: a Gaussian `N(μ, s² I)` in 3-D on both schedules with the "
-        "linear loss `Σ w·x0`, whose pathwise gradient is the same on every Brownian path "
-        "and known in closed form ([§9](mathematics.md#s9)). The samplers draw their "
-        "Brownian path on their own grid, so solves at different step counts follow "
-        "different paths and a fine solve is no reference for the mixtures.",
+        f"{_ref_change(data, 'ode'):.0e} from half as many);",
+        "- **diffusion SDE**: the same mixtures on one Brownian path per sample, drawn on a "
+        f"grid of {data.get('fine_steps', FINE_STEPS)} uniform-λ steps that every step count "
+        "divides (a coarse increment is the exact sum of the fine ones, "
+        "[§1](mathematics.md#s1)); `g*` the exact gradient of `rex_shark` on that grid (it "
+        f"moves by {_ref_change(data, 'sde'):.0e} from half as many). And a Gaussian "
+        "`N(μ, s² I)` in 3-D with the linear loss `Σ w·x0`, whose pathwise gradient is the "
+        "same on every path and known in closed form ([§9](mathematics.md#s9)).",
         "",
         "Each cell is the largest error over the cases of its kind. *first-order exact* is "
         "the exact gradient of the first-order sampler (`rex_euler`, `rex_em`) at the "
         "same steps. AdjointDEIS variants: [§8](mathematics.md#s8) (paper) and "
-        "[§8.2](mathematics.md#s8.2)–[§8.3](mathematics.md#s8.3) (exact VP weight).",
+        "[§8.2](mathematics.md#s8.2)–[§8.3](mathematics.md#s8.3) (exact VP weight, `vp`) and "
+        "[§8.4](mathematics.md#s8.4) (exact linear part, `lin`).",
         "",
         "![gradient map](img/gradient_map.png)",
         "",
     ]
-    notes = {"ode": "", "sde": (
-        "The Gaussian makes the problem linear: the exact gradient of every reversible "
-        "sampler is then the continuous one to round-off, and so, for a Gaussian, is the "
-        "Jacobian of the one-step Tweedie map (`greedy`). What this section measures is the "
-        "AdjointDEIS discretisation of the SDE's adjoint (`c = 2`), whose solution changes "
-        "by about `e^{2|h|}` over a step; on nonlinear data the exact gradients and "
-        "`greedy` are not exact.\n\n")}
-    for mode, title in (("ode", "PF-ODE (Gaussian mixtures)"),
-                        ("sde", "Diffusion SDE (Gaussian, exact pathwise gradient)")):
-        rows = _by(data["results"], mode=mode)
+    for key, title, note in SECTIONS:
+        names = [c["name"] for c in data["cases"] if _section(c["name"]) == key]
+        rows = [r for r in data["results"] if r["case"] in names]
         if not rows:
             continue
-        out += [f"## {title}", "", notes[mode] + "Against the continuous gradient:", "",
-                head, sep]
-        names = [c["name"] for c in data["cases"] if c["name"].endswith(mode)]
+        mode = rows[0]["mode"]
+        out += [f"## {title}", "", note + "Against the continuous gradient:", "", head, sep]
         bar = [max(b["rel_err"] for b in data["first_order_exact"]
                    if b["steps"] == n and b["case"] in names) for n in steps]
         out.append(f"| first-order exact | `{FIRST_ORDER[mode]}` | "
@@ -415,17 +544,48 @@ def render(data: dict) -> str:
                 out.append(f"| `{name}` | `rex_rk4` | " + " | ".join(_fmt(e) for e in errs)
                            + " |")
     acc = acceptance(data)
+    out += ["", "## Fitted orders", "",
+            "Least-squares slope of `log rel_err` against `log steps` over each window (the "
+            "map's step counts plus "
+            + "; ".join(f"{k.upper()} " + ", ".join(str(n) for n in v)
+                        for k, v in data["order_steps"].items())
+            + "), and the order between consecutive step counts, for the AdjointDEIS "
+            "methods with `rex_rk4` states (PF-ODE) and `rex_shark` states (SDE). Why the "
+            "2-D mixture's second-order fits start low: [§8.5](mathematics.md#s8.5).", ""]
+    ords = acc["orders"]
+    for mode in ("ode", "sde"):
+        per_case = [(m, c, v) for m, per in ords.items() for c, v in per.items()
+                    if c.endswith(mode)]
+        if not per_case:
+            continue
+        wins = [f"{lo}-{hi}" for lo, hi in WINDOWS]
+        locs = sorted({k for _, _, v in per_case for k in v["step_to_step"]},
+                      key=lambda k: int(k.split("-")[0]))
+        out += ["", f"{mode.upper()}:", "",
+                "| method | case | " + " | ".join(f"fit {w}" for w in wins) + " | "
+                + " | ".join(locs) + " |", "|---|---|" + "---|" * (len(wins) + len(locs))]
+        for m, c, v in per_case:
+            out.append(f"| `{m}` | {c} | "
+                       + " | ".join(f"{v['fit'].get(w, float('nan')):.2f}" for w in wins)
+                       + " | " + " | ".join(f"{v['step_to_step'].get(k, float('nan')):.2f}"
+                                            for k in locs) + " |")
     out += ["", "## Measured claims", "",
             f"- Best AdjointDEIS variant at 10 and 20 steps: `{acc['best']}` (with "
             f"`{acc['sampler']}` states). Its error over the exact gradient of the "
             "first-order sampler at the same steps, per case: "
             + ", ".join(f"{k} {v:.2f}" for k, v in acc["ratio_to_first_order_exact"].items())
             + ".",
-            "- Fitted orders from 16 steps on (least-squares slope over 16…128, "
-            f"`{acc['sampler']}` states): "
-            + "; ".join(f"`{m}` " + ", ".join(f"{c.split('/')[0]}/{c.split('/')[1]} {o:.2f}"
-                                              for c, o in v.items())
-                        for m, v in acc["orders_from_16"].items()) + ".",
+            "- Fitted orders on the PF-ODE mixtures (table above), windows 16-128 / 16-256, "
+            "marked where not within 0.2 of 1 or 2:"
+            + "".join(
+                f" `{m}` " + ", ".join(
+                    f"{c.split('/')[0]}/{c.split('/')[1]} "
+                    + " / ".join(f"{v['fit'].get(w, float('nan')):.2f}"
+                                 for w in ("16-128", "16-256"))
+                    + ("" if all(abs(v["fit"].get(w, 0.0) - _order(m)) <= 0.2
+                                 for w in ("16-128", "16-256")) else " (not within 0.2)")
+                    for c, v in ords.get(m, {}).items() if c.endswith("/ode")) + ";"
+                for m in _pair(acc["best"]))[:-1] + ".",
             "- Valid ranges, in steps (largest error ≤ "
             f"{data['tolerance']:g} from there on, up to {max(steps)}; stored in "
             "`revsde/diffusion/gradients/accuracy.py`; a guarded call below warns), PF-ODE / "
@@ -441,13 +601,18 @@ RECOMMENDATION = """\
   discrete sampler at any number of steps, O(1) in memory, and with `rex_rk4` (fourth
   order) it is also close to the continuous gradient from few steps on (table above).
 - Where a continuous-adjoint estimate of the PF-ODE is wanted (one VJP per step instead of
-  re-running the step), use `adjointdeis-vp2m`, best with an accurate state builder
-  (`rex_rk4`): at 10 and 20 steps it is within {ratio:.2g}x of the exact gradient of the
-  first-order sampler on the mixtures. `adjointdeis-vp1` is the first-order fallback
-  (from {vp1_ode} steps).
-- For the diffusion SDE, no AdjointDEIS variant is usable at 10-20 steps on a uniform-λ
-  grid (the adjoint grows by about `e^{{2|h|}}` over a step): use `reversible`, or
-  `adjointdeis-vp2m` from {vp2m_sde} steps.
+  re-running the step), use `{best}`, best with an accurate state builder (`rex_rk4`): at
+  10 and 20 steps it is within {ratio:.2g}x of the exact gradient of the first-order sampler
+  on the mixtures, and its largest error stays within {tol:g} from {best_ode} steps on.
+  `{first}` is the first-order fallback (from {first_ode} steps). On the PF-ODE from 16
+  steps on, `adjointdeis-vp2m`'s largest errors are {vp_lo:.2g}-{vp_hi:.2g} times those of
+  `{best}`; on the SDE it blows up at few steps.
+- On the diffusion SDE only the `lin` variants stay bounded at few steps: on the Gaussian
+  at 10 steps `{best}` is off by {lin_g10:.2g}, `adjointdeis-vp2m` by {vp_g10:.0e}
+  ([§8.4](mathematics.md#s8.4)). On the mixtures, along one Brownian path and with
+  `rex_shark` states, the largest errors at 10-20 steps are {best_m20:.2g} for `{best}` and
+  {rev_m20:.2g} for the exact gradient of `rex_shark` itself; at 64 steps {best_m64:.2g} and
+  {rev_m64:.2g}. {sde_guard}
 - The paper's `adjointdeis-1` / `adjointdeis-2m` are kept for comparison: at 8-20 steps
   their errors reach {paper_ode:.0e} (PF-ODE) and {paper_sde:.0e} (SDE); they warn there.
 - `greedy` is a one-step estimate (error of order 1 on the mixtures at every step count):
@@ -457,15 +622,42 @@ RECOMMENDATION = """\
 def recommendation(data: dict) -> str:
     """The recommendation, its numbers read from the measurement."""
     acc, table = acceptance(data), accuracy_table(data)
+    best = acc["best"]
+    first = best.replace("2m", "1") if best.endswith("2m") else best
 
-    def worst(mode):
-        return max(r["rel_err"] for r in data["results"] if r["mode"] == mode
-                   and r["method"] in ("adjointdeis-1", "adjointdeis-2m") and r["steps"] <= 20)
+    def worst(methods, steps, section, sampler=None, mode=None):
+        return max(r["rel_err"] for r in data["results"]
+                   if r["method"] in methods and r["steps"] in steps
+                   and (section is None or _section(r["case"]) == section)
+                   and (sampler is None or r["sampler"] == sampler)
+                   and (mode is None or r["mode"] == mode))
+
+    def valid(m, mode):
+        return table[m][mode]["valid_min_steps"] or "none"
+    few = [n for n in data["steps"] if n <= 20]
+    vp_ratio = [worst(("adjointdeis-vp2m",), (n,), "ode", "rex_rk4")
+                / worst((best,), (n,), "ode", "rex_rk4") for n in data["steps"] if n >= 16]
+    lo = table[best]["sde"]["valid_min_steps"]
+    sde_guard = (f"A call of `{best}` with an SDE sampler warns below {lo} steps (its\n  "
+                 f"largest error over both SDE samplers is within {data['tolerance']:g} from "
+                 "there on)." if lo is not None else
+                 "Its largest error over both SDE samplers (`rev_heun_sde` states are\n  "
+                 f"the worse) exceeds {data['tolerance']:g} at every step count measured, so a "
+                 f"call of `{best}`\n  with an SDE sampler always warns.")
     return RECOMMENDATION.format(
-        ratio=max(acc["ratio_to_first_order_exact"].values()),
-        vp1_ode=table["adjointdeis-vp1"]["ode"]["valid_min_steps"],
-        vp2m_sde=table["adjointdeis-vp2m"]["sde"]["valid_min_steps"],
-        paper_ode=worst("ode"), paper_sde=worst("sde"))
+        best=best, ratio=max(acc["ratio_to_first_order_exact"].values()),
+        tol=data["tolerance"], best_ode=valid(best, "ode"), first=first,
+        vp_lo=min(vp_ratio), vp_hi=max(vp_ratio),
+        first_ode=valid(first, "ode"),
+        lin_g10=worst((best,), (10,), "sde-gauss"),
+        vp_g10=worst(("adjointdeis-vp2m",), (10,), "sde-gauss"),
+        best_m20=worst((best,), (10, 20), "sde-mix", "rex_shark"),
+        rev_m20=worst(("reversible",), (10, 20), "sde-mix", "rex_shark"),
+        best_m64=worst((best,), (64,), "sde-mix", "rex_shark"),
+        rev_m64=worst(("reversible",), (64,), "sde-mix", "rex_shark"),
+        sde_guard=sde_guard,
+        paper_ode=worst(("adjointdeis-1", "adjointdeis-2m"), few, None, mode="ode"),
+        paper_sde=worst(("adjointdeis-1", "adjointdeis-2m"), few, None, mode="sde"))
 
 
 def draw(data: dict, path: Path) -> None:
@@ -474,10 +666,16 @@ def draw(data: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), dpi=90)
-    for ax, mode in zip(axes, ("ode", "sde")):
-        rows = _by(data["results"], mode=mode)
-        names = [c["name"] for c in data["cases"] if c["name"].endswith(mode)]
+    fig, axes = plt.subplots(1, 3, figsize=(11.4, 3.4), dpi=90)
+    ylims = {"ode": (1e-7, 1e4), "sde-mix": (1e-3, 1e9), "sde-gauss": (1e-16, 1e9)}
+    titles = {"ode": "PF-ODE, mixtures", "sde-mix": "SDE, mixtures (one path)",
+              "sde-gauss": "SDE, Gaussian"}
+    for ax, (key, _, _) in zip(axes, SECTIONS):
+        names = [c["name"] for c in data["cases"] if _section(c["name"]) == key]
+        rows = [r for r in data["results"] if r["case"] in names]
+        if not rows:
+            continue
+        mode = rows[0]["mode"]
         bar = [max(b["rel_err"] for b in data["first_order_exact"]
                    if b["steps"] == n and b["case"] in names) for n in data["steps"]]
         ax.loglog(data["steps"], bar, "k--", label=f"exact {FIRST_ORDER[mode]}")
@@ -486,12 +684,12 @@ def draw(data: dict, path: Path) -> None:
             errs = [max(r["rel_err"] for r in _by(rows, method=m, sampler=s, steps=n))
                     for n in data["steps"]]
             ax.loglog(data["steps"], errs, "o-", ms=3, label=f"{m}")
-        ax.set_ylim(1e-7 if mode == "ode" else 1e-16, 1e4 if mode == "ode" else 1e9)
+        ax.set_ylim(*ylims[key])
         ax.set_xlabel("steps")
-        ax.set_title(f"{mode.upper()} ({s} states)", fontsize=9)
+        ax.set_title(f"{titles[key]} ({s} states)", fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("relative error of dloss/dx_T")
-    axes[1].legend(fontsize=6, loc="lower left")
+    axes[2].legend(fontsize=6, loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -501,6 +699,33 @@ def draw(data: dict, path: Path) -> None:
     Image.open(path).convert("RGB").quantize(64).save(path, optimize=True)  # small, for docs
 
 
+def _rounded(x):
+    """Floats to 6 significant digits (the saved data; the tests compare to 1e-3)."""
+    if isinstance(x, float):
+        return float(f"{x:.6g}")
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_rounded(v) for v in x]
+    return x
+
+
+def saved_json(data: dict) -> str:
+    """docs/data/gradient_map.json: the measurement without its derived summary, one row
+    per line."""
+    d = _rounded({k: v for k, v in data.items() if k != "summary"})
+    lines = ["{"]
+    for i, (k, v) in enumerate(d.items()):
+        end = "," if i < len(d) - 1 else ""
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            rows = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in v]
+            lines.append(f" {json.dumps(k)}: [\n  " + ",\n  ".join(rows) + f"\n ]{end}")
+        else:
+            lines.append(f" {json.dumps(k)}: "
+                         + json.dumps(v, separators=(",", ":"), ensure_ascii=False) + end)
+    return "\n".join(lines + ["}"]) + "\n"
+
+
 def quick_cases() -> list[Case]:
     """The one case a quick run (and the test) re-measures."""
     return [make_case("mix3d", "vp_cosine")]
@@ -508,6 +733,7 @@ def quick_cases() -> list[Case]:
 
 def all_cases() -> list[Case]:
     return ([make_case(k, s) for k in ("mix3d", "mix2d") for s in SCHEDULES]
+            + [make_case(k, s, "sde") for k in ("mix3d", "mix2d") for s in SCHEDULES]
             + [make_case("gauss3d", s) for s in SCHEDULES])
 
 
@@ -537,7 +763,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.quick:
         data = measure(quick_cases(), steps=(10, 20), methods=("reversible", *DEIS), splits=(),
-                       memory=False)
+                       memory=False, order_steps={"ode": (), "sde": ()})
     else:
         data = measure(all_cases())
     data["seconds"] = time.perf_counter() - t0
@@ -551,7 +777,7 @@ def main(argv=None) -> int:
     if args.write_accuracy and not args.quick:
         write_accuracy(data)
     if args.write_docs and not args.quick:
-        DOCS_DATA.write_text(json.dumps(data, indent=1, default=float) + "\n")
+        DOCS_DATA.write_text(saved_json(data))
         draw(data, DOCS_IMG)
         DOCS_PAGE.write_text(render(data))
     return 0

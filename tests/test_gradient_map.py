@@ -57,7 +57,8 @@ def test_a_fresh_quick_run_reproduces_the_saved_numbers(bench, saved):
     """One case of the map, re-measured (reference: rex_rk4 at 256 instead of 1024 steps,
     which moves the errors by < 1e-3 relative, the tolerance stated here)."""
     fresh = bench.measure(bench.quick_cases(), steps=(10, 20), methods=("reversible",
-                          *bench.DEIS), splits=(), memory=False, reference_steps=256)
+                          *bench.DEIS), splits=(), memory=False, reference_steps=256,
+                          order_steps={"ode": (), "sde": ()})
     assert fresh["results"]
     for r in fresh["results"]:
         old = bench._by(saved["results"], case=r["case"], sampler=r["sampler"],
@@ -67,3 +68,21 @@ def test_a_fresh_quick_run_reproduces_the_saved_numbers(bench, saved):
     for b in fresh["first_order_exact"]:
         old = bench._by(saved["first_order_exact"], case=b["case"], steps=b["steps"])
         assert abs(b["rel_err"] - old[0]["rel_err"]) <= 1e-3 * old[0]["rel_err"]
+
+
+def test_sde_mixture_cases_follow_one_brownian_path(bench):
+    """The SDE mixtures' samplers draw their noise on the fine grid: solves at 64 and 128
+    steps follow one path (close samples), where the registered sampler draws a new path on
+    each grid (samples about as far apart as two noises)."""
+    from revsde.diffusion import get_sampler, time_grid
+
+    case = bench.make_case("mix2d", "vp_cosine", "sde")
+    fine = case.sampler("rex_shark")
+    assert isinstance(fine, bench.FinePathSampler)
+
+    def gap(s):
+        x = [s.sample(case.model, case.x_T, time_grid(case.model.schedule, n, "uniform_lambda"),
+                      seed=bench.SEED) for n in (64, 128)]
+        return float((x[0] - x[1]).norm() / x[1].norm())
+
+    assert gap(fine) < 0.05 < 0.5 < gap(get_sampler("rex_shark"))

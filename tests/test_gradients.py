@@ -13,7 +13,7 @@ from revsde.diffusion.models import per_sample
 
 F64 = torch.float64
 METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
-           "backprop", "greedy")
+           "adjointdeis-lin1", "adjointdeis-lin2m", "backprop", "greedy")
 
 
 def rel(a, b):
@@ -79,6 +79,10 @@ ORDER_CASES = [
     # exact VP weights (docs/mathematics.md §8.2, §8.3): the cond and parameter adjoints too
     ("rev_heun", False, "adjointdeis-vp1", 1.0, (16, 32, 64)),
     ("rev_heun_sde", True, "adjointdeis-vp2m", 2.0, (32, 64, 128)),
+    # the linear part exact (docs/mathematics.md §8.4), cond and params too (x_T from 16 SDE
+    # steps: tests/test_gradients_vp.py; μ's error, far smaller than vp2m's, settles later)
+    ("rev_heun", False, "adjointdeis-lin1", 1.0, (16, 32, 64)),
+    ("rev_heun_sde", True, "adjointdeis-lin2m", 2.0, (64, 128, 256)),
 ]
 
 

@@ -3,7 +3,8 @@
 * :func:`gradient` and its :class:`GradientResult` (:mod:`.api`);
 * the methods registry (:mod:`.methods`): ``"reversible"`` (:mod:`.exact`),
   ``"adjointdeis-1"`` / ``"adjointdeis-2m"`` (the paper's scheme) and
-  ``"adjointdeis-vp1"`` / ``"adjointdeis-vp2m"`` (exact VP weights) (:mod:`.adjoint_deis`),
+  ``"adjointdeis-vp1"`` / ``"adjointdeis-vp2m"`` (exact VP weights) and
+  ``"adjointdeis-lin1"`` / ``"adjointdeis-lin2m"`` (exact linear part) (:mod:`.adjoint_deis`),
   ``"backprop"`` (:mod:`.exact`) and ``"greedy"`` (:mod:`.greedy`);
 * :class:`GradientError`, raised for a call that cannot be carried out as asked;
 * :class:`GradientAccuracyWarning`, for a call outside a method's measured valid range

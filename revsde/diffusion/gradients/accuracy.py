@@ -11,8 +11,10 @@ fewest steps from which it stays within ``TOLERANCE``.
 
 TOLERANCE = 0.2
 SETTING = {
-    'ode': 'PF-ODE, two Gaussian mixtures on VP cosine and linear, rev_heun and rex_rk4 states',
-    'sde': 'diffusion SDE, a Gaussian on VP cosine and linear, rev_heun_sde and rex_shark',
+    'ode': ('PF-ODE, two Gaussian mixtures on VP cosine and linear, rev_heun and '
+            'rex_rk4 states'),
+    'sde': ('diffusion SDE, two Gaussian mixtures (one Brownian path) and a '
+            'Gaussian on VP cosine and linear, rev_heun_sde and rex_shark states'),
 }
 MEASURED: dict = {
     'reversible': {
@@ -21,6 +23,11 @@ MEASURED: dict = {
                         32: 0.0149, 64: 0.00387, 128: 0.000976},
             'valid_min_steps': 8,
         },
+        'sde': {
+            'rel_err': {8: 2.02, 10: 1.66, 16: 0.84, 20: 1.32,
+                        32: 0.963, 64: 0.214, 128: 0.224},
+            'valid_min_steps': None,
+        },
     },
     'backprop': {
         'ode': {
@@ -28,11 +35,21 @@ MEASURED: dict = {
                         32: 0.0149, 64: 0.00387, 128: 0.000976},
             'valid_min_steps': 8,
         },
+        'sde': {
+            'rel_err': {8: 2.02, 10: 1.66, 16: 0.84, 20: 1.32,
+                        32: 0.963, 64: 0.214, 128: 0.224},
+            'valid_min_steps': None,
+        },
     },
     'greedy': {
         'ode': {
             'rel_err': {8: 0.996, 10: 0.996, 16: 0.996, 20: 0.996,
                         32: 0.996, 64: 0.996, 128: 0.996},
+            'valid_min_steps': None,
+        },
+        'sde': {
+            'rel_err': {8: 1.37, 10: 1.37, 16: 1.37, 20: 1.37,
+                        32: 1.37, 64: 1.37, 128: 1.37},
             'valid_min_steps': None,
         },
     },
@@ -55,8 +72,8 @@ MEASURED: dict = {
             'valid_min_steps': 64,
         },
         'sde': {
-            'rel_err': {8: 1.59e+08, 10: 5.67e+07, 16: 1.13e+06, 20: 3.86e+04,
-                        32: 16.6, 64: 1.28, 128: 0.221},
+            'rel_err': {8: 1.59e+08, 10: 6.48e+07, 16: 3.31e+06, 20: 1.99e+05,
+                        32: 16.6, 64: 1.28, 128: 0.307},
             'valid_min_steps': None,
         },
     },
@@ -79,9 +96,33 @@ MEASURED: dict = {
             'valid_min_steps': 16,
         },
         'sde': {
-            'rel_err': {8: 8.24e+04, 10: 1.73e+04, 16: 83.3, 20: 1.69,
-                        32: 0.457, 64: 0.107, 128: 0.0259},
-            'valid_min_steps': 64,
+            'rel_err': {8: 8.24e+04, 10: 1.94e+04, 16: 191, 20: 4.48,
+                        32: 1.53, 64: 0.215, 128: 0.229},
+            'valid_min_steps': None,
+        },
+    },
+    'adjointdeis-lin1': {
+        'ode': {
+            'rel_err': {8: 0.366, 10: 0.231, 16: 0.111, 20: 0.0864,
+                        32: 0.0519, 64: 0.0251, 128: 0.0124},
+            'valid_min_steps': 16,
+        },
+        'sde': {
+            'rel_err': {8: 1.95, 10: 1.8, 16: 1.75, 20: 1.72,
+                        32: 1.26, 64: 0.245, 128: 0.234},
+            'valid_min_steps': None,
+        },
+    },
+    'adjointdeis-lin2m': {
+        'ode': {
+            'rel_err': {8: 0.317, 10: 0.206, 16: 0.0912, 20: 0.0615,
+                        32: 0.026, 64: 0.00685, 128: 0.00174},
+            'valid_min_steps': 16,
+        },
+        'sde': {
+            'rel_err': {8: 2.07, 10: 1.91, 16: 2.09, 20: 1.78,
+                        32: 1.31, 64: 0.22, 128: 0.226},
+            'valid_min_steps': None,
         },
     },
 }

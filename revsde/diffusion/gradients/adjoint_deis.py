@@ -20,13 +20,17 @@ weight of the ``x`` part is listed, the ``z`` part's has one factor ``α`` less)
   ``D = (1 + 1/(2ρ)) V(t) - 1/(2ρ) V(r)``) (docs/mathematics.md §8);
 * ``"vp"``: ``w = α² e^{-λ}``, ``q = a_xᵀ ∂ε/∂x`` (docs/mathematics.md §8.2; its multistep
   form §8.3);
+* ``"linear"``: the linear part ``σ I`` of ``∂ε/∂x`` integrated exactly by the factor
+  ``α^{-c}``: the state ``b = α^{1-c} a_x`` obeys ``db/dλ = c σ bᵀ(∂ε/∂x - σ I)``, weight
+  ``σ``, ``q = bᵀ(∂ε/∂x - σ I)``; the ``z`` part has weight ``σ α^{c-1}`` and
+  ``q = bᵀ ∂ε/∂z`` (docs/mathematics.md §8.4; exact for ``N(0, I)`` data);
 * ``"lifted"``: ``w = α e^{-λ}``, ``q = a_Yᵀ ∂ε/∂x`` (docs/mathematics.md §8.2);
 * ``"score"``: ``w = α σ e^{-λ} = σ²``, ``q = a_Yᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2);
 * ``"hessian"``: ``w = α σ²``, ``q = a_xᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2).
 
-Only ``"paper"`` and ``"vp"`` are registered (``adjointdeis-1``/``-2m`` and
-``adjointdeis-vp1``/``-vp2m``); the gradient map (docs/gradient-map.md) measures the
-others, which are less accurate.
+``"paper"``, ``"vp"`` and ``"linear"`` are registered (``adjointdeis-1``/``-2m``,
+``adjointdeis-vp1``/``-vp2m`` and ``adjointdeis-lin1``/``-lin2m``); the gradient map
+(docs/gradient-map.md) measures the others, which are less accurate.
 
 Each step takes one vector–Jacobian product of ``ε_θ`` at ``x_t`` (``a_x``, ``a_z``
 and ``a_θ`` together).  The states ``x_t`` at the adjoint's time points are
@@ -53,7 +57,7 @@ __all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS", "ADJOINT_DEIS_WE
 ADJOINT_DEIS_PREDICTIONS = ("eps",)
 
 #: the splits of the adjoint's integrand into an exact weight and an approximated part
-ADJOINT_DEIS_WEIGHTS = ("paper", "vp", "lifted", "score", "hessian")
+ADJOINT_DEIS_WEIGHTS = ("paper", "vp", "linear", "lifted", "score", "hessian")
 
 #: Gauss–Legendre nodes per panel, and the longest panel in λ, for the first moments
 _GL_NODES = 12
@@ -103,6 +107,9 @@ def _weight(kind: str, part: str, lam: np.ndarray) -> np.ndarray:
     logs = {
         ("paper", "x"): -lam, ("paper", "z"): -lam,
         ("vp", "x"): la + ls, ("vp", "z"): ls,
+        # "linear": b = a_x α^{1-c}, b' = c σ bᵀ(∂ε/∂x - σ I) (docs/mathematics.md §8.4); the
+        # z part's weight σ α^{c-1}: σ (ODE, "z1") and α σ (SDE, "z2")
+        ("linear", "x"): ls, ("linear", "z1"): ls, ("linear", "z2"): la + ls,
         ("lifted", "x"): ls, ("lifted", "z"): -lam,
         ("score", "x"): 2.0 * ls, ("score", "z"): ls - lam,
         ("hessian", "x"): la + 2.0 * ls, ("hessian", "z"): 2.0 * ls,
@@ -123,9 +130,9 @@ def _w0_closed(kind: str, part: str, lam_t: np.ndarray, lam_s: np.ndarray) -> np
     key = (kind, part)
     if key in (("paper", "x"), ("paper", "z"), ("lifted", "z")):
         return np.exp(-lam_s) * np.expm1(h)  # ∫ e^{-λ} = e^{-λ_s} (e^h - 1)
-    if key in (("vp", "z"), ("lifted", "x")):
+    if key in (("vp", "z"), ("lifted", "x"), ("linear", "x"), ("linear", "z1")):
         return np.arcsinh(2.0 * s_t * s_s * np.sinh(h) / (s_t + s_s))  # ∫ σ dλ
-    if key == ("vp", "x"):  # ∫ α σ dλ = atan(e^λ_s) - atan(e^λ_t)
+    if key in (("vp", "x"), ("linear", "z2")):  # ∫ α σ dλ = atan(e^λ_s) - atan(e^λ_t)
         return np.arctan(np.sinh(0.5 * h) / np.cosh(0.5 * (lam_s + lam_t)))
     if key == ("hessian", "x"):
         return 2.0 * a_t * a_s * s_t * s_s * np.sinh(h) / (a_t + a_s)  # ∫ α σ² = α_s - α_t
@@ -179,7 +186,7 @@ def _prefactor(kind: str, a: float, s: float) -> tuple[float, float]:
 def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str = "eps",
                           weight: str = "paper", name: str | None = None):
     """AdjointDEIS of ``order`` 1 or 2 (multistep) with the ``weight`` split of the
-    integrand (``"paper"``, ``"vp"``, ``"lifted"``, ``"score"``): ``(sample, loss, grads)``."""
+    integrand (:data:`ADJOINT_DEIS_WEIGHTS`): ``(sample, loss, grads)``."""
     if order not in (1, 2):
         raise GradientError(f"AdjointDEIS has orders 1 and 2 (2M); got order={order!r}")
     if weight not in ADJOINT_DEIS_WEIGHTS:
@@ -203,8 +210,9 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     prev = None
     if weight != "paper":
         lam_np = lam.numpy()
+        zpart = ("z1" if c == 1.0 else "z2") if weight == "linear" else "z"
         mx = step_moments(weight, "x", lam_np[1:], lam_np[:-1])  # step n: λ_{n+1} -> λ_n
-        mz = step_moments(weight, "z", lam_np[1:], lam_np[:-1])
+        mz = step_moments(weight, zpart, lam_np[1:], lam_np[:-1])
     for n in range(len(ts) - 2, -1, -1):
         t_idx = n + 1  # current point t (nearer the data); the step goes to s = ts[n]
         x_t = run.unlift(state[0], t_idx).detach().requires_grad_()
@@ -229,8 +237,14 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
         else:
             # docs/mathematics.md §8.2: a_Y(s) = a_Y(t) + c (W0 q(t) + W1 q'(t)), q' the slope
             # in λ through the previous point (order 2), and likewise for a_z with its weight
-            p_x, p_z = _prefactor(weight, a_t, float(sigma[t_idx]))
-            V = [vj[0] * p_x]
+            s_t = float(sigma[t_idx])
+            if weight == "linear":
+                # docs/mathematics.md §8.4: the state b = a_x α^{1-c}, q = bᵀ(∂ε/∂x - σ I)
+                p_x = p_z = a_t ** (1.0 - c)
+                V = [(vj[0] - s_t * a_x) * p_x]
+            else:
+                p_x, p_z = _prefactor(weight, a_t, s_t)
+                V = [vj[0] * p_x]
             V += [torch.zeros_like(o) if g is None else g * p_z for g, o in zip(vj[1:], others)]
             lt = float(lam[t_idx])
             w0x, w1x, w0z, w1z = (float(mx[0][n]), float(mx[1][n]), float(mz[0][n]),
@@ -240,7 +254,10 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
                 dl = lt - float(lam[t_idx + 1])  # λ_t - λ_r < 0
                 inc = [i + (w1 / dl) * (v - p)
                        for i, w1, v, p in zip(inc, [w1x] + [w1z] * len(others), V, prev)]
-            a_x = (a_t * a_x + c * inc[0]) / a_s
+            if weight == "linear":
+                a_x = (a_x * a_t ** (1.0 - c) + c * inc[0]) * a_s ** (c - 1.0)
+            else:
+                a_x = (a_t * a_x + c * inc[0]) / a_s
             a_o = [ao + c * i for ao, i in zip(a_o, inc[1:])]
             prev = V
         with torch.no_grad():

@@ -96,7 +96,7 @@ class GradientMethod:
             return
         top = max(map(int, self.accuracy[kind]))
         where = f"from {lo} steps on" if lo is not None else f"at no step count up to {top}"
-        other = "" if self.name == "adjointdeis-vp2m" else ", method='adjointdeis-vp2m'"
+        other = "" if self.name == _BEST_DEIS else f", method={_BEST_DEIS!r}"
         warnings.warn(
             f"gradient method {self.name!r} at {steps} steps ({kind.upper()} sampler): its "
             f"measured relative error of dloss/dx_T is about {err:.3g} (docs/gradient-map.md; "
@@ -131,6 +131,10 @@ def _reversible() -> GradientMethod:
         "exact gradient of the discrete solve; states rebuilt by the sampler's inverse "
         "on the same Brownian path (docs/mathematics.md §6)"), False)
 
+
+#: the AdjointDEIS method a guard's warning suggests (the most accurate one measured at
+#: 10-20 steps, docs/gradient-map.md)
+_BEST_DEIS = "adjointdeis-lin2m"
 
 _DEIS_NFE = "inverse step (sampler's NFE/step) + 1 VJP of eps"
 
@@ -169,6 +173,22 @@ def _adjointdeis_vp2m(prediction: str = "eps") -> GradientMethod:
                  "docs/mathematics.md §8.3)", prediction)
 
 
+def _adjointdeis_lin1(prediction: str = "eps") -> GradientMethod:
+    return _deis("adjointdeis-lin1", 1, "linear",
+                 "AdjointDEIS with the linear part sigma*I of deps/dx integrated exactly "
+                 "(exact for N(0, I) data) and the VP weight sigma, only b^T (deps/dx - sigma "
+                 "I) frozen over a step; PF-ODE and diffusion SDE (docs/mathematics.md §8.4)",
+                 prediction)
+
+
+def _adjointdeis_lin2m(prediction: str = "eps") -> GradientMethod:
+    return _deis("adjointdeis-lin2m", 2, "linear",
+                 "AdjointDEIS with the linear part sigma*I of deps/dx integrated exactly and "
+                 "b^T (deps/dx - sigma I) linear in lambda through the previous point "
+                 "(multistep); PF-ODE and diffusion SDE (docs/mathematics.md §8.4)",
+                 prediction)
+
+
 def _backprop() -> GradientMethod:
     return _with_accuracy(GradientMethod(
         "backprop", backprop_gradient, True, None, "O(N)",
@@ -191,7 +211,9 @@ GRADIENT_METHODS: Registry[GradientMethod] = Registry(
 for _name, _build in (("reversible", _reversible), ("adjointdeis-1", _adjointdeis_1),
                       ("adjointdeis-2m", _adjointdeis_2m),
                       ("adjointdeis-vp1", _adjointdeis_vp1),
-                      ("adjointdeis-vp2m", _adjointdeis_vp2m), ("backprop", _backprop),
+                      ("adjointdeis-vp2m", _adjointdeis_vp2m),
+                      ("adjointdeis-lin1", _adjointdeis_lin1),
+                      ("adjointdeis-lin2m", _adjointdeis_lin2m), ("backprop", _backprop),
                       ("greedy", _greedy)):
     GRADIENT_METHODS.register(_name, _build)
 del _name, _build
