@@ -28,7 +28,9 @@ variant should meet.  The ``splits`` section measures the other splits of the Ad
 (docs/mathematics.md §8.2) with ``rex_rk4`` states; ``order_runs`` the AdjointDEIS
 methods at more step counts (``ORDER_STEPS``; ``rex_rk4`` states for the PF-ODE,
 ``rex_shark`` for the SDE), from which ``orders`` fits their orders over ``WINDOWS``;
-``memory`` the peak tensor memory at 16 and 128 steps (``rev_heun``, the first ODE case).
+``cancellation`` the 2M methods' local errors on ``DIAGNOSE_CASE``, each carried to x_T
+exactly (docs/mathematics.md §8.5); ``memory`` the peak tensor memory at 16 and 128 steps
+(``rev_heun``, the first ODE case).
 
     python benchmarks/bench_gradient_map.py [--out DIR] [--quick]
         [--write-accuracy]  # revsde/diffusion/gradients/accuracy.py
@@ -42,6 +44,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import platform
 import statistics
 import tempfile
@@ -55,7 +58,7 @@ import torch
 from revsde.brownian import BrownianGrid, Seeds
 from revsde.diffusion import VPCosine, VPLinear, get_sampler, time_grid
 from revsde.diffusion.gradients import GRADIENT_METHODS, gradient, list_gradient_methods
-from revsde.diffusion.gradients.adjoint_deis import adjoint_deis_gradient
+from revsde.diffusion.gradients.adjoint_deis import adjoint_deis_gradient, step_moments
 from revsde.diffusion.oracles import GaussianMixtureOracle, GaussianOracle
 from revsde.diffusion.samplers.rex import RexSampler
 from revsde.memory import peak_tensor_bytes
@@ -89,6 +92,8 @@ REF_STEPS = 1024
 #: the Brownian grid of the SDE mixtures (every step count of the map divides it) and the
 #: steps of their reference
 FINE_STEPS = 1280
+#: the case whose 2M local errors are carried to x_T one by one (docs/mathematics.md §8.5)
+DIAGNOSE_CASE = "mix2d/vp_cosine/ode"
 SEED = 3
 TOLERANCE = 0.2
 
@@ -228,7 +233,8 @@ def fit_order(steps, errs) -> float:
 # -- the measurement -----------------------------------------------------------------------
 def measure(cases: list[Case], steps=STEPS, methods=METHODS, splits=SPLITS,
             memory: bool = True, samplers: dict | None = None,
-            reference_steps: int = REF_STEPS, order_steps: dict | None = None) -> dict:
+            reference_steps: int = REF_STEPS, order_steps: dict | None = None,
+            diagnose: bool = True) -> dict:
     rows, bars, split_rows, order_rows = [], [], [], []
     order_steps = ORDER_STEPS if order_steps is None else order_steps
     samplers = SAMPLERS if samplers is None else samplers
@@ -262,6 +268,11 @@ def measure(cases: list[Case], steps=STEPS, methods=METHODS, splits=SPLITS,
                         r = run(case, m, "rex_rk4", n)
                         split_rows.append({"case": case.name, "method": m.name, "steps": n,
                                            "rel_err": rel(r.grad_x_T, case.reference)})
+    cancel = []
+    if diagnose:
+        case = next((c for c in cases if c.name == DIAGNOSE_CASE), None)
+        if case is not None:
+            cancel = cancellation(case)
     mem = []
     if memory:
         case = cases[0]
@@ -277,9 +288,104 @@ def measure(cases: list[Case], steps=STEPS, methods=METHODS, splits=SPLITS,
         "seed": SEED, "tolerance": TOLERANCE,
         "cases": [{"name": c.name, "reference_change": c.reference_change} for c in cases],
         "results": rows, "first_order_exact": bars, "splits": split_rows,
-        "order_runs": order_rows, "memory": mem,
+        "order_runs": order_rows, "memory": mem, "cancellation": cancel,
         "torch": torch.__version__, "machine": platform.machine(),
     }
+
+
+# -- why the 2M fits start low: local errors, propagated exactly (docs/mathematics.md §8.5)
+def _exact_paths(case: Case):
+    """The PF-ODE path and its adjoint, solved to ~1e-12 (DOP853, dense): functions of λ
+    giving the lifted state ``Y = x/α`` and ``a_Y = α a_x``, and the VJP right-hand side."""
+    from scipy.integrate import solve_ivp
+
+    sch, model, shape = case.model.schedule, case.model, case.x_T.shape
+    ends = torch.tensor([sch.t_max, sch.t_min], dtype=F64)
+    lam0, lam1 = sch.lambda_(ends).tolist()
+
+    def coef(lam):
+        t = sch.t_of_lambda(torch.tensor(lam, dtype=F64))
+        return float(t), math.exp(float(sch.log_alpha(t))), math.exp(float(sch.log_sigma(t)))
+
+    def f(lam, y):
+        t, a, _ = coef(lam)
+        with torch.no_grad():
+            e = model.eps(torch.tensor(a * y, dtype=F64).reshape(shape), t)
+        return -math.exp(-lam) * e.numpy().ravel()
+
+    fw = solve_ivp(f, (lam0, lam1), (case.x_T / coef(lam0)[1]).numpy().ravel(),
+                   method="DOP853", dense_output=True, rtol=1e-12, atol=1e-12)
+
+    def vjp(lam, a_x):
+        t, a, _ = coef(lam)
+        x = torch.tensor(a * fw.sol(lam), dtype=F64).reshape(shape).requires_grad_()
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(model.eps(x, t), [x], grad_outputs=a_x)
+        return g
+
+    def g(lam, a_y):  # d a_Y/dλ = α σ a_xᵀ ∂ε/∂x (docs/mathematics.md §8.1, c = 1)
+        _, a, sg = coef(lam)
+        return a * sg * vjp(lam, torch.tensor(a_y / a, dtype=F64).reshape(shape)).numpy().ravel()
+
+    x0 = torch.tensor(fw.sol(lam1) * coef(lam1)[1], dtype=F64).reshape(shape).requires_grad_()
+    with torch.enable_grad():
+        (a0,) = torch.autograd.grad(case.loss(x0), [x0])
+    bw = solve_ivp(g, (lam1, lam0), (a0 * coef(lam1)[1]).numpy().ravel(), method="DOP853",
+                   dense_output=True, rtol=1e-12, atol=1e-14)
+
+    def carry(a_y, l_from, l_to):
+        return solve_ivp(g, (l_from, l_to), a_y, method="DOP853", rtol=1e-8,
+                         atol=1e-14).y[:, -1]
+    return coef, vjp, bw.sol, carry, lam0
+
+
+def cancellation(case: Case, methods=("adjointdeis-vp2m", "adjointdeis-lin2m"),
+                 steps=(16, 32, 64)) -> list[dict]:
+    """For each 2M method and number of steps: the local error of every step (one step from
+    the exact adjoint, with the exact previous point), carried exactly to x_T; ``sum_of_norms``
+    and ``norm_of_sum`` of those over ``‖g*‖``, and the method's error with the exact states
+    (``error``)."""
+    coef, vjp, a_y, carry, lam_T = _exact_paths(case)
+    shape, out = case.x_T.shape, []
+    ref = float(case.reference.norm())
+    for m in methods:
+        weight = "linear" if "lin" in m else "vp"
+        for n_steps in steps:
+            lam = case.model.schedule.lambda_(time_grid(case.model.schedule, n_steps,
+                                                        "uniform_lambda")).numpy()
+            w0, w1 = step_moments(weight, "x", lam[1:], lam[:-1])
+            al = [coef(v)[1] for v in lam]
+            sg = [coef(v)[2] for v in lam]
+            a_x = [torch.tensor(a_y(v) / al[k], dtype=F64).reshape(shape)
+                   for k, v in enumerate(lam)]
+
+            def q(k, a, lam=lam, sg=sg, weight=weight):  # the approximated part at point k
+                v = vjp(lam[k], a)
+                return v - sg[k] * a if weight == "linear" else v
+            qs = [q(k, a_x[k]) for k in range(len(lam))]
+            total, norms = 0.0, 0.0
+            approx, prev = a_x[-1], None
+            for n in range(n_steps - 1, -1, -1):
+                t = n + 1
+                for exact_start in (True, False):
+                    a_t = a_x[t] if exact_start else approx
+                    q_t = qs[t] if exact_start else q(t, approx)
+                    q_r = (qs[t + 1] if exact_start else prev) if t < n_steps else None
+                    inc = w0[n] * q_t
+                    if q_r is not None:
+                        inc = inc + (w1[n] / (lam[t] - lam[t + 1])) * (q_t - q_r)
+                    b = (a_t + inc) if weight == "linear" else (al[t] * a_t + inc) / al[n]
+                    if exact_start:
+                        d = ((b - a_x[n]) * al[n]).numpy().ravel()
+                        c = (carry(d, lam[n], lam_T) if n > 0 else d) / al[0]
+                        total, norms = total + c, norms + float(np.linalg.norm(c))
+                    else:
+                        prev, approx = q_t, b
+            out.append({"case": case.name, "method": m, "steps": n_steps,
+                        "sum_of_norms": norms / ref,
+                        "norm_of_sum": float(np.linalg.norm(total)) / ref,
+                        "error": float((approx - case.reference).norm()) / ref})
+    return out
 
 
 # -- summaries -----------------------------------------------------------------------------
@@ -569,6 +675,17 @@ def render(data: dict) -> str:
                        + " | ".join(f"{v['fit'].get(w, float('nan')):.2f}" for w in wins)
                        + " | " + " | ".join(f"{v['step_to_step'].get(k, float('nan')):.2f}"
                                             for k in locs) + " |")
+    cancel = data.get("cancellation", [])
+    if cancel:
+        out += ["", f"Why (on {cancel[0]['case']}, [§8.5](mathematics.md#s8.5)): the local "
+                "error of every step (one step from the exact adjoint and states, with the "
+                "exact previous point), carried to `x_T` exactly (DOP853); relative to "
+                "`‖g*‖`, the sum of their norms, the norm of their sum, and the method's error "
+                "with exact states:", "",
+                "| method | steps | Σ ‖local‖ | ‖Σ local‖ | error |", "|---|---|---|---|---|"]
+        for r in cancel:
+            out.append(f"| `{r['method']}` | {r['steps']} | {_fmt(r['sum_of_norms'])} | "
+                       f"{_fmt(r['norm_of_sum'])} | {_fmt(r['error'])} |")
     out += ["", "## Measured claims", "",
             f"- Best AdjointDEIS variant at 10 and 20 steps: `{acc['best']}` (with "
             f"`{acc['sampler']}` states). Its error over the exact gradient of the "
@@ -763,7 +880,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.quick:
         data = measure(quick_cases(), steps=(10, 20), methods=("reversible", *DEIS), splits=(),
-                       memory=False, order_steps={"ode": (), "sde": ()})
+                       memory=False, order_steps={"ode": (), "sde": ()}, diagnose=False)
     else:
         data = measure(all_cases())
     data["seconds"] = time.perf_counter() - t0
