@@ -42,6 +42,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -67,8 +68,14 @@ def build_wheel(dest: Path) -> Path:
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "revsde", src / "revsde",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    _pip("wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(dest / "dist"),
-         str(src))
+    # this environment's setuptools when it builds wheels by itself (>= 70.1), else pip's
+    # isolated build environment (setuptools and wheel from the package index)
+    try:
+        here = Version(metadata.version("setuptools")) >= Version("70.1")
+    except metadata.PackageNotFoundError:
+        here = False
+    _pip("wheel", "--no-deps", *(["--no-build-isolation"] if here else []), "--quiet",
+         "-w", str(dest / "dist"), str(src))
     (wheel,) = (dest / "dist").glob("revsde-*.whl")
     return wheel
 
