@@ -1,8 +1,10 @@
 """Regenerate the docs' figures and the numbers the docs quote from them, in one run.
 
-    python docs/scripts/gen_figures.py              # re-measure the round trips (~10 s),
-                                                    # redraw docs/img/roundtrip.png and
-                                                    # convergence.png, rewrite the numbers
+    python docs/scripts/gen_figures.py              # re-measure the round trips (~10 s)
+                                                    # and `revsde invert` at its defaults
+                                                    # (~30 s), redraw docs/img/roundtrip.png
+                                                    # and convergence.png, rewrite the
+                                                    # numbers of the docs and the README
     python docs/scripts/gen_figures.py --study      # also rerun the convergence study
                                                     # (~1-2 min) and the solver table
     python docs/scripts/gen_figures.py --check      # compare a fresh measurement with the
@@ -17,23 +19,38 @@ What it owns:
   (``gen_solver_table.figures``), and ``docs/solver-table.md``;
 * the sentence of ``docs/convergence.md`` between the ``<!-- roundtrip-numbers -->``
   markers: the largest round-trip error of each family (core solvers, diffusion
-  samplers) in each dtype, as the figure shows it.
+  samplers) in each dtype, as the figure shows it;
+* ``docs/data/invert.json``: ``revsde invert --json`` at the command's current defaults
+  (whatever they are: the defaults are read from the command, not from here);
+* the README's generated blocks (``<!-- readme:NAME -->`` markers): what ``make demo``
+  runs (``demo``), and the measured round trips, fitted orders and ``revsde invert``
+  numbers (``measured``), all written from the two JSON files.
 
 Tolerance: a fresh measurement agrees with the docs when every quoted number is within a
 factor :data:`FACTOR` of it, or both are below :data:`FLOOR` × the dtype's machine epsilon
 (round-off-level numbers differ between machines and BLAS builds by a few ulps; a factor
-of 4 still catches the 1e-12 → 2e-16 change this script was written for).
+of 4 still catches the 1e-12 → 2e-16 change this script was written for).  The
+``revsde invert`` numbers follow the same rule (with the floor at the reversible
+state's epsilon) up to :data:`TRUNCATION`; larger ones are the truncation errors of the
+inexact baselines (DDIM inversion), deterministic functions of the defaults, and must
+agree within :data:`REL` (5 %).  A fresh run whose configuration (picture, size, model,
+sampler, steps, dtypes, the list of compared runs) differs from the saved one is a
+difference too: the defaults changed, regenerate.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
 import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1]
+README = DOCS.parent / "README.md"
+INVERT = DOCS / "data" / "invert.json"
 sys.path.insert(0, str(DOCS / "scripts"))
 
 import gen_solver_table  # noqa: E402  (the sibling script: the study's JSON and figures)
@@ -45,6 +62,15 @@ FACTOR = 4.0
 FLOOR = 4.0
 EPS = {"float32": 2.0**-23, "float64": 2.0**-52}
 FAMILIES = {"solver": "core solvers", "sampler": "diffusion samplers"}
+#: ``revsde invert`` numbers above this are truncation errors: they agree within REL
+TRUNCATION = 1e-6
+REL = 0.05
+#: how the README names the baselines of ``revsde invert``
+BASELINE_NAMES = {"ddim": "DDIM inversion", "edict": "EDICT", "bdia": "BDIA", "obelm": "O-BELM"}
+#: what a run's configuration is (a fresh run with another one: the defaults changed)
+CONFIG = ("image", "image_shape", "model", "weights_sha256", "schedule", "grid", "rex_sampler",
+          "state_dtype", "seed")
+RUN_CONFIG = ("method", "comparison", "steps", "nfe", "dtype", "state_dtype")
 
 
 def worst(trips: list[dict]) -> dict[tuple[str, str], float]:
@@ -105,6 +131,143 @@ def differences(fresh: list[dict]) -> list[str]:
             for (fam, d) in now if (fam, d) in doc and not agrees(doc[(fam, d)], now[(fam, d)], d)]
 
 
+# -- revsde invert at its defaults, and the README -------------------------------------------
+def measure_invert() -> dict:
+    """``revsde invert --json --no-figure`` at the command's current defaults (one run,
+    ~25 s of one core), without the run times (machine-dependent, never quoted)."""
+    from revsde.cli import main as revsde_main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = revsde_main(["invert", "--json", "--no-figure", "--no-progress"])
+    if code != 0:
+        raise RuntimeError(f"revsde invert exited with {code}")
+    report = json.loads(buf.getvalue())
+    report.pop("seconds", None)
+    for r in report["results"]:
+        r.pop("seconds", None)
+    return report
+
+
+def load_invert() -> dict:
+    return json.loads(INVERT.read_text())
+
+
+def _key(run: dict) -> str:
+    return f"{run['method']} {run['comparison']} {run['dtype']}"
+
+
+def agrees_invert(doc: float, fresh: float, state_dtype: str) -> bool:
+    """A saved ``revsde invert`` error against a fresh one (see the module docstring)."""
+    if max(doc, fresh) > TRUNCATION:
+        return abs(fresh - doc) <= REL * abs(doc)
+    return agrees(doc, fresh, state_dtype)
+
+
+def invert_differences(saved: dict, fresh: dict) -> list[str]:
+    """What a fresh ``revsde invert`` run does not reproduce of the saved one (empty: all
+    agree within the tolerance)."""
+    regen = "regenerate: python docs/scripts/gen_figures.py"
+    config = [f"{k}: saved {saved.get(k)!r}, now {fresh.get(k)!r}" for k in CONFIG
+              if saved.get(k) != fresh.get(k)]
+    runs = [[r[k] for k in RUN_CONFIG] for r in saved["results"]]
+    if runs != [[r[k] for k in RUN_CONFIG] for r in fresh["results"]]:
+        config.append("the compared runs (method, comparison, steps, NFE, dtypes)")
+    if config:
+        return [f"revsde invert's defaults changed ({'; '.join(config)}): {regen}"]
+    return [f"revsde invert {_key(a)}: saved {a['max_abs']:.2g}, measured {b['max_abs']:.2g} "
+            f"({regen})" for a, b in zip(saved["results"], fresh["results"])
+            if not agrees_invert(a["max_abs"], b["max_abs"], saved["state_dtype"])]
+
+
+def _setting(rep: dict) -> str:
+    (rex,) = [r for r in rep["results"] if r["comparison"] == "reference"]
+    h, w = rep["image_shape"][-2:]
+    colour = {1: "gray", 3: "RGB"}.get(rep["image_shape"][1], f"{rep['image_shape'][1]}-channel")
+    return (f"`{rep['image']}`, {w}×{h} {colour}, model `{rep['model']}`, `{rex['method']}`, "
+            f"{rex['steps']} steps, network {rex['dtype']}, state {rep['state_dtype']}")
+
+
+def _baselines(rep: dict) -> list[str]:
+    return list(dict.fromkeys(r["method"] for r in rep["results"]
+                              if r["comparison"] != "reference"))
+
+
+def readme_demo(rep: dict) -> str:
+    """The README's sentence on what ``make demo`` runs."""
+    names = [BASELINE_NAMES.get(m, m) for m in _baselines(rep)]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    against = f" beside {listed} at equal steps and at equal network evaluations" if names \
+        else ""
+    return (f"`make demo` runs `revsde invert` on its defaults ({_setting(rep)}): a bundled "
+            f"photograph through noise and back with the shipped model, printing the "
+            f"round-trip errors{against}, and writing `out/invert.png`.")
+
+
+def readme_measured(data: dict, rep: dict) -> str:
+    """The README's generated bullets of measured numbers."""
+    w = worst(data["roundtrip"])
+    steps = sorted({n for t in data["roundtrip"] for n in t["steps"]})
+    declared = [r for r in data["results"] if r.get("declared") is not None]
+    agree = sum(bool(r["agrees"]) for r in declared)
+    (rex,) = [r for r in rep["results"] if r["comparison"] == "reference"]
+    parts = []
+    for m in _baselines(rep):
+        runs = {r["comparison"]: r for r in rep["results"] if r["method"] == m}
+        name = BASELINE_NAMES.get(m, m)
+        if "both" in runs:
+            parts.append(f"{name} {runs['both']['max_abs']:.2g} (equal steps and NFE)")
+        else:
+            parts.append(f"{name} {runs['equal_steps']['max_abs']:.2g} at equal steps, "
+                         f"{runs['equal_nfe']['max_abs']:.2g} at equal NFE")
+    return "\n".join([
+        f"- Round trips of every reversible method (`revsde convergence`, {steps[0]}–"
+        f"{steps[-1]} steps): core solvers ≤ {w[('solver', 'float64')]:.2g} (float64), "
+        f"≤ {w[('solver', 'float32')]:.2g} (float32); diffusion samplers ≤ "
+        f"{w[('sampler', 'float64')]:.2g} (float64), ≤ {w[('sampler', 'float32')]:.2g} "
+        "(float32).",
+        f"- Fitted strong orders: {agree} of the {len(declared)} fits that `revsde "
+        f"convergence` runs with its defaults lie within ±0.2 of the order the registry "
+        "declares ([solver table](docs/solver-table.md)).",
+        f"- `revsde invert` with its defaults ({_setting(rep)}): round trip "
+        f"{rex['max_abs']:.2g}; " + "; ".join(parts) + ".",
+        "",
+        "These bullets are written by `python docs/scripts/gen_figures.py` from "
+        "`docs/data/convergence.json` and `docs/data/invert.json`; "
+        "`tests/test_docs_figures.py` checks them against a fresh run (within a factor of 4 "
+        "at round-off level, 5 % above 1e-6).",
+    ])
+
+
+def readme_blocks(data: dict, rep: dict) -> dict[str, str]:
+    return {"demo": readme_demo(rep), "measured": readme_measured(data, rep)}
+
+
+def _block(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- readme:{name} -->\n)(.*?)\n?(<!-- /readme:{name} -->)", re.S)
+
+
+def readme_quoted() -> dict[str, str]:
+    """The README's generated blocks as they stand."""
+    text = README.read_text()
+    out = {}
+    for name in ("demo", "measured"):
+        m = _block(name).search(text)
+        if m is None:
+            raise ValueError(f"{README} has no <!-- readme:{name} --> block")
+        out[name] = m.group(2)
+    return out
+
+
+def write_readme(data: dict, rep: dict) -> None:
+    text = README.read_text()
+    for name, body in readme_blocks(data, rep).items():
+        if _block(name).search(text) is None:
+            raise ValueError(f"{README} has no <!-- readme:{name} --> block")
+        text = _block(name).sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(3), text)
+    README.write_text(text)
+
+
 def write(study: bool) -> None:
     if study:
         gen_solver_table.measure()  # the study, its round trips and both figures
@@ -120,8 +283,11 @@ def write(study: bool) -> None:
         raise ValueError(f"{PAGE} has no <!-- roundtrip-numbers --> block")
     PAGE.write_text(MARK.sub(lambda m: m.group(1) + sentence(data["roundtrip"]) + m.group(3),
                              text))
+    rep = measure_invert()
+    INVERT.write_text(json.dumps(rep, indent=1) + "\n")
+    write_readme(data, rep)
     print(f"wrote {gen_solver_table.DATA}, {gen_solver_table.IMG}/*.png, "
-          f"{gen_solver_table.TABLE}, {PAGE}")
+          f"{gen_solver_table.TABLE}, {PAGE}, {INVERT}, {README}")
 
 
 def main() -> int:
@@ -131,7 +297,10 @@ def main() -> int:
     args = p.parse_args()
     if args.check:
         diff = differences(measure_roundtrips())
-        print("\n".join(diff) or "the docs' round-trip numbers agree with a fresh run")
+        diff += invert_differences(load_invert(), measure_invert())
+        if readme_quoted() != readme_blocks(gen_solver_table.load_measured(), load_invert()):
+            diff.append(f"{README}'s generated blocks are not the saved measurements'")
+        print("\n".join(diff) or "the docs' and README's numbers agree with a fresh run")
         return 1 if diff else 0
     write(args.study)
     return 0
