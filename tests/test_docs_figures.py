@@ -73,9 +73,14 @@ def test_the_readme_numbers_are_the_saved_measurements():
 
 
 @pytest.mark.slow
-def test_a_fresh_invert_run_agrees_with_the_readme():
+def test_a_fresh_invert_run_agrees_with_the_readme(invert_defaults):
+    """``invert_defaults`` is ``revsde invert --json`` with every default (tests/conftest.py,
+    shared with tests/test_cli_defaults.py); ``gen_figures.measure_invert`` is the same
+    run, in-process and without the figure."""
+    done, _ = invert_defaults
+    assert done.returncode == 0, done.stderr
     saved = gen_figures.load_invert()
-    fresh = gen_figures.measure_invert()
+    fresh = gen_figures.invert_numbers(json.loads(done.stdout))
     assert gen_figures.invert_differences(saved, fresh) == []
     # not vacuous: the README's stale EDICT figure (1.4e-6 where `make demo` printed
     # 8e-14), a DDIM error off by 10 %, and another default would each have been caught

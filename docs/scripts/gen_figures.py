@@ -134,7 +134,7 @@ def differences(fresh: list[dict]) -> list[str]:
 # -- revsde invert at its defaults, and the README -------------------------------------------
 def measure_invert() -> dict:
     """``revsde invert --json --no-figure`` at the command's current defaults (one run,
-    ~25 s of one core), without the run times (machine-dependent, never quoted)."""
+    ~25 s of one core), as :func:`invert_numbers`."""
     from revsde.cli import main as revsde_main
 
     buf = io.StringIO()
@@ -142,10 +142,15 @@ def measure_invert() -> dict:
         code = revsde_main(["invert", "--json", "--no-figure", "--no-progress"])
     if code != 0:
         raise RuntimeError(f"revsde invert exited with {code}")
-    report = json.loads(buf.getvalue())
-    report.pop("seconds", None)
-    for r in report["results"]:
-        r.pop("seconds", None)
+    return invert_numbers(json.loads(buf.getvalue()))
+
+
+def invert_numbers(report: dict) -> dict:
+    """A ``revsde invert --json`` report without what depends on the machine or on where
+    the figure went (run times, the figure's path)."""
+    report = {k: v for k, v in report.items() if k not in ("seconds", "figure")}
+    report["results"] = [{k: v for k, v in r.items() if k != "seconds"}
+                         for r in report["results"]]
     return report
 
 
