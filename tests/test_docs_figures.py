@@ -96,3 +96,15 @@ def test_a_fresh_invert_run_agrees_with_the_readme(invert_defaults):
     stale = copy.deepcopy(saved)
     stale["results"][0]["steps"] += 1
     assert "defaults changed" in gen_figures.invert_differences(stale, fresh)[0]
+
+
+def test_the_pretrained_page_is_the_weight_files_record():
+    """docs/pretrained.md's training numbers and denoising table are the shipped weight
+    file's record (tests/test_pretrained.py re-measures the denoising check against it)."""
+    record = gen_figures.small_unet_record()
+    assert gen_figures.pretrained_quoted() == gen_figures.pretrained_blocks(record), (
+        "regenerate: python docs/scripts/gen_figures.py")
+    # not vacuous: the tolerance of the fresh denoising check catches a 2 % change
+    (row,) = record["training"]["denoise_vs_blur"][:1]
+    assert gen_figures.denoise_agrees(row, dict(row))
+    assert not gen_figures.denoise_agrees(row, {**row, "model_mse": row["model_mse"] * 1.02})

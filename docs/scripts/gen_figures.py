@@ -22,6 +22,9 @@ What it owns:
   samplers) in each dtype, as the figure shows it;
 * ``docs/data/invert.json``: ``revsde invert --json`` at the command's current defaults
   (whatever they are: the defaults are read from the command, not from here);
+* ``docs/pretrained.md``'s generated blocks (``<!-- pretrained:NAME -->``): the shipped
+  model's training configuration, time, loss and denoising check, from the record in
+  its weight file (``tests/test_pretrained.py`` re-measures the denoising check);
 * the README's generated blocks (``<!-- readme:NAME -->`` markers): what ``make demo``
   runs (``demo``), and the measured round trips, fitted orders and ``revsde invert``
   numbers (``measured``), all written from the two JSON files.
@@ -273,6 +276,81 @@ def write_readme(data: dict, rep: dict) -> None:
     README.write_text(text)
 
 
+# -- the shipped model's training record, on docs/pretrained.md -------------------------------
+PRETRAINED = DOCS / "pretrained.md"
+#: a fresh denoising check agrees with the record within this (relative; CPU builds differ
+#: in the last bits of the network's sums only)
+DENOISE_REL = 0.01
+
+
+def small_unet_record() -> dict:
+    from revsde.diffusion.pretrained import PRETRAINED as SHIPPED
+    from revsde.diffusion.pretrained import load_record
+
+    return load_record(SHIPPED["small-unet"])
+
+
+def _snr(v: float) -> str:
+    return f"{v:g}" if v >= 1 else f"1/{1 / v:g}"
+
+
+def pretrained_blocks(record: dict) -> dict[str, str]:
+    """docs/pretrained.md's generated blocks, from the shipped weight file's record."""
+    t, c = record["training"], record["training"]["config"]
+    params = sum(v.numel() for v in record["state_dict"].values())
+    training = "\n".join([
+        f"- **Optimiser:** AdamW, lr {c['lr']:g} with {c['warmup']} warm-up steps and cosine "
+        f"decay, weight decay {c['weight_decay']:g}, {c['steps']:,} steps (batch {c['batch']} "
+        f"of {c['size']}×{c['size']} crops; every {c['large_every']}th step "
+        f"{c['large_batch']} of {c['large_size']}×{c['large_size']}); the saved weights "
+        f"are the EMA (decay {c['ema']:g}); {params / 1e6:.2f} M parameters.",
+        f"- **Time:** {t['train_seconds']:,.0f} s of wall time with {t['threads']} "
+        f"thread{'s' if t['threads'] != 1 else ''} "
+        f"(torch {t['torch_version']}) on this project's shared 2-core CPU, beside other "
+        "jobs.",
+        f"- **Final loss:** {t['final_train_loss_ema_avg']:.3f} ({t['loss']}, running average "
+        "over the last steps).",
+    ])
+    rows = ["| α²/σ² | t | MSE of `x_t/α` | best blur (width) | model's `x̂0` |",
+            "|---|---|---|---|---|"]
+    for r in t["denoise_vs_blur"]:
+        rows.append(f"| {_snr(r['snr'])} | {r['t']:.3f} | {r['noisy_mse']:#.3g} | "
+                    f"{r['blur_mse']:#.3g} ({r['blur_width']:g} px) | {r['model_mse']:#.3g} |")
+    return {"training": training, "denoise": "\n".join(rows)}
+
+
+def _pblock(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- pretrained:{name} -->\n)(.*?)\n?(<!-- /pretrained:{name} -->)",
+                      re.S)
+
+
+def pretrained_quoted() -> dict[str, str]:
+    text = PRETRAINED.read_text()
+    out = {}
+    for name in ("training", "denoise"):
+        m = _pblock(name).search(text)
+        if m is None:
+            raise ValueError(f"{PRETRAINED} has no <!-- pretrained:{name} --> block")
+        out[name] = m.group(2)
+    return out
+
+
+def write_pretrained(record: dict) -> None:
+    text = PRETRAINED.read_text()
+    for name, body in pretrained_blocks(record).items():
+        if _pblock(name).search(text) is None:
+            raise ValueError(f"{PRETRAINED} has no <!-- pretrained:{name} --> block")
+        text = _pblock(name).sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(3), text)
+    PRETRAINED.write_text(text)
+
+
+def denoise_agrees(saved: dict, fresh: dict) -> bool:
+    """A fresh ``denoise_vs_blur`` against the record's (the same crops and noise)."""
+    return all(abs(fresh[k] - saved[k]) <= DENOISE_REL * abs(saved[k])
+               for k in ("model_mse", "blur_mse", "noisy_mse")) and (
+        fresh["blur_width"] == saved["blur_width"])
+
+
 def write(study: bool) -> None:
     if study:
         gen_solver_table.measure()  # the study, its round trips and both figures
@@ -291,8 +369,9 @@ def write(study: bool) -> None:
     rep = measure_invert()
     INVERT.write_text(json.dumps(rep, indent=1) + "\n")
     write_readme(data, rep)
+    write_pretrained(small_unet_record())
     print(f"wrote {gen_solver_table.DATA}, {gen_solver_table.IMG}/*.png, "
-          f"{gen_solver_table.TABLE}, {PAGE}, {INVERT}, {README}")
+          f"{gen_solver_table.TABLE}, {PAGE}, {INVERT}, {README}, {PRETRAINED}")
 
 
 def main() -> int:
@@ -305,6 +384,8 @@ def main() -> int:
         diff += invert_differences(load_invert(), measure_invert())
         if readme_quoted() != readme_blocks(gen_solver_table.load_measured(), load_invert()):
             diff.append(f"{README}'s generated blocks are not the saved measurements'")
+        if pretrained_quoted() != pretrained_blocks(small_unet_record()):
+            diff.append(f"{PRETRAINED}'s generated blocks are not the weight file's record")
         print("\n".join(diff) or "the docs' and README's numbers agree with a fresh run")
         return 1 if diff else 0
     write(args.study)
