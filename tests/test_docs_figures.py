@@ -108,3 +108,10 @@ def test_the_pretrained_page_is_the_weight_files_record():
     (row,) = record["training"]["denoise_vs_blur"][:1]
     assert gen_figures.denoise_agrees(row, dict(row))
     assert not gen_figures.denoise_agrees(row, {**row, "model_mse": row["model_mse"] * 1.02})
+
+
+def test_the_convergence_page_counts_are_the_saved_study():
+    from gen_solver_table import load_measured
+
+    assert gen_figures.convergence_quoted() == gen_figures.convergence_blocks(load_measured()), (
+        "regenerate: python docs/scripts/gen_figures.py --study")

@@ -22,6 +22,8 @@ What it owns:
   samplers) in each dtype, as the figure shows it;
 * ``docs/data/invert.json``: ``revsde invert --json`` at the command's current defaults
   (whatever they are: the defaults are read from the command, not from here);
+* ``docs/convergence.md``'s count of runs and methods and its note on the orders above
+  the declared ones (``<!-- convergence:NAME -->``), from the saved study;
 * ``docs/pretrained.md``'s generated blocks (``<!-- pretrained:NAME -->``): the shipped
   model's training configuration, time, loss and denoising check, from the record in
   its weight file (``tests/test_pretrained.py`` re-measures the denoising check);
@@ -276,6 +278,46 @@ def write_readme(data: dict, rep: dict) -> None:
     README.write_text(text)
 
 
+# -- docs/convergence.md's counts and notes, from the saved study --------------------------------
+def _cblock(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- convergence:{name} -->\n)(.*?)\n?(<!-- /convergence:{name} -->)",
+                      re.S)
+
+
+def convergence_blocks(data: dict) -> dict[str, str]:
+    """docs/convergence.md's sentences of counts and fitted orders, from the study's JSON."""
+    above = [r["order"] for r in data["results"]
+             if r.get("declared") == 1.5 and r["order"] > r["declared"]]
+    return {
+        "counts": f"With its defaults it runs every method that applies to each default "
+                  f"problem — {len(data['results'])} runs — and then the round trips of the "
+                  f"{len({t['method'] for t in data['roundtrip']})} reversible methods.",
+        "above": f"- ShARK and SRA1 (and their reversible wrappers) on `additive`, and "
+                 f"Rex-ShARK on `reverse_sde`, come out between {min(above):.2f} and "
+                 f"{max(above):.2f}: above the declared 1.5, within the ±0.2 band.",
+    }
+
+
+def convergence_quoted() -> dict[str, str]:
+    text = PAGE.read_text()
+    out = {}
+    for name in ("counts", "above"):
+        m = _cblock(name).search(text)
+        if m is None:
+            raise ValueError(f"{PAGE} has no <!-- convergence:{name} --> block")
+        out[name] = m.group(2)
+    return out
+
+
+def write_convergence(data: dict) -> None:
+    text = PAGE.read_text()
+    for name, body in convergence_blocks(data).items():
+        if _cblock(name).search(text) is None:
+            raise ValueError(f"{PAGE} has no <!-- convergence:{name} --> block")
+        text = _cblock(name).sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(3), text)
+    PAGE.write_text(text)
+
+
 # -- the shipped model's training record, on docs/pretrained.md -------------------------------
 PRETRAINED = DOCS / "pretrained.md"
 #: a fresh denoising check agrees with the record within this (relative; CPU builds differ
@@ -366,6 +408,7 @@ def write(study: bool) -> None:
         raise ValueError(f"{PAGE} has no <!-- roundtrip-numbers --> block")
     PAGE.write_text(MARK.sub(lambda m: m.group(1) + sentence(data["roundtrip"]) + m.group(3),
                              text))
+    write_convergence(data)
     rep = measure_invert()
     INVERT.write_text(json.dumps(rep, indent=1) + "\n")
     write_readme(data, rep)
@@ -384,6 +427,8 @@ def main() -> int:
         diff += invert_differences(load_invert(), measure_invert())
         if readme_quoted() != readme_blocks(gen_solver_table.load_measured(), load_invert()):
             diff.append(f"{README}'s generated blocks are not the saved measurements'")
+        if convergence_quoted() != convergence_blocks(gen_solver_table.load_measured()):
+            diff.append(f"{PAGE}'s counts are not the saved study's")
         if pretrained_quoted() != pretrained_blocks(small_unet_record()):
             diff.append(f"{PRETRAINED}'s generated blocks are not the weight file's record")
         print("\n".join(diff) or "the docs' and README's numbers agree with a fresh run")
