@@ -56,11 +56,7 @@ def test_the_readme_numbers_are_the_saved_measurements():
     assert gen_figures.readme_quoted() == gen_figures.readme_blocks(
         load_measured(), gen_figures.load_invert()), (
         "regenerate: python docs/scripts/gen_figures.py")
-    # the refusal limit the README quotes is the command's
-    from revsde.app.demo import MAX_STEPS
-
     readme = gen_figures.README.read_text()
-    assert f"past {MAX_STEPS:,} steps" in readme
     # no hand-kept measurement left outside the generated blocks: every number with an
     # exponent or a unit of time/memory/ratio in the README's prose is in one of them
     # (the code blocks run, and assert their own numbers, in tests/test_docs.py)
@@ -115,3 +111,15 @@ def test_the_convergence_page_counts_are_the_saved_study():
 
     assert gen_figures.convergence_quoted() == gen_figures.convergence_blocks(load_measured()), (
         "regenerate: python docs/scripts/gen_figures.py --study")
+
+
+def test_the_limits_the_docs_quote_are_the_codes():
+    """Constants quoted in prose (not measurements): the code's own values."""
+    from revsde.app.demo import MAX_STEPS
+    from revsde.diffusion.inversion.reproducible import EXPECTED_ERROR
+
+    assert f"past {MAX_STEPS:,} steps" in gen_figures.README.read_text()
+    page = " ".join((DOCS / "howto-invert.md").read_text().split())
+    ode, sde = (f"{EXPECTED_ERROR[k]:.0e}".replace("e-0", "e-") for k in ("ode", "sde"))
+    assert f"costs about {ode} (max abs, data in [-1, 1]) with an ODE sampler and about " \
+           f"{sde} with an SDE sampler" in page
