@@ -4,9 +4,10 @@
     python examples/train_small_model.py --out /tmp/m.pt --steps 500
 
 Writes ``small_unet.pt`` in the current directory by default (never the weights shipped
-inside the package); load it with ``pretrained("small_unet.pt")``.  To rebuild the shipped
-weights in a source checkout, pass ``--out revsde/diffusion/pretrained/weights/small_unet.pt``.
-See docs/pretrained.md.
+inside the package); load it with ``pretrained("small_unet.pt")``.  Needs scikit-image
+(its bundled pictures are the training data): ``pip install 'revsde[images]'``.  To
+rebuild the shipped weights in a source checkout, pass
+``--out revsde/diffusion/pretrained/weights/small_unet.pt``.  See docs/pretrained.md.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1:
         ap.error("--steps and --batch must be positive")
+    try:
+        import skimage.data  # noqa: F401  (the training pictures)
+    except ImportError:
+        sys.exit("train_small_model.py: error: training needs scikit-image's bundled "
+                 "pictures: pip install scikit-image (or pip install 'revsde[images]')")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       threads=args.threads)
     net, record = train(cfg, log=lambda line: print(line, file=sys.stderr))  # JSON on stdout

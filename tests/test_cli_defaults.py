@@ -42,9 +42,9 @@ def test_bench_lists_the_benchmarks():
 
 
 @pytest.mark.slow
-def test_invert_defaults_256_rgb(tmp_path):
+def test_invert_defaults_256_rgb(invert_defaults):
     """`revsde invert --json`: the packaged 256x256 RGB photograph, Rex at 10 steps, float32."""
-    done = _run("invert", "--json", cwd=tmp_path)
+    done, tmp_path = invert_defaults  # the run of `revsde invert --json` (tests/conftest.py)
     assert done.returncode == 0, done.stderr
     doc = _one_json(done.stdout)
     assert doc["image"] == "astronaut" and doc["image_shape"] == [1, 3, 256, 256]

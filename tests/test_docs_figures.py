@@ -6,11 +6,19 @@ numbers into ``docs/convergence.md``; here the quoted numbers are checked agains
 the JSON exactly, and against a fresh measurement within the script's stated
 tolerance (a factor of 4, or both at round-off level).  The solver table is
 checked against the registry by ``tests/test_docs.py``.
+
+The README's measured numbers (``<!-- readme:... -->`` blocks) are written by the same
+script from ``docs/data/convergence.json`` and ``docs/data/invert.json``; here they are
+checked against those files exactly, and ``invert.json`` against a fresh ``revsde
+invert`` run at the command's current defaults (round-off-level numbers within a
+factor of 4, truncation errors within 5 %; another configuration: regenerate).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -40,3 +48,78 @@ def test_a_fresh_round_trip_measurement_agrees_with_the_docs():
                                   "float64")
     assert not gen_figures.agrees(7e-5, gen_figures.worst(fresh)[("sampler", "float32")],
                                   "float32")
+
+
+def test_the_readme_numbers_are_the_saved_measurements():
+    from gen_solver_table import load_measured
+
+    assert gen_figures.readme_quoted() == gen_figures.readme_blocks(
+        load_measured(), gen_figures.load_invert()), (
+        "regenerate: python docs/scripts/gen_figures.py")
+    readme = gen_figures.README.read_text()
+    # no hand-kept measurement left outside the generated blocks: every number with an
+    # exponent or a unit of time/memory/ratio in the README's prose is in one of them
+    # (the code blocks run, and assert their own numbers, in tests/test_docs.py)
+    outside = re.sub(r"^```.*?^```", "", readme, flags=re.S | re.M)
+    for body in gen_figures.readme_quoted().values():
+        outside = outside.replace(body, "")
+    hand = re.findall(r"\d(?:\.\d+)?e-?\d+|\d+(?:\.\d+)? ?(?:(?:MB|GB|ms)\b|×)|\d+ s\b",
+                      outside)
+    assert hand == [], f"hand-kept numbers in README.md: {hand}"
+
+
+@pytest.mark.slow
+def test_a_fresh_invert_run_agrees_with_the_readme(invert_defaults):
+    """``invert_defaults`` is ``revsde invert --json`` with every default (tests/conftest.py,
+    shared with tests/test_cli_defaults.py); ``gen_figures.measure_invert`` is the same
+    run, in-process and without the figure."""
+    done, _ = invert_defaults
+    assert done.returncode == 0, done.stderr
+    saved = gen_figures.load_invert()
+    fresh = gen_figures.invert_numbers(json.loads(done.stdout))
+    assert gen_figures.invert_differences(saved, fresh) == []
+    # not vacuous: the README's stale EDICT figure (1.4e-6 where `make demo` printed
+    # 8e-14), a DDIM error off by 10 %, and another default would each have been caught
+    stale = copy.deepcopy(saved)
+    (edict,) = [r for r in stale["results"] if r["method"] == "edict"]
+    edict["max_abs"] = 1.4e-6
+    assert gen_figures.invert_differences(stale, fresh)
+    stale = copy.deepcopy(saved)
+    (ddim,) = [r for r in stale["results"]
+               if r["method"] == "ddim" and r["comparison"] in ("equal_nfe", "both")]
+    ddim["max_abs"] *= 1.1
+    assert gen_figures.invert_differences(stale, fresh)
+    stale = copy.deepcopy(saved)
+    stale["results"][0]["steps"] += 1
+    assert "defaults changed" in gen_figures.invert_differences(stale, fresh)[0]
+
+
+def test_the_pretrained_page_is_the_weight_files_record():
+    """docs/pretrained.md's training numbers and denoising table are the shipped weight
+    file's record (tests/test_pretrained.py re-measures the denoising check against it)."""
+    record = gen_figures.small_unet_record()
+    assert gen_figures.pretrained_quoted() == gen_figures.pretrained_blocks(record), (
+        "regenerate: python docs/scripts/gen_figures.py")
+    # not vacuous: the tolerance of the fresh denoising check catches a 2 % change
+    (row,) = record["training"]["denoise_vs_blur"][:1]
+    assert gen_figures.denoise_agrees(row, dict(row))
+    assert not gen_figures.denoise_agrees(row, {**row, "model_mse": row["model_mse"] * 1.02})
+
+
+def test_the_convergence_page_counts_are_the_saved_study():
+    from gen_solver_table import load_measured
+
+    assert gen_figures.convergence_quoted() == gen_figures.convergence_blocks(load_measured()), (
+        "regenerate: python docs/scripts/gen_figures.py --study")
+
+
+def test_the_limits_the_docs_quote_are_the_codes():
+    """Constants quoted in prose (not measurements): the code's own values."""
+    from revsde.app.demo import MAX_STEPS
+    from revsde.diffusion.inversion.reproducible import EXPECTED_ERROR
+
+    assert f"past {MAX_STEPS:,} steps" in gen_figures.README.read_text()
+    page = " ".join((DOCS / "howto-invert.md").read_text().split())
+    ode, sde = (f"{EXPECTED_ERROR[k]:.0e}".replace("e-0", "e-") for k in ("ode", "sde"))
+    assert f"costs about {ode} (max abs, data in [-1, 1]) with an ODE sampler and about " \
+           f"{sde} with an SDE sampler" in page
