@@ -68,7 +68,7 @@ DEFAULT_STEPS = 20
 DEFAULT_GRID = "uniform_lambda"  # the library default of encode
 #: the Richardson levels of the run's converged reference encoding (DDIM inversion at
 #: N/2, N and 2N steps: 3.5 N network evaluations, once per run)
-REFERENCE_STEPS = 64
+REFERENCE_STEPS = 100
 NETWORK_DTYPES = {"float32": torch.float32, "float64": torch.float64,
                   "bfloat16": torch.bfloat16, "float16": torch.float16}
 _STATE_DTYPES = {"float32": torch.float32, "float64": torch.float64}

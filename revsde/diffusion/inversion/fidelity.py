@@ -112,10 +112,10 @@ def reference_encoding(model, x0: torch.Tensor, steps: int = REFERENCE_STEPS, *,
 def latent_distance(x_T: torch.Tensor, reference: Reference | torch.Tensor) -> dict[str, Any]:
     """Max abs and RMS distance of latent ``x_T`` to the reference, per picture and worst."""
     ref = reference.x_T if isinstance(reference, Reference) else reference
-    d = x_T.detach().to(torch.float64) - ref.to(torch.float64)
-    if d.shape != ref.shape:
+    if x_T.shape != ref.shape:
         raise ValueError(f"the latent has shape {tuple(x_T.shape)} but the reference "
                          f"{tuple(ref.shape)}; compare latents of the same pictures")
+    d = x_T.detach().to(torch.float64) - ref.to(torch.float64)
     per_max = [float(v) for v in d.abs().flatten(1).amax(1)]
     per_rms = [float(v) for v in d.pow(2).flatten(1).mean(1).sqrt()]
     return {"latent_max_abs": max(per_max), "latent_rms": float(d.pow(2).mean().sqrt()),
