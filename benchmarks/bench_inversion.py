@@ -51,7 +51,6 @@ import platform
 import statistics
 import sys
 import time
-
 import warnings
 
 import torch

@@ -3,10 +3,11 @@
 Loads the shipped model (``revsde.diffusion.pretrained("small-unet")``), takes a
 picture at its own size and colour (default: the packaged 256x256 RGB
 ``astronaut``; long side capped at 256 px), encodes it to noise and decodes it
-back with a Rex sampler (default ``rex_euler``, 10 steps, network in float32,
-state in float64) and with DDIM inversion, EDICT, BDIA and O-BELM at equal steps
-and at equal network evaluations, prints the round-trip errors and writes
-``out/invert_image.png``.  Same job as ``revsde invert``.
+back with a reversible sampler (default ``rev_heun_exp``, 20 steps, network in
+float32, state in float64) and with DDIM inversion, EDICT, BDIA and O-BELM at equal
+steps and at equal network evaluations, prints the round-trip errors and each latent's
+fidelity (its distance to a converged encoding, its statistics, the converged latent
+decoded back) and writes ``out/invert_image.png``.  Same job as ``revsde invert``.
 
     python examples/invert_image.py                        # the defaults above
     python examples/invert_image.py path/to/photo.png --size 128 --steps 10 20
@@ -22,6 +23,7 @@ import sys
 from revsde.app.demo import (
     BASELINE_METHODS,
     DEFAULT_GRID,
+    DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     NETWORK_DTYPES,
     format_report,
@@ -40,7 +42,8 @@ def main(argv=None) -> int:
                     help="network dtype(s); the state stays float64")
     ap.add_argument("--methods", nargs="+", default=["rex", *BASELINE_METHODS],
                     choices=["rex", *BASELINE_METHODS])
-    ap.add_argument("--sampler", default=None, help="Rex sampler (default: rex_euler)")
+    ap.add_argument("--sampler", default=None,
+                    help=f"reversible sampler (default: {DEFAULT_SAMPLER})")
     ap.add_argument("--grid", default=DEFAULT_GRID, help="time grid kind")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", default="out/invert_image.png",

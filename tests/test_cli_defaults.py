@@ -43,7 +43,9 @@ def test_bench_lists_the_benchmarks():
 
 @pytest.mark.slow
 def test_invert_defaults_256_rgb(tmp_path):
-    """`revsde invert --json`: the packaged 256x256 RGB photograph, Rex at 10 steps, float32."""
+    """`revsde invert --json`: the packaged 256x256 RGB photograph, rev_heun_exp at 20 steps,
+    float32; its latent is the picture's noise (the old default, rex_euler on ode_x0 at 10
+    steps, gave std 3.4 and a max error of 7.2 against the converged encoding)."""
     done = _run("invert", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     doc = _one_json(done.stdout)
@@ -51,8 +53,14 @@ def test_invert_defaults_256_rgb(tmp_path):
     assert (tmp_path / "out" / "invert.png").stat().st_size > 50_000
     rows = doc["results"]
     rex = [r for r in rows if r["comparison"] == "reference"]
-    assert len(rex) == 1 and rex[0]["steps"] == 10 and rex[0]["dtype"] == "float32"
+    assert len(rex) == 1 and rex[0]["steps"] == 20 and rex[0]["dtype"] == "float32"
+    assert rex[0]["method"] == doc["rex_sampler"] == "rev_heun_exp"
     assert rex[0]["max_abs"] <= 1e-6
+    fid = rex[0]["fidelity"]
+    assert abs(fid["latent_stats"]["std"] - 1) < 0.15 and fid["latent_max_abs"] < 1.0
+    assert doc["reference"]["error_estimate"] < 0.05
+    ddim = [r for r in rows if r["method"] == "ddim" and r["comparison"] != "equal_steps"]
+    assert fid["latent_max_abs"] < ddim[0]["fidelity"]["latent_max_abs"]
     for m in ("ddim", "edict", "bdia", "obelm"):  # every baseline at equal steps and NFE
         kinds = {r["comparison"] for r in rows if r["method"] == m}
         assert kinds in ({"both"}, {"equal_steps", "equal_nfe"})

@@ -493,7 +493,7 @@ def format_report(report: dict) -> str:
         lines.append(f"{r['method']:12s} {r['steps']:5d} {r['nfe']:5d} {kind:12s} "
                      f"{r['dtype']:8s} {r['max_abs']:9.2e} {r['mse']:9.2e}{cols} "
                      f"{r['seconds']:7.2f}")
-    if fid:
+    if ref is not None:
         lines.append(
             f"max|err|: round trip. Fidelity against a converged encoding (DDIM inversion "
             f"at {ref['steps'][0]} and {ref['steps'][1]} steps, Richardson-extrapolated, "

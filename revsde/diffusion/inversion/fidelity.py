@@ -19,7 +19,7 @@ reversible sampler gives that approximation back bit for bit.  This module measu
   N(0, 1) (scipy.stats).  The VP schedules end at ``σ_{t_max} ≈ 1``, so the true latent
   of a picture is close to N(0, I); one that "still looks like the photo" is not.
 * :func:`regeneration`: the decode-from-reference check: the reference latent decoded
-  by the same sampler (same grid, options and noise), compared with the picture.  The
+  by the same sampler (same grid, options and seed), compared with the picture.  The
   round trip of an exact sampler returns the picture whatever its latent; decoding the
   *true* latent shows how well the sampler regenerates from noise, which an edit needs.
 * :func:`measure`: all of it for a :class:`~revsde.diffusion.Latents`.
