@@ -131,15 +131,16 @@ def fidelity_methods() -> list[tuple[str, str | None]]:
     return out + [(b, None) for b in BASELINE_METHODS]
 
 
-def fidelity_row(model, x0, reference, method, case, steps, budget) -> dict:
+def fidelity_row(model, x0, reference, method, case, steps, budget,
+                 reproducible: bool = True) -> dict:
     """One fidelity row: encode at ``steps``, the latent against the reference, the round
-    trip and the decode-from-reference."""
+    trip and the decode-from-reference (``reproducible``: encode's mode)."""
     opts = {} if case is None else {"case": case}
     t0 = time.perf_counter()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sde_eps warns that it is unstable: measured here
         lat = encode(model, x0, steps=steps, sampler=method, seed=0, check_range=False,
-                     **opts)
+                     reproducible=reproducible, **opts)
         back = decode(model, lat)
         sec = time.perf_counter() - t0
         fid = fidelity.measure(model, lat, reference)
