@@ -371,7 +371,9 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
                  f"{dtypes[0]}, state {state_dtype}")
         report["figure"] = str(draw_figure(panels, [r for r in rows if r["dtype"] == dtypes[0]
                                                     and r["rex_steps"] == steps[0]],
-                                           figure, title=title))
+                                           figure, title=title,
+                                           reference=None if reference is None
+                                           else reference.x_T[0]))
     return report
 
 
@@ -394,8 +396,10 @@ def _rgb(x: torch.Tensor, scale: float = 1.0):
     return x.permute(1, 2, 0).numpy()
 
 
-def draw_figure(panels: dict, rows: list, path, title: str = ""):
-    """Picture, Rex latent and reconstruction, |error| maps, and max error / NFE per method."""
+def draw_figure(panels: dict, rows: list, path, title: str = "",
+                reference: torch.Tensor | None = None):
+    """Picture, Rex latent and reconstruction, |error| maps, and max error / NFE per method;
+    ``reference``: the converged latent of the picture (``(C, H, W)``), drawn beside them."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
@@ -437,6 +441,13 @@ def draw_figure(panels: dict, rows: list, path, title: str = ""):
         ax.set_axis_off()
     if im is not None:
         fig.colorbar(im, ax=fig.axes[3:], shrink=0.7, label="|x - decode(encode(x))| (max RGB)")
+    if reference is not None:  # on the same colour scale as the sampler's latent
+        ax = fig.add_subplot(gs[1, 0])
+        ax.imshow(_rgb(reference, 2.5 * std), interpolation="nearest")
+        ax.set_title(f"converged latent (std {float(reference.to(torch.float64).std()):.3g})",
+                     fontsize=8)
+        ax.set_axis_off()
+
     ax = fig.add_subplot(gs[2, :])
     methods = list(dict.fromkeys(r["method"] for r in rows))
     width = 0.38
