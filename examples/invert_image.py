@@ -26,6 +26,7 @@ from revsde.app.demo import (
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     NETWORK_DTYPES,
+    REFERENCE_STEPS,
     format_report,
     roundtrip_report,
 )
@@ -49,6 +50,8 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", default="out/invert_image.png",
                     help="where to draw the figure (.png is added to a name without a suffix)")
     ap.add_argument("--no-figure", action="store_true", help="draw no figure")
+    ap.add_argument("--reference-steps", type=int, default=REFERENCE_STEPS,
+                    help="the converged reference's Richardson levels N, 2N (0: no fidelity)")
     ap.add_argument("--json", action="store_true", help="print exactly one JSON document")
     args = ap.parse_args(argv)
     try:
@@ -57,6 +60,7 @@ def main(argv=None) -> int:
             methods=args.methods, seed=args.seed, grid=args.grid, max_side=args.size,
             figure=None if args.no_figure else args.figure,
             progress=not args.json and sys.stderr.isatty(),  # a bar of NFE on a terminal
+            reference_steps=args.reference_steps or None,
         )
     except (ValueError, OSError) as e:
         print(f"invert_image: {e}", file=sys.stderr)

@@ -53,7 +53,7 @@ def test_picture_file_and_text_table(tmp_path):
     path = tmp_path / "ramp.png"
     Image.fromarray(img).save(path)
     done = _run(str(path), "--steps", "3", "--dtype", "float64", "--methods", "rex", "edict",
-                "--no-figure")
+                "--no-figure", "--reference-steps", "8")
     assert done.returncode == 0, done.stderr
     assert "edict" in done.stdout and "rev_heun_exp" in done.stdout and "ddim" not in done.stdout
     assert "latent err" in done.stdout and "converged encoding" in done.stdout
