@@ -22,9 +22,10 @@ What it owns:
   ``<!-- latent-table -->`` markers, rendered from that JSON.
 
 Tolerance of ``--check`` (:data:`REL`): a fresh latent error or std within 10% of the
-saved one.  The fresh run uses a cheaper reference (:data:`CHECK_REFERENCE_STEPS`, float32
-network), converged to ~2e-4 on these pictures, against errors of 2e-2 and more; the
-round trips agree within a factor of 4 or both at round-off level (below 1e-12).
+saved one, at the budgets :data:`CHECK_BUDGETS`.  The fresh run uses a cheaper reference
+(:data:`CHECK_REFERENCE_STEPS`, float32 network), converged to ~2e-3 on these pictures,
+against errors of 0.1 and more there; the round trips agree within a factor of 4 or both
+at round-off level (below 1e-12).
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ REL = 0.10
 #: round trips: within this factor, or both below FLOOR
 FACTOR = 4.0
 FLOOR = 1e-12
-#: the fresh check's reference: DDIM at 250/500/1000 steps, float32 network
-CHECK_REFERENCE_STEPS = 500
+#: the fresh check's reference: DDIM at 250 and 500 steps, float32 network (converged to
+#: ~2e-3 on these pictures, against errors of 0.1 and more at the checked budgets)
+CHECK_REFERENCE_STEPS = 250
+#: the budgets a fresh run re-measures (the 50-NFE default is guarded by tests/test_fidelity.py)
+CHECK_BUDGETS = (10, 20)
 #: the old default of ``revsde invert`` (rex_euler, ode_x0) and of ``encode`` (rex_rk4)
 OLD_INVERT = ("rex_euler", "ode_x0")
 OLD_ENCODE = ("rex_rk4", "ode_x0")
@@ -278,6 +282,8 @@ def checked_rows(data: dict) -> list[tuple[int, str, str | None]]:
     DDIM inversion and the old `revsde invert` default."""
     out = []
     for budget, s in data["fidelity"]["summary"].items():
+        if int(budget) not in CHECK_BUDGETS:
+            continue
         b = s["best_exact"]
         for key in ((s["default"]["method"], s["default"]["case"]), (b["method"], b["case"]),
                     ("ddim", None), OLD_INVERT):
