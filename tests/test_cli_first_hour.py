@@ -143,7 +143,7 @@ def test_model_folder_options_are_refused_not_ignored(tmp_path):
     (tmp_path / "model").mkdir()
     photo = _bright_jpeg(tmp_path / "photo.jpg")
     for flag in (["--baselines", "edict"], ["--baselines"], ["--figure", "f.png"],
-                 ["--max-memory", "4"]):
+                 ["--max-memory", "4"], ["--reference-steps", "8"]):
         _one_line_error(_run("invert", photo, "--model", tmp_path / "model", *flag),
                         f"{flag[0]} works with the shipped models only")
 
@@ -288,3 +288,13 @@ def test_model_folder_honours_state_dtype_and_the_default_sampler(tmp_path):
         rep = json.loads(done.stdout)
         assert rep["sampler"] == "rev_heun_exp" and rep["state_dtype"] == state
         assert rep["pixel_error"] <= 1e-5
+
+
+def test_reference_steps_are_checked_and_zero_skips_the_fidelity(tmp_path):
+    _one_line_error(_run("invert", *FAST, "--reference-steps", "3"),
+                    "--reference-steps must be 0", "at least 4")
+    done = _run("invert", *FAST, "--no-figure", "--json", "--reference-steps", "0",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["reference"] is None and all("fidelity" not in r for r in doc["results"])
