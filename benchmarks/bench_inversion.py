@@ -21,7 +21,26 @@ float32, 1e-5 bfloat16, 1e-12 float64).  bfloat16 runs 10x slower than float32
 on a CPU; ``--bf16-steps`` narrows its step counts.  ``--no-compensated`` runs
 the samplers with plain float64 sums (the before of docs/mathematics.md §4.6).
 
+**Fidelity table** (``fidelity``; ``--fidelity-only`` runs it alone): is the latent the
+picture's true noise?  Every reversible sampler in every lifted case it takes, and
+DDIM inversion, EDICT, BDIA and O-BELM, encode the batch at budgets of 10, 20 and 50
+network evaluations (``--budgets``).  **A budget counts the encode only** (data to
+noise: the cost of the latent; an exact method's decode costs about as much again):
+each method runs the most steps whose encode costs at most the budget (at least 2; a
+method whose 2 steps cost more is left out of that budget).  The network runs in
+float32 (``revsde invert``'s default), the state in float64.  Per row: the latent's max
+abs and RMS distance to a converged reference encoding, per picture and worst; its std
+and normality (``revsde.diffusion.inversion.fidelity.latent_statistics``); the round-trip
+error; and the decode-from-reference error (the reference latent generated back by the
+same method).  The reference is DDIM inversion with a float64 network and state at
+``N`` and ``2N`` steps, Richardson-extrapolated (``--reference-steps N``, default 2000:
+1000, 2000 and 4000 steps are run); ``reference.convergence`` gives the differences
+between those levels.  ``fidelity.summary`` gives, per budget, the best exact method
+(round trip within the float32 bound), DDIM inversion and encode's default, with the
+default's ratio to the best.
+
     python benchmarks/bench_inversion.py [--quick] [--size 16] [--threads 1]
+    python benchmarks/bench_inversion.py --fidelity-only
 """
 
 from __future__ import annotations
@@ -32,11 +51,22 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 
 import torch
 
-from revsde.app.demo import BASELINE_METHODS, equal_nfe_steps, roundtrip, roundtrip_nfe
+from revsde.app.demo import (
+    BASELINE_METHODS,
+    equal_nfe_steps,
+    pretrained_schedule,
+    roundtrip,
+    roundtrip_nfe,
+)
 from revsde.app.images import picture_tensor, read_picture
+from revsde.diffusion import decode, encode
+from revsde.diffusion.inversion import fidelity
+from revsde.diffusion.inversion.encode import DEFAULT_SAMPLER
+from revsde.diffusion.models import DiffusionModel
 from revsde.diffusion.pretrained import load_record, pretrained
 from revsde.diffusion.pretrained.train import skimage_rgb
 from revsde.diffusion.samplers import SAMPLERS, reversible_names
@@ -54,6 +84,139 @@ ANCHOR = {
     "obelm": {"10": 1.1e-7, "20": 2.2e-7, "50": 3.4e-7},
     "rex": {"10": 3.8e-9, "20": 2.0e-9, "50": 8.9e-10},
 }
+
+
+#: the fidelity table's budgets: network evaluations of the encode
+BUDGETS = (10, 20, 50)
+#: the reference's Richardson levels N, 2N (and N/2 for its error estimate)
+REFERENCE_STEPS = 2000
+#: the default of encode, as a fidelity row names it
+DEFAULT = (DEFAULT_SAMPLER, SAMPLERS.get(DEFAULT_SAMPLER).options["case"])
+
+
+def encode_nfe(method: str, steps: int, case: str | None = None, schedule=None) -> int:
+    """Network evaluations of ``method``'s encode at ``steps`` (counted with a network
+    that returns zeros on a 4-pixel input: the count depends on neither)."""
+    calls = [0]
+
+    def net(x, t, **cond):
+        calls[0] += 1
+        return torch.zeros_like(x)
+
+    model = DiffusionModel(net, schedule if schedule is not None else pretrained_schedule())
+    opts = {} if case is None else {"case": case}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encode(model, torch.full((1, 1, 2, 2), 0.25, dtype=torch.float64), steps=steps,
+               sampler=method, seed=0, **opts)
+    return calls[0]
+
+
+def steps_at_budget(method: str, budget: int, case: str | None = None,
+                    schedule=None) -> int | None:
+    """The most steps (>= 2) whose encode costs at most ``budget`` network evaluations;
+    ``None`` when 2 steps cost more.  An encode's NFE is affine in the steps."""
+    schedule = schedule if schedule is not None else pretrained_schedule()
+    a, b = (encode_nfe(method, n, case, schedule) for n in (2, 3))
+    if a > budget:
+        return None
+    return 2 + (budget - a) // (b - a)
+
+
+def fidelity_methods() -> list[tuple[str, str | None]]:
+    """Every reversible sampler in every lifted case it takes, then the baselines."""
+    out: list[tuple[str, str | None]] = []
+    for name in reversible_names():
+        out += [(name, c) for c in SAMPLERS.get(name).info()["cases"]]
+    return out + [(b, None) for b in BASELINE_METHODS]
+
+
+def fidelity_row(model, x0, reference, method, case, steps, budget,
+                 reproducible: bool = True) -> dict:
+    """One fidelity row: encode at ``steps``, the latent against the reference, the round
+    trip and the decode-from-reference (``reproducible``: encode's mode)."""
+    opts = {} if case is None else {"case": case}
+    t0 = time.perf_counter()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sde_eps warns that it is unstable: measured here
+        lat = encode(model, x0, steps=steps, sampler=method, seed=0, check_range=False,
+                     reproducible=reproducible, **opts)
+        back = decode(model, lat)
+        sec = time.perf_counter() - t0
+        fid = fidelity.measure(model, lat, reference)
+        rev = method in reversible_names()
+        stochastic = bool(rev and SAMPLERS.get(method, **opts).stochastic)
+    rt = (back.to(torch.float64) - x0).abs()
+    return {"method": method, "case": case, "reversible_sampler": rev,
+            "stochastic": stochastic,
+            "budget": budget, "steps": steps, "encode_nfe": int(lat.nfe),
+            "roundtrip_max_abs": float(rt.max()),
+            "exact": bool(float(rt.max()) <= BOUNDS["float32"]),
+            "seconds": sec, **fid}
+
+
+def reference_for(x0, steps: int, log) -> tuple[fidelity.Reference, dict]:
+    """The converged reference (float64 network and state) and its convergence record:
+    the differences between DDIM at N/2, N, 2N and between the extrapolations."""
+    model = pretrained("small-unet", dtype=torch.float64)
+    t0 = time.perf_counter()
+    ref = fidelity.reference_encoding(model, x0, steps, keep_levels=True)
+    lv = ref.levels
+
+    def diff(a, b):
+        d = (a - b).abs()
+        return {"max_abs": float(d.max()), "rms": float(d.pow(2).mean().sqrt())}
+
+    n = steps
+    conv = {f"ddim_{n // 2}_vs_{n}": diff(lv[n // 2], lv[n]),
+            f"ddim_{n}_vs_{2 * n}": diff(lv[n], lv[2 * n]),
+            f"richardson_{n // 2}_{n}_vs_{n}_{2 * n}": diff(2 * lv[n] - lv[n // 2], ref.x_T)}
+    log(f"reference: {time.perf_counter() - t0:.1f}s")
+    return ref, {**ref.summary(), "network_dtype": "float64", "convergence": conv}
+
+
+def fidelity_summary(rows) -> dict:
+    """Per budget: the best exact method, DDIM inversion and the default, with ratios."""
+    out = {}
+    for budget in sorted({r["budget"] for r in rows}):
+        mine = [r for r in rows if r["budget"] == budget]
+        exact = [r for r in mine if r["exact"]]
+        best = min(exact, key=lambda r: r["latent_max_abs"])
+        best_rms = min(exact, key=lambda r: r["latent_rms"])
+        ddim = next(r for r in mine if r["method"] == "ddim")
+        default = next((r for r in mine if (r["method"], r["case"]) == DEFAULT), None)
+        entry = {"best_exact": {k: best[k] for k in ("method", "case", "steps", "encode_nfe",
+                                                     "latent_max_abs", "latent_rms")},
+                 "best_exact_rms": {k: best_rms[k] for k in ("method", "case", "latent_rms")},
+                 "ddim": {k: ddim[k] for k in ("steps", "encode_nfe", "latent_max_abs",
+                                               "latent_rms")}}
+        if default is not None:
+            entry["default"] = {k: default[k] for k in ("method", "case", "steps", "encode_nfe",
+                                                        "latent_max_abs", "latent_rms",
+                                                        "regen_max_abs", "exact")}
+            entry["default_over_best_max_abs"] = default["latent_max_abs"] / best["latent_max_abs"]
+            entry["default_over_best_rms"] = default["latent_rms"] / best_rms["latent_rms"]
+            entry["default_over_ddim_max_abs"] = default["latent_max_abs"] / ddim["latent_max_abs"]
+        out[str(budget)] = entry
+    return out
+
+
+def fidelity_table(x0, budgets, methods, reference_steps, log) -> dict:
+    """The fidelity section: the reference and its convergence, the rows, the summary."""
+    ref, record = reference_for(x0, reference_steps, log)
+    model = pretrained("small-unet", dtype=torch.float32)
+    schedule = model.schedule
+    rows = []
+    for budget in budgets:
+        for method, case in methods:
+            n = steps_at_budget(method, budget, case, schedule)
+            if n is not None:
+                rows.append(fidelity_row(model, x0, ref, method, case, n, budget))
+        log(f"fidelity at {budget} NFE done")
+    return {"budget_counts": "network evaluations of the encode (data to noise)",
+            "network_dtype": "float32", "state_dtype": "float64",
+            "default": {"sampler": DEFAULT[0], "case": DEFAULT[1]},
+            "reference": record, "rows": rows, "summary": fidelity_summary(rows)}
 
 
 def pictures(names, size: int) -> torch.Tensor:
@@ -138,7 +301,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-compensated", action="store_true",
                     help="reversible samplers with plain float64 sums (compensated=False)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS),
+                    help="fidelity table: encode network evaluations (default 10 20 50)")
+    ap.add_argument("--reference-steps", type=int, default=REFERENCE_STEPS,
+                    help="fidelity table: the reference's Richardson levels N and 2N")
+    ap.add_argument("--fidelity-only", action="store_true",
+                    help="only the fidelity table (no round-trip sweep)")
     args = ap.parse_args(argv)
+    if args.reference_steps < 4 or min(args.budgets) < 1:
+        ap.error("--reference-steps must be >= 4 and --budgets positive")
     if args.threads:
         torch.set_num_threads(args.threads)
     names = PICTURES[:2] if args.quick else PICTURES
@@ -155,9 +326,15 @@ def main(argv=None) -> int:
                      else list(args.bf16_steps)) for d in dtypes}
     t0 = time.perf_counter()
     x0 = pictures(names, size)
-    rows = run(x0, samplers, steps_for, dtypes, REFERENCE,
-               lambda s: print(s, file=sys.stderr, flush=True), tuple(args.baselines),
-               {"compensated": False} if args.no_compensated else None)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    rows = [] if args.fidelity_only else run(
+        x0, samplers, steps_for, dtypes, REFERENCE, log, tuple(args.baselines),
+        {"compensated": False} if args.no_compensated else None)
+    if args.quick:  # the default, the old default, DDIM inversion and EDICT, at 10 NFE
+        methods = [DEFAULT, ("rex_euler", "ode_x0"), ("ddim", None), ("edict", None)]
+        fid = fidelity_table(x0, [10], methods, 16, log)
+    else:
+        fid = fidelity_table(x0, args.budgets, fidelity_methods(), args.reference_steps, log)
     rec = load_record("small-unet")
     doc = {
         "benchmark": "inversion",
@@ -172,8 +349,9 @@ def main(argv=None) -> int:
         "steps": steps_for,
         "reference": REFERENCE,
         "bounds": BOUNDS,
-        "summary": summary(rows),
+        "summary": summary(rows) if rows else None,
         "rows": rows,
+        "fidelity": fid,
         "anchor_sd15_fp32": ANCHOR,
         "anchor_note": "docs/mathematics.md §5: Stable Diffusion 1.5 latents (4x64x64), fp32 "
                        "state; ours: "

@@ -3,10 +3,11 @@
 Loads the shipped model (``revsde.diffusion.pretrained("small-unet")``), takes a
 picture at its own size and colour (default: the packaged 256x256 RGB
 ``astronaut``; long side capped at 256 px), encodes it to noise and decodes it
-back with a Rex sampler (default ``rex_euler``, 10 steps, network in float32,
-state in float64) and with DDIM inversion, EDICT, BDIA and O-BELM at equal steps
-and at equal network evaluations, prints the round-trip errors and writes
-``out/invert_image.png``.  Same job as ``revsde invert``.
+back with a reversible sampler (default ``rev_heun_exp``, 20 steps, network in
+float32, state in float64) and with DDIM inversion, EDICT, BDIA and O-BELM at equal
+steps and at equal network evaluations, prints the round-trip errors and each latent's
+fidelity (its distance to a converged encoding, its statistics, the converged latent
+decoded back) and writes ``out/invert_image.png``.  Same job as ``revsde invert``.
 
     python examples/invert_image.py                        # the defaults above
     python examples/invert_image.py path/to/photo.png --size 128 --steps 10 20
@@ -22,8 +23,10 @@ import sys
 from revsde.app.demo import (
     BASELINE_METHODS,
     DEFAULT_GRID,
+    DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     NETWORK_DTYPES,
+    REFERENCE_STEPS,
     format_report,
     roundtrip_report,
 )
@@ -40,12 +43,15 @@ def main(argv=None) -> int:
                     help="network dtype(s); the state stays float64")
     ap.add_argument("--methods", nargs="+", default=["rex", *BASELINE_METHODS],
                     choices=["rex", *BASELINE_METHODS])
-    ap.add_argument("--sampler", default=None, help="Rex sampler (default: rex_euler)")
+    ap.add_argument("--sampler", default=None,
+                    help=f"reversible sampler (default: {DEFAULT_SAMPLER})")
     ap.add_argument("--grid", default=DEFAULT_GRID, help="time grid kind")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", default="out/invert_image.png",
                     help="where to draw the figure (.png is added to a name without a suffix)")
     ap.add_argument("--no-figure", action="store_true", help="draw no figure")
+    ap.add_argument("--reference-steps", type=int, default=REFERENCE_STEPS,
+                    help="the converged reference's Richardson levels N, 2N (0: no fidelity)")
     ap.add_argument("--json", action="store_true", help="print exactly one JSON document")
     args = ap.parse_args(argv)
     try:
@@ -54,6 +60,7 @@ def main(argv=None) -> int:
             methods=args.methods, seed=args.seed, grid=args.grid, max_side=args.size,
             figure=None if args.no_figure else args.figure,
             progress=not args.json and sys.stderr.isatty(),  # a bar of NFE on a terminal
+            reference_steps=args.reference_steps or None,
         )
     except (ValueError, OSError) as e:
         print(f"invert_image: {e}", file=sys.stderr)

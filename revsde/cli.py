@@ -162,6 +162,7 @@ def cmd_invert(args) -> int:
         BASELINE_METHODS,
         DEFAULT_SAMPLER,
         MAX_STEPS,
+        REFERENCE_STEPS,
         _check_sampler,
         figure_path,
         format_report,
@@ -176,7 +177,7 @@ def cmd_invert(args) -> int:
     if args.image is not None and Path(args.image).is_dir():  # a dataset: app/dataset.py
         from .app.dataset import run
 
-        return run(args.image, args.out, model=args.model, sampler=args.sampler or "rex_euler",
+        return run(args.image, args.out, model=args.model, sampler=args.sampler or DEFAULT_SAMPLER,
                    steps=args.steps[0], seed=args.seed, max_side=args.size,
                    dtype=args.dtype[0], progress=not (args.json or args.no_progress))
     for n in args.steps:
@@ -185,6 +186,10 @@ def cmd_invert(args) -> int:
         check_step_count(n, MAX_STEPS, what=f"a round trip of --steps {n:,}",
                          fix=f"use --steps {MAX_STEPS:,} or fewer (the Rex round trip is "
                          "exact already at 10)")
+    if args.reference_steps is not None and args.reference_steps != 0 and \
+            args.reference_steps < 4:
+        raise ValueError(f"--reference-steps must be 0 (no fidelity figures) or at least 4; "
+                         f"got {args.reference_steps}")
     if args.max_memory is not None and not (math.isfinite(args.max_memory)
                                             and args.max_memory > 0):
         raise ValueError(f"--max-memory must be a positive number of GB; got {args.max_memory}")
@@ -203,7 +208,8 @@ def cmd_invert(args) -> int:
                              "(float32 or float64)")
         for flag, given in (("--baselines", args.baselines is not None),
                             ("--figure", args.figure is not None),
-                            ("--max-memory", args.max_memory is not None)):
+                            ("--max-memory", args.max_memory is not None),
+                            ("--reference-steps", args.reference_steps is not None)):
             if given:
                 raise ValueError(f"{flag} works with the shipped models only; with a diffusers "
                                  "folder (--model DIR) leave it out")
@@ -227,6 +233,8 @@ def cmd_invert(args) -> int:
         figure=figure, max_side=args.size, methods=("rex", *baselines), seed=args.seed,
         state_dtype=args.state_dtype, model=args.model, progress=_progress(args),
         max_memory=None if args.max_memory is None else int(args.max_memory * 2**30),
+        reference_steps=(REFERENCE_STEPS if args.reference_steps is None
+                         else args.reference_steps or None),
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
@@ -335,14 +343,17 @@ def build_parser() -> argparse.ArgumentParser:
         DEFAULT_STEPS,
         MAX_STEPS,
         NETWORK_DTYPES,
+        REFERENCE_STEPS,
     )
     from .app.images import DEFAULT_PICTURE, MAX_SIDE, PACKAGED_PICTURES
 
     s = sub.add_parser(
         "invert", help="exact round trip of a picture through noise, against the baselines",
         description="Encode a picture to noise and decode it back with the shipped model, at "
-        "the picture's own size (long side capped by --size) and colour, with a Rex sampler "
-        "and with the baselines at equal steps and at equal network evaluations.  The "
+        "the picture's own size (long side capped by --size) and colour, with a reversible "
+        "sampler and with the baselines at equal steps and at equal network evaluations, and "
+        "measure each latent's fidelity: its distance to a converged encoding, its "
+        "statistics against N(0, I) and the converged latent decoded by the same method.  The "
         "picture's range comes from its file (8-bit, 16-bit, float in [0, 1]); its EXIF "
         "orientation is applied and an alpha channel is composited over white.")
     s.add_argument("image", nargs="?", default=None,
@@ -352,9 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=int, default=MAX_SIDE,
                    help=f"cap on the long side in pixels (default {MAX_SIDE}; never upscales)")
     s.add_argument("--steps", type=int, nargs="+", default=[DEFAULT_STEPS],
-                   help=f"Rex step counts, 2 to {MAX_STEPS:,} (default {DEFAULT_STEPS})")
+                   help=f"step counts of the reversible sampler, 2 to {MAX_STEPS:,} (default "
+                   f"{DEFAULT_STEPS})")
     s.add_argument("--sampler", default=None,
-                   help=f"reversible sampler (default {DEFAULT_SAMPLER}, also with --model "
+                   help=f"reversible sampler (default {DEFAULT_SAMPLER}, the best latent per "
+                   "network evaluation of the exact samplers, docs/howto-invert.md; also with "
+                   "--model "
                    "DIR; `python -c 'from revsde.diffusion.samplers import reversible_names; "
                    "print(reversible_names())'` lists them)")
     s.add_argument("--dtype", nargs="+", default=["float32"], choices=list(NETWORK_DTYPES),
@@ -383,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-memory", type=float, default=None, metavar="GB",
                    help="refuse a run that would need more memory (default: 80%% of this "
                    "machine's; shipped models only)")
+    s.add_argument("--reference-steps", type=int, default=None, metavar="N",
+                   help=f"the converged reference of the fidelity figures: DDIM inversion at "
+                   f"N/2, N and 2N steps, Richardson-extrapolated (default {REFERENCE_STEPS}; "
+                   "0: no fidelity figures; shipped models only)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     s.add_argument("--out", default="out/latents",
                    help="with a folder of pictures: where the latents and manifest go "

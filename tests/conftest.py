@@ -55,14 +55,16 @@ def exp_weight_calls(monkeypatch):
 # -- `revsde invert --json` at its defaults, run once (test_cli_defaults, test_docs_figures) ---
 @pytest.fixture(scope="session")
 def invert_defaults(tmp_path_factory):
-    """One run of ``revsde invert --json`` with every default, in an empty folder:
-    ``(completed process, that folder)``.  The run costs ~25 s of one core; the test of
-    the command's defaults and the check of the README's numbers share it."""
+    """One run of ``revsde invert --json`` with every default but a cheaper converged
+    reference for the fidelity columns (``--reference-steps 32``; the round trips the
+    README quotes do not depend on it), in an empty folder: ``(completed process, that
+    folder)``.  The test of the command's defaults and the check of the README's numbers
+    share it."""
     import subprocess
     import sys
 
     cwd = tmp_path_factory.mktemp("invert_defaults")
-    code = "import sys; from revsde.cli import main; sys.exit(main(['invert', '--json']))"
+    code = "import sys; from revsde.cli import main; sys.exit(main(['invert', '--json', '--reference-steps', '32']))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=cwd, timeout=600)
     return done, cwd

@@ -56,3 +56,24 @@ def test_exact_samplers_hold_the_bounds_and_beat_ddim(doc):
     for r in doc["rows"]:
         if r["method"] in ("edict", "bdia", "obelm"):
             assert r["max_abs"] < 1e-6
+
+
+def test_fidelity_section(doc):
+    """--quick: the default, the old default, DDIM inversion and EDICT at 10 encode NFE,
+    against a (small) converged reference."""
+    fid = doc["fidelity"]
+    rows = fid["rows"]
+    assert {(r["method"], r["case"]) for r in rows} == {
+        ("rev_heun_exp", "ode_x0"), ("rex_euler", "ode_x0"), ("ddim", None), ("edict", None)}
+    for r in rows:
+        assert r["budget"] == 10 and r["encode_nfe"] <= 10
+        assert len(r["latent_max_abs_per_picture"]) == 2
+        assert r["latent_max_abs"] >= r["latent_rms"] > 0 and r["regen_max_abs"] > 0
+        assert r["exact"] == (r["method"] != "ddim")
+    ref = fid["reference"]
+    assert ref["steps"] == [16, 32] and set(ref["convergence"]) == {
+        "ddim_8_vs_16", "ddim_16_vs_32", "richardson_8_16_vs_16_32"}
+    s = fid["summary"]["10"]
+    assert s["default"]["method"] == fid["default"]["sampler"] == "rev_heun_exp"
+    old = next(r for r in rows if r["method"] == "rex_euler")
+    assert s["default"]["latent_max_abs"] < old["latent_max_abs"] / 5

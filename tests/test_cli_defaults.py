@@ -43,16 +43,28 @@ def test_bench_lists_the_benchmarks():
 
 @pytest.mark.slow
 def test_invert_defaults_256_rgb(invert_defaults):
-    """`revsde invert --json`: the packaged 256x256 RGB photograph, Rex at 10 steps, float32."""
-    done, tmp_path = invert_defaults  # the run of `revsde invert --json` (tests/conftest.py)
+    """`revsde invert --json`: the packaged 256x256 RGB photograph, rev_heun_exp at 20 steps,
+    float32; its latent is the picture's noise (the old default, rex_euler on ode_x0 at 10
+    steps, gave std 3.4 and a max error of 7.2 against the converged encoding)."""
+    # the defaults, with a cheaper converged reference than the default 100/200 steps
+    # (the fidelity figures are then good to ~0.1; the old default's error was 7.2):
+    # the run of tests/conftest.py, shared with the README's check
+    done, tmp_path = invert_defaults
     assert done.returncode == 0, done.stderr
     doc = _one_json(done.stdout)
     assert doc["image"] == "astronaut" and doc["image_shape"] == [1, 3, 256, 256]
     assert (tmp_path / "out" / "invert.png").stat().st_size > 50_000
     rows = doc["results"]
     rex = [r for r in rows if r["comparison"] == "reference"]
-    assert len(rex) == 1 and rex[0]["steps"] == 10 and rex[0]["dtype"] == "float32"
+    assert len(rex) == 1 and rex[0]["steps"] == 20 and rex[0]["dtype"] == "float32"
+    assert rex[0]["method"] == doc["rex_sampler"] == "rev_heun_exp"
     assert rex[0]["max_abs"] <= 1e-6
+    fid = rex[0]["fidelity"]
+    ref_std = doc["reference"]["latent_std"]  # the picture's own noise: 0.82 for astronaut
+    assert abs(fid["latent_stats"]["std"] - ref_std) < 0.1 and fid["latent_max_abs"] < 1.0
+    assert doc["reference"]["steps"] == [32, 64] and doc["reference"]["error_estimate"] < 0.3
+    ddim = [r for r in rows if r["method"] == "ddim" and r["comparison"] != "equal_steps"]
+    assert fid["latent_max_abs"] < ddim[0]["fidelity"]["latent_max_abs"]
     for m in ("ddim", "edict", "bdia", "obelm"):  # every baseline at equal steps and NFE
         kinds = {r["comparison"] for r in rows if r["method"] == m}
         assert kinds in ({"both"}, {"equal_steps", "equal_nfe"})

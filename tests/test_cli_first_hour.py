@@ -107,7 +107,7 @@ def test_invert_shows_progress_on_a_terminal_only(tmp_path):
     code, out, term = _on_a_terminal("invert", *FAST, "edict", "--no-figure", cwd=tmp_path)
     assert code == 0, term
     assert "invert" in term and "NFE" in term and "%|" in term, term  # a tqdm bar
-    assert "rex_euler" in out and "%|" not in out  # the table on stdout, no bar in it
+    assert "rev_heun_exp" in out and "%|" not in out  # the table on stdout, no bar in it
     code, out, term = _on_a_terminal("invert", *FAST, "--no-figure", "--json", cwd=tmp_path)
     assert code == 0 and "%|" not in term and json.loads(out)  # --json: no bar
     done = _run("invert", *FAST, "--no-figure")  # stderr not a terminal: no bar
@@ -143,7 +143,7 @@ def test_model_folder_options_are_refused_not_ignored(tmp_path):
     (tmp_path / "model").mkdir()
     photo = _bright_jpeg(tmp_path / "photo.jpg")
     for flag in (["--baselines", "edict"], ["--baselines"], ["--figure", "f.png"],
-                 ["--max-memory", "4"]):
+                 ["--max-memory", "4"], ["--reference-steps", "8"]):
         _one_line_error(_run("invert", photo, "--model", tmp_path / "model", *flag),
                         f"{flag[0]} works with the shipped models only")
 
@@ -270,7 +270,7 @@ def test_training_scripts_write_to_the_current_directory(tmp_path):
 
 @pytest.mark.slow
 def test_model_folder_honours_state_dtype_and_the_default_sampler(tmp_path):
-    """--model DIR: the same default sampler as the help (rex_euler), --state-dtype used."""
+    """--model DIR: the same default sampler as the help (rev_heun_exp), --state-dtype used."""
     import torch
     from diffusers import DDPMPipeline, DDPMScheduler
     from diffusers_cases import tiny_unet
@@ -286,5 +286,15 @@ def test_model_folder_honours_state_dtype_and_the_default_sampler(tmp_path):
                     "--state-dtype", state, "--json")
         assert done.returncode == 0, done.stderr
         rep = json.loads(done.stdout)
-        assert rep["sampler"] == "rex_euler" and rep["state_dtype"] == state
+        assert rep["sampler"] == "rev_heun_exp" and rep["state_dtype"] == state
         assert rep["pixel_error"] <= 1e-5
+
+
+def test_reference_steps_are_checked_and_zero_skips_the_fidelity(tmp_path):
+    _one_line_error(_run("invert", *FAST, "--reference-steps", "3"),
+                    "--reference-steps must be 0", "at least 4")
+    done = _run("invert", *FAST, "--no-figure", "--json", "--reference-steps", "0",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["reference"] is None and all("fidelity" not in r for r in doc["results"])

@@ -114,17 +114,32 @@ def test_exact_mode_float32_input_comes_back_float32(model, images):
 
 
 def test_exact_quantum_depends_on_schedule_not_data(model, images):
-    a = encode(model, images, steps=10, exact=True).options["quantum"]
-    b = encode(model, 0.01 * images, steps=10, exact=True).options["quantum"]
-    c = encode(model, images, steps=10, exact=True, data_range=8.0).options["quantum"]
+    # a data-prediction case, whose bound grows with the data range (on the default
+    # noise-prediction case the noise term at t_max dominates it)
+    a = encode(model, images, steps=10, sampler="rex_rk4", exact=True).options["quantum"]
+    b = encode(model, 0.01 * images, steps=10, sampler="rex_rk4", exact=True).options["quantum"]
+    c = encode(model, images, steps=10, sampler="rex_rk4", exact=True,
+               data_range=8.0).options["quantum"]
     assert a == b and c > a and math.log2(a).is_integer()
+
+
+def test_encode_defaults(model, images):
+    """The measured defaults (docs/howto-invert.md): rev_heun_exp (ode_x0), 50 steps,
+    uniform_lambda; in exact mode rev_heun on ode_eps."""
+    lat = encode(model, images, reproducible=False)
+    assert (lat.sampler, lat.options["case"], lat.grid) == (
+        "rev_heun_exp", "ode_x0", {"kind": "uniform_lambda", "steps": 50})
+    assert lat.nfe == 51
+    ex = encode(model, images, steps=10, exact=True, reproducible=False)
+    assert (ex.sampler, ex.options["case"], ex.exact) == ("rev_heun", "ode_eps", True)
+    assert torch.equal(decode(model, ex), images)
 
 
 def test_exact_mode_errors(model, images):
     with pytest.raises(ValueError, match="data_range"):
         encode(model, 3.0 * images, steps=5, exact=True)
     with pytest.raises(ValueError, match="zeta=1"):
-        encode(model, images, steps=5, exact=True, zeta=0.9)
+        encode(model, images, steps=5, sampler="rex_rk4", exact=True, zeta=0.9)
     with pytest.raises(ValueError, match="float64"):
         encode(model, images, steps=5, exact=True, dtype=F32)
 
@@ -222,7 +237,7 @@ def test_encode_errors_say_what_to_change(model, images):
     with pytest.raises(ValueError, match="unknown sampler"):
         encode(model, images, sampler="nope")
     with pytest.raises(ValueError, match="zeta must lie in"):
-        encode(model, images, zeta=1.2)
+        encode(model, images, sampler="rex_rk4", zeta=1.2)
     with pytest.raises(ValueError, match="sample shape"):
         encode(model, images[:, :, :8, :8])
     with pytest.raises(ValueError, match="steps must be a positive integer"):

@@ -34,9 +34,18 @@ def test_json_and_figure(tmp_path):
             for r in mine:  # every baseline at equal steps and at equal NFE (<= Rex's)
                 assert r["steps"] == n or r["nfe"] <= rex["nfe"]
             ddim = [r for r in mine if r["method"] == "ddim"]
-            assert len(ddim) == 2 and min(r["max_abs"] for r in ddim) > 1e-3
+            assert {r["comparison"] for r in ddim} in ({"both"}, {"equal_steps", "equal_nfe"})
+            assert min(r["max_abs"] for r in ddim) > 1e-3
             for m in ("edict", "bdia", "obelm"):
                 assert all(r["max_abs"] < 1e-6 for r in mine if r["method"] == m)
+            for r in mine:  # every method's fidelity against the run's converged encoding
+                f = r["fidelity"]
+                assert f["latent_max_abs"] >= f["latent_rms"] > 0
+                assert {"std", "ks_statistic", "normaltest_p"} <= set(f["latent_stats"])
+                assert f["regen_max_abs"] > 0 and len(f["latent_max_abs_per_picture"]) == 1
+    ref = doc["reference"]
+    assert ref["method"] == "ddim_richardson" and ref["steps"] == [100, 200]
+    assert 0 < ref["error_estimate"] < 0.05
 
 
 def test_picture_file_and_text_table(tmp_path):
@@ -44,9 +53,10 @@ def test_picture_file_and_text_table(tmp_path):
     path = tmp_path / "ramp.png"
     Image.fromarray(img).save(path)
     done = _run(str(path), "--steps", "3", "--dtype", "float64", "--methods", "rex", "edict",
-                "--no-figure")
+                "--no-figure", "--reference-steps", "8")
     assert done.returncode == 0, done.stderr
-    assert "edict" in done.stdout and "rex_euler" in done.stdout and "ddim" not in done.stdout
+    assert "edict" in done.stdout and "rev_heun_exp" in done.stdout and "ddim" not in done.stdout
+    assert "latent err" in done.stdout and "converged encoding" in done.stdout
     assert "40x48x3" in done.stdout
 
 

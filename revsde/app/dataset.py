@@ -165,7 +165,7 @@ def _batches(names: Sequence[str], load: Callable[[str], torch.Tensor],
 
 
 def invert_dataset(folder: str | os.PathLike, out: str | os.PathLike, *,
-                   model: str = "small-unet", sampler: str = "rex_euler", steps: int = 10,
+                   model: str = "small-unet", sampler: str = "rev_heun_exp", steps: int = 20,
                    seed: int = 0, max_side: int | None = 64, batch: int = 8,
                    grid: str = "uniform_lambda", dtype: str = "float32",
                    device: str | None = "auto", progress: bool = True,
@@ -332,8 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("folder")
     p.add_argument("--out", required=True)
     p.add_argument("--model", default="small-unet")
-    p.add_argument("--sampler", default="rex_euler")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--sampler", default="rev_heun_exp")
+    p.add_argument("--steps", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=8)

@@ -19,6 +19,19 @@ default), for every method alike: see :mod:`revsde.diffusion.inversion.encode`.
 
 Every method runs on the same grid, ``time_grid(schedule, steps, grid)`` with
 ``grid="uniform_lambda"`` by default (the default of ``encode``).
+
+**Fidelity** (:mod:`revsde.diffusion.inversion.fidelity`).  Beside the round trip, each
+method's latent is compared with a converged encoding of the picture, computed once
+per run (DDIM inversion in a float64 state at ``reference_steps`` and twice as many
+steps, Richardson-extrapolated, with a third level for its error estimate; the network
+in the run's first dtype): its distance to it (max abs, RMS), its statistics against
+N(0, I) and the decode-from-reference check (the reference latent generated back by the
+same method on the same grid).  ``reference_steps=None`` skips it.
+
+**Defaults.**  ``rev_heun_exp`` (its default case ``ode_x0``) at 20 steps (21 network
+evaluations to encode) on the ``uniform_lambda`` grid: the best latent per network
+evaluation among the exact samplers (``benchmarks/bench_inversion.py --fidelity``,
+docs/howto-invert.md).
 """
 
 from __future__ import annotations
@@ -34,20 +47,28 @@ import torch
 
 from ..checks import check_step_count
 from ..diffusion.baselines import BASELINES
+from ..diffusion.inversion import fidelity
 from ..diffusion.pretrained import pretrained
 from ..diffusion.schedules import time_grid
 from .images import DEFAULT_PICTURE, MAX_SIDE, load_picture, picture_shape, picture_size
 
 __all__ = ["roundtrip", "roundtrip_nfe", "equal_nfe_steps", "roundtrip_report", "format_report",
            "draw_figure", "BASELINE_METHODS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "DEFAULT_GRID",
-           "NETWORK_DTYPES", "MAX_STEPS", "memory_estimate", "memory_limit", "figure_path"]
+           "REFERENCE_STEPS", "NETWORK_DTYPES", "MAX_STEPS", "memory_estimate", "memory_limit",
+           "figure_path"]
 
 #: the baselines of the registry (:data:`revsde.diffusion.baselines.BASELINES`)
 BASELINE_METHODS = tuple(BASELINES)
-#: the Rex sampler of the main job: McCallum–Foster Euler on the data-prediction PF-ODE
-DEFAULT_SAMPLER = "rex_euler"
-DEFAULT_STEPS = 10
+#: the reversible sampler of the main job: the best latent per network evaluation among the
+#: exact samplers (reversible Heun with exponential weights, data-prediction PF-ODE;
+#: measured by ``benchmarks/bench_inversion.py --fidelity``, docs/howto-invert.md)
+DEFAULT_SAMPLER = "rev_heun_exp"
+#: 21 network evaluations to encode (the old ``rex_euler`` at 10 steps took 20)
+DEFAULT_STEPS = 20
 DEFAULT_GRID = "uniform_lambda"  # the library default of encode
+#: the Richardson levels of the run's converged reference encoding (DDIM inversion at
+#: N/2, N and 2N steps: 3.5 N network evaluations, once per run)
+REFERENCE_STEPS = 100
 NETWORK_DTYPES = {"float32": torch.float32, "float64": torch.float64,
                   "bfloat16": torch.bfloat16, "float16": torch.float16}
 _STATE_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -244,7 +265,8 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
                      figure="out/invert.png", methods=("rex", *BASELINE_METHODS),
                      model: str = "small-unet", seed: int = 0, grid: str = DEFAULT_GRID,
                      max_side: int | None = MAX_SIDE, state_dtype: str = "float64",
-                     progress: bool = False, max_memory: int | None = None) -> dict:
+                     progress: bool = False, max_memory: int | None = None,
+                     reference_steps: int | None = REFERENCE_STEPS) -> dict:
     """Round-trip errors per method x steps x network dtype (a JSON-ready dict).
 
     ``image``: a packaged or bundled picture name (default ``"astronaut"``, 256x256
@@ -255,7 +277,8 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
     suffix gets ``.png``).  ``progress`` shows a bar of network evaluations on
     stderr.  A run that would need more than ``max_memory`` bytes (default
     :func:`memory_limit`) or more than :data:`MAX_STEPS` steps is refused before
-    it starts.
+    it starts.  ``reference_steps``: the Richardson levels of the converged reference
+    encoding the fidelity of every latent is measured against (``None``: no fidelity).
 
     The picture's range comes from its file (:func:`revsde.app.images.read_picture`),
     so the encoder's guess from the values (``check_range``) is not made: a bright
@@ -264,6 +287,9 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
     from tqdm.auto import tqdm
 
     steps, dtypes, methods = _check_args(steps, dtype, methods, state_dtype)
+    if reference_steps is not None and (isinstance(reference_steps, bool) or not isinstance(
+            reference_steps, int) or reference_steps < 4):
+        raise ValueError(f"reference steps must be an integer >= 4; got {reference_steps!r}")
     sampler = sampler or DEFAULT_SAMPLER
     _check_sampler(sampler)
     image = DEFAULT_PICTURE if image is None else str(image)
@@ -278,6 +304,9 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
                       dtype=sdt)
     plans = {n: _plan(methods, sampler, n, grid) for n in steps}
     total = len(dtypes) * sum(roundtrip_nfe(m, k, grid) for p in plans.values() for m, k, _ in p)
+    if reference_steps is not None:  # the reference (3.5 N) and one regeneration per run
+        total += 7 * reference_steps // 2 + len(dtypes) * sum(
+            roundtrip_nfe(m, k, grid) // 2 for p in plans.values() for m, k, _ in p)
     bar = tqdm(total=total, desc="invert", unit="NFE", file=sys.stderr, disable=not progress,
                dynamic_ncols=True, leave=False)
     calls = [0]
@@ -286,10 +315,15 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
         calls[0] += 1
         bar.update(1)
 
+    reference = None
     for di, dname in enumerate(dtypes):
         net = pretrained(model, dtype=NETWORK_DTYPES[dname])
         hook = net.net.register_forward_hook(count) if isinstance(
             net.net, torch.nn.Module) and progress else None
+        if reference_steps is not None and reference is None:
+            bar.set_postfix_str(f"reference: DDIM {reference_steps // 2}/{reference_steps}/"
+                                f"{2 * reference_steps} steps", refresh=False)
+            reference = fidelity.reference_encoding(net, x0, reference_steps, grid=grid)
         for si, n in enumerate(steps):
             for name, k, kind in plans[n]:
                 ts = time_grid(net.schedule, k, grid)
@@ -308,6 +342,8 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
                 row = {"method": name, "steps": k, "rex_steps": n, "comparison": kind,
                        "dtype": dname, "state_dtype": state_dtype,
                        **_metrics(x0, back, lat.x_T, sec, nfe)}
+                if reference is not None:
+                    row["fidelity"] = fidelity.measure(net, lat, reference)
                 rows.append(row)
                 if di == 0 and si == 0 and kind in ("reference", "both", "equal_nfe"):
                     panels[name] = (x0[0], lat.x_T[0], back[0], row)
@@ -326,6 +362,7 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
         "seed": seed,
         "threads": torch.get_num_threads(),
         "results": rows,
+        "reference": None if reference is None else reference.summary(),
         "seconds": time.perf_counter() - t_all,
         "figure": None,
     }
@@ -334,7 +371,9 @@ def roundtrip_report(image=None, steps=DEFAULT_STEPS, sampler=None, dtype="float
                  f"{dtypes[0]}, state {state_dtype}")
         report["figure"] = str(draw_figure(panels, [r for r in rows if r["dtype"] == dtypes[0]
                                                     and r["rex_steps"] == steps[0]],
-                                           figure, title=title))
+                                           figure, title=title,
+                                           reference=None if reference is None
+                                           else reference.x_T[0]))
     return report
 
 
@@ -357,8 +396,10 @@ def _rgb(x: torch.Tensor, scale: float = 1.0):
     return x.permute(1, 2, 0).numpy()
 
 
-def draw_figure(panels: dict, rows: list, path, title: str = ""):
-    """Picture, Rex latent and reconstruction, |error| maps, and max error / NFE per method."""
+def draw_figure(panels: dict, rows: list, path, title: str = "",
+                reference: torch.Tensor | None = None):
+    """Picture, Rex latent and reconstruction, |error| maps, and max error / NFE per method;
+    ``reference``: the converged latent of the picture (``(C, H, W)``), drawn beside them."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
@@ -371,9 +412,12 @@ def draw_figure(panels: dict, rows: list, path, title: str = ""):
     gs = fig.add_gridspec(3, cols, height_ratios=[1, 1, 1.1])
     orig, lat, back, row = panels[ref]
     std = float(lat.to(torch.float64).std()) or 1.0
+    fid = row.get("fidelity")
+    lat_label = f"{ref} latent x_T (std {std:.3g})" + (
+        f"\nmax |x_T - converged| {fid['latent_max_abs']:.2g}" if fid else "")
     for c, (img, label) in enumerate([
             (_rgb(orig), "original"),
-            (_rgb(lat, 2.5 * std), f"{ref} latent x_T (std {std:.3g})"),
+            (_rgb(lat, 2.5 * std), lat_label),
             (_rgb(back), f"{ref} decode(encode(x))")]):
         ax = fig.add_subplot(gs[0, c])
         ax.imshow(img, interpolation="nearest")
@@ -390,11 +434,20 @@ def draw_figure(panels: dict, rows: list, path, title: str = ""):
         ax = fig.add_subplot(gs[1, c]) if c else fig.add_subplot(gs[0, 3])
         im = ax.imshow(errs[n].cpu().numpy(), cmap="magma", norm=norm, interpolation="nearest")
         r = panels[n][3]
-        ax.set_title(f"|error| {n}, {r['steps']} steps, {r['nfe']} NFE\nmax {r['max_abs']:.1e}",
-                     fontsize=8)
+        f = r.get("fidelity")
+        ax.set_title(f"|error| {n}, {r['steps']} steps, {r['nfe']} NFE\nmax {r['max_abs']:.1e}" +
+                     (f"; latent err {f['latent_max_abs']:.2g}, std "
+                      f"{f['latent_stats']['std']:.2g}" if f else ""), fontsize=8)
         ax.set_axis_off()
     if im is not None:
         fig.colorbar(im, ax=fig.axes[3:], shrink=0.7, label="|x - decode(encode(x))| (max RGB)")
+    if reference is not None:  # on the same colour scale as the sampler's latent
+        ax = fig.add_subplot(gs[1, 0])
+        ax.imshow(_rgb(reference, 2.5 * std), interpolation="nearest")
+        ax.set_title(f"converged latent (std {float(reference.to(torch.float64).std()):.3g})",
+                     fontsize=8)
+        ax.set_axis_off()
+
     ax = fig.add_subplot(gs[2, :])
     methods = list(dict.fromkeys(r["method"] for r in rows))
     width = 0.38
@@ -410,9 +463,15 @@ def draw_figure(panels: dict, rows: list, path, title: str = ""):
                    label=label if i == 0 else None)
             ax.text(x, max(r["max_abs"], 1e-17) * 1.5, f"{r['steps']} st\n{r['nfe']} NFE",
                     ha="center", fontsize=7)
+            f = r.get("fidelity")
+            if f is not None:  # the latent's distance to the converged encoding
+                ax.plot([x], [max(f["latent_max_abs"], 1e-17)], marker="D", color="k",
+                        markersize=5, linestyle="none",
+                        label="max |latent - converged latent|" if i == 0 and j == 0
+                        else None)
     ax.set_yscale("log")
     ax.set_xticks(range(len(methods)), methods)
-    ax.set_ylabel("max |round-trip error|")
+    ax.set_ylabel("max |round-trip error|\n(diamonds: latent error)")
     ax.set_ylim(top=max(10.0, hi * 100))
     ax.legend(fontsize=8)
     fig.suptitle(title)
@@ -428,15 +487,31 @@ def format_report(report: dict) -> str:
     lines = [f"picture {report['image']} {w}x{h}x{report['image_shape'][1]}, model "
              f"{report['model']} (weights {report['weights_sha256'][:12]}), {report['grid']} "
              f"grid, state {report['state_dtype']}, {report['threads']} thread(s)"]
+    ref = report.get("reference")
+    fid = ref is not None
     head = (f"{'method':12s} {'steps':>5s} {'NFE':>5s} {'compared at':12s} {'network':8s} "
-            f"{'max|err|':>9s} {'MSE':>9s} {'seconds':>7s}")
+            f"{'max|err|':>9s} {'MSE':>9s}" +
+            (f" {'latent err':>10s} {'lat std':>7s} {'KS':>5s} {'regen err':>9s}" if fid
+             else "") + f" {'seconds':>7s}")
     lines += [head, "-" * len(head)]
     for r in report["results"]:
         kind = {"reference": "(Rex)", "both": "steps & NFE", "equal_steps": "equal steps",
                 "equal_nfe": "equal NFE"}[r["comparison"]]
+        f = r.get("fidelity")
+        cols = (f" {f['latent_max_abs']:10.2e} {f['latent_stats']['std']:7.3g} "
+                f"{f['latent_stats']['ks_statistic']:5.3f} {f['regen_max_abs']:9.2e}"
+                if fid and f else "")
         lines.append(f"{r['method']:12s} {r['steps']:5d} {r['nfe']:5d} {kind:12s} "
-                     f"{r['dtype']:8s} {r['max_abs']:9.2e} {r['mse']:9.2e} "
+                     f"{r['dtype']:8s} {r['max_abs']:9.2e} {r['mse']:9.2e}{cols} "
                      f"{r['seconds']:7.2f}")
+    if ref is not None:
+        lines.append(
+            f"max|err|: round trip. Fidelity against a converged encoding (DDIM inversion "
+            f"at {ref['steps'][0]} and {ref['steps'][1]} steps, Richardson-extrapolated, "
+            f"float64 state; estimated error {ref['error_estimate']:.1e}; latent std "
+            f"{ref['latent_std']:.3g}): latent err = max |x_T - reference|; KS = "
+            "Kolmogorov-Smirnov distance of the latent to N(0, 1); regen err = max "
+            "|x - decode(reference)| with the same method.")
     lines.append(f"total {report['seconds']:.1f}s" +
                  (f"; figure: {report['figure']}" if report.get("figure") else ""))
     return "\n".join(lines)

@@ -89,7 +89,21 @@ from .reproducible import (
 )
 
 __all__ = ["encode", "decode", "decode_state", "sample", "exact_quantum", "NOISE_BOUND",
-           "model_fingerprint", "state_dtype", "latents_of"]
+           "model_fingerprint", "state_dtype", "latents_of", "DEFAULT_SAMPLER", "DEFAULT_STEPS",
+           "DEFAULT_GRID", "EXACT_SAMPLER", "EXACT_OPTIONS"]
+
+#: encode's defaults: the best latent per network evaluation among the exact samplers,
+#: measured against a converged encoding (``benchmarks/bench_inversion.py``'s fidelity
+#: table, docs/howto-invert.md): reversible Heun with exponential weights on the
+#: data-prediction PF-ODE (its default case ``ode_x0``), 50 steps (51 network
+#: evaluations), equal steps in λ
+DEFAULT_SAMPLER = "rev_heun_exp"
+DEFAULT_STEPS = 50
+DEFAULT_GRID = "uniform_lambda"
+#: exact mode's default (``rev_heun_exp`` has none): the best latent per network evaluation
+#: of the samplers with a fixed-point grid, reversible Heun on the noise-prediction PF-ODE
+EXACT_SAMPLER = "rev_heun"
+EXACT_OPTIONS: dict[str, Any] = {"case": "ode_eps"}
 
 #: A-priori bound on the noise part of ``x_t = α_t x̂0 + σ_t ε̂`` used to choose the
 #: exact-mode quantum (a standard normal exceeds 64 with probability ~1e-890).
@@ -234,9 +248,9 @@ def _exact_sampler(s: Sampler) -> RexSampler:
 
 
 # -- encode / decode ----------------------------------------------------------------
-def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
-           sampler: str | Sampler = "rex_rk4", seed: int | None = 0,
-           grid: str = "uniform_lambda", cond: dict | None = None, verify: bool = False,
+def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = DEFAULT_STEPS,
+           sampler: str | Sampler | None = None, seed: int | None = 0,
+           grid: str = DEFAULT_GRID, cond: dict | None = None, verify: bool = False,
            exact: bool = False,
            dtype: torch.dtype | None = None, data_range: float = 1.0, check_range: bool = True,
            keys: Sequence[int] | None = None, reproducible: bool | Evaluation = True,
@@ -246,8 +260,12 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     Args:
         model: a :class:`~revsde.diffusion.DiffusionModel`.
         x0: the data, shape ``(batch, ...)``, on the model's device (any floating dtype).
-        steps: number of solver steps (NFE = steps × ``nfe_per_step``).
-        sampler: a reversible registry name (``rex_*``, ``rev_heun``, ``rev_heun_sde``).
+        steps: number of solver steps (NFE = steps × ``nfe_per_step``; default 50).
+        sampler: a reversible registry name (``rex_*``, ``rev_heun*``) or a baseline;
+            default :data:`DEFAULT_SAMPLER` (``rev_heun_exp``, case ``ode_x0``), in exact
+            mode :data:`EXACT_SAMPLER` with :data:`EXACT_OPTIONS` (``rev_heun``, case
+            ``ode_eps``): the most faithful latent per network evaluation
+            (docs/howto-invert.md).
         seed: Brownian seed (SDE samplers; ignored by ODE samplers).
         grid: time-grid kind (``uniform_lambda``, ``uniform_t``, ``karras``).
         cond: conditioning keyword arguments for the model.
@@ -282,6 +300,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = 50,
     model = check_model(model)
     data_range = check_encode_options(exact=exact, verify=verify, check_range=check_range,
                                       data_range=data_range)
+    if sampler is None:
+        sampler = EXACT_SAMPLER if exact else DEFAULT_SAMPLER
+        if exact:
+            options = {**EXACT_OPTIONS, **options}
     steps, cond, seed = check_steps(steps), check_cond(model, cond), check_seed_or_none(seed)
     mode = for_model(model, evaluation_of(reproducible))
     codec = getattr(model, "autoencoder", None)  # latent diffusion (adapters): pictures in,
