@@ -64,7 +64,8 @@ def invert_defaults(tmp_path_factory):
     import sys
 
     cwd = tmp_path_factory.mktemp("invert_defaults")
-    code = "import sys; from revsde.cli import main; sys.exit(main(['invert', '--json', '--reference-steps', '32']))"
+    code = ("import sys; from revsde.cli import main; "
+            "sys.exit(main(['invert', '--json', '--reference-steps', '32']))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=cwd, timeout=600)
     return done, cwd
