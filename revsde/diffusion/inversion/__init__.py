@@ -1,6 +1,7 @@
-"""Exact inversion: ``encode``, ``decode``, ``sample`` (:mod:`.encode`) and the
+"""Exact inversion: ``encode``, ``decode``, ``sample`` (:mod:`.encode`), ``edit`` (:mod:`.edit`) and the
 ``Latents`` they exchange (:mod:`.latents`)."""
 
+from .edit import EditError, EditResult, edit
 from .encode import decode, decode_state, encode, exact_quantum, model_fingerprint, sample
 from .latents import Latents, LatentsFileError, tensor_fingerprint
 
@@ -9,6 +10,9 @@ __all__ = [
     "decode",
     "decode_state",
     "sample",
+    "edit",
+    "EditResult",
+    "EditError",
     "exact_quantum",
     "model_fingerprint",
     "Latents",
