@@ -7,7 +7,7 @@
 * samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``; the one-step
   method of ``rev_heun_exp``: ``ExponentialReversibleHeun`` (now in
   :mod:`revsde.solvers.exp_reversible_heun`, re-exported here);
-* inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample``, ``edit`` and
+* inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample``, ``edit``, ``regenerate`` and
   ``Latents``; classifier-free guidance as a model: ``classifier_free`` (:mod:`.guidance`);
 * exact-inversion baselines (:mod:`.baselines`): DDIM inversion, EDICT, BDIA, O-BELM;
 * the shipped model (:mod:`.pretrained`): ``pretrained``, ``list_pretrained``.
@@ -30,6 +30,7 @@ from .inversion import (
     edit,
     encode,
     exact_quantum,
+    regenerate,
     sample,
 )
 from .models import PREDICTIONS, DiffusionModel
@@ -83,6 +84,7 @@ __all__ = [
     "sample",
     "exact_quantum",
     "edit",
+    "regenerate",
     "EditResult",
     "EditError",
     "classifier_free",

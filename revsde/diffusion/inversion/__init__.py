@@ -1,7 +1,7 @@
 """Exact inversion: ``encode``, ``decode``, ``sample`` (:mod:`.encode`), ``edit`` (:mod:`.edit`) and the
 ``Latents`` they exchange (:mod:`.latents`)."""
 
-from .edit import EditError, EditResult, edit
+from .edit import EditError, EditResult, edit, regenerate
 from .encode import decode, decode_state, encode, exact_quantum, model_fingerprint, sample
 from .latents import Latents, LatentsFileError, tensor_fingerprint
 
@@ -11,6 +11,7 @@ __all__ = [
     "decode_state",
     "sample",
     "edit",
+    "regenerate",
     "EditResult",
     "EditError",
     "exact_quantum",

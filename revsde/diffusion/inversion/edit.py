@@ -41,11 +41,20 @@ from ..guidance import classifier_free
 from ..models import DiffusionModel
 from ..samplers import Sampler, get_encoder
 from ..schedules import time_grid
-from .encode import _check_input, _decode, _encode_state, decode, encode, latents_of, state_dtype
+from .encode import (
+    _check_input,
+    _decode,
+    _encode_state,
+    decode,
+    encode,
+    latents_of,
+    model_fingerprint,
+    state_dtype,
+)
 from .latents import Latents
 from .reproducible import Evaluation, evaluated, evaluating, evaluation_of, for_model
 
-__all__ = ["edit", "EditResult", "EditError", "ENCODE_DEFAULTS"]
+__all__ = ["edit", "regenerate", "EditResult", "EditError", "ENCODE_DEFAULTS"]
 
 #: encode's defaults of the knobs an edit shares with it (read from its signature, so
 #: an edit always inverts as a plain ``encode`` does)
@@ -178,3 +187,35 @@ def edit(model: DiffusionModel, x0: torch.Tensor, *, source: dict | None = None,
         error = float((back.to(torch.float64) - x0.to(torch.float64)).abs().max())
     nfe = int(enc.nfe) + int(lat.decode_nfe or enc.nfe)
     return EditResult(edited.to(x_dtype), lat, float(ts[0]), k, nfe, error)
+
+
+def regenerate(model: DiffusionModel, latents: Latents, target: dict, *,
+               guidance_scale: float = 1.0, uncond: dict | None = None) -> torch.Tensor:
+    """Regenerate the latents of an edit (``EditResult.latents``) under another ``target``.
+
+    The same sampler, grid, noise path and evaluation mode as the edit; ``model``,
+    ``guidance_scale`` and ``uncond`` must be the edit's (checked through the guided
+    model's fingerprint).  Inverting once and regenerating under many targets costs one
+    inversion in all.  Returns the pictures in the dtype of the edit's ``x0``.
+    """
+    model = check_model(model)
+    if not isinstance(latents, Latents):
+        raise EditError(f"latents must be the Latents of an edit (EditResult.latents); got "
+                        f"{type(latents).__name__}")
+    if target is None or not isinstance(target, dict):
+        raise EditError("regenerate needs target=: a dict of the network's keyword inputs "
+                        "(e.g. {'label': onehot})")
+    target = check_cond(model, target)
+    guided = classifier_free(model, guidance_scale, uncond)
+    stored = latents.extra.get("guidance_scale") if isinstance(latents.extra, dict) else None
+    if model_fingerprint(guided) != latents.model_fingerprint:
+        said = "" if stored is None else f" (the edit used guidance_scale={stored:g})"
+        raise EditError("these latents come from another model or another guidance scale or "
+                        f"unconditional input{said}; regenerate with the edit's model, "
+                        "guidance_scale and uncond")
+    s = get_encoder(latents.sampler, **latents.options)
+    mode = Evaluation.from_dict(latents.run) if isinstance(latents.run, dict) else \
+        evaluation_of(False)
+    with evaluating(mode):
+        x = _decode(s, evaluated(guided, mode), latents, target)
+    return x.to(getattr(torch, latents.x_dtype))
