@@ -1,10 +1,12 @@
 """Editing benchmark: turn held-out real digits into every other digit by exact inversion.
 
 For each held-out digit of the shipped ``digits-unet`` (the first ``--digits`` of the 297
-held-out ones, default 200) and every target label other than its own (9 per digit),
-:func:`revsde.diffusion.edit` inverts it under its true label and regenerates it under
-the target (the latent is computed once per digit and regenerated under every target,
-:func:`revsde.diffusion.regenerate`).  Per method and setting it records:
+held-out ones, default 200) :func:`revsde.diffusion.edit` inverts it under its true label
+and regenerates it under three other labels (the latent is computed once per digit,
+:func:`revsde.diffusion.regenerate`): digit ``i`` with label ``y`` goes to
+``y + o mod 10`` for ``o`` in {1, 4, 7}, {2, 5, 8} or {3, 6, 9} as ``i mod 3`` is 0, 1
+or 2, so that every (source, target) pair of labels is edited (``pair_min_edits``
+times at least).  Per method and setting it records:
 
 * ``reached_judge``: the fraction of edits the independent judge
   (:func:`revsde.diffusion.pretrained.judge.digit_judge`, an SVM on 8x8 digits) reads as
@@ -21,10 +23,10 @@ the target (the latent is computed once per digit and regenerated under every ta
   source (the exactness of the inversion).
 
 Methods at equal network evaluations (``--budget`` per direction at strength 1): the
-default reversible sampler of ``encode`` (and its other lifted ODE case), ``rev_heun``,
-DDIM inversion, EDICT, BDIA and O-BELM.  Settings: strength 1, 0.75 and 0.5 at the main
-guidance scale, and guidance 1 and 4 at strength 1 (strength ``s`` regenerates
-``round(s·steps)`` of the grid's steps).
+default reversible sampler of ``encode`` (and its other lifted ODE case), the default
+sampler of ``edit`` (``rev_heun``), DDIM inversion, EDICT, BDIA and O-BELM.  Settings:
+strength 1, 0.75 and 0.5 at the main guidance scale, and guidance 1 and 4 at strength 1
+(strength ``s`` regenerates ``round(s·steps)`` of the grid's steps).
 
     python benchmarks/bench_editing.py [--quick] [--digits 200] [--budget 24]
         [--write-docs]   # docs/data/editing.json, the table in docs/howto-edit.md and
@@ -45,7 +47,7 @@ import torch
 from torch.nn import functional as F
 
 from revsde.diffusion import classifier_free, edit, pretrained, regenerate, time_grid
-from revsde.diffusion.inversion.edit import ENCODE_DEFAULTS
+from revsde.diffusion.inversion.edit import EDIT_DEFAULTS, ENCODE_DEFAULTS
 from revsde.diffusion.pretrained.digits import digit_classifier, digits_data
 from revsde.diffusion.pretrained.judge import digit_judge
 from revsde.diffusion.samplers import get_encoder
@@ -70,13 +72,24 @@ def methods(budget: int) -> list[dict]:
     out = [{"label": f"default ({name}, {case})", "sampler": name, "options": {}}]
     if other is not None:
         out.append({"label": f"{name}, {other}", "sampler": name, "options": {"case": other}})
-    out.append({"label": "rev_heun", "sampler": "rev_heun", "options": {}})
+    mine = EDIT_DEFAULTS["sampler"]
+    if mine != name:
+        out.append({"label": f"{mine} (edit's default)", "sampler": mine, "options": {}})
     out += [{"label": b, "sampler": b, "options": {}} for b in ("ddim", "edict", "bdia",
                                                                 "obelm")]
     for m in out:
         s = get_encoder(m["sampler"], **m["options"])
         m["steps"] = max(1, (budget - s.init_nfe) // s.nfe_per_step)
     return out
+
+
+#: target labels per digit
+TARGETS = 3
+
+
+def offsets(n: int, j: int) -> torch.Tensor:
+    """The ``j``-th label offset of digits ``0 .. n-1``: 1 + (i mod 3) + 3j."""
+    return 1 + torch.arange(n) % 3 + 3 * j
 
 
 def settings() -> list[tuple[float, float]]:
@@ -124,8 +137,8 @@ def run(model, judge, clf, x, y, method: dict, strength: float, guidance: float,
         ok_j, ok_c, mae, ss, blown = [], [], [], [], []
         table = torch.zeros(10, 10)
         count = torch.zeros(10, 10)
-        for offset in range(1, 10):
-            want = (y + offset) % 10
+        for j in range(TARGETS):
+            want = (y + offsets(y.numel(), j)) % 10
             out = regenerate(model, lat, {"label": F.one_hot(want, 10).to(x.dtype)},
                              guidance_scale=guidance).to(torch.float32)
             hit = judge.agrees(out, want)
@@ -156,7 +169,10 @@ def run(model, judge, clf, x, y, method: dict, strength: float, guidance: float,
         "seconds": time.perf_counter() - t0,
     }
     if pairs:
-        row["pair_success"] = (table / count.clamp(min=1)).tolist()
+        row["pair_success"] = [[round(v, 4) for v in r]
+                               for r in (table / count.clamp(min=1)).tolist()]
+        off = ~torch.eye(10, dtype=torch.bool)
+        row["pair_min_edits"] = int(count[off].min())
     return row
 
 
@@ -180,7 +196,7 @@ def measure(n_digits: int, budget: int, ref_steps: int, names=None, setting_list
                          f" mae {r['pixel_mae']:.3f} ssim {r['ssim']:.3f} lat "
                          f"{r['latent_rel_err']:.3f} rec {r['reconstruction_max']:.1e} "
                          f"({r['seconds']:.0f} s)")
-    return {"benchmark": "editing", "digits": int(x.shape[0]), "targets_per_digit": 9,
+    return {"benchmark": "editing", "digits": int(x.shape[0]), "targets_per_digit": TARGETS,
             "budget_nfe_per_direction": budget, "reference_steps": ref_steps,
             "main_guidance": MAIN_GUIDANCE, "judge_held_out_accuracy": judge.held_out_accuracy,
             "encode_defaults": {k: (v if isinstance(v, (int, str)) else str(v))
@@ -200,7 +216,8 @@ def render(data: dict) -> str:
     out = [f"Measured by `python benchmarks/bench_editing.py --write-docs` "
            f"(`docs/data/editing.json`; a test checks this table is rendered from it): "
            f"{data['digits']} held-out digits × {data['targets_per_digit']} targets = "
-           f"{data['digits'] * data['targets_per_digit']} edits per row, "
+           f"{data['digits'] * data['targets_per_digit']} edits per row (every pair of source "
+           f"and target label), "
            f"{data['budget_nfe_per_direction']} network evaluations per direction at "
            f"strength 1; independent judge: an SVM on 8×8 digits, "
            f"{100 * data['judge_held_out_accuracy']:.1f} % on the held-out real digits.",
@@ -295,7 +312,7 @@ def main(argv=None) -> int:
     ap.add_argument("--digits", type=int, default=200, help="held-out digits (1 to 297)")
     ap.add_argument("--budget", type=int, default=24,
                     help="network evaluations per direction at strength 1")
-    ap.add_argument("--reference-steps", type=int, default=128,
+    ap.add_argument("--reference-steps", type=int, default=64,
                     help="DDIM steps of the converged reference latent")
     ap.add_argument("--methods", nargs="+", default=None,
                     help="sampler names to run (default: all)")

@@ -23,8 +23,8 @@ import math
 
 import torch
 
-from .models import DiffusionModel
 from .inversion.latents import tensor_fingerprint
+from .models import DiffusionModel
 
 __all__ = ["classifier_free", "GuidedNet", "GuidanceError"]
 

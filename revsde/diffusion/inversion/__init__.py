@@ -1,5 +1,5 @@
-"""Exact inversion: ``encode``, ``decode``, ``sample`` (:mod:`.encode`), ``edit`` (:mod:`.edit`) and the
-``Latents`` they exchange (:mod:`.latents`)."""
+"""Exact inversion: ``encode``, ``decode``, ``sample`` (:mod:`.encode`), ``edit`` and
+``regenerate`` (:mod:`.edit`) and the ``Latents`` they exchange (:mod:`.latents`)."""
 
 from .edit import EditError, EditResult, edit, regenerate
 from .encode import decode, decode_state, encode, exact_quantum, model_fingerprint, sample

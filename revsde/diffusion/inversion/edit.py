@@ -54,12 +54,17 @@ from .encode import (
 from .latents import Latents
 from .reproducible import Evaluation, evaluated, evaluating, evaluation_of, for_model
 
-__all__ = ["edit", "regenerate", "EditResult", "EditError", "ENCODE_DEFAULTS"]
+__all__ = ["edit", "regenerate", "EditResult", "EditError", "EDIT_DEFAULTS",
+           "ENCODE_DEFAULTS"]
 
-#: encode's defaults of the knobs an edit shares with it (read from its signature, so
-#: an edit always inverts as a plain ``encode`` does)
+#: encode's defaults of the knobs an edit shares with it (read from its signature)
 ENCODE_DEFAULTS = {k: p.default for k, p in inspect.signature(encode).parameters.items()
                    if k in ("steps", "sampler", "grid")}
+#: edit's own defaults, chosen by ``benchmarks/bench_editing.py`` (docs/howto-edit.md):
+#: at equal network evaluations the data-prediction reversible Heun edits stably and
+#: reaches the target; a noise-prediction lifted case blows up on large edits, and a
+#: high-order sampler has too few steps to find the picture's own noise
+EDIT_DEFAULTS = {"steps": 24, "sampler": "rev_heun", "grid": "uniform_lambda"}
 
 
 class EditError(ValueError):
@@ -128,9 +133,9 @@ def edit(model: DiffusionModel, x0: torch.Tensor, *, source: dict | None = None,
             directions (:func:`revsde.diffusion.guidance.classifier_free`).
         uncond: the unconditional inputs of the guidance (default: none).
         steps, sampler, grid: the grid and the reversible sampler, as for
-            :func:`~revsde.diffusion.encode` (``None``: encode's defaults,
-            :data:`ENCODE_DEFAULTS`); a baseline name (``ddim``, ``edict``, ``bdia``,
-            ``obelm``) edits with that baseline's inversion.
+            :func:`~revsde.diffusion.encode` (``None``: :data:`EDIT_DEFAULTS`, 24 steps of
+            ``rev_heun`` on a ``uniform_lambda`` grid); a baseline name (``ddim``,
+            ``edict``, ``bdia``, ``obelm``) edits with that baseline's inversion.
         seed, keys: the Brownian path of an SDE sampler (as for ``encode``).
         dtype: the state's dtype (default as ``encode``: float64 for a model with a
             network and a Rex sampler).
@@ -144,9 +149,9 @@ def edit(model: DiffusionModel, x0: torch.Tensor, *, source: dict | None = None,
         raise EditError("edit works on a pixel-space model; this one has an autoencoder "
                         "(latent diffusion): encode/decode its latents directly")
     source, target = _check_conds(model, source, target)
-    steps = check_steps(ENCODE_DEFAULTS["steps"] if steps is None else steps)
-    sampler = ENCODE_DEFAULTS["sampler"] if sampler is None else sampler
-    grid = ENCODE_DEFAULTS["grid"] if grid is None else grid
+    steps = check_steps(EDIT_DEFAULTS["steps"] if steps is None else steps)
+    sampler = EDIT_DEFAULTS["sampler"] if sampler is None else sampler
+    grid = EDIT_DEFAULTS["grid"] if grid is None else grid
     k = _strength_steps(strength, steps)
     seed = check_seed_or_none(seed)
     guided = classifier_free(model, guidance_scale, uncond)
