@@ -53,7 +53,7 @@ def load_digit(source: str | int, size: int = 16) -> tuple[torch.Tensor, int | N
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(path).convert("L").resize((size, size), Image.BILINEAR)
+        img = Image.open(path).convert("L").resize((size, size), Image.Resampling.BILINEAR)
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"cannot read {source!r} as a picture: {e}") from e
     a = torch.as_tensor(list(img.getdata()), dtype=torch.float32).reshape(1, 1, size, size)

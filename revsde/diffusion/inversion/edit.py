@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -64,7 +64,7 @@ ENCODE_DEFAULTS = {k: p.default for k, p in inspect.signature(encode).parameters
 #: at equal network evaluations the data-prediction reversible Heun edits stably and
 #: reaches the target; a noise-prediction lifted case blows up on large edits, and a
 #: high-order sampler has too few steps to find the picture's own noise
-EDIT_DEFAULTS = {"steps": 24, "sampler": "rev_heun", "grid": "uniform_lambda"}
+EDIT_DEFAULTS: dict[str, Any] = {"steps": 24, "sampler": "rev_heun", "grid": "uniform_lambda"}
 
 
 class EditError(ValueError):
@@ -150,13 +150,13 @@ def edit(model: DiffusionModel, x0: torch.Tensor, *, source: dict | None = None,
                         "(latent diffusion): encode/decode its latents directly")
     source, target = _check_conds(model, source, target)
     steps = check_steps(EDIT_DEFAULTS["steps"] if steps is None else steps)
-    sampler = EDIT_DEFAULTS["sampler"] if sampler is None else sampler
-    grid = EDIT_DEFAULTS["grid"] if grid is None else grid
+    method: str | Sampler = EDIT_DEFAULTS["sampler"] if sampler is None else sampler
+    kind: str = EDIT_DEFAULTS["grid"] if grid is None else grid
     k = _strength_steps(strength, steps)
     seed = check_seed_or_none(seed)
     guided = classifier_free(model, guidance_scale, uncond)
     check_data_tensor(x0, "x0")
-    probe = get_encoder(sampler, **options)
+    probe = get_encoder(method, **options)
     if not probe.reversible:
         raise EditError(f"{probe.name} cannot invert; edit needs a reversible sampler or an "
                         "inversion baseline (ddim, edict, bdia, obelm)")
@@ -165,23 +165,23 @@ def edit(model: DiffusionModel, x0: torch.Tensor, *, source: dict | None = None,
         x0 = x0.to(state_dtype(model, x0, dtype))
     x0 = _check_input(model, x0, "x0")
     check_data(model, x0, "x0")
-    if (isinstance(sampler, str) and "compensated" not in options
+    if (isinstance(method, str) and "compensated" not in options
             and "compensated" in probe.options and x0.dtype in SPLITTERS):
         options["compensated"] = True  # as encode: the inverse sees the forward's inputs
-    s = get_encoder(sampler, **options)
+    s = get_encoder(method, **options)
     if s.stochastic and seed is None:
         raise EditError(f"{s.name} is stochastic: edit needs an integer seed for its "
                         "Brownian path")
     seed = seed if s.stochastic else None
     ids = tuple(range(x0.shape[0])) if keys is None else check_keys(keys, x0.shape[0])
-    ts = time_grid(model.schedule, steps, grid)[steps - k:]
+    ts = time_grid(model.schedule, steps, kind)[steps - k:]
     mode = for_model(guided, evaluation_of(reproducible))
     net = evaluated(guided, mode)
     noise = None if seed is None else Seeds(seed, ids)
     with evaluating(mode):
         enc = _encode_state(s, net, x0, ts, noise, source)
     lat = latents_of(guided, s, enc, ts, x0, x_dtype=x_dtype,
-                     grid={"kind": grid, "steps": k, "of": steps}, cond=source, seed=seed,
+                     grid={"kind": kind, "steps": k, "of": steps}, cond=source, seed=seed,
                      keys=ids, mode=mode)
     lat.extra["guidance_scale"] = float(guidance_scale)
     with evaluating(mode):
@@ -210,7 +210,7 @@ def regenerate(model: DiffusionModel, latents: Latents, target: dict, *,
     if target is None or not isinstance(target, dict):
         raise EditError("regenerate needs target=: a dict of the network's keyword inputs "
                         "(e.g. {'label': onehot})")
-    target = check_cond(model, target)
+    target_cond = check_cond(model, target)
     guided = classifier_free(model, guidance_scale, uncond)
     stored = latents.extra.get("guidance_scale") if isinstance(latents.extra, dict) else None
     if model_fingerprint(guided) != latents.model_fingerprint:
@@ -222,5 +222,5 @@ def regenerate(model: DiffusionModel, latents: Latents, target: dict, *,
     mode = Evaluation.from_dict(latents.run) if isinstance(latents.run, dict) else \
         evaluation_of(False)
     with evaluating(mode):
-        x = _decode(s, evaluated(guided, mode), latents, target)
+        x = _decode(s, evaluated(guided, mode), latents, target_cond)
     return x.to(getattr(torch, latents.x_dtype))
