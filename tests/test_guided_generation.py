@@ -50,3 +50,20 @@ def test_docs_tables_are_rendered_from_the_saved_full_run(mod):
     for res in data["results"].values():
         assert list(res) == list(mod.METHODS)
     assert mod.DOCS_IMG.stat().st_size > 10_000
+
+
+def test_memory_table_is_rendered_from_the_saved_benchmark():
+    spec = importlib.util.spec_from_file_location(
+        "bench_gradients", EXAMPLE.parents[1] / "benchmarks" / "bench_gradients.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = json.loads(bench.DOCS_DATA.read_text())
+    assert bench.quoted() == bench.render(data), (
+        "run `python benchmarks/bench_gradients.py --render` (or --write-docs to re-measure)")
+    assert not data["quick"] and {r["method"] for r in data["results"]} == set(bench.METHODS)
+    # the claim the page makes in words: the O(1) methods' memory is flat in the steps and
+    # backprop's grows with them
+    ratio = data["summary"]["memory_ratio_last_over_first"]
+    steps = sorted({r["steps"] for r in data["results"]})
+    assert all(ratio[m] <= 1.1 for m in bench.O1)
+    assert ratio["backprop"] > 0.5 * steps[-1] / steps[0]
