@@ -66,7 +66,7 @@ MARK = re.compile(r"(<!-- guided-generation-tables -->\n)(.*?)"
                   r"(\n<!-- /guided-generation-tables -->)", re.S)
 
 
-def label(m: str) -> str:
+def method_label(m: str) -> str:
     """The figure's and table's name of method ``m`` (the registry name if unlisted)."""
     return LABELS.get(m, m)
 
@@ -161,7 +161,7 @@ def figure(path: Path, results: dict, tasks: dict, start: torch.Tensor, methods)
         task, res = tasks[name], results[name]
         rows = [("start", start)] + ([("target (4x4)", task["show"])]
                                      if task["show"] is not None else [])
-        rows += [(label(m).split(" (")[0], res[m]["samples"]) for m in methods]
+        rows += [(method_label(m).split(" (")[0], res[m]["samples"]) for m in methods]
         grid = outer[row, 0].subgridspec(len(rows), n, wspace=0.04, hspace=0.08)
         for i, (label, imgs) in enumerate(rows):
             for j in range(n):
@@ -185,7 +185,7 @@ def figure(path: Path, results: dict, tasks: dict, start: torch.Tensor, methods)
         ax_nfe = fig.add_subplot(outer[row, 2])
         for m in methods:
             h = res[m]["history"]
-            text = (f"{label(m)}: {100 * h['success'][-1]:.0f}% / "
+            text = (f"{method_label(m)}: {100 * h['success'][-1]:.0f}% / "
                     f"{100 * h['judge_success'][-1]:.0f}%, {res[m]['peak_mb']:.1f} MB")
             # reversible and backprop give the same gradient: dash the one drawn on top
             style = dict(color=COLORS.get(m), lw=2, ls="--" if m == "reversible" else "-",
@@ -292,6 +292,13 @@ def main(argv=None) -> int:
                 bar.update(1)
         bar.close()
     png = args.out / "guided_generation.png"
+    out = {"figure": str(png), "iters": args.iters, "steps": args.steps, "batch": args.batch,
+           "sampler": args.sampler, "lr": args.lr, "seed": args.seed,
+           "methods": list(args.methods), "results": report,
+           "quality": quality(model, clf, judge),
+           "seconds": round(time.perf_counter() - t0, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "guided_generation.json").write_text(json.dumps(out, indent=2))
     figure(png, results, tasks, start, list(args.methods))
     copies = [p for p in (args.docs_copy, DOCS_IMG if args.write_docs else None) if p]
     for copy in copies:
@@ -299,12 +306,6 @@ def main(argv=None) -> int:
 
         # a 256-colour copy for the docs (a few times smaller than the RGBA original)
         Image.open(png).convert("RGB").quantize(256).save(copy, optimize=True)
-    out = {"figure": str(png), "iters": args.iters, "steps": args.steps, "batch": args.batch,
-           "sampler": args.sampler, "lr": args.lr, "seed": args.seed,
-           "methods": list(args.methods), "results": report,
-           "quality": quality(model, clf, judge),
-           "seconds": round(time.perf_counter() - t0, 1)}
-    (args.out / "guided_generation.json").write_text(json.dumps(out, indent=2))
     if args.write_docs:
         DOCS_DATA.write_text(json.dumps(dict(out, figure=str(DOCS_IMG.relative_to(ROOT))),
                                         indent=2) + "\n")
@@ -359,7 +360,7 @@ def render(data: dict) -> str:
             head = (f"{task} (start {_pct(r['start_success_rate'])} / "
                     f"{_pct(r['start_judge_success_rate'])})") if first else ""
             first = False
-            out.append(f"| {head} | {label(m).split(' (')[0]} | {_num(r['loss_start'])} → "
+            out.append(f"| {head} | {method_label(m).split(' (')[0]} | {_num(r['loss_start'])} → "
                        f"{_num(r['loss_end'])} | {_pct(r['success_rate'])} | "
                        f"{_pct(r['judge_success_rate'])} | {_pct(r['confirmed_rate'])} | "
                        f"{r['nfe_total']} | {r['peak_tensor_mb']:.1f} MB |")
@@ -371,7 +372,7 @@ def render(data: dict) -> str:
     for m in data["results"][tasks[0]]:
         cells = [f"{data['results'][t][m]['cosine_with_exact']:.3f}, "
                  f"{_num(data['results'][t][m]['norm_ratio_to_exact'])}" for t in tasks]
-        out.append(f"| {label(m).split(' (')[0]} | " + " | ".join(cells) + " |")
+        out.append(f"| {method_label(m).split(' (')[0]} | " + " | ".join(cells) + " |")
     out += ["", f"The guide and the judge on real and generated digits (the 297 held-out "
             f"real digits; {q['samples']} class-conditional samples, {q['samples'] // 10} per "
             f"digit, `rev_heun`, {q['sample_steps']} steps):", "",
