@@ -56,8 +56,9 @@ def load_digit(source: str | int, size: int = 16) -> tuple[torch.Tensor, int | N
         img = Image.open(path).convert("L").resize((size, size), Image.Resampling.BILINEAR)
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"cannot read {source!r} as a picture: {e}") from e
-    a = torch.as_tensor(list(img.getdata()), dtype=torch.float32).reshape(1, 1, size, size)
-    a = a / 255.0
+    import numpy as np
+
+    a = torch.as_tensor(np.asarray(img, dtype=np.float32)).reshape(1, 1, size, size) / 255.0
     if float(a.mean()) > 0.5:  # dark ink on light paper: the model's digits are bright
         a = 1.0 - a
     return a * 2.0 - 1.0, None
