@@ -171,3 +171,19 @@ def test_judge_is_accurate_deterministic_and_independent(judge):
 def test_judge_refuses_other_shapes(judge, bad):
     with pytest.raises(ValueError, match="judge"):
         judge.predict(bad)
+
+
+def test_the_editing_example_runs(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "edit_digits.py"
+    spec = importlib.util.spec_from_file_location("edit_digits", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--digits", "2", "--steps", "6", "--out", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["reconstruction_error"] < 1e-6 and len(doc["judge_reads"]) == 2
+    assert 0 <= doc["target_reached"] <= 1
+    assert (tmp_path / "edit_digits.png").stat().st_size > 2_000
