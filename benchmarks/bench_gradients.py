@@ -6,7 +6,7 @@ default), a batch of 8 noises ``x_T`` with class labels 0..7 as conditioning
 the shipped digit classifier, the ``rev_heun`` sampler (``--sampler``) on a
 ``uniform_lambda`` grid; gradients with respect to ``x_T`` and the label vectors.
 
-For each method (``reversible``, ``adjointdeis-1``, ``adjointdeis-2m``,
+For each method (every registered one: ``reversible``, the AdjointDEIS variants,
 ``backprop``, ``greedy``) and each number of steps (10, 50, 200):
 
 * ``peak_tensor_mb``: peak of the live bytes of torch CPU allocations during one
@@ -24,6 +24,9 @@ Targets: peak memory at 200 steps ≤ 1.1 × at 10 steps for ``reversible``
 and AdjointDEIS, backprop growing about linearly, reversible time ≤ 2 × backprop's.
 
     python benchmarks/bench_gradients.py [--quick] [--rounds 3] [--steps 10 50 200]
+        [--write-docs]   # also docs/data/gradients.json and the table of
+                         # docs/guided-generation.md
+        [--render]       # that table from docs/data/gradients.json only
 """
 
 from __future__ import annotations
@@ -32,19 +35,77 @@ import argparse
 import json
 import platform
 import random
+import re
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from revsde.diffusion import gradient, pretrained
+from revsde.diffusion import gradient, list_gradient_methods, pretrained
 from revsde.diffusion.pretrained.digits import digit_classifier
 from revsde.memory import peak_tensor_bytes
 
-METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "backprop", "greedy")
-O1 = ("reversible", "adjointdeis-1", "adjointdeis-2m")
+#: every registered gradient method, in the registry's order
+METHODS = tuple(m["name"] for m in list_gradient_methods())
+#: the methods whose memory does not grow with the steps
+O1 = tuple(m["name"] for m in list_gradient_methods() if m["memory"] == "O(1)")
 BATCH = 8
+ROOT = Path(__file__).resolve().parents[1]
+DOCS_PAGE = ROOT / "docs" / "guided-generation.md"
+DOCS_DATA = ROOT / "docs" / "data" / "gradients.json"
+MARK = re.compile(r"(<!-- gradient-memory-table -->\n)(.*?)(\n<!-- /gradient-memory-table -->)",
+                  re.S)
+
+
+def _g(v: float) -> str:
+    return f"{v:.2g}" if v < 0.01 else f"{v:.3g}"
+
+
+def render(data: dict) -> str:
+    """The memory and time table of docs/guided-generation.md (a test checks the page shows
+    exactly this, rendered from docs/data/gradients.json)."""
+    rows = data["results"]
+    steps = sorted({r["steps"] for r in rows})
+    by = {(r["method"], r["steps"]): r for r in rows}
+    names = list(dict.fromkeys(r["method"] for r in rows))
+    sl = " / ".join(str(n) for n in steps)
+    out = [f"Measured by `python benchmarks/bench_gradients.py --write-docs` "
+           f"({data['model']}, {data['dtype']}, batch {data['batch']}, `{data['sampler']}`, "
+           f"{data['rounds']} round(s) of timing; saved in `docs/data/gradients.json`, from "
+           "which a test checks this table is rendered):", "",
+           f"| method | peak memory (MB) at {sl} steps | time (s) | rel. error x_T vs "
+           "reversible | rel. error label | evaluations |", "|---|---|---|---|---|---|"]
+    for m in names:
+        cells = [" / ".join(_g(by[(m, n)][k]) for n in steps)
+                 for k in ("peak_tensor_mb", "time_s", "rel_err_x_T", "rel_err_cond")]
+        nfe = " / ".join(str(by[(m, n)]["nfe"]) for n in steps)
+        out.append(f"| {m} | " + " | ".join(cells) + f" | {nfe} |")
+    mem = data["summary"]["memory_ratio_last_over_first"]
+    ratio = data["summary"]["paired_time_ratio_rev_over_backprop"]
+    out += ["", f"Peak memory at {steps[-1]} steps over {steps[0]} steps: "
+            + ", ".join(f"{m} {mem[m]:.4g}" for m in names) + "."]
+    if ratio:
+        out.append("Paired time ratio reversible/backprop (median over the rounds): "
+                   + ", ".join(f"{ratio[str(n)]:.2f} at {n}" for n in steps
+                               if str(n) in ratio) + " steps.")
+    return "\n".join(out)
+
+
+def write_page(data: dict) -> None:
+    text = DOCS_PAGE.read_text()
+    if MARK.search(text) is None:
+        raise ValueError(f"{DOCS_PAGE} has no <!-- gradient-memory-table --> block")
+    DOCS_PAGE.write_text(MARK.sub(lambda m: m.group(1) + render(data) + m.group(3), text))
+
+
+def quoted() -> str:
+    """The table the page shows now."""
+    m = MARK.search(DOCS_PAGE.read_text())
+    if m is None:
+        raise ValueError(f"{DOCS_PAGE} has no <!-- gradient-memory-table --> block")
+    return m.group(2)
 
 
 def peak_tensor_mb(fn) -> float:
@@ -84,7 +145,15 @@ def main(argv=None) -> int:
     ap.add_argument("--sampler", default="rev_heun")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--quick", action="store_true", help="steps 2 4, one round (smoke test)")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="also write docs/data/gradients.json and the table of "
+                         "docs/guided-generation.md")
+    ap.add_argument("--render", action="store_true",
+                    help="no measurement: the docs table from docs/data/gradients.json")
     args = ap.parse_args(argv)
+    if args.render:
+        write_page(json.loads(DOCS_DATA.read_text()))
+        return 0
     if args.quick:
         args.steps, args.rounds = [2, 4], 1
     if "reversible" not in args.methods:
@@ -133,14 +202,19 @@ def main(argv=None) -> int:
         "reversible_time_le_2x_backprop": {
             k: v <= 2.0 for k, v in summary["paired_time_ratio_rev_over_backprop"].items()},
     }
-    print(json.dumps({
+    data = {
         "benchmark": "gradients", "model": "digits-unet", "dtype": args.dtype,
         "sampler": args.sampler, "batch": BATCH, "grid": "uniform_lambda",
         "loss": "cross_entropy(digit_classifier(x0), labels 0..7)",
         "wrt": ["x_T", "cond.label"], "rounds": args.rounds,
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "machine": platform.machine(), "results": list(rows.values()), "summary": summary,
-    }, indent=2))
+        "quick": bool(args.quick),
+    }
+    print(json.dumps(data, indent=2))
+    if args.write_docs and not args.quick:
+        DOCS_DATA.write_text(json.dumps(data, indent=2) + "\n")
+        write_page(data)
     return 0
 
 

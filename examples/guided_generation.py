@@ -7,17 +7,23 @@ Two tasks with the shipped ``digits-unet`` (run unconditionally) and digit class
 * **low-res**: match a 4x4 low-resolution copy of a real held-out digit (squared
   error after 4x4 average pooling); success means the sample shows the same digit.
 
-Each gradient method of ``revsde.diffusion.gradient`` drives the same Adam
-optimisation of ``x_T`` (kept on the sphere of its starting norm) from the same
-noises: ``greedy`` (one-step Tweedie gradient), ``adjointdeis-1``,
-``adjointdeis-2m`` (the paper's scheme), ``adjointdeis-vp1``, ``adjointdeis-vp2m``
-(exact VP weights, docs/mathematics.md §8.2), ``reversible`` (exact, O(1) memory) and
-``backprop`` (exact, O(N) memory).  It records the loss against iterations and against
-network evaluations, the success rate, the peak tensor memory of one gradient call and
-the cosine of each method's first gradient with the exact one, prints them as JSON and
-draws one figure (``out/guided_generation.png``).
+Every gradient method of ``revsde.diffusion.gradient`` (the registry's, in its order:
+``reversible`` (exact, O(1) memory), the AdjointDEIS variants (the paper's scheme and
+the exact-VP-weight ones, docs/mathematics.md §8), ``backprop`` (exact, O(N) memory) and
+``greedy`` (one-step Tweedie gradient)) drives the same Adam optimisation of ``x_T``
+(kept on the sphere of its starting norm) from the same noises.  It records the loss
+against iterations and against network evaluations, the success rate by the guiding
+classifier *and* by an independent judge (an SVM on 8x8 digits that shares nothing with
+the classifier but the training digits, :mod:`revsde.diffusion.pretrained.judge`: a
+sample that fools the classifier without reading as the digit is not confirmed), the
+peak tensor memory of one gradient call and the cosine of each method's first gradient
+with the exact one, prints them as JSON and draws one figure
+(``out/guided_generation.png``).
 
     python examples/guided_generation.py [--iters 25] [--steps 20] [--batch 8]
+        [--write-docs]   # also docs/data/guided_generation.json, the tables of
+                         # docs/guided-generation.md and docs/img/guided_generation.png
+    python examples/guided_generation.py --render   # the tables from the saved JSON only
 
 Needs scikit-learn (the held-out digits of the low-res task): pip install scikit-learn.
 """
@@ -28,19 +34,23 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from revsde.diffusion import gradient, pretrained, sample
+from revsde.diffusion import gradient, list_gradient_methods, pretrained, sample
+from revsde.diffusion.gradients import GradientAccuracyWarning
 from revsde.diffusion.pretrained.digits import digit_classifier, digits_data
+from revsde.diffusion.pretrained.judge import digit_judge
 from revsde.memory import peak_tensor_bytes
 
-METHODS = ("greedy", "adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
-           "reversible", "backprop")
+#: every registered gradient method, in the registry's order
+METHODS = tuple(m["name"] for m in list_gradient_methods())
 LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",
           "adjointdeis-2m": "AdjointDEIS-2M", "adjointdeis-vp1": "AdjointDEIS-VP1",
           "adjointdeis-vp2m": "AdjointDEIS-VP2M", "reversible": "reversible (exact, O(1))",
@@ -48,6 +58,17 @@ LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",
 COLORS = {"greedy": "tab:gray", "adjointdeis-1": "tab:orange", "adjointdeis-2m": "tab:red",
           "adjointdeis-vp1": "tab:olive", "adjointdeis-vp2m": "tab:purple",
           "reversible": "tab:blue", "backprop": "tab:green"}
+ROOT = Path(__file__).resolve().parents[1]
+DOCS_PAGE = ROOT / "docs" / "guided-generation.md"
+DOCS_DATA = ROOT / "docs" / "data" / "guided_generation.json"
+DOCS_IMG = ROOT / "docs" / "img" / "guided_generation.png"
+MARK = re.compile(r"(<!-- guided-generation-tables -->\n)(.*?)"
+                  r"(\n<!-- /guided-generation-tables -->)", re.S)
+
+
+def method_label(m: str) -> str:
+    """The figure's and table's name of method ``m`` (the registry name if unlisted)."""
+    return LABELS.get(m, m)
 
 
 @contextlib.contextmanager
@@ -98,12 +119,12 @@ def make_tasks(model, clf, x_T, steps: int, sampler: str) -> dict:
     }
 
 
-def optimise(model, clf, task, x_T, method, iters, steps, sampler, lr):
+def optimise(model, clf, judge, task, x_T, method, iters, steps, sampler, lr):
     """Adam on x_T (on its sphere); returns the history and the final samples."""
     radius = x_T.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
     z = x_T.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    hist = {"loss": [], "nfe": [], "success": []}
+    hist: dict[str, list] = {"loss": [], "nfe": [], "success": [], "judge_success": []}
     nfe = 0
     for it in range(iters + 1):
         x = on_sphere(z, radius)
@@ -115,6 +136,8 @@ def optimise(model, clf, task, x_T, method, iters, steps, sampler, lr):
         hist["loss"].append(float(r.loss) / x_T.shape[0])
         hist["nfe"].append(nfe)
         hist["success"].append(float(hit))
+        hist["judge_success"].append(float(judge.agrees(r.sample, task["target"]).float()
+                                           .mean()))
         if it == iters:
             return hist, r.sample
         opt.zero_grad()
@@ -138,7 +161,7 @@ def figure(path: Path, results: dict, tasks: dict, start: torch.Tensor, methods)
         task, res = tasks[name], results[name]
         rows = [("start", start)] + ([("target (4x4)", task["show"])]
                                      if task["show"] is not None else [])
-        rows += [(LABELS[m].split(" (")[0], res[m]["samples"]) for m in methods]
+        rows += [(method_label(m).split(" (")[0], res[m]["samples"]) for m in methods]
         grid = outer[row, 0].subgridspec(len(rows), n, wspace=0.04, hspace=0.08)
         for i, (label, imgs) in enumerate(rows):
             for j in range(n):
@@ -152,34 +175,38 @@ def figure(path: Path, results: dict, tasks: dict, start: torch.Tensor, methods)
                     ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
                 if label not in ("start", "target (4x4)"):
                     m = methods[i - (len(rows) - len(methods))]
-                    ok = bool(res[m]["hit"][j])
+                    ok, sure = bool(res[m]["hit"][j]), bool(res[m]["judge_hit"][j])
+                    colour = ("tab:green" if ok and sure else "tab:orange" if ok
+                              else "tab:red")
                     for s in ax.spines.values():
-                        s.set_edgecolor("tab:green" if ok else "tab:red")
+                        s.set_edgecolor(colour)
                         s.set_linewidth(2.0)
         ax_it = fig.add_subplot(outer[row, 1])
         ax_nfe = fig.add_subplot(outer[row, 2])
         for m in methods:
             h = res[m]["history"]
-            label = (f"{LABELS[m]}: {100 * h['success'][-1]:.0f}% reached, "
-                     f"{res[m]['peak_mb']:.1f} MB")
+            text = (f"{method_label(m)}: {100 * h['success'][-1]:.0f}% / "
+                    f"{100 * h['judge_success'][-1]:.0f}%, {res[m]['peak_mb']:.1f} MB")
             # reversible and backprop give the same gradient: dash the one drawn on top
-            style = dict(color=COLORS[m], lw=2, ls="--" if m == "reversible" else "-",
+            style = dict(color=COLORS.get(m), lw=2, ls="--" if m == "reversible" else "-",
                          zorder=3 if m == "reversible" else 2)
-            ax_it.plot(range(len(h["loss"])), h["loss"], label=label, **style)
+            ax_it.plot(range(len(h["loss"])), h["loss"], label=text, **style)
             ax_nfe.plot(h["nfe"], h["loss"], marker=".", ms=4, **style)
         ax_it.set_xlabel("iteration (Adam on x_T)")
         ax_it.set_ylabel("loss per sample")
         ax_it.set_title(f"{task['title']}: loss vs iterations", fontsize=11)
         start_hit = 100 * res[methods[0]]["history"]["success"][0]
         ax_it.legend(fontsize=8.5, loc="upper right", title_fontsize=8.5,
-                     title=f"success (start: {start_hit:.0f}%), peak memory per call")
+                     title=f"success: classifier / judge (start: {start_hit:.0f}%), "
+                           "peak memory per call")
         ax_nfe.set_xlabel("network evaluations spent")
         ax_nfe.set_title("loss vs network evaluations", fontsize=11)
         for ax in (ax_it, ax_nfe):
             ax.set_yscale("log")
             ax.grid(alpha=0.3, which="both")
-    fig.suptitle("Guided generation with digits-unet: a green frame is a sample the classifier "
-                 "reads as the wanted digit", fontsize=13)
+    fig.suptitle("Guided generation with digits-unet: green frame = the classifier and the "
+                 "independent judge read the wanted digit; orange = the classifier only",
+                 fontsize=13)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
@@ -199,7 +226,16 @@ def main(argv=None) -> int:
                     help="folder of the figure and the JSON (default: out)")
     ap.add_argument("--docs-copy", type=Path, default=None,
                     help="also write a small 256-colour copy of the figure here")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="also write docs/data/guided_generation.json, the tables of "
+                         "docs/guided-generation.md and docs/img/guided_generation.png")
+    ap.add_argument("--render", action="store_true",
+                    help="no run: the tables of docs/guided-generation.md from "
+                         "docs/data/guided_generation.json")
     args = ap.parse_args(argv)
+    if args.render:
+        write_page(json.loads(DOCS_DATA.read_text()))
+        return 0
     if args.iters < 1 or args.steps < 1 or not 1 <= args.batch <= 10:
         ap.error("need --iters >= 1, --steps >= 1 and 1 <= --batch <= 10")
     try:
@@ -210,6 +246,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     model = pretrained("digits-unet")
     clf = digit_classifier()
+    judge = digit_judge()
     g = torch.Generator().manual_seed(args.seed)
     x_T = torch.randn((args.batch, *model.image_shape), generator=g)
     x_T = x_T * model.schedule.sigma(torch.tensor(model.schedule.t_max)).float()
@@ -218,47 +255,151 @@ def main(argv=None) -> int:
         start = sample(model, x_T, steps=args.steps, sampler=args.sampler)
     from tqdm.auto import tqdm
 
-    results, report = {}, {}
-    bar = tqdm(total=len(tasks) * len(args.methods), desc="guided generation", unit="run",
-               file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
-    for name, task in tasks.items():
-        results[name], report[name] = {}, {}
-        exact = gradient(task["loss"], model, x_T, steps=args.steps, sampler=args.sampler,
-                         method="reversible").grad_x_T.flatten()
-        for m in args.methods:
-            bar.set_postfix_str(f"{name}, {m}")
-            g0 = gradient(task["loss"], model, x_T, steps=args.steps, sampler=args.sampler,
-                          method=m).grad_x_T.flatten()
-            cosine = float(g0 @ exact / (g0.norm() * exact.norm()))
-            hist, final = optimise(model, clf, task, x_T, m, args.iters, args.steps,
-                                   args.sampler, args.lr)
-            with quiet_stderr():
-                peak = peak_tensor_bytes(lambda m=m, loss=task["loss"]: gradient(
-                    loss, model, x_T, steps=args.steps, sampler=args.sampler, method=m))
-            with torch.no_grad():
-                hit = clf(final).argmax(-1) == task["target"]
-            results[name][m] = {"history": hist, "samples": final, "hit": hit,
-                                "peak_mb": peak / 2**20}
-            report[name][m] = {"loss_start": hist["loss"][0], "loss_end": hist["loss"][-1],
-                               "success_rate": hist["success"][-1],
-                               "nfe_total": hist["nfe"][-1], "peak_tensor_mb": peak / 2**20,
-                               "cosine_with_exact": cosine,
-                               "norm_ratio_to_exact": float(g0.norm() / exact.norm())}
-            bar.update(1)
-    bar.close()
+    # every method runs at --steps on purpose, outside its valid range too: measured, not warned
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientAccuracyWarning)
+        results, report = {}, {}
+        bar = tqdm(total=len(tasks) * len(args.methods), desc="guided generation", unit="run",
+                   file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+        for name, task in tasks.items():
+            results[name], report[name] = {}, {}
+            exact = gradient(task["loss"], model, x_T, steps=args.steps, sampler=args.sampler,
+                             method="reversible").grad_x_T.flatten()
+            for m in args.methods:
+                bar.set_postfix_str(f"{name}, {m}")
+                g0 = gradient(task["loss"], model, x_T, steps=args.steps, sampler=args.sampler,
+                              method=m).grad_x_T.flatten()
+                cosine = float(g0 @ exact / (g0.norm() * exact.norm()))
+                hist, final = optimise(model, clf, judge, task, x_T, m, args.iters, args.steps,
+                                       args.sampler, args.lr)
+                with quiet_stderr():
+                    peak = peak_tensor_bytes(lambda m=m, loss=task["loss"]: gradient(
+                        loss, model, x_T, steps=args.steps, sampler=args.sampler, method=m))
+                with torch.no_grad():
+                    hit = clf(final).argmax(-1) == task["target"]
+                sure = judge.agrees(final, task["target"])
+                results[name][m] = {"history": hist, "samples": final, "hit": hit,
+                                    "judge_hit": sure, "peak_mb": peak / 2**20}
+                report[name][m] = {"loss_start": hist["loss"][0], "loss_end": hist["loss"][-1],
+                                   "success_rate": hist["success"][-1],
+                                   "judge_success_rate": hist["judge_success"][-1],
+                                   "confirmed_rate": float((hit & sure).float().mean()),
+                                   "start_success_rate": hist["success"][0],
+                                   "start_judge_success_rate": hist["judge_success"][0],
+                                   "nfe_total": hist["nfe"][-1], "peak_tensor_mb": peak / 2**20,
+                                   "cosine_with_exact": cosine,
+                                   "norm_ratio_to_exact": float(g0.norm() / exact.norm())}
+                bar.update(1)
+        bar.close()
     png = args.out / "guided_generation.png"
+    out = {"figure": str(png), "iters": args.iters, "steps": args.steps, "batch": args.batch,
+           "sampler": args.sampler, "lr": args.lr, "seed": args.seed,
+           "methods": list(args.methods), "results": report,
+           "quality": quality(model, clf, judge),
+           "seconds": round(time.perf_counter() - t0, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "guided_generation.json").write_text(json.dumps(out, indent=2))
     figure(png, results, tasks, start, list(args.methods))
-    if args.docs_copy is not None:
+    copies = [p for p in (args.docs_copy, DOCS_IMG if args.write_docs else None) if p]
+    for copy in copies:
         from PIL import Image
 
         # a 256-colour copy for the docs (a few times smaller than the RGBA original)
-        Image.open(png).convert("RGB").quantize(256).save(args.docs_copy, optimize=True)
-    out = {"figure": str(png), "iters": args.iters, "steps": args.steps, "batch": args.batch,
-           "sampler": args.sampler, "lr": args.lr, "results": report,
-           "seconds": round(time.perf_counter() - t0, 1)}
-    (args.out / "guided_generation.json").write_text(json.dumps(out, indent=2))
+        Image.open(png).convert("RGB").quantize(256).save(copy, optimize=True)
+    if args.write_docs:
+        DOCS_DATA.write_text(json.dumps(dict(out, figure=str(DOCS_IMG.relative_to(ROOT))),
+                                        indent=2) + "\n")
+        write_page(out)
     print(json.dumps(out, indent=2))
     return 0
+
+
+def quality(model, clf, judge, per_digit: int = 20, steps: int = 30) -> dict:
+    """The classifier and the judge on the held-out real digits and on class-conditional
+    samples (``per_digit`` of each digit, ``rev_heun``, ``steps`` steps, seed 0)."""
+    real, real_y = digits_data(16, "test")
+    labels = torch.arange(10 * per_digit) % 10
+    with torch.no_grad():
+        fake = sample(model, (labels.numel(), *model.image_shape), steps=steps,
+                      sampler="rev_heun", seed=0, cond={"label": F.one_hot(labels, 10).float()})
+        p_real, p_fake = clf(real).softmax(-1), clf(fake).softmax(-1)
+    return {"samples": labels.numel(), "sample_steps": steps,
+            "classifier_real": float((p_real.argmax(-1) == real_y).float().mean()),
+            "classifier_real_confidence": float(p_real.max(-1).values.mean()),
+            "classifier_samples": float((p_fake.argmax(-1) == labels).float().mean()),
+            "classifier_samples_confidence": float(p_fake.max(-1).values.mean()),
+            "judge_real": judge.held_out_accuracy,
+            "judge_samples": float(judge.agrees(fake, labels).float().mean())}
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.0f} %"
+
+
+def _num(v: float) -> str:
+    return f"{v:.3g}" if v >= 1e-2 else f"{v:.2g}"
+
+
+def render(data: dict) -> str:
+    """The tables of docs/guided-generation.md (between the guided-generation-tables
+    markers) from the example's JSON; a test checks the page shows exactly this."""
+    q = data["quality"]
+    out = [f"Measured by `python examples/guided_generation.py --write-docs` "
+           f"({data['iters']} iterations, {data['steps']} `{data['sampler']}` steps, batch "
+           f"{data['batch']}, seed {data['seed']}; saved in `docs/data/guided_generation.json`, "
+           "from which a test checks these tables are rendered). Loss per sample at the start "
+           f"and after {data['iters']} iterations; network evaluations of all "
+           f"{data['iters'] + 1} gradient calls; peak tensor memory of one call; success: "
+           "the fraction of samples the guiding classifier reads as the target, and the "
+           "fraction the independent judge (an SVM on 8×8 digits) does:", "",
+           "| task | method | loss start → end | success (classifier) | success (judge) | "
+           "both | evaluations | peak memory |", "|---|---|---|---|---|---|---|---|"]
+    for task, res in data["results"].items():
+        first = True
+        for m, r in res.items():
+            head = (f"{task} (start {_pct(r['start_success_rate'])} / "
+                    f"{_pct(r['start_judge_success_rate'])})") if first else ""
+            first = False
+            out.append(f"| {head} | {method_label(m).split(' (')[0]} | {_num(r['loss_start'])} → "
+                       f"{_num(r['loss_end'])} | {_pct(r['success_rate'])} | "
+                       f"{_pct(r['judge_success_rate'])} | {_pct(r['confirmed_rate'])} | "
+                       f"{r['nfe_total']} | {r['peak_tensor_mb']:.1f} MB |")
+    tasks = list(data["results"])
+    out += ["", "Each method's first gradient (at the starting noises) against the exact one "
+            "(`reversible`), as the cosine and the norm ratio:", "",
+            "| method | " + " | ".join(f"{t}: cosine, norm ratio" for t in tasks) + " |",
+            "|---|" + "---|" * len(tasks)]
+    for m in data["results"][tasks[0]]:
+        cells = [f"{data['results'][t][m]['cosine_with_exact']:.3f}, "
+                 f"{_num(data['results'][t][m]['norm_ratio_to_exact'])}" for t in tasks]
+        out.append(f"| {method_label(m).split(' (')[0]} | " + " | ".join(cells) + " |")
+    out += ["", f"The guide and the judge on real and generated digits (the 297 held-out "
+            f"real digits; {q['samples']} class-conditional samples, {q['samples'] // 10} per "
+            f"digit, `rev_heun`, {q['sample_steps']} steps):", "",
+            "| | classifier accuracy | classifier mean confidence | judge accuracy |",
+            "|---|---|---|---|",
+            f"| real held-out digits | {100 * q['classifier_real']:.1f} % | "
+            f"{100 * q['classifier_real_confidence']:.1f} % | {100 * q['judge_real']:.1f} % |",
+            f"| samples of the asked digit | {100 * q['classifier_samples']:.1f} % | "
+            f"{100 * q['classifier_samples_confidence']:.1f} % | "
+            f"{100 * q['judge_samples']:.1f} % |",
+            "", f"The run took {data['seconds']:.0f} s."]
+    return "\n".join(out)
+
+
+def quoted() -> str:
+    """The tables docs/guided-generation.md shows now."""
+    m = MARK.search(DOCS_PAGE.read_text())
+    if m is None:
+        raise ValueError(f"{DOCS_PAGE} has no <!-- guided-generation-tables --> block")
+    return m.group(2)
+
+
+def write_page(data: dict) -> None:
+    text = DOCS_PAGE.read_text()
+    if MARK.search(text) is None:
+        raise ValueError(f"{DOCS_PAGE} has no <!-- guided-generation-tables --> block")
+    DOCS_PAGE.write_text(MARK.sub(lambda m: m.group(1) + render(data) + m.group(3), text))
 
 
 if __name__ == "__main__":

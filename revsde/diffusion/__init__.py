@@ -7,8 +7,8 @@
 * samplers (:mod:`.samplers`): ``list_samplers``, ``get_sampler``; the one-step
   method of ``rev_heun_exp``: ``ExponentialReversibleHeun`` (now in
   :mod:`revsde.solvers.exp_reversible_heun`, re-exported here);
-* inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample`` and
-  ``Latents``;
+* inversion (:mod:`.inversion`): ``encode``, ``decode``, ``sample``, ``edit``, ``regenerate`` and
+  ``Latents``; classifier-free guidance as a model: ``classifier_free`` (:mod:`.guidance`);
 * exact-inversion baselines (:mod:`.baselines`): DDIM inversion, EDICT, BDIA, O-BELM;
 * the shipped model (:mod:`.pretrained`): ``pretrained``, ``list_pretrained``.
 
@@ -19,13 +19,18 @@ from ..solvers.exp_reversible_heun import ExponentialReversibleHeun
 from . import baselines
 from .adapters import from_diffusers, from_pipeline, load_diffusers
 from .gradients import GradientError, GradientResult, gradient, list_gradient_methods
+from .guidance import GuidanceError, classifier_free
 from .inversion import (
+    EditError,
+    EditResult,
     Latents,
     LatentsFileError,
     decode,
     decode_state,
+    edit,
     encode,
     exact_quantum,
+    regenerate,
     sample,
 )
 from .models import PREDICTIONS, DiffusionModel
@@ -78,6 +83,12 @@ __all__ = [
     "decode_state",
     "sample",
     "exact_quantum",
+    "edit",
+    "regenerate",
+    "EditResult",
+    "EditError",
+    "classifier_free",
+    "GuidanceError",
     "Latents",
     "LatentsFileError",
     # baselines and the shipped model
