@@ -278,3 +278,84 @@ def test_controller_factors():
     assert c.factor(4.0, None, 2.0, False) == pytest.approx(c.safety * 4.0 ** -0.5)
     assert c.factor(0.5, 0.5, 5.0, True) == pytest.approx(c.safety * 0.5 ** (-0.3 / 5.0))
     assert c.factor(0.99, None, 2.0, False) <= 1.0
+
+
+# -- diffusion: adaptive Rex samplers --------------------------------------------------------
+@pytest.fixture(scope="module")
+def unet():
+    from revsde.diffusion import pretrained
+
+    return pretrained("small-unet")
+
+
+def _pictures(model, batch=2, size=8):
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(batch, model.channels, size, size, generator=gen) * 2 - 1
+
+
+@pytest.mark.parametrize("name", ["rex_adaptive", "rev_heun_adaptive"])
+def test_adaptive_sampler_round_trip_is_bit_for_bit_through_a_file(unet, name, tmp_path):
+    """encode records the accepted grid in the Latents (saved, checksummed); decode replays
+    it: the compensated state comes back to the pictures' bits; the evaluations counted
+    are the recorded ones."""
+    from revsde.diffusion import Latents, decode, encode
+
+    x0 = _pictures(unet)
+    calls = []
+    handle = unet.net.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        lat = encode(unet, x0, steps=4, sampler=name, rtol=1e-2, atol=1e-2)
+        enc_calls = len(calls)
+        lat.save(tmp_path / "lat.pt")
+        loaded = Latents.load(tmp_path / "lat.pt")
+        calls.clear()
+        back = decode(unet, loaded)
+        dec_calls = len(calls)
+    finally:
+        handle.remove()
+    assert lat.accepted is not None and torch.equal(loaded.accepted, lat.accepted)
+    assert lat.options["compensated"] is True
+    assert torch.equal(back, x0)
+    assert enc_calls == lat.nfe * x0.shape[0]  # reproducible mode: one sample at a time
+    assert dec_calls == lat.decode_nfe * x0.shape[0]
+    assert lat.decode_nfe < lat.nfe  # the decode replays; the encode also chose the grid
+
+
+def test_the_accepted_grid_is_in_the_checksum(unet, tmp_path):
+    from revsde.diffusion import Latents, encode
+    from revsde.diffusion.inversion.latents import LatentsFileError
+
+    lat = encode(unet, _pictures(unet, 1), steps=4, sampler="rev_heun_adaptive", rtol=1e-2,
+                 atol=1e-2)
+    lat.save(tmp_path / "lat.pt")
+    payload = torch.load(tmp_path / "lat.pt", weights_only=True)
+    payload["tensors"]["accepted"][1] += 1e-6
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(LatentsFileError, match="SHA-256"):
+        Latents.load(tmp_path / "bad.pt")
+
+
+def test_one_controller_for_the_batch(unet):
+    """The batch shares its grid: a sample's accepted steps alone differ from the batch's
+    (the controller's decisions depend on the batch), yet an item of the batch decodes
+    alone, on the batch's grid, to its bits."""
+    from revsde.diffusion import decode, encode
+
+    x0 = _pictures(unet, 3)
+    lat = encode(unet, x0, steps=4, sampler="rev_heun_adaptive", rtol=1e-2, atol=1e-2)
+    alone = [encode(unet, x0[i:i + 1], steps=4, sampler="rev_heun_adaptive", rtol=1e-2,
+                    atol=1e-2).accepted.numel() for i in range(3)]
+    assert any(n != lat.accepted.numel() for n in alone)
+    assert torch.equal(decode(unet, lat[1]), x0[1:2])
+
+
+def test_adaptive_samplers_refuse_sde_cases_and_sample():
+    from revsde.diffusion import get_sampler
+
+    with pytest.raises(ValueError, match="takes case in"):
+        get_sampler("rex_adaptive", case="sde_x0")
+    with pytest.raises(ValueError, match="must be a positive finite number"):
+        get_sampler("rex_adaptive", rtol=0.0)
+    s = get_sampler("rex_adaptive")
+    with pytest.raises(ValueError, match="pass grid=encoded.grid"):
+        s.decode_state(None, (torch.zeros(1), torch.zeros(1)), TS)

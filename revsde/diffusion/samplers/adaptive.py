@@ -124,7 +124,7 @@ class AdaptiveRexSampler(RexSampler):
         sol = sdeint_inverse(run.sde, start, ends, method=self._solver, grid=grid)
         nfe = int(probe.stats["nfe"]) + int(sol.stats["nfe"]) + self.init_nfe
         return Encoded(tuple(sol.state), nfe, start, None,
-                       decode_nfe=int(sol.stats["nfe"]) + self.init_nfe, grid=grid)
+                       decode_nfe=int(sol.stats["nfe"]), grid=grid)
 
     def _replay(self, model, state, ts, cond, grid) -> tuple[LiftedRun, tuple]:
         if grid is None:

@@ -67,6 +67,10 @@ class Sampler:
     init_nfe: int
     reversible: ClassVar[bool] = False
     wide_state: ClassVar[bool] = False
+    #: chooses its steps under error control (docs/mathematics.md §11): its evaluations per
+    #: step vary (``nfe_per_step`` is per attempted step) and a decode replays the grid
+    #: its encode accepted
+    adaptive: ClassVar[bool] = False
 
     @property
     def options(self) -> dict[str, Any]:
