@@ -33,13 +33,14 @@ def strong_error(out: torch.Tensor, ref: torch.Tensor) -> float:
     """The mean over the batch (dimension 0) of the largest absolute error of a sample:
     docs/mathematics.md §10's strong error, on one path per sample."""
     diff = (out.detach().to(torch.float64) - ref.detach().to(torch.float64)).abs()
-    return float(diff.reshape(diff.shape[0], -1).amax(1).mean())
+    value = float(diff.reshape(diff.shape[0], -1).amax(1).mean())
+    return value if math.isfinite(value) else math.inf  # a solve that blew up
 
 
 @dataclass(frozen=True)
 class WorkPoint:
     """One solve: its run, kind (``"fixed"``/``"adaptive"``), setting, evaluations,
-    error and seconds."""
+    error and seconds; ``failed``: why a solve gave no answer (its error is ``inf``)."""
 
     run: str
     kind: str
@@ -47,6 +48,7 @@ class WorkPoint:
     nfe: int
     error: float
     seconds: float
+    failed: str | None = None
 
 
 @dataclass
@@ -67,7 +69,8 @@ class WorkPrecision:
     def at_error(self, run: str, error: float) -> dict[str, float] | None:
         """The evaluations and seconds ``run`` needs for ``error``: log-linear between the
         two points whose errors bracket it (``None``: not bracketed by the points)."""
-        pts = [p for p in self.curve(run) if p.error > 0 and math.isfinite(p.error)]
+        pts = [p for p in self.curve(run)
+               if p.error > 0 and math.isfinite(p.error) and p.failed is None]
         for a, b in zip(pts, pts[1:]):
             lo, hi = sorted((a.error, b.error))
             if lo <= error <= hi and lo < hi:
@@ -90,14 +93,24 @@ def work_precision(runs: dict[str, tuple[str, Run, Sequence[float]]], reference:
                    problem: str, error: Callable[[torch.Tensor, torch.Tensor], float]
                    = strong_error) -> WorkPrecision:
     """Run each ``name: (kind, run, settings)`` over its settings; measure ``error(output,
-    reference)``, the evaluations and the time of each solve."""
+    reference)``, the evaluations and the time of each solve.  A solve that stops on
+    :class:`~revsde.StepBudgetError` or :class:`~revsde.NonFiniteError` is a point with
+    error ``inf``, no evaluations counted, and the reason in ``failed``."""
+    from ..adaptive import StepBudgetError
+    from ..loop import NonFiniteError
+
     out = WorkPrecision(problem)
     for name, (kind, run, settings) in runs.items():
         if kind not in ("fixed", "adaptive"):
             raise ValueError(f"a run's kind is 'fixed' or 'adaptive'; got {kind!r} for {name}")
         for s in settings:
             start = time.perf_counter()
-            y, nfe = run(s)
+            try:
+                y, nfe = run(s)
+            except (StepBudgetError, NonFiniteError) as err:
+                out.points.append(WorkPoint(name, kind, float(s), 0, math.inf,
+                                            time.perf_counter() - start, str(err)))
+                continue
             seconds = time.perf_counter() - start
             out.points.append(WorkPoint(name, kind, float(s), int(nfe), error(y, reference),
                                         seconds))
@@ -106,12 +119,15 @@ def work_precision(runs: dict[str, tuple[str, Run, Sequence[float]]], reference:
 
 def solver_runs(sde: Any, y0: torch.Tensor, ts: torch.Tensor, methods: Iterable[str], *,
                 steps: Sequence[int], tolerances: Sequence[float], bm: Any = None,
-                atol_ratio: float = 1.0) -> dict[str, tuple[str, Run, Sequence[float]]]:
-    """Fixed-grid (``"<method>"``, over ``steps`` per output interval) and adaptive
-    (``"<method> adaptive"``, over ``tolerances``: ``rtol = tol``, ``atol = atol_ratio·tol``)
-    runs of core solvers on ``sde`` from ``y0`` over ``ts``, all on the noise ``bm`` (a
-    path that answers any interval, e.g. :func:`revsde.make_brownian`; ``None``: an ODE).
-    A method without an error estimate gets its fixed run only."""
+                atol_ratio: float = 1.0, label: str = "", **options: Any
+                ) -> dict[str, tuple[str, Run, Sequence[float]]]:
+    """Fixed-grid (``"<method><label>"``, over ``steps`` per output interval) and adaptive
+    (``"<method><label> adaptive"``, over ``tolerances``: ``rtol = tol``,
+    ``atol = atol_ratio·tol``) runs of core solvers with solver ``options`` (e.g.
+    ``zeta``) on ``sde`` from ``y0`` over ``ts``, all on the noise ``bm`` (a path that
+    answers any interval, e.g. :func:`revsde.make_brownian`; ``None``: an ODE).  A method
+    without an error estimate gets its fixed run only; empty ``steps`` or ``tolerances``
+    leave that kind out."""
     from ..integrate import sdeint
     from ..registry import get_solver
 
@@ -120,17 +136,20 @@ def solver_runs(sde: Any, y0: torch.Tensor, ts: torch.Tensor, methods: Iterable[
     out: dict[str, tuple[str, Run, Sequence[float]]] = {}
     for m in methods:
         def fixed(n: float, m: str = m) -> tuple[torch.Tensor, int]:
-            sol = sdeint(sde, y0, ts, method=m, dt=span / (n * intervals), bm=bm)
+            # (a fixed grid too coarse for a stiff problem may blow up: error inf)
+            sol = sdeint(sde, y0, ts, method=m, dt=span / (n * intervals), bm=bm,
+                         check_finite=False, **options)
             return sol.ys[-1], sol.stats["nfe"]
 
-        out[m] = ("fixed", fixed, steps)
-        if get_solver(m).has_error_estimate:
+        if steps:
+            out[m + label] = ("fixed", fixed, steps)
+        if tolerances and get_solver(m, **options).has_error_estimate:
             def adaptive(tol: float, m: str = m) -> tuple[torch.Tensor, int]:
                 sol = sdeint(sde, y0, ts, method=m, adaptive=True, rtol=tol,
-                             atol=atol_ratio * tol, bm=bm)
+                             atol=atol_ratio * tol, bm=bm, **options)
                 return sol.ys[-1], sol.stats["nfe"]
 
-            out[f"{m} adaptive"] = ("adaptive", adaptive, tolerances)
+            out[f"{m}{label} adaptive"] = ("adaptive", adaptive, tolerances)
     return out
 
 
@@ -145,7 +164,9 @@ def plot_work_precision(wp: WorkPrecision, path: str | Path, *, title: str | Non
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for name in wp.runs():
-        pts = wp.curve(name)
+        pts = [p for p in wp.curve(name) if p.failed is None and math.isfinite(p.error)]
+        if not pts:
+            continue
         kind = pts[0].kind
         ax.loglog([p.nfe for p in pts], [max(p.error, 1e-300) for p in pts],
                   "--o" if kind == "adaptive" else "-s", label=name, markersize=4)

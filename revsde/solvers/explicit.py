@@ -52,12 +52,11 @@ class BaseMethod(Solver):
         return (y + inc,), (err,)
 
     def error_order(self, sde: SDEAdapter) -> float:
-        """The embedded estimate's local order (docs/mathematics.md §11): ``p̂ + 1`` for an
-        ODE, the strong order of the noise type plus ½ for an SDE."""
+        """The estimate's local order (docs/mathematics.md §11): ``p̂ + 1`` for an ODE; for
+        an SDE that of the Euler difference, ``1.5`` with additive noise, else ``1``."""
         if sde.is_ode:
             return self.embedded_order + 1.0
-        assert sde.noise_type is not None
-        return self.strong_order.get(sde.noise_type, 0.5) + 0.5
+        return 1.5 if sde.noise_type == "additive" else 1.0
 
 
 def oriented(step: Step, dw: Increment | None, back: bool
@@ -189,11 +188,18 @@ class StratRK(_TableauMethod):
     def increment_and_error(self, sde: SDEAdapter, step: Step, y: torch.Tensor,
                             dw: Increment | None, back: bool = False
                             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The increment (the bits of :meth:`increment`) and its embedded error estimate
-        ``Σ_i (b_i - b̂_i) K_i`` over every stage (docs/mathematics.md §11)."""
+        """The increment (the bits of :meth:`increment`) and its error estimate
+        (docs/mathematics.md §11): for an ODE the embedded ``Σ_i (b_i - b̂_i) K_i`` over every
+        stage; for an SDE the difference from the Euler step of the first stage,
+        ``Σ_i b_i K_i - K_1``, whose size is that of the terms both embedded solutions
+        miss (no Lévy area)."""
         e = self.tableau.error_weights
         if e is None:
             raise SolverError(f"{self.name} has no embedded weights, so no error estimate")
+        if dw is not None:
+            ks = self.stages(sde, step, y, dw, back, self.tableau.used_stages)
+            inc = self.weigh(step, ks)
+            return inc, inc - ks[0]
         ks = self.stages(sde, step, y, dw, back, self.tableau.stages)
         err = None
         for w, k in zip(e, ks):

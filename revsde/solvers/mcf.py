@@ -171,7 +171,7 @@ class McCallumFoster(Solver):
         y1 = ar.add(ar.couple(y0, yhat0, self.zeta, self.coupling(step)), Shift(1.0, a))
         b, err_b = base.increment_and_error(sde, bs, ar.hi(y1), dw, True)
         yhat1 = ar.add(yhat0, Shift(-1.0, b))
-        return ar.pack(y1, yhat1), (err_a, err_b)
+        return ar.pack(y1, yhat1), (err_a, err_b, a + b)
 
     def error_order(self, sde: SDEAdapter) -> float:
         """The base method's (the two increments are the base's steps)."""
