@@ -88,6 +88,27 @@ def test_tighter_tolerances_take_more_steps_and_err_less(method):
     assert errs[1] < 100 * tols[1]
 
 
+class VanDerPol(torch.nn.Module):
+    def forward(self, t, y):
+        return torch.stack([y[:, 1], 5.0 * (1 - y[:, 0] ** 2) * y[:, 1] - y[:, 0]], 1)
+
+
+def test_stiff_ish_van_der_pol():
+    """docs/mathematics.md §11: on a dissipative problem the McCallum–Foster step with
+    zeta < 1 meets its tolerance (its round-trip defect sees the coupling), and Reversible
+    Heun's parasitic mode, which no step size damps, runs the solve into its budget."""
+    f = VanDerPol()
+    y0 = torch.tensor([[2.0, 0.0], [1.5, 0.0]], dtype=F64)
+    ts = torch.tensor([0.0, 3.0], dtype=F64)
+    ref = revsde.sdeint(f, y0, ts, method="dopri5", adaptive=True, rtol=1e-11, atol=1e-11)
+    sol = revsde.sdeint(f, y0, ts, method="mcf_tsit5", adaptive=True, rtol=1e-5, atol=1e-5,
+                        zeta=0.5)
+    assert (sol.ys[-1] - ref.ys[-1]).abs().max().item() < 1e-4
+    with pytest.raises(StepBudgetError, match="reached t="):
+        revsde.sdeint(f, y0, ts, method="reversible_heun", adaptive=True, rtol=1e-3,
+                      atol=1e-3, max_steps=3000)
+
+
 def test_fixed_and_adaptive_agree_on_the_recorded_grid():
     """A fixed-grid solve on Solution.grid is the adaptive solve, bit for bit."""
     model, y0 = Oscillator(), _y0()

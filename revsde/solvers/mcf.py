@@ -162,9 +162,10 @@ class McCallumFoster(Solver):
 
     def step_with_error(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None
                         ) -> tuple[State, tuple[torch.Tensor, ...]]:
-        """:meth:`step`, bit for bit, with the embedded error estimates of its two
-        increments ``A`` and ``B`` (docs/mathematics.md §11): the errors that ``y_1`` and
-        ``ŷ_1`` take on."""
+        """:meth:`step`, bit for bit, with the error estimates of its two increments ``A``
+        and ``B`` (the errors that ``y_1`` and ``ŷ_1`` take on) and its round-trip defect
+        ``A + B``, which grows with the coupling's parasitic component
+        (docs/mathematics.md §11)."""
         ar, bs, base = self.arith, self.base_step(step), self.base
         y0, yhat0, _ = ar.unpack(state)
         a, err_a = base.increment_and_error(sde, bs, ar.hi(yhat0), dw)
