@@ -8,8 +8,8 @@ run, side by side:
   ``rtol = atol = 1e-12``.  The wrappers run with ``zeta = 0.5``: at the default 0.999
   their coupling is unstable on this dissipative problem, as Reversible Heun is at any
   step (the ``unstable`` runs: fixed grids blow up, adaptive solves use up their
-  steps).  Its round trips run on the non-stiff oscillator (``μ = 1``), at the default
-  zeta and at 0.5 (whose inverse divides by zeta at every step).
+  steps).  Its round trips run on the non-stiff oscillator (``μ = 1``) over ``[0, 3]``,
+  at the default zeta and at 0.5 (whose inverse divides by zeta at every step).
 * ``sde``: a diagonal-noise Stratonovich SDE (``benchmarks/common.py``-sized MLP drift
   and diffusion, state 8, batch 32), float64, one ``torchsde.BrownianInterval`` path for
   every solve; reference: Reversible Heun on 2^14 steps of that path.
@@ -187,11 +187,13 @@ def ode_problem(quick: bool) -> dict:
     # Round trips: the inverse of a wrapper with zeta < 1 divides by zeta at every step
     # (round-off grows like zeta^-N, docs/mathematics.md §3), so they run at the default
     # zeta = 0.999 on the non-stiff oscillator (mu = 1), where that coupling is stable.
-    mild = VanDerPol(1.0)
-    trips = roundtrips(mild, y0, ts, ["mcf_bs3", "mcf_tsit5"], 1e-6, 1e-8)
-    trips += roundtrips(mild, y0, ts, ["mcf_tsit5"], 1e-6, 1e-8, zeta=0.5)
+    # (over [0, 3]: on longer spans the coupling's parasitic mode grows on the dissipative
+    # arcs even at mu = 1, and the round-trip defect holds the steps small)
+    mild, short = VanDerPol(1.0), torch.tensor([0.0, 3.0], dtype=F64)
+    trips = roundtrips(mild, y0, short, ["mcf_bs3", "mcf_tsit5"], 1e-6, 1e-8)
+    trips += roundtrips(mild, y0, short, ["mcf_tsit5"], 1e-6, 1e-8, zeta=0.5)
     if not quick:
-        trips += roundtrips(mild, y0, ts, ["reversible_heun"], 1e-3, 1e-3)
+        trips += roundtrips(mild, y0, short, ["reversible_heun"], 1e-3, 1e-3)
     return {"points": wp.to_dict()["points"], "equal_error": equal_error(wp, pairs),
             "roundtrip": trips}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -23,8 +23,8 @@ from .checks import check_int, check_real
 from .solvers import Solver, SolverError
 from .solvers.base import State
 
-if TYPE_CHECKING:
-    from .loop import Problem
+#: a :class:`revsde.loop.Problem` (not imported: the loop imports this module)
+Problem = Any
 
 __all__ = ["Controller", "StepBudgetError", "check_adaptive", "error_ratio", "walk_adaptive"]
 

@@ -24,12 +24,14 @@ def test_bench_adaptive_quick():
         assert kinds == {"fixed", "adaptive"}, name
         assert all(p["nfe"] > 0 and p["error"] >= 0 for p in pb["points"])
     for name in ("ode", "sde"):
-        # the replayed grid comes back at round-off; an inverse with its own controller
-        # comes back at the tolerance's error (a solve that ran out of steps says so)
+        # the replayed grid comes back at round-off (grown over ~1500 steps by the
+        # inverse's division by zeta); an inverse with its own controller comes back at the
+        # tolerance's error (a solve that ran out of steps, or blew up, says so)
         done = [r for r in doc["problems"][name]["roundtrip"] if "failed" not in r]
         assert {r["method"] for r in done} >= {"mcf_bs3"}, name
         for r in done:
-            assert r["replay_error"] <= 1e-13 < r["own_controller_error"], (name, r)
+            assert r["replay_error"] <= 1e-11, (name, r)
+            assert r["own_controller_error"] > 1e3 * r["replay_error"], (name, r)
     for r in doc["problems"]["diffusion"]["roundtrip"]:
         assert r["replay_bit_for_bit"] and r["replay_error"] == 0.0
         assert r["own_controller_error"] > 1e-6
