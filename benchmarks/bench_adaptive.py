@@ -147,6 +147,7 @@ def roundtrips(f, y0, ts, methods, rtol, atol, bm=None, **options) -> list[dict]
                     "forward_nfe": sol.stats["nfe"],
                     "accepted": sol.stats["steps"], "rejected": sol.stats["rejected"],
                     "replay_error": float((back.ys[0] - y0).abs().max()),
+                    "replay_bit_for_bit": bool(torch.equal(back.state[0], y0)),
                     "replay_nfe": back.stats["nfe"],
                     "own_controller_error": float((own.ys[0] - y0).abs().max()),
                     "own_controller_nfe": own_nfe})
@@ -190,7 +191,10 @@ def ode_problem(quick: bool) -> dict:
     # (over [0, 3]: on longer spans the coupling's parasitic mode grows on the dissipative
     # arcs even at mu = 1, and the round-trip defect holds the steps small)
     mild, short = VanDerPol(1.0), torch.tensor([0.0, 3.0], dtype=F64)
+    y0 = y0 + torch.tensor([0.0, 0.1], dtype=F64)  # no zero entry (a compensated zero is ±tiny)
     trips = roundtrips(mild, y0, short, ["mcf_bs3", "mcf_tsit5"], 1e-6, 1e-8)
+    trips += roundtrips(mild, y0, short, ["mcf_bs3", "mcf_tsit5"], 1e-6, 1e-8,
+                        compensated=True)
     trips += roundtrips(mild, y0, short, ["mcf_tsit5"], 1e-6, 1e-8, zeta=0.5)
     if not quick:
         trips += roundtrips(mild, y0, short, ["reversible_heun"], 1e-3, 1e-3)
@@ -252,7 +256,7 @@ def diffusion_problem(quick: bool) -> dict:
     x_T = torch.randn(batch, model.channels, size, size, generator=gen, dtype=F64)
     x_T = x_T * float(model.schedule.sigma(torch.tensor(model.schedule.t_max, dtype=F64)))
     ts = time_grid(model.schedule, 2, "uniform_lambda")
-    ref_steps = 32 if quick else 256
+    ref_steps = 16 if quick else 256
     ref = get_sampler("rex_rk4").sample(model, x_T, time_grid(model.schedule, ref_steps,
                                                               "uniform_lambda"))
 
@@ -272,10 +276,10 @@ def diffusion_problem(quick: bool) -> dict:
             return x, calls()
         return run
 
-    steps = (4, 8, 16, 32) if quick else (4, 8, 16, 32, 64)
+    steps = (2, 4, 8) if quick else (4, 8, 16, 32, 64)
     tols = (1e-2, 1e-3) if quick else (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5)
     runs = {"rex_rk4": ("fixed", fixed("rex_rk4"), steps),
-            "rex_heun": ("fixed", fixed("rex_heun"), steps),
+            "rex_heun": ("fixed", fixed("rex_heun"), () if quick else steps),
             "rev_heun": ("fixed", fixed("rev_heun"), tuple(4 * s for s in steps)),
             "rex_adaptive": ("adaptive", adaptive("rex_adaptive"), tols),
             "rev_heun_adaptive": ("adaptive", adaptive("rev_heun_adaptive"), tols)}
@@ -283,7 +287,7 @@ def diffusion_problem(quick: bool) -> dict:
     # round trips through encode/decode (Latents), the decode replaying the accepted grid,
     # against a decode that runs its own controller (a fresh adaptive sample)
     x0 = ref.clamp(-1, 1).float()  # float32 pictures: the decode gives back their bits
-    tol = 1e-3
+    tol = 1e-2 if quick else 1e-3
     trips = []
     for name in ("rex_adaptive", "rev_heun_adaptive"):
         calls = _count(model)
