@@ -242,11 +242,11 @@ def test_adjoint_peak_memory_is_flat_in_the_accepted_steps():
         steps: list[int] = []
         return peak_tensor_bytes(go), steps[0]
 
-    (few_peak, few), (many_peak, many) = run(1e-3, True), run(1e-6, True)
-    assert many > 5 * few
+    (few_peak, few), (many_peak, many) = run(1e-2, True), run(1e-5, True)
+    assert many > 3 * few
     # measured: 32 bytes a step (a 0-d time and the step's numbers); a state is 4096 bytes
     assert many_peak - few_peak < 64 * (many - few)
-    (bp_few, _), (bp_many, _) = run(1e-3, False), run(1e-6, False)
+    (bp_few, _), (bp_many, _) = run(1e-2, False), run(1e-5, False)
     assert bp_many - bp_few > state_bytes * (many - few)
 
 
