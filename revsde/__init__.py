@@ -5,6 +5,7 @@ Public API: :func:`sdeint`, :func:`sdeint_inverse`, :func:`list_solvers`,
 :func:`make_brownian`, and the diffusion toolkit in :mod:`revsde.diffusion`.
 """
 
+from .adaptive import StepBudgetError
 from .brownian import BrownianGrid, Increment, make_brownian
 from .integrate import NonFiniteError, NonFiniteInputError, Solution, sdeint, sdeint_inverse
 from .provenance import SolverState
@@ -24,6 +25,7 @@ __all__ = [
     "Solution",
     "SolverError",
     "SolverState",
+    "StepBudgetError",
     "State",
     "get_solver",
     "list_solvers",

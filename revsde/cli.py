@@ -30,8 +30,8 @@ from pathlib import Path
 from . import __version__
 
 #: the benchmark scripts (benchmarks/bench_NAME.py of the source repository; not installed)
-BENCHMARKS = ("diffusers", "editing", "flow_inversion", "forward", "gradient_map", "gradients",
-              "inversion", "memory", "reproducible", "sample_quality", "samplers")
+BENCHMARKS = ("adaptive", "diffusers", "editing", "flow_inversion", "forward", "gradient_map",
+              "gradients", "inversion", "memory", "reproducible", "sample_quality", "samplers")
 #: the most steps ``revsde convergence --steps`` takes per run
 MAX_CONVERGENCE_STEPS = 1_000_000
 

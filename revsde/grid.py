@@ -150,6 +150,15 @@ class Grid:
         self.times.append(t)
         self._later.append(torch.tensor(t, dtype=self.dtype, device=self.device))
 
+    def pop(self) -> None:
+        """Remove the last time (a step an adaptive solve proposed and rejected); only a
+        time added by :meth:`append` can go, and the data kept of the grid is dropped."""
+        if len(self.times) <= self._tensor.numel():
+            raise ValueError("only a time added by Grid.append can be removed")
+        self.times.pop()
+        self._later.pop()
+        self._kept.clear()
+
     def h(self, n: int) -> float:
         """The step size ``t_{n+1} - t_n`` (negative backwards in time)."""
         return self.times[n + 1] - self.times[n]

@@ -63,6 +63,11 @@ class Solution:
         ts: the output times.
         bm: the Brownian motion used (pass it to :func:`sdeint_inverse`).
         method: the solver's name.
+        grid: an adaptive solve's accepted step times (``adaptive=True``), a 1-D tensor in
+            ``y0``'s dtype, one number a step; ``None`` for a solve on a given grid.  The
+            state records it too, and :func:`sdeint_inverse` replays it exactly (pass
+            ``grid=solution.grid`` with a state that lost its record, e.g. one loaded
+            from a file).
     """
 
     ys: torch.Tensor
@@ -71,6 +76,7 @@ class Solution:
     ts: torch.Tensor
     bm: Any = None
     method: str = ""
+    grid: torch.Tensor | None = None
 
 
 def _as_state(state: Any) -> tuple:
@@ -115,8 +121,11 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
            params: list[torch.Tensor] | None = None, state: State | None = None,
            entropy: int | None = None, check_finite: bool = True, progress: bool = False,
            grid: torch.Tensor | list[float] | Grid | None = None,
+           adaptive: bool = False, rtol: float | None = None, atol: float | None = None,
+           max_steps: int | None = None,
            **options: Any) -> Solution:
-    """Solve an SDE (or ODE) on the grid ``ts``, stepping at most ``dt`` at a time.
+    """Solve an SDE (or ODE) on the grid ``ts``, stepping at most ``dt`` at a time (or,
+    with ``adaptive=True``, under error control from a first step ``dt``).
 
     Args:
         sde: torchsde-style object with ``f``, ``g``, ``noise_type``, ``sde_type``;
@@ -157,6 +166,19 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
             :class:`~revsde.grid.Grid` (in ``y0``'s dtype and device) is solved on as
             it is: a caller that solves on it again (a sampler's next batch) reuses
             the solver's data of it (e.g. exponential weights).
+        adaptive: error-controlled steps (docs/mathematics.md §11): a PI controller
+            accepts a step when its embedded error estimate is within
+            ``atol + rtol·|y|`` (RMS over the batch) and picks the next; every time of
+            ``ts`` is a step time.  ``dt`` is the first step tried (default: a hundredth
+            of the span).  Needs a solver with an error estimate (``reversible_heun``,
+            ``mcf_bs3``, ``mcf_dopri5``, ``mcf_tsit5``, or the plain ``bs3``, ``dopri5``,
+            ``tsit5``) and, for an SDE, noise that answers any interval (the default
+            ``bm='interval'``, or a ``torchsde.BrownianInterval``).  The accepted grid is
+            ``Solution.grid``; :func:`sdeint_inverse` and the adjoint replay it.
+        rtol, atol: the tolerances of an adaptive solve (defaults 1e-3 and 1e-6).
+        max_steps: the budget of attempted steps of an adaptive solve (default 10000);
+            running out raises :class:`revsde.adaptive.StepBudgetError` saying how far
+            the solve got.
         **options: solver options, e.g. ``zeta`` for the ``mcf_*`` wrappers.
 
     Returns:
@@ -164,6 +186,7 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
         :func:`sdeint_inverse` can refuse a different one.
     """
     strategy = _adjoint_strategy(adjoint)
+    controller = _controller(adaptive, rtol, atol, max_steps)
     check_flag(check_finite, "check_finite")
     check_flag(progress, "progress")
     made = provenance_of(state)
@@ -174,7 +197,8 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
         if y0 is None:
             raise TypeError("sdeint needs y0 (or state=, a full solver state at ts[0])")
         ref = y0
-    problem = setup(sde, ref, ts, method, dt, bm, entropy, options, grid=grid)
+    problem = setup(sde, ref, ts, method, dt, bm, entropy, options, grid=grid,
+                    controller=controller)
     solver = problem.solver
     if state is None:
         state0 = solver.init(problem.sde, problem.t(0), ref, at=problem.at(0))
@@ -193,8 +217,10 @@ def sdeint(sde: Any, y0: torch.Tensor | None, ts: torch.Tensor | list[float], *,
         ys, final = walk(problem, state0, show=progress)
     _finish(problem, ys, final, state0, check_finite, backward=False)
     ts_t = torch.tensor(problem.ts, dtype=ref.dtype, device=ref.device)
+    accepted = (None if controller is None
+                else torch.tensor(problem.grid.times, dtype=ref.dtype, device=ref.device))
     return Solution(ys=ys, state=record(problem, final), stats=problem.stats(), ts=ts_t,
-                    bm=problem.bm, method=solver.name)
+                    bm=problem.bm, method=solver.name, grid=accepted)
 
 
 def sdeint_inverse(sde: Any, state: State, ts: torch.Tensor | list[float], *,
@@ -216,6 +242,10 @@ def sdeint_inverse(sde: Any, state: State, ts: torch.Tensor | list[float], *,
     refused with a message naming the difference.  A plain tuple is checked
     against the solver's state layout.
 
+    A state of an adaptive solve (``sdeint(..., adaptive=True)``) replays its recorded
+    accepted grid, with no controller; a state that lost its record takes
+    ``grid=solution.grid``.
+
     Returns:
         A :class:`Solution` whose ``ys`` are on ``ts`` (so ``ys[0]`` is the
         reconstructed start) and whose ``state`` is the full state at ``ts[0]``.
@@ -225,6 +255,8 @@ def sdeint_inverse(sde: Any, state: State, ts: torch.Tensor | list[float], *,
     state = _as_state_keep(state)
     ref = state[0]
     prov = provenance_of(state)
+    if prov is not None and prov.adaptive is not None and grid is None and dt is None:
+        grid = prov.grid  # the accepted grid, replayed exactly (docs/mathematics.md §11)
     problem = setup(sde, ref, ts, method, dt, bm, entropy, options, inverse=True, grid=grid)
     solver = problem.solver
     if not solver.reversible:
@@ -242,6 +274,23 @@ def sdeint_inverse(sde: Any, state: State, ts: torch.Tensor | list[float], *,
     ts_t = torch.tensor(problem.ts, dtype=ref.dtype, device=ref.device)
     return Solution(ys=ys, state=record(problem, start, inverse=True), stats=problem.stats(),
                     ts=ts_t, bm=problem.bm, method=solver.name)
+
+
+def _controller(adaptive: Any, rtol: Any, atol: Any, max_steps: Any) -> Any:
+    """The :class:`~revsde.adaptive.Controller` of ``adaptive=True`` (``None`` without)."""
+    check_flag(adaptive, "adaptive")
+    if not adaptive:
+        given = [k for k, v in (("rtol", rtol), ("atol", atol), ("max_steps", max_steps))
+                 if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to adaptive solves only; pass "
+                             "adaptive=True, or leave them out for a fixed grid")
+        return None
+    from .adaptive import Controller
+
+    kw = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("max_steps", max_steps))
+          if v is not None}
+    return Controller(**kw)
 
 
 def _as_state_keep(state: Any) -> tuple:

@@ -82,6 +82,11 @@ class Problem:
         self.levy = levy
         self.noise = noise
         self.entropy = entropy
+        #: the step-size controller of an adaptive solve (``None``: the grid is given), the
+        #: first step it tries, and the steps it rejected (docs/mathematics.md §11)
+        self.controller: Any = None
+        self.first: float = 0.0
+        self.rejected = 0
         # Fast path: a BrownianGrid built on this very grid is read cell by cell.
         times = grid.times
         self._flip = times[0] > times[-1]
@@ -99,6 +104,16 @@ class Problem:
         """Add a step to ``t`` (a grid known step by step): the grid, and the solver's and
         the equation's data of the new step (computed as for a whole grid)."""
         self.grid.append(t)
+        self._cells = None
+        if self.data is not None:
+            self.data = self.solver.prepare(self.grid, self.data)
+        if self.eq is not None:
+            self.eq = self.sde.prepare(self.grid, self.eq)
+
+    def retract(self) -> None:
+        """Take back the last step (an adaptive solve's rejected proposal): the grid, and
+        the solver's and the equation's data of it."""
+        self.grid.pop()
         self._cells = None
         if self.data is not None:
             self.data = self.solver.prepare(self.grid, self.data)
@@ -141,8 +156,12 @@ class Problem:
                                    self.dw(n))
 
     def stats(self) -> dict[str, int]:
-        """``nfe`` (drift evaluations), ``nge`` (diffusion evaluations), ``steps``."""
-        return {"nfe": self.sde.nfe, "nge": self.sde.nge, "steps": self.steps}
+        """``nfe`` (drift evaluations), ``nge`` (diffusion evaluations), ``steps``; an
+        adaptive solve adds ``rejected`` (its ``steps`` are the accepted ones)."""
+        out = {"nfe": self.sde.nfe, "nge": self.sde.nge, "steps": self.steps}
+        if self.controller is not None:
+            out["rejected"] = self.rejected
+        return out
 
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -164,14 +183,22 @@ _NEED_NOISE = (
 )
 
 
+_ADAPTIVE_NOISE = (
+    "adaptive steps query the noise on intervals no grid knows in advance: use bm='interval' "
+    "(the default with adaptive=True) or pass a torchsde.BrownianInterval, not {what}"
+)
+
+
 def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, bm: Any,
           entropy: Any, options: dict[str, Any], inverse: bool = False,
-          grid: Any = None) -> Problem:
+          grid: Any = None, controller: Any = None) -> Problem:
     """Check the inputs once and build the :class:`Problem` (solver, grid, noise).
 
     ``ref`` is the state's ``y`` (its dtype, device and shape); ``inverse=True``
     asks for the noise of a forward solve (a given ``bm``, or ``entropy``);
-    ``grid`` gives the step times explicitly (instead of ``dt``).
+    ``grid`` gives the step times explicitly (instead of ``dt``); ``controller`` (a
+    :class:`revsde.adaptive.Controller`) makes an adaptive solve, whose grid starts at
+    ``ts[0]`` and grows under error control from a first step ``dt``.
     """
     solver = get_solver(method, **options)
     sde = SDEAdapter(sde)
@@ -180,6 +207,8 @@ def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, b
     ts_list = check_ts(ts, ref)
     dt = check_dt(dt)
     entropy = check_entropy(entropy)
+    if controller is not None:
+        return _setup_adaptive(solver, sde, ref, ts_list, dt, bm, entropy, grid, controller)
     steps = None
     given = grid if isinstance(grid, Grid) else None
     if given is not None and (given.dtype != ref.dtype or given.device != ref.device):
@@ -222,6 +251,46 @@ def setup(sde: Any, ref: torch.Tensor, ts: Any, method: str | Solver, dt: Any, b
         check_bm(bm, size, ref, lo, hi, levy)
         noise, entropy = "user", None
     return Problem(solver, sde, ts_list, dt, given, out_idx, bm, levy, noise, entropy)
+
+
+def _setup_adaptive(solver: Solver, sde: SDEAdapter, ref: torch.Tensor, ts_list: list[float],
+                    dt: float | None, bm: Any, entropy: int | None, grid: Any,
+                    controller: Any) -> Problem:
+    """The :class:`Problem` of an adaptive solve: a grid of one time, ``ts[0]``, and noise
+    that answers any query interval with the same bits (docs/mathematics.md §11)."""
+    from .adaptive import check_adaptive
+
+    check_adaptive(solver, sde)
+    if grid is not None:
+        raise ValueError("pass either adaptive=True or grid (explicit step times), not both; "
+                         "an adaptive solve makes its own grid (Solution.grid)")
+    span = abs(ts_list[-1] - ts_list[0])
+    first = span / 100 if dt is None else dt
+    lo, hi = min(ts_list[0], ts_list[-1]), max(ts_list[0], ts_list[-1])
+    levy = solver.needs_levy_area
+    size = _noise_size(sde, torch.tensor(ts_list[0], dtype=ref.dtype, device=ref.device), ref)
+    noise = None
+    if size is None:
+        bm = None
+    elif bm is None or (isinstance(bm, str) and bm == "interval"):
+        noise = "interval"
+        if entropy is None:
+            entropy = int(torch.randint(0, 2**31 - 1, ()).item())
+        bm = make_brownian(lo, hi, size, dtype=ref.dtype, device=ref.device, entropy=entropy,
+                           dt=min(first, span), levy_area=levy)
+    elif isinstance(bm, (str, BrownianGrid)):
+        raise ValueError(_ADAPTIVE_NOISE.format(
+            what="bm='grid'" if isinstance(bm, str) and bm == "grid"
+            else "a BrownianGrid (its queries must fall on its fixed grid)"
+            if isinstance(bm, BrownianGrid) else f"bm={bm!r}"))
+    else:
+        check_bm(bm, size, ref, lo, hi, levy)
+        noise, entropy = "user", None
+    problem = Problem(solver, sde, ts_list, None, Grid([ts_list[0]], ref.dtype, ref.device),
+                      [0], bm, levy, noise, entropy)
+    problem.controller = controller
+    problem.first = first
+    return problem
 
 
 # -- the walks ---------------------------------------------------------------------------------
@@ -288,7 +357,14 @@ def _check_shapes(problem: Problem, start: State, end: State) -> None:
 
 def walk(problem: Problem, state: State, *, show: bool = False,
          desc: str | None = None) -> tuple[torch.Tensor, State]:
-    """Step from ``t_0`` to the end; return the outputs at ``ts`` (stacked) and the final state."""
+    """Step from ``t_0`` to the end; return the outputs at ``ts`` (stacked) and the final state.
+
+    An adaptive problem (``problem.controller``) whose grid is not yet grown is walked
+    under error control (:func:`revsde.adaptive.walk_adaptive`), growing its grid."""
+    if problem.controller is not None and problem.steps == 0:
+        from .adaptive import walk_adaptive
+
+        return walk_adaptive(problem, state, problem.controller, problem.first, show=show)
     start = state
     ys = [state[0]]
     outs = iter(problem.out_idx[1:])

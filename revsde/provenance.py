@@ -43,6 +43,8 @@ class Provenance:
         bm: the Brownian motion itself (``None`` for an ODE).
         inverse: made by :func:`revsde.sdeint_inverse` (the state at ``ts[0]``)
             rather than by :func:`revsde.sdeint` (at ``ts[-1]``).
+        adaptive: an adaptive solve's controller options (``rtol``, ``atol``,
+            ``max_steps``); ``grid`` is then its accepted grid.  ``None``: a given grid.
     """
 
     solver: str
@@ -54,6 +56,7 @@ class Provenance:
     entropy: int | None
     bm: Any
     inverse: bool = False
+    adaptive: dict[str, Any] | None = None
 
 
 class SolverState(tuple):
@@ -83,6 +86,7 @@ def record(problem: Problem, state: tuple, inverse: bool = False) -> SolverState
         solver=problem.solver.name, options=dict(problem.solver.options()), ts=problem.ts,
         grid=list(problem.grid.times), dt=problem.dt, noise=problem.noise, entropy=problem.entropy,
         bm=problem.bm, inverse=inverse,
+        adaptive=None if problem.controller is None else problem.controller.options(),
     ))
 
 
@@ -152,6 +156,12 @@ def _check_grid(prov: Provenance, problem: Problem) -> None:
     k = min(len(problem.grid.times), len(prov.grid))
     if _close(problem.grid.times[-k:], prov.grid[-k:]):
         return
+    if prov.adaptive is not None:
+        raise ValueError(
+            f"this state comes from an adaptive solve ({len(prov.grid) - 1} accepted steps); "
+            "its inverse replays that grid: leave dt and grid out (or pass "
+            "grid=solution.grid)"
+        )
     if problem.dt != prov.dt:
         raise ValueError(
             f"dt differs from the forward solve's: got dt={problem.dt!r} "

@@ -7,7 +7,8 @@ import pytest
 from revsde.solvers import BASE_METHODS, StratRK
 from revsde.solvers import tableaus as tb
 
-SHIPPED = [tb.EULER, tb.MIDPOINT, tb.HEUN, tb.RK4, tb.SEA, tb.SHARK, tb.SRA1]
+SHIPPED = [tb.EULER, tb.MIDPOINT, tb.HEUN, tb.RK4, tb.SEA, tb.SHARK, tb.SRA1, tb.BS3,
+           tb.DOPRI5, tb.TSIT5]
 
 
 @pytest.mark.parametrize("tab", SHIPPED, ids=lambda t: t.name)
@@ -21,7 +22,10 @@ def test_shipped_tableaus_are_consistent(tab):
 @pytest.mark.parametrize("cls", [c for c in BASE_METHODS if hasattr(c, "tableau")],
                          ids=lambda c: c.name)
 def test_evaluations_per_step_are_the_stages(cls):
-    assert cls.nfe_per_step == cls.tableau.stages
+    """Every stage, but a last one of weight zero in b (the end point of an embedded pair,
+    evaluated only by an error-controlled step)."""
+    tab = cls.tableau
+    assert cls.nfe_per_step == tab.stages - (tab.b[-1] == 0.0 and tab.b_hat is not None)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +71,74 @@ def test_a_new_method_derives_its_evaluations():
                          c=(0.0, 0.5, 1.0), name="kutta3")
     cls = type("Kutta3", (StratRK,), {"name": "kutta3", "tableau": three})
     assert cls.nfe_per_step == 3
+
+
+# -- embedded pairs: the order conditions, from the rooted trees (Butcher) -------------------
+def _trees(order: int) -> list[tuple]:
+    """The rooted trees with ``order`` nodes, each a sorted tuple of its children."""
+    if order == 1:
+        return [()]
+    out = set()
+
+    def forests(n: int, most: int) -> list[tuple]:
+        """Multisets of trees with ``n`` nodes in all, children of size <= ``most``."""
+        if n == 0:
+            return [()]
+        found = []
+        for k in range(min(n, most), 0, -1):
+            for t in _trees(k):
+                for rest in forests(n - k, k):
+                    found.append(tuple(sorted((t,) + rest)))
+        return found
+
+    for f in forests(order - 1, order - 1):
+        out.add(f)
+    return sorted(out)
+
+
+def _size(tree: tuple) -> int:
+    return 1 + sum(_size(c) for c in tree)
+
+
+def _gamma(tree: tuple) -> int:
+    out = _size(tree)
+    for c in tree:
+        out *= _gamma(c)
+    return out
+
+
+def _weights(tab, tree: tuple) -> list[float]:
+    """``Φ_i(τ)`` per stage: the product over children of ``Σ_j a_ij Φ_j(child)``."""
+    s = len(tab.c)
+    out = [1.0] * s
+    for child in tree:
+        inner = _weights(tab, child)
+        for i in range(s):
+            out[i] *= sum(a * x for a, x in zip(tab.a[i], inner))
+    return out
+
+
+@pytest.mark.parametrize("tab, order, embedded", [(tb.BS3, 3, 2), (tb.DOPRI5, 5, 4),
+                                                  (tb.TSIT5, 5, 4)], ids=lambda x: str(x))
+def test_embedded_pairs_satisfy_their_order_conditions(tab, order, embedded):
+    """``b`` meets every condition ``Σ b_i Φ_i(τ) = 1/γ(τ)`` up to its order and misses one
+    of the next; ``b̂`` likewise at the embedded order (17 trees up to order 5)."""
+    for weights, p in ((tab.b, order), (tab.b_hat, embedded)):
+        for n in range(1, p + 2):
+            misses = [abs(sum(w * x for w, x in zip(weights, _weights(tab, t))) - 1 / _gamma(t))
+                      for t in _trees(n)]
+            if n <= p:
+                assert max(misses) < 1e-12, (tab.name, p, n, max(misses))
+            else:
+                assert max(misses) > 1e-4, (tab.name, p, n)
+
+
+def test_embedded_weights_are_checked():
+    base = dict(a=((), (1.0,)), b=(0.5, 0.5), c=(0.0, 1.0))
+    with pytest.raises(tb.TableauError, match="b_hat has 1 entries"):
+        tb.RKTableau(name="broken", b_hat=(1.0,), **base)
+    with pytest.raises(tb.TableauError, match="b_hat sum to"):
+        tb.RKTableau(name="broken", b_hat=(1.0, 0.5), **base)
+    with pytest.raises(tb.TableauError, match="b_hat equals b"):
+        tb.RKTableau(name="broken", b_hat=(0.5, 0.5), **base)
+    assert tb.RKTableau(name="heun-euler", b_hat=(1.0, 0.0), **base).error_weights == (-0.5, 0.5)

@@ -50,10 +50,13 @@ _BASE_EXPECTED = {
     "sea": {"additive": 1.0},
     "shark": {"additive": 1.5},
     "sra1": {"additive": 1.5},
+    "bs3": {"scalar": 1.0, "diagonal": 1.0, "general": 0.5, "additive": 1.0},
+    "dopri5": {},
+    "tsit5": {},
 }
 _BASE_ODE = {
     "euler": 1.0, "euler_heun": 1.0, "heun": 2.0, "midpoint": 2.0, "rk4": 4.0,
-    "sea": 1.0, "shark": 2.0, "sra1": 2.0,
+    "sea": 1.0, "shark": 2.0, "sra1": 2.0, "bs3": 3.0, "dopri5": 5.0, "tsit5": 5.0,
 }
 
 #: Independent table of strong orders per noise type (the keys are the noise
@@ -301,6 +304,13 @@ def test_ode_order(name):
         for n in NS_ODE
     ]
     order = fitted_order(NS_ODE, errs)
+    if declared >= 5.0:
+        # The fifth-order pairs beat their order on this equation at every affordable step
+        # (tsit5 fits 5.3-5.6 from 2 to 128 steps, then round-off): at least the declared
+        # order here; their exact orders are their order conditions
+        # (tests/test_core_tableaus.py::test_embedded_pairs_satisfy_their_order_conditions).
+        assert order >= declared - TOL, f"{name}: ODE order {order:.3f}, declared {declared}"
+        return
     assert abs(order - declared) <= TOL, f"{name}: ODE order {order:.3f}, declared {declared}"
 
 

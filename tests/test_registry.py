@@ -77,7 +77,8 @@ def test_every_entry_has_the_required_metadata():
 
 
 def test_registry_names():
-    base = {"euler", "euler_heun", "heun", "midpoint", "rk4", "sea", "shark", "sra1"}
+    base = {"euler", "euler_heun", "heun", "midpoint", "rk4", "sea", "shark", "sra1", "bs3",
+            "dopri5", "tsit5"}
     heun = {"reversible_heun", "exp_reversible_heun"}
     assert set(INFO) == base | heun | {"mcf_" + b for b in base}
     for name, info in INFO.items():

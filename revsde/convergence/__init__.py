@@ -10,7 +10,9 @@
 * :func:`fit_order` — the slope of log error against log h, with its
   uncertainty (scipy);
 * :func:`roundtrip_errors` — forward-then-inverse errors of reversible methods;
-* :func:`plot_convergence`, :func:`plot_roundtrip` — the figures.
+* :func:`plot_convergence`, :func:`plot_roundtrip` — the figures;
+* :func:`work_precision`, :func:`solver_runs`, :func:`plot_work_precision` — error
+  against evaluations for fixed and adaptive grids (:class:`WorkPrecision`).
 """
 
 from .fit import OrderFit, fit_order, mean_band
@@ -36,6 +38,14 @@ from .problems import (
     register_problem,
 )
 from .roundtrip import RoundTrip, roundtrip_errors
+from .workprecision import (
+    WorkPoint,
+    WorkPrecision,
+    plot_work_precision,
+    solver_runs,
+    strong_error,
+    work_precision,
+)
 
 __all__ = [
     "METHOD_FAMILIES",
@@ -49,6 +59,8 @@ __all__ = [
     "Setup",
     "Skipped",
     "Study",
+    "WorkPoint",
+    "WorkPrecision",
     "fit_order",
     "get_problem",
     "list_methods",
@@ -57,8 +69,12 @@ __all__ = [
     "measure",
     "plot_convergence",
     "plot_roundtrip",
+    "plot_work_precision",
     "register_method_family",
     "register_problem",
     "roundtrip_errors",
+    "solver_runs",
+    "strong_error",
     "study",
+    "work_precision",
 ]

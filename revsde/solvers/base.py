@@ -113,6 +113,9 @@ class Solver:
     compensated_mode: ClassVar[bool] = False
     #: this instance runs in compensated mode (its state ends with ``y·lo, ŷ·lo``).
     compensated: bool = False
+    #: gives a local error estimate with its step (:meth:`step_with_error`), so that it
+    #: can take error-controlled steps (``sdeint(..., adaptive=True)``, docs/mathematics.md §11).
+    has_error_estimate: bool = False
 
     # -- capabilities -------------------------------------------------------------
     def check(self, sde: SDEAdapter) -> None:
@@ -234,6 +237,20 @@ class Solver:
              dw: Increment | None) -> State:
         """The state at ``step.t1`` from the state at ``step.t0``."""
         raise NotImplementedError
+
+    def step_with_error(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None
+                        ) -> tuple[State, tuple[torch.Tensor, ...]]:
+        """:meth:`step` (the same bits) and its local error estimates, each of ``y``'s shape
+        (docs/mathematics.md §11); only for solvers with ``has_error_estimate``."""
+        raise SolverError(
+            f"{self.name} has no error estimate, so it cannot take adaptive steps; use one "
+            "of 'reversible_heun', 'mcf_bs3', 'mcf_dopri5', 'mcf_tsit5' (or a fixed grid)"
+        )
+
+    def error_order(self, sde: SDEAdapter) -> float:
+        """``k`` with the error estimate of a step of size ``h`` of order ``h^k`` (the
+        controller's exponent is ``1/k``, docs/mathematics.md §11)."""
+        raise SolverError(f"{self.name} has no error estimate")
 
     def inverse(self, sde: SDEAdapter, step: Step, state: State,
                 dw: Increment | None) -> State:

@@ -36,6 +36,28 @@ class BaseMethod(Solver):
         y = state[0]
         return (y + self.increment(sde, step, y, dw),)
 
+    #: the order of an embedded solution (a method with an error estimate sets it)
+    embedded_order: ClassVar[float] = 0.0
+
+    def increment_and_error(self, sde: SDEAdapter, step: Step, y: torch.Tensor,
+                            dw: Increment | None, back: bool = False
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The increment and its error estimate (methods with ``has_error_estimate``)."""
+        raise SolverError(f"{self.name} has no error estimate")
+
+    def step_with_error(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None
+                        ) -> tuple[State, tuple[torch.Tensor, ...]]:
+        y = state[0]
+        inc, err = self.increment_and_error(sde, step, y, dw)
+        return (y + inc,), (err,)
+
+    def error_order(self, sde: SDEAdapter) -> float:
+        """The estimate's local order (docs/mathematics.md §11): ``p̂ + 1`` for an ODE; for
+        an SDE that of the Euler difference, ``1.5`` with additive noise, else ``1``."""
+        if sde.is_ode:
+            return self.embedded_order + 1.0
+        return 1.5 if sde.noise_type == "additive" else 1.0
+
 
 def oriented(step: Step, dw: Increment | None, back: bool
              ) -> tuple[torch.Tensor, float, Increment | None]:
@@ -84,7 +106,9 @@ class _TableauMethod(BaseMethod):
                 f"{type(tab).__name__}"
             )
         if "nfe_per_step" not in cls.__dict__:
-            cls.nfe_per_step = tab.stages
+            cls.nfe_per_step = getattr(tab, "used_stages", tab.stages)
+        # a tableau with embedded weights gives an error estimate (docs/mathematics.md §11)
+        cls.has_error_estimate = getattr(tab, "b_hat", None) is not None
 
     def prepare(self, grid: Grid, prior: Any = None) -> TableauNumbers | None:
         """The tableau's weights and every step's numbers as 0-d tensors, once per solve
@@ -127,14 +151,14 @@ class StratRK(_TableauMethod):
     tableau: ClassVar[tb.RKTableau]
     tableau_type = tb.RKTableau
 
-    def increment(self, sde: SDEAdapter, step: Step, y: torch.Tensor, dw: Increment | None,
-                  back: bool = False) -> torch.Tensor:
+    def stages(self, sde: SDEAdapter, step: Step, y: torch.Tensor, dw: Increment | None,
+               back: bool, count: int) -> list[torch.Tensor]:
+        """The first ``count`` stage increments ``K_i = h f(t_i, z_i) + g(t_i, z_i) W``."""
         tab, nums = self.tableau, step.data
         t, h, dw = oriented(step, dw, back)
-        a, b, hh = ((tab.a, tab.b, h) if nums is None
-                    else (nums.a, nums.b, nums.steps[step.n][back]))
+        a, hh = (tab.a, h) if nums is None else (nums.a, nums.steps[step.n][back])
         ks: list[torch.Tensor] = []
-        for row, factors, c in zip(tab.a, a, tab.c):
+        for row, factors, c in zip(tab.a[:count], a, tab.c):
             z = _combine(y, row, ks, factors)
             at = step.at(c, back)
             ti = t if c == 0.0 else sde.stage_time(t, c, h, at)
@@ -143,6 +167,12 @@ class StratRK(_TableauMethod):
             else:
                 f, g = sde.f_and_g(ti, z, at)
                 ks.append(torch.add(sde.prod(g, dw[0]), f, alpha=h))
+        return ks
+
+    def weigh(self, step: Step, ks: list[torch.Tensor]) -> torch.Tensor:
+        """The increment ``Σ_i b_i K_i`` of the stages ``ks``."""
+        tab, nums = self.tableau, step.data
+        b = tab.b if nums is None else nums.b
         out = None
         for w, factor, k in zip(tab.b, b, ks):
             if w:
@@ -150,6 +180,33 @@ class StratRK(_TableauMethod):
                 out = term if out is None else out + term
         assert out is not None, "a tableau's weights b sum to one, so one of them is nonzero"
         return out
+
+    def increment(self, sde: SDEAdapter, step: Step, y: torch.Tensor, dw: Increment | None,
+                  back: bool = False) -> torch.Tensor:
+        return self.weigh(step, self.stages(sde, step, y, dw, back, self.tableau.used_stages))
+
+    def increment_and_error(self, sde: SDEAdapter, step: Step, y: torch.Tensor,
+                            dw: Increment | None, back: bool = False
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The increment (the bits of :meth:`increment`) and its error estimate
+        (docs/mathematics.md §11): for an ODE the embedded ``Σ_i (b_i - b̂_i) K_i`` over every
+        stage; for an SDE the difference from the Euler step of the first stage,
+        ``Σ_i b_i K_i - K_1``, whose size is that of the terms both embedded solutions
+        miss (no Lévy area)."""
+        e = self.tableau.error_weights
+        if e is None:
+            raise SolverError(f"{self.name} has no embedded weights, so no error estimate")
+        if dw is not None:
+            ks = self.stages(sde, step, y, dw, back, self.tableau.used_stages)
+            inc = self.weigh(step, ks)
+            return inc, inc - ks[0]
+        ks = self.stages(sde, step, y, dw, back, self.tableau.stages)
+        err = None
+        for w, k in zip(e, ks):
+            if w:
+                err = k * w if err is None else err.add_(k, alpha=w)
+        assert err is not None, "b_hat differs from b (checked by the tableau)"
+        return self.weigh(step, ks), err
 
 
 class Euler(StratRK):
@@ -190,6 +247,41 @@ class RK4(StratRK):
     strong_order = {}
     weak_order = None
     ode_order = 4.0
+
+
+class BS3(StratRK):
+    name = "bs3"
+    description = ("Bogacki–Shampine 3(2) (Stratonovich for SDEs); embedded error estimate "
+                   "for adaptive steps")
+    tableau = tb.BS3
+    sde_types = ("stratonovich",)
+    strong_order = {"scalar": 1.0, "diagonal": 1.0, "general": 0.5, "additive": 1.0}
+    weak_order = 1.0
+    ode_order = 3.0
+    #: the order of the embedded solution (its local error is ``O(h^(p̂+1))``)
+    embedded_order = 2.0
+
+
+class Dopri5(StratRK):
+    name = "dopri5"
+    description = "Dormand–Prince 5(4), for ODEs only; embedded error estimate"
+    tableau = tb.DOPRI5
+    noise_types = ()
+    strong_order = {}
+    weak_order = None
+    ode_order = 5.0
+    embedded_order = 4.0
+
+
+class Tsit5(StratRK):
+    name = "tsit5"
+    description = "Tsitouras 5(4), for ODEs only; embedded error estimate"
+    tableau = tb.TSIT5
+    noise_types = ()
+    strong_order = {}
+    weak_order = None
+    ode_order = 5.0
+    embedded_order = 4.0
 
 
 class EulerHeun(BaseMethod):
@@ -324,4 +416,4 @@ class SRA1(AdditiveSRK):
     ode_order = 2.0
 
 
-BASE_METHODS = (Euler, EulerHeun, Heun, Midpoint, RK4, SEA, ShARK, SRA1)
+BASE_METHODS = (Euler, EulerHeun, Heun, Midpoint, RK4, SEA, ShARK, SRA1, BS3, Dopri5, Tsit5)

@@ -94,6 +94,7 @@ class McCallumFoster(Solver):
         self.ode_order = base.ode_order
         self.nfe_per_step = 2 * base.nfe_per_step
         self.needs_levy_area = base.needs_levy_area
+        self.has_error_estimate = base.has_error_estimate
 
     def options(self) -> dict[str, Any]:
         return {"zeta": self.zeta, "quantum": self.quantum, "compensated": self.compensated}
@@ -158,3 +159,21 @@ class McCallumFoster(Solver):
         a = self.increment(sde, bs, ar.hi(yhat0), dw, False, tape)
         y0 = ar.uncouple(y1, yhat0, Shift(-1.0, a), self.zeta, self.coupling(step))
         return ar.pack(y0, yhat0)
+
+    def step_with_error(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None
+                        ) -> tuple[State, tuple[torch.Tensor, ...]]:
+        """:meth:`step`, bit for bit, with the error estimates of its two increments ``A``
+        and ``B`` (the errors that ``y_1`` and ``ŷ_1`` take on) and its round-trip defect
+        ``A + B``, which grows with the coupling's parasitic component
+        (docs/mathematics.md §11)."""
+        ar, bs, base = self.arith, self.base_step(step), self.base
+        y0, yhat0, _ = ar.unpack(state)
+        a, err_a = base.increment_and_error(sde, bs, ar.hi(yhat0), dw)
+        y1 = ar.add(ar.couple(y0, yhat0, self.zeta, self.coupling(step)), Shift(1.0, a))
+        b, err_b = base.increment_and_error(sde, bs, ar.hi(y1), dw, True)
+        yhat1 = ar.add(yhat0, Shift(-1.0, b))
+        return ar.pack(y1, yhat1), (err_a, err_b, a + b)
+
+    def error_order(self, sde: SDEAdapter) -> float:
+        """The base method's (the two increments are the base's steps)."""
+        return self.base.error_order(sde)

@@ -74,6 +74,7 @@ class ReversibleHeun(Solver):
     init_nfe = 1
     exact_mode = True
     compensated_mode = True
+    has_error_estimate = True
 
     def __init__(self, quantum: float | None = None, compensated: bool = False):
         self.quantum = check_quantum(quantum)
@@ -117,3 +118,28 @@ class ReversibleHeun(Solver):
         yhat1 = ar.mirror(yhat, m)
         cache1 = self.evaluate(sde, t, ar.hi(yhat1), at)
         return ar.pack(ar.add(m, Half(sde, cache1, h, dw, c)), yhat1, cache1)
+
+    # -- error-controlled steps (docs/mathematics.md §11) ----------------------------------
+    def step_with_error(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None
+                        ) -> tuple[State, tuple[torch.Tensor, ...]]:
+        """:meth:`step` (its very bits) and the embedded error estimate
+        ``½(R(f1, g1) - R(f0, g0))``: the step's trapezoidal increment less the left-point
+        (Euler) one, from the two caches the step holds anyway (docs/mathematics.md §11);
+        no extra evaluation."""
+        out = self.step(sde, step, state, dw)
+        f0 = self.arith.unpack(state)[2]
+        f1 = self.arith.unpack(out)[2]
+        h = step.h
+        err = (f1[0] - f0[0]) * (0.5 * h)
+        if dw is not None:
+            err = err + 0.5 * sde.prod(f1[1] - f0[1], dw[0])
+        if err.shape != out[0].shape:  # a drift broadcast against the state
+            err = err.expand_as(out[0])
+        return out, (err,)
+
+    def error_order(self, sde: SDEAdapter) -> float:
+        """2 for an ODE (an Euler step's local error, ``O(h²)``); for an SDE ``1.5`` with
+        additive noise and ``1`` otherwise (Euler–Maruyama's strong order plus ½)."""
+        if sde.is_ode:
+            return 2.0
+        return 1.5 if sde.noise_type == "additive" else 1.0

@@ -54,7 +54,10 @@ class StepRows:
         self.rows: list = []
 
     def extend(self, grid: Grid) -> StepRows:
-        """These rows, with those of the steps ``grid`` has gained since."""
+        """These rows, with those of the steps ``grid`` has gained since (or without those
+        of the steps it has lost: a step taken back, :meth:`revsde.grid.Grid.pop`)."""
+        if len(self.rows) > grid.steps:
+            del self.rows[grid.steps:]
         self.rows += self.make(grid, len(self.rows), grid.steps)
         return self
 

@@ -73,7 +73,14 @@ from ..checks import (
     draw_seed,
 )
 from ..models import DiffusionModel
-from ..samplers import Encoded, RexSampler, Sampler, get_encoder, get_sampler
+from ..samplers import (
+    AdaptiveRexSampler,
+    Encoded,
+    RexSampler,
+    Sampler,
+    get_encoder,
+    get_sampler,
+)
 from ..schedules import coordinates as co
 from ..schedules import time_grid
 from ..schedules.base import NoiseSchedule
@@ -438,7 +445,7 @@ def latents_of(model: DiffusionModel, s: Sampler, enc: Encoded, ts: torch.Tensor
         residual=residual,
         x_residual=x_residual, model_fingerprint=model_fingerprint(model),
         cond_fingerprint=tensor_fingerprint(cond) if cond else None, nfe=int(enc.nfe),
-        base=s.base, library_version=_version(), extra=extra,
+        base=s.base, library_version=_version(), extra=extra, accepted=enc.grid,
     )
 
 
@@ -552,6 +559,12 @@ def _decode(s: Sampler, model: DiffusionModel, latents: Latents, cond: dict | No
     """``s.decode_state`` or ``s.decode`` of the stored state, with the stored noise."""
     noise = _noise_of(latents)
     residual = latents.residual if latents.exact else None
+    if isinstance(s, AdaptiveRexSampler):  # the encode's accepted grid, replayed
+        if state_only:
+            return s.decode_state(model, latents.state, latents.ts, cond=cond,
+                                  grid=latents.accepted)
+        return s.decode(model, latents.state, latents.ts, cond=cond, residual=residual,
+                        grid=latents.accepted)
     if isinstance(s, RexSampler):
         if state_only:
             return s.decode_state(model, latents.state, latents.ts, seed=noise, cond=cond)

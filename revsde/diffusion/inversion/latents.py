@@ -146,6 +146,10 @@ class Latents:
             dtypes, evaluation mode and threads;
             :func:`~revsde.diffusion.inversion.reproducible.fingerprint`); ``None`` in
             files of format version 1.
+        accepted: an adaptive sampler's accepted grid (its lifted clocks, noise to data,
+            in the state's dtype; one number a step, docs/mathematics.md §11), which the
+            decode replays; saved as the tensor ``accepted`` (in the checksum). ``None``:
+            a sampler on the grid ``ts``.
     """
 
     state: tuple
@@ -172,6 +176,7 @@ class Latents:
     extra: dict = field(default_factory=dict)
     keys: list | None = None
     run: dict | None = None
+    accepted: torch.Tensor | None = None
 
     # -- views ------------------------------------------------------------------
     @property
@@ -219,7 +224,8 @@ class Latents:
             return None if t is None else t.to(device)
 
         return replace(self, state=tuple(mv(s) for s in self.state),
-                       residual=mv(self.residual), x_residual=mv(self.x_residual))
+                       residual=mv(self.residual), x_residual=mv(self.x_residual),
+                       accepted=mv(self.accepted))
 
     # -- items ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -336,7 +342,7 @@ class Latents:
         """The JSON-able configuration (everything but the tensors)."""
         out = {}
         for f in fields(self):
-            if f.name in ("state", "ts", "residual", "x_residual"):
+            if f.name in ("state", "ts", "residual", "x_residual", "accepted"):
                 continue
             out[f.name] = getattr(self, f.name)
         out["shape"] = list(self.state[0].shape)
@@ -350,6 +356,8 @@ class Latents:
             out["residual"] = self.residual.detach().to("cpu")
         if self.x_residual is not None:
             out["x_residual"] = self.x_residual.detach().to("cpu")
+        if self.accepted is not None:
+            out["accepted"] = self.accepted.detach().to("cpu")
         return out
 
     def save(self, path: str | os.PathLike) -> None:
@@ -442,9 +450,16 @@ class Latents:
                 isinstance(k, int) and not isinstance(k, bool) for k in keys)):
             raise LatentsFileError(f"{where}: keys must be one integer per sample ({shape[0]}); "
                                    f"got {keys!r}")
-        known = {f.name for f in fields(cls)}
+        accepted = tensors.get("accepted")
+        if accepted is not None and (accepted.dim() != 1 or accepted.numel() < 2
+                                     or accepted.dtype != dtype):
+            raise LatentsFileError(f"{where}: the accepted grid must be a 1-D {dtype} tensor "
+                                   f"of at least two times; got {accepted.dtype}, "
+                                   f"{tuple(accepted.shape)}")
+        known = {f.name for f in fields(cls)} - {"accepted"}
         kwargs = {k: v for k, v in md.items() if k in known}
-        return cls(state=state, ts=ts, residual=res, x_residual=xres, **kwargs)
+        return cls(state=state, ts=ts, residual=res, x_residual=xres, accepted=accepted,
+                   **kwargs)
 
     def __repr__(self) -> str:
         return (f"Latents(sampler={self.sampler!r}, options={self.options}, steps={self.steps}, "

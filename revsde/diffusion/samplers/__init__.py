@@ -34,6 +34,7 @@ from typing import Any
 
 from ...registry import SOLVERS, Registry
 from ..checks import check_grid, check_model
+from .adaptive import AdaptiveRexSampler
 from .base import Encoded, Sampler
 from .baseline_methods import BDIA, EDICT, OBELM, DDIMInversion
 from .baselines import Baseline, Levels
@@ -61,6 +62,7 @@ __all__ = [
     "LiftedProblem",
     "ReferenceSampler",
     "RexSampler",
+    "AdaptiveRexSampler",
     "check_grid",
     "check_model",
     "get_sampler",
@@ -119,6 +121,29 @@ def _rex(name: str, method: str, stochastic: bool) -> Callable[..., RexSampler]:
     return build
 
 
+def _adaptive(name: str, method: str) -> Callable[..., AdaptiveRexSampler]:
+    """The builder of an adaptive Rex sampler of solver ``method`` (docs/mathematics.md §11):
+    the probability-flow ODE, its steps in the lifted clock under error control."""
+    allowed = cases_for(SOLVERS.get(method), False)
+    uses_zeta = SOLVERS.get(method).uses_zeta
+
+    def build(case: str = DEFAULT_ODE_CASE, zeta: float = 0.999, compensated: bool = False,
+              rtol: float = 1e-4, atol: float = 1e-4, dt: float | None = None,
+              max_steps: int = 10_000) -> AdaptiveRexSampler:
+        return AdaptiveRexSampler(name, method, _check_case(name, case, allowed),
+                                  zeta if uses_zeta else None, None, compensated, rtol=rtol,
+                                  atol=atol, dt=dt, max_steps=max_steps)
+
+    def build_plain(case: str = DEFAULT_ODE_CASE, compensated: bool = False,
+                    rtol: float = 1e-4, atol: float = 1e-4, dt: float | None = None,
+                    max_steps: int = 10_000) -> AdaptiveRexSampler:
+        return build(case, 0.999, compensated, rtol, atol, dt, max_steps)
+
+    out: Callable[..., AdaptiveRexSampler] = build if uses_zeta else build_plain
+    out.__name__ = name
+    return out
+
+
 SAMPLERS: Registry[Sampler] = Registry("sampler", (ReferenceSampler, RexSampler))
 for _name, _build in (
     ("ddim", _reference("ddim", sample_ddim, "eps", False, 1.0,
@@ -139,6 +164,8 @@ for _name, _build in (
     ("rev_heun_sde", _rex("rev_heun_sde", "reversible_heun", True)),
     ("rev_heun_exp", _rex("rev_heun_exp", "exp_reversible_heun", False)),
     ("rev_heun_exp_sde", _rex("rev_heun_exp_sde", "exp_reversible_heun", True)),
+    ("rex_adaptive", _adaptive("rex_adaptive", "mcf_bs3")),
+    ("rev_heun_adaptive", _adaptive("rev_heun_adaptive", "reversible_heun")),
 ):
     SAMPLERS.register(_name, _build)
 del _name, _build

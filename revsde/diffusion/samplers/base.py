@@ -45,7 +45,8 @@ class Encoded(NamedTuple):
     ``start``: the full state the solve started from at ``ts[-1]`` and ``ys`` the state
     ``y`` at every grid time (a Rex sampler's exact mode checks its range and residuals
     with them; ``None`` otherwise); ``decode_nfe``: the evaluations of a decode where
-    they differ from ``nfe`` (else ``None``).
+    they differ from ``nfe`` (else ``None``); ``grid``: an adaptive sampler's accepted
+    steps (its clocks, noise to data), which the decode replays (else ``None``).
     """
 
     state: tuple
@@ -53,6 +54,7 @@ class Encoded(NamedTuple):
     start: tuple | None = None
     ys: torch.Tensor | None = None
     decode_nfe: int | None = None
+    grid: torch.Tensor | None = None
 
 
 class Sampler:
@@ -65,6 +67,10 @@ class Sampler:
     init_nfe: int
     reversible: ClassVar[bool] = False
     wide_state: ClassVar[bool] = False
+    #: chooses its steps under error control (docs/mathematics.md §11): its evaluations per
+    #: step vary (``nfe_per_step`` is per attempted step) and a decode replays the grid
+    #: its encode accepted
+    adaptive: ClassVar[bool] = False
 
     @property
     def options(self) -> dict[str, Any]:

@@ -123,7 +123,10 @@ class GridDrift:
         self.index: list[int | None] = []
 
     def extend(self, grid: Grid) -> GridDrift:
-        """This view, with the times ``grid`` has gained since."""
+        """This view, with the times ``grid`` has gained since (or without those it has
+        lost: a step taken back)."""
+        if len(self.index) > len(grid.times):
+            del self.index[len(grid.times):]
         self.index += [self._where.get(t) for t in grid.times[len(self.index):]]
         return self
 
