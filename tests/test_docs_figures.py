@@ -181,8 +181,8 @@ def test_the_baselines_tables_are_the_benchmarks_and_a_fresh_column_agrees():
     assert gen_figures.inversion_differences(doc, fresh) == []
     stale = copy.deepcopy(doc)
     for r in stale["rows"]:
-        if r["method"] == "ddim":
-            r["max_abs"] *= 1.1
+        if r["method"] == "ddim":  # a DDIM error (truncation) 10 % off
+            r["max_abs_per_picture"] = [1.1 * v for v in r["max_abs_per_picture"]]
     assert gen_figures.inversion_differences(stale, fresh)
 
 
