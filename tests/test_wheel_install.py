@@ -1,4 +1,4 @@
-"""Issue #21's list re-tried from a ``pip install`` of the wheel, without extras.
+"""A new user's first hour re-tried from a ``pip install`` of the wheel, without extras.
 
 The module builds the wheel from this checkout (``pip wheel --no-deps``), makes a new
 virtual environment in a temporary folder, installs the wheel there with pip (no
