@@ -123,3 +123,72 @@ def test_the_limits_the_docs_quote_are_the_codes():
     ode, sde = (f"{EXPECTED_ERROR[k]:.0e}".replace("e-0", "e-") for k in ("ode", "sde"))
     assert f"costs about {ode} (max abs, data in [-1, 1]) with an ODE sampler and about " \
            f"{sde} with an SDE sampler" in page
+
+
+def test_the_diffusion_page_orders_are_the_saved_study():
+    from gen_solver_table import load_measured
+
+    assert gen_figures.diffusion_quoted() == gen_figures.diffusion_blocks(load_measured()), (
+        "regenerate: python docs/scripts/gen_figures.py")
+
+
+def test_a_fresh_fit_of_the_sampler_orders_agrees_with_the_saved_study():
+    """A representative subset (one PF-ODE sampler, a few seconds);
+    ``gen_figures.py --study`` reruns all of it."""
+    from gen_solver_table import load_measured
+
+    data = load_measured()
+    fresh = gen_figures.fresh_orders(data)
+    assert gen_figures.order_differences(data, fresh) == []
+    # not vacuous: an order off by 0.02 (a change in the table's last digit) is caught
+    stale = copy.deepcopy(data)
+    for r in stale["results"]:
+        if (r["method"], r["problem"]) == gen_figures.ORDER_SUBSET[0]:
+            r["order"] += 0.02
+    assert len(gen_figures.order_differences(stale, fresh)) == 1
+
+
+def test_the_ideal_denoiser_table_is_the_saved_measurement_and_a_fresh_one_agrees():
+    """docs/diffusion.md's round trips of the ideal denoiser: the block is the saved JSON's
+    table, and a fresh run of a representative subset (three rows, both dtypes and states,
+    at the first step count) agrees within the round-trip tolerance."""
+    saved = gen_figures.load_ideal()
+    assert gen_figures.diffusion_quoted()["ideal"] == gen_figures.ideal_table(saved), (
+        "regenerate: python docs/scripts/gen_figures.py --ideal")
+    fresh = gen_figures.measure_ideal_roundtrips(gen_figures.IDEAL_STEPS[:1],
+                                                 gen_figures.IDEAL_CHECK)
+    assert len(fresh["rows"]) == 4 * len(gen_figures.IDEAL_CHECK)
+    assert gen_figures.ideal_differences(saved, fresh) == []
+    # not vacuous: a plain-sums noise-prediction error 5x off is caught
+    stale = copy.deepcopy(saved)
+    for r in stale["rows"]:
+        if r["case"] == "ode_eps" and r["state"] == "plain" and r["dtype"] == "float32":
+            r["errors"] = [5 * v for v in r["errors"]]
+    assert gen_figures.ideal_differences(stale, fresh)
+
+
+def test_the_baselines_tables_are_the_benchmarks_and_a_fresh_column_agrees():
+    """docs/baselines.md's table is benchmarks/bench_inversion.py's saved JSON, its
+    published anchor the benchmark's ANCHOR; the first step count's float32 column, run
+    afresh by the benchmark's code, agrees (5 % for truncation errors, a factor of 4 at
+    round-off level)."""
+    doc = gen_figures.load_inversion()
+    assert doc["args"] == list(gen_figures.INVERSION_ARGS)
+    assert gen_figures.baselines_quoted() == gen_figures.baselines_blocks(doc), (
+        "regenerate: python docs/scripts/gen_figures.py")
+    fresh = gen_figures.measure_inversion_subset(doc)
+    assert {r["method"] for r in fresh} == {r["method"] for r in doc["rows"]} - {"rex_rk4"}
+    assert gen_figures.inversion_differences(doc, fresh) == []
+    stale = copy.deepcopy(doc)
+    for r in stale["rows"]:
+        if r["method"] == "ddim":  # a DDIM error (truncation) 10 % off
+            r["max_abs_per_picture"] = [1.1 * v for v in r["max_abs_per_picture"]]
+    assert gen_figures.inversion_differences(stale, fresh)
+
+
+def test_the_adjoint_tolerances_the_docs_quote_are_the_tests():
+    """docs/adjoint.md quotes tests/test_adjoint.py's tolerances (and no measured values)."""
+    source = (DOCS.parent / "tests" / "test_adjoint.py").read_text()
+    (f64, f32), = re.findall(r"^TOL = \{F64: ([0-9.e-]+), F32: ([0-9.e-]+)\}", source, re.M)
+    page = " ".join((DOCS / "adjoint.md").read_text().split())
+    assert f"tolerance, {f64} in float64 and {f32} in float32" in page

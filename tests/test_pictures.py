@@ -166,3 +166,49 @@ def test_an_integer_dtype_is_refused(dtype):
         load_picture(dtype=dtype)
     with pytest.raises(PictureError, match="floating torch.dtype"):
         picture_tensor(np.ones((2, 2, 3)), dtype=dtype)
+
+
+# -- the API's range check takes how the picture was read, not a guess from its values -----
+@pytest.fixture(scope="module")
+def shipped():
+    from revsde.diffusion.pretrained import pretrained
+
+    return pretrained("small-unet", dtype=torch.float32)
+
+
+def test_a_bright_picture_from_load_picture_is_encoded(tmp_path, shipped):
+    """``encode(model, load_picture("snow.jpg"))`` (every pixel >= 128: no negative value
+    in [-1, 1]) is accepted, its range taken from the file's bit depth, and comes back."""
+    from revsde.diffusion import decode, encode
+    from revsde.diffusion.checks import Picture
+
+    path = tmp_path / "snow.jpg"
+    Image.fromarray(bright_picture(16, 16)).save(path, quality=95)
+    for dtype in (torch.float64, torch.float32):  # float32: encode converts to its state
+        x = load_picture(str(path), channels=shipped.channels, dtype=dtype)
+        assert isinstance(x, Picture) and float(x.min()) >= 0.0
+        with torch.no_grad():
+            back = decode(shipped, encode(shipped, x, steps=2))
+        assert float((back - x).abs().max()) <= 1e-5
+    # the same values as a plain tensor are still guessed at (a [0, 1] picture passed
+    # raw looks the same), and an operation on the picture gives a plain tensor
+    for plain in (x.as_subclass(torch.Tensor), x * 1.0, torch.cat([x, x])):
+        assert type(plain) is torch.Tensor
+        with pytest.raises(ValueError, match=r"no negative value.*load_picture.*check_range"):
+            encode(shipped, plain, steps=2)
+
+
+def test_a_picture_read_into_another_range_than_the_models_is_refused(tmp_path, shipped):
+    """A model taking [0, 1] gets a picture read into [-1, 1]: refused by how it was read
+    (its values alone, all >= 0, would fit [0, 1] and go through silently wrong)."""
+    from revsde.diffusion import DiffusionModel, encode
+
+    path = tmp_path / "snow.png"
+    Image.fromarray(bright_picture(16, 16)).save(path)
+    x = load_picture(str(path), channels=shipped.channels, dtype=torch.float32)
+    other = DiffusionModel(shipped.net, shipped.schedule, shipped.prediction)
+    other.channels, other.data_range = shipped.channels, (0.0, 1.0)
+    with pytest.raises(ValueError, match=r"read from its file into \[-1, 1\].*takes \[0, 1\]"):
+        encode(other, x, steps=2)
+    with torch.no_grad():  # the caller rescales: a plain tensor in [0, 1], accepted
+        encode(other, (x + 1) / 2, steps=2)

@@ -1,4 +1,4 @@
-"""Issue #21's list re-tried from a ``pip install`` of the wheel, without extras.
+"""A new user's first hour re-tried from a ``pip install`` of the wheel, without extras.
 
 The module builds the wheel from this checkout (``pip wheel --no-deps``), makes a new
 virtual environment in a temporary folder, installs the wheel there with pip (no
@@ -261,6 +261,8 @@ refused("data_range 0", lambda: D.encode(m, x, steps=2, data_range=0))
 refused("exact yes", lambda: D.encode(m, x, steps=2, exact="yes"))
 lat = D.encode(m, x, steps=np.int64(3))
 out["numpy steps"] = float((D.decode(m, lat) - x).abs().max())
+snow = load_picture(pics["bright"], max_side=8, dtype=torch.float32)  # every pixel >= 128
+out["bright api"] = float((D.decode(m, D.encode(m, snow, steps=2)) - snow).abs().max())
 refused("save folder", lambda: lat.save(pics["folder"]))
 refused("save missing", lambda: lat.save(pics["folder"] + "/missing/lat.pt"))
 class S(torch.nn.Module):
@@ -523,6 +525,8 @@ def test_the_api_cases_are_refused_with_the_librarys_messages(wheel):
         assert cls in ("", name) and fragment in message, (key, name, message)
         assert "\n" not in message.strip(), (key, message)
     assert got["numpy steps"] <= 1e-6
+    # encode(model, load_picture("snow.jpg")) was refused as "no negative value"
+    assert got["bright api"] <= 1e-6
     assert got["y0 kept"] is True
 
 

@@ -7,6 +7,10 @@
                                                     # numbers of the docs and the README
     python docs/scripts/gen_figures.py --study      # also rerun the convergence study
                                                     # (~1-2 min) and the solver table
+    python docs/scripts/gen_figures.py --ideal      # also re-measure diffusion.md's ideal
+                                                    # denoiser round trips (a few minutes)
+    python docs/scripts/gen_figures.py --inversion  # also rerun bench_inversion.py for
+                                                    # baselines.md (~10 min)
     python docs/scripts/gen_figures.py --check      # compare a fresh measurement with the
                                                     # docs (what tests/test_docs_figures.py
                                                     # does), write nothing
@@ -24,6 +28,16 @@ What it owns:
   (whatever they are: the defaults are read from the command, not from here);
 * ``docs/convergence.md``'s count of runs and methods and its note on the orders above
   the declared ones (``<!-- convergence:NAME -->``), from the saved study;
+* ``docs/diffusion.md``'s table of the samplers' fitted orders
+  (``<!-- diffusion:orders -->``), from the saved study (a fresh fit of
+  :data:`ORDER_SUBSET` within :data:`ORDER_ABS`);
+* ``docs/data/ideal_roundtrips.json`` and ``docs/diffusion.md``'s table of the ideal
+  denoiser's round trips (``<!-- diffusion:ideal -->``; a fresh run of
+  :data:`IDEAL_CHECK` at 10 steps within the round-trip tolerance below);
+* ``docs/data/inversion.json`` (``benchmarks/bench_inversion.py`` with
+  :data:`INVERSION_ARGS`, ``--inversion``) and ``docs/baselines.md``'s table from it
+  (``<!-- baselines:shipped -->``; a fresh run of the first step count's float32 column,
+  with the ``revsde invert`` rule below);
 * ``docs/pretrained.md``'s generated blocks (``<!-- pretrained:NAME -->``): the shipped
   model's training configuration, time, loss and denoising check, from the record in
   its weight file (``tests/test_pretrained.py`` re-measures the denoising check);
@@ -318,6 +332,314 @@ def write_convergence(data: dict) -> None:
     PAGE.write_text(text)
 
 
+# -- docs/diffusion.md's sampler orders, from the saved study -----------------------------------
+DIFFUSION = DOCS / "diffusion.md"
+#: a fresh fit of a sampler's order agrees with the saved one within this (the study is
+#: deterministic: a fresh fit differs in round-off only; 0.01 is the table's last digit)
+ORDER_ABS = 0.01
+#: the sampler rows re-measured by the fresh check (a cheap one, ~1-2 s; the full study is
+#: ``gen_figures.py --study``)
+ORDER_SUBSET = (("rev_heun_exp", "pf_ode"),)
+SAMPLER_PROBLEMS = {"pf_ode": "PF-ODE", "reverse_sde": "reverse SDE"}
+
+
+def _dblock(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- diffusion:{name} -->\n)(.*?)\n?(<!-- /diffusion:{name} -->)",
+                      re.S)
+
+
+def diffusion_blocks(data: dict, ideal: dict | None = None) -> dict[str, str]:
+    """docs/diffusion.md's table of the samplers' fitted orders, from the study's JSON, and
+    of the ideal denoiser's round trips (``docs/data/ideal_roundtrips.json``)."""
+    rows = ["| sampler | problem | steps | fitted order (95 % interval) | declared |",
+            "|---|---|---|---|---|"]
+    for r in data["results"]:
+        if r["problem"] in SAMPLER_PROBLEMS and r.get("declared") is not None:
+            rows.append(f"| `{r['method']}` | {SAMPLER_PROBLEMS[r['problem']]} | "
+                        f"{r['steps'][0]}–{r['steps'][-1]} | {r['order']:.2f} "
+                        f"({r['order_low']:.2f}–{r['order_high']:.2f}) | {r['declared']:g} |")
+    rows.append("")
+    rows.append("Written by `docs/scripts/gen_figures.py` from the saved study; "
+                "`tests/test_docs_figures.py` re-fits "
+                + " and ".join(f"`{m}` on `{p}`" for m, p in ORDER_SUBSET)
+                + f" and checks it within ±{ORDER_ABS:g}.")
+    return {"orders": "\n".join(rows), "ideal": ideal_table(load_ideal() if ideal is None
+                                                            else ideal)}
+
+
+def diffusion_quoted() -> dict[str, str]:
+    text = DIFFUSION.read_text()
+    out = {}
+    for name in ("orders", "ideal"):
+        m = _dblock(name).search(text)
+        if m is None:
+            raise ValueError(f"{DIFFUSION} has no <!-- diffusion:{name} --> block")
+        out[name] = m.group(2)
+    return out
+
+
+def write_diffusion(data: dict) -> None:
+    text = DIFFUSION.read_text()
+    for name, body in diffusion_blocks(data).items():
+        if _dblock(name).search(text) is None:
+            raise ValueError(f"{DIFFUSION} has no <!-- diffusion:{name} --> block")
+        text = _dblock(name).sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(3), text)
+    DIFFUSION.write_text(text)
+
+
+def fresh_orders(data: dict, subset=ORDER_SUBSET) -> dict[tuple[str, str], float]:
+    """A fresh fit of the orders of ``subset``, at the saved runs' steps and samples."""
+    from revsde.convergence import measure
+
+    out = {}
+    for method, problem in subset:
+        (saved,) = [r for r in data["results"]
+                    if r["method"] == method and r["problem"] == problem]
+        out[(method, problem)] = measure(method, problem, steps=saved["steps"],
+                                         samples=saved["samples"]).order
+    return out
+
+
+def order_differences(data: dict, fresh: dict[tuple[str, str], float]) -> list[str]:
+    """The saved orders that a fresh fit (:func:`fresh_orders`) does not reproduce within
+    :data:`ORDER_ABS` (empty: all agree)."""
+    saved = {(r["method"], r["problem"]): r["order"] for r in data["results"]}
+    return [f"{m} on {p}: saved order {saved[(m, p)]:.3f}, measured {v:.3f} (regenerate: "
+            "python docs/scripts/gen_figures.py --study)"
+            for (m, p), v in fresh.items() if abs(v - saved[(m, p)]) > ORDER_ABS]
+
+
+# -- docs/diffusion.md's round trips on the ideal denoiser ------------------------------------
+IDEAL = DOCS / "data" / "ideal_roundtrips.json"
+#: the pictures of the ideal denoiser (tests/test_inversion.py's): gray, 16x16, [-1, 1]
+IDEAL_PICTURES = ("camera", "astronaut", "coffee", "chelsea")
+IDEAL_STEPS = (10, 100, 1000)
+#: the rows re-measured by the fresh check, at the first step count (a few seconds): one
+#: ODE and one SDE sampler in the data-prediction case, one in the noise-prediction case
+IDEAL_CHECK = (("rex_rk4", "ode_x0"), ("rev_heun_sde", "sde_x0"), ("rev_heun", "ode_eps"))
+#: the rows: every reversible sampler in its default case, and the noise-prediction case
+#: of the ODE samplers that have one
+IDEAL_EPS = ("rex_rk4", "rev_heun", "rev_heun_exp")
+
+
+def measure_ideal_roundtrips(steps=IDEAL_STEPS, rows=None) -> dict:
+    """Max abs round-trip error of ``decode(encode(x0))`` for the four pictures of the ideal
+    denoiser, per sampler (and case), network dtype, step count, with encode's default
+    compensated state and with plain sums (``compensated=False``); ``rows`` (sampler,
+    case) pairs, default all.  A few minutes at the default steps."""
+    import torch
+
+    from revsde.app.images import bundled_image, to_model_image
+    from revsde.diffusion import IdealDenoiser, VPLinear, decode, encode, get_sampler
+    from revsde.diffusion.samplers import reversible_names
+
+    x64 = torch.cat([to_model_image(bundled_image(n), 16, torch.float64)
+                     for n in IDEAL_PICTURES])
+    model = IdealDenoiser(x64, VPLinear(), "x0").model()
+    if rows is None:
+        rows = [(n, get_sampler(n).case) for n in reversible_names()]
+        rows += [(n, "ode_eps") for n in IDEAL_EPS]
+    out = []
+    for name, case in rows:
+        for mode, opts in (("compensated", {}), ("plain", {"compensated": False})):
+            for dname in ("float64", "float32"):
+                x0 = x64.to(getattr(torch, dname))
+                errs = []
+                for n in steps:
+                    with torch.no_grad():
+                        lat = encode(model, x0, steps=n, sampler=name, case=case, seed=1,
+                                     **opts)
+                        errs.append(float((decode(model, lat) - x0).abs().max()))
+                out.append({"sampler": name, "case": case, "state": mode, "dtype": dname,
+                            "steps": list(steps), "errors": errs})
+    return {"pictures": list(IDEAL_PICTURES), "size": 16, "schedule": "VPLinear",
+            "prediction": "x0", "seed": 1, "rows": out}
+
+
+def _e(v: float) -> str:
+    return "0" if v == 0 else f"{v:.1e}"
+
+
+def ideal_table(data: dict) -> str:
+    """docs/diffusion.md's table of the ideal denoiser's round trips."""
+    by = {(r["sampler"], r["case"], r["state"], r["dtype"]): r["errors"] for r in data["rows"]}
+    keys = list(dict.fromkeys((r["sampler"], r["case"]) for r in data["rows"]))
+    steps = " / ".join(str(n) for n in data["rows"][0]["steps"])
+    lines = [f"| sampler (case) | compensated (default), float64 / float32 | plain sums, "
+             f"float64, {steps} steps | plain sums, float32, {steps} steps |",
+             "|---|---|---|---|"]
+    for name, case in keys:
+        comp = " / ".join(_e(max(by[(name, case, "compensated", d)]))
+                          for d in ("float64", "float32"))
+        plain = [" / ".join(_e(v) for v in by[(name, case, "plain", d)])
+                 for d in ("float64", "float32")]
+        lines.append(f"| {name} ({case}) | {comp} | {plain[0]} | {plain[1]} |")
+    lines.append("")
+    lines.append("Written by `docs/scripts/gen_figures.py` from `docs/data/ideal_roundtrips.json`; "
+                 "`tests/test_docs_figures.py` re-measures "
+                 + ", ".join(f"{n} ({c})" for n, c in IDEAL_CHECK)
+                 + f" at {data['rows'][0]['steps'][0]} steps and checks them within a factor of "
+                 f"{FACTOR:g} (or both below {FLOOR:g} ulps of 1).")
+    return "\n".join(lines)
+
+
+def ideal_differences(saved: dict, fresh: dict) -> list[str]:
+    """Saved round trips that a fresh measurement (at some of the saved step counts) does
+    not reproduce within the round-trip tolerance (:func:`agrees`)."""
+    old = {(r["sampler"], r["case"], r["state"], r["dtype"]): dict(zip(r["steps"], r["errors"]))
+           for r in saved["rows"]}
+    out = []
+    for r in fresh["rows"]:
+        key = (r["sampler"], r["case"], r["state"], r["dtype"])
+        if key not in old:
+            out.append(f"{key}: not in the saved table (regenerate)")
+            continue
+        for n, v in zip(r["steps"], r["errors"]):
+            if not agrees(old[key][n], v, r["dtype"]):
+                out.append(f"{' '.join(key)} at {n} steps: saved {old[key][n]:.2g}, measured "
+                           f"{v:.2g} (regenerate: python docs/scripts/gen_figures.py)")
+    return out
+
+
+def load_ideal() -> dict:
+    return json.loads(IDEAL.read_text())
+
+
+# -- docs/baselines.md's round trips on the shipped model (benchmarks/bench_inversion.py) ------
+BASELINES_PAGE = DOCS / "baselines.md"
+INVERSION = DOCS / "data" / "inversion.json"
+#: the command that wrote docs/data/inversion.json (its arguments are checked against the file)
+INVERSION_ARGS = ("--steps", "10", "20", "50", "--dtypes", "float32", "float64",
+                  "--samplers", "rex_rk4", "--threads", "1")
+#: the rows re-measured by the fresh check: the reference Rex sampler and every baseline at
+#: equal steps, at the first step count, with the float32 network, on the first pictures
+#: (their per-picture errors: a picture's round trip does not depend on its batch, encode's
+#: reproducible mode); a few seconds
+INVERSION_CHECK_DTYPE = "float32"
+INVERSION_CHECK_PICTURES = 2
+METHOD_NAMES = {"rex_euler": "Rex (`rex_euler`)", "rex_rk4": "Rex (`rex_rk4`)",
+                "ddim": "DDIM inversion", "edict": "EDICT", "bdia": "BDIA", "obelm": "O-BELM"}
+
+
+def _bench_inversion():
+    import importlib.util
+
+    path = DOCS.parent / "benchmarks" / "bench_inversion.py"
+    spec = importlib.util.spec_from_file_location("bench_inversion", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_inversion() -> dict:
+    return json.loads(INVERSION.read_text())
+
+
+def _equal_steps(doc: dict) -> list[dict]:
+    return [r for r in doc["rows"] if r["comparison"] in ("reference", "sampler", "equal_steps")]
+
+
+def baselines_blocks(doc: dict) -> dict[str, str]:
+    """docs/baselines.md's table of round trips on the shipped model, from the benchmark's
+    JSON: max abs error per method (equal steps), network dtype and step count."""
+    rows = _equal_steps(doc)
+    steps = sorted({r["steps"] for r in rows})
+    dtypes = list(dict.fromkeys(r["network_dtype"] for r in rows))
+    by = {(r["method"], r["network_dtype"], r["steps"]): r for r in rows}
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    head = [f"{d[5:] if d.startswith('float') else d}, {n}" for d in dtypes for n in steps]
+    last = steps[-1]
+    lines = ["| method | " + " | ".join(f"f{h}" for h in head)
+             + f" | NFE at {last} | latent std ({dtypes[0]}, {last}) |",
+             "|---" * (len(head) + 3) + "|"]
+    for m in methods:
+        cells = [f"{by[(m, d, n)]['max_abs']:.1e}" for d in dtypes for n in steps]
+        lines.append(f"| {METHOD_NAMES.get(m, m)} | " + " | ".join(cells)
+                     + f" | {by[(m, dtypes[0], last)]['nfe']} | "
+                     f"{by[(m, dtypes[0], last)]['latent_std']:.3g} |")
+    shape = "×".join(str(v) for v in doc["picture_shape"])
+    lines += ["", f"Max abs round-trip error over {len(doc['pictures'])} pictures "
+              f"({', '.join(doc['pictures'])}; {shape}, in [-1, 1]), every method at the same "
+              f"steps on the `{doc['grid']}` grid, state float64"
+              + (" (compensated)" if doc["compensated"] else "") + ", network in the dtype "
+              "of the column.  Written by `docs/scripts/gen_figures.py` from "
+              "`docs/data/inversion.json` (`python benchmarks/bench_inversion.py "
+              + " ".join(INVERSION_ARGS) + "`); `tests/test_docs_figures.py` re-measures the "
+              f"{steps[0]}-step {INVERSION_CHECK_DTYPE} column (`rex_euler` and the baselines) "
+              f"on the first {INVERSION_CHECK_PICTURES} pictures and checks their errors "
+              f"within a factor "
+              f"of {FACTOR:g} at round-off level, {REL:.0%} above {TRUNCATION:g}."]
+    anchor = _bench_inversion().ANCHOR
+    n_anchor = list(next(iter(anchor.values())))
+    published = ["| method | " + " | ".join(f"{n} steps" for n in n_anchor) + " |",
+                 "|---" * (len(n_anchor) + 1) + "|"]
+    for m, v in anchor.items():
+        name = {"ddim": "DDIM", "rex": "Rex"}.get(m, METHOD_NAMES.get(m, m))
+        published.append(f"| {name} | " + " | ".join(f"{v[n]:.1e}".replace("e-0", "e-")
+                                                      for n in n_anchor) + " |")
+    return {"shipped": "\n".join(lines), "anchor": "\n".join(published)}
+
+
+def _bblock(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- baselines:{name} -->\n)(.*?)\n?(<!-- /baselines:{name} -->)",
+                      re.S)
+
+
+def baselines_quoted() -> dict[str, str]:
+    text = BASELINES_PAGE.read_text()
+    out = {}
+    for name in ("shipped", "anchor"):
+        m = _bblock(name).search(text)
+        if m is None:
+            raise ValueError(f"{BASELINES_PAGE} has no <!-- baselines:{name} --> block")
+        out[name] = m.group(2)
+    return out
+
+
+def write_baselines(doc: dict) -> None:
+    text = BASELINES_PAGE.read_text()
+    for name, body in baselines_blocks(doc).items():
+        if _bblock(name).search(text) is None:
+            raise ValueError(f"{BASELINES_PAGE} has no <!-- baselines:{name} --> block")
+        text = _bblock(name).sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(3), text)
+    BASELINES_PAGE.write_text(text)
+
+
+def measure_inversion_subset(doc: dict) -> list[dict]:
+    """The saved benchmark's reference and equal-steps rows at its first step count with the
+    :data:`INVERSION_CHECK_DTYPE` network, run afresh by the benchmark's own code on its
+    first :data:`INVERSION_CHECK_PICTURES` pictures."""
+    import torch
+
+    from revsde.diffusion.pretrained import pretrained
+
+    bench = _bench_inversion()
+    x0 = bench.pictures(doc["pictures"][:INVERSION_CHECK_PICTURES], doc["picture_shape"][-1])
+    model = pretrained("small-unet", dtype=getattr(torch, INVERSION_CHECK_DTYPE))
+    n = min(r["steps"] for r in doc["rows"])
+    return [bench.run_one(model, x0, r["method"], n, r["comparison"], INVERSION_CHECK_DTYPE)
+            for r in doc["rows"] if r["comparison"] in ("reference", "equal_steps")
+            and r["steps"] == n and r["network_dtype"] == INVERSION_CHECK_DTYPE]
+
+
+def inversion_differences(doc: dict, fresh: list[dict]) -> list[str]:
+    """Saved rows that the fresh ones (on the first pictures) do not reproduce, picture by
+    picture (the ``revsde invert`` rule: :func:`agrees_invert`, floor at float64)."""
+    saved = {(r["method"], r["comparison"], r["steps"], r["network_dtype"]): r
+             for r in doc["rows"]}
+    out = []
+    for f in fresh:
+        key = (f["method"], f["comparison"], f["steps"], f["network_dtype"])
+        s = saved[key]
+        pairs = list(zip(s["max_abs_per_picture"], f["max_abs_per_picture"]))
+        if f["nfe"] != s["nfe"] or not all(agrees_invert(a, b, "float64") for a, b in pairs):
+            out.append(f"bench_inversion {' '.join(map(str, key))}: saved "
+                       f"{[float(f'{a:.2g}') for a, _ in pairs]} ({s['nfe']} NFE), measured "
+                       f"{[float(f'{b:.2g}') for _, b in pairs]} ({f['nfe']} NFE) "
+                       "(regenerate: python docs/scripts/gen_figures.py --inversion)")
+    return out
+
+
 # -- the shipped model's training record, on docs/pretrained.md -------------------------------
 PRETRAINED = DOCS / "pretrained.md"
 #: a fresh denoising check agrees with the record within this (relative; CPU builds differ
@@ -393,7 +715,24 @@ def denoise_agrees(saved: dict, fresh: dict) -> bool:
         fresh["blur_width"] == saved["blur_width"])
 
 
-def write(study: bool) -> None:
+def run_inversion_bench() -> dict:
+    """``benchmarks/bench_inversion.py`` with :data:`INVERSION_ARGS` (about 10 min of one
+    core), its JSON without the machine-dependent parts."""
+    import subprocess
+
+    script = DOCS.parent / "benchmarks" / "bench_inversion.py"
+    done = subprocess.run([sys.executable, str(script), *INVERSION_ARGS], check=True,
+                          capture_output=True, text=True)
+    doc = json.loads(done.stdout)
+    doc["args"] = list(INVERSION_ARGS)
+    for k in ("machine", "seconds"):
+        doc.pop(k, None)
+    for r in doc["rows"]:
+        r.pop("seconds", None)
+    return doc
+
+
+def write(study: bool, ideal: bool = False, inversion: bool = False) -> None:
     if study:
         gen_solver_table.measure()  # the study, its round trips and both figures
         data = gen_solver_table.load_measured()
@@ -409,18 +748,30 @@ def write(study: bool) -> None:
     PAGE.write_text(MARK.sub(lambda m: m.group(1) + sentence(data["roundtrip"]) + m.group(3),
                              text))
     write_convergence(data)
+    if ideal or not IDEAL.exists():
+        IDEAL.write_text(json.dumps(measure_ideal_roundtrips(), indent=1) + "\n")
+    if inversion or not INVERSION.exists():
+        INVERSION.write_text(json.dumps(run_inversion_bench(), indent=1) + "\n")
+    write_baselines(load_inversion())
+    write_diffusion(data)
     rep = measure_invert()
     INVERT.write_text(json.dumps(rep, indent=1) + "\n")
     write_readme(data, rep)
     write_pretrained(small_unet_record())
     print(f"wrote {gen_solver_table.DATA}, {gen_solver_table.IMG}/*.png, "
-          f"{gen_solver_table.TABLE}, {PAGE}, {INVERT}, {README}, {PRETRAINED}")
+          f"{gen_solver_table.TABLE}, {PAGE}, {IDEAL}, {DIFFUSION}, {INVERSION}, "
+          f"{BASELINES_PAGE}, {INVERT}, {README}, "
+          f"{PRETRAINED}")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", action="store_true", help="rerun the convergence study too")
     p.add_argument("--check", action="store_true", help="compare only; write nothing")
+    p.add_argument("--ideal", action="store_true",
+                   help="re-measure the ideal denoiser's round trips (a few minutes)")
+    p.add_argument("--inversion", action="store_true",
+                   help="rerun benchmarks/bench_inversion.py for docs/baselines.md (~10 min)")
     args = p.parse_args()
     if args.check:
         diff = differences(measure_roundtrips())
@@ -429,11 +780,20 @@ def main() -> int:
             diff.append(f"{README}'s generated blocks are not the saved measurements'")
         if convergence_quoted() != convergence_blocks(gen_solver_table.load_measured()):
             diff.append(f"{PAGE}'s counts are not the saved study's")
+        if diffusion_quoted() != diffusion_blocks(gen_solver_table.load_measured()):
+            diff.append(f"{DIFFUSION}'s orders are not the saved study's")
+        study = gen_solver_table.load_measured()
+        diff += order_differences(study, fresh_orders(study))
+        diff += ideal_differences(load_ideal(), measure_ideal_roundtrips(IDEAL_STEPS[:1],
+                                                                         IDEAL_CHECK))
+        if baselines_quoted() != baselines_blocks(load_inversion()):
+            diff.append(f"{BASELINES_PAGE}'s table is not docs/data/inversion.json's")
+        diff += inversion_differences(load_inversion(), measure_inversion_subset(load_inversion()))
         if pretrained_quoted() != pretrained_blocks(small_unet_record()):
             diff.append(f"{PRETRAINED}'s generated blocks are not the weight file's record")
         print("\n".join(diff) or "the docs' and README's numbers agree with a fresh run")
         return 1 if diff else 0
-    write(args.study)
+    write(args.study, args.ideal, args.inversion)
     return 0
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..diffusion.checks import Picture
+
 __all__ = ["BUNDLED_IMAGES", "bundled_image", "load_image", "to_model_image", "lfw_faces",
            "PACKAGED_PICTURES", "DEFAULT_PICTURE", "MAX_SIDE", "PictureError", "picture_names",
            "read_picture", "picture_size", "picture_tensor", "load_picture", "BACKGROUND",
@@ -315,7 +317,15 @@ def picture_tensor(picture: np.ndarray, *, max_side: int | None = MAX_SIDE, chan
 
 
 def load_picture(source: str = DEFAULT_PICTURE, *, max_side: int | None = MAX_SIDE,
-                 channels: int = 3, dtype=torch.float64, device=None) -> torch.Tensor:
-    """:func:`read_picture` then :func:`picture_tensor`: ``(1, channels, H, W)`` in [-1, 1]."""
-    return picture_tensor(read_picture(source), max_side=max_side, channels=channels,
-                          dtype=dtype, device=device)
+                 channels: int = 3, dtype=torch.float64, device=None) -> Picture:
+    """:func:`read_picture` then :func:`picture_tensor`: ``(1, channels, H, W)`` in [-1, 1].
+
+    The result is a :class:`revsde.diffusion.checks.Picture`: a tensor whose type says
+    that its values were mapped from the file's bit depth, so that ``encode`` takes the
+    range from how it was read instead of guessing it from the values (a bright picture,
+    every pixel >= 128, has no negative value and is right).  Operations on it give
+    plain tensors, checked as any other data.
+    """
+    x = picture_tensor(read_picture(source), max_side=max_side, channels=channels,
+                       dtype=dtype, device=device)
+    return x.as_subclass(Picture)

@@ -106,8 +106,8 @@ def invert_with_diffusers(model_dir, image: str | None = None, *, steps: int = 1
                 f"{model_dir} has no text encoder, so its model is unconditional: drop "
                 f"{', '.join('--' + k.replace('_', '-') for k in given)}")
         pipe = load_pipeline(model_dir, dtype=_DTYPES[dtype])
-        x = load_picture(image, max_side=max_size, channels=int(pipe.vae.config.in_channels),
-                         dtype=wide)
+        x: torch.Tensor = load_picture(image, max_side=max_size,
+                                       channels=int(pipe.vae.config.in_channels), dtype=wide)
         model = None
     else:
         model = load_diffusers(model_dir, dtype=_DTYPES[dtype])

@@ -22,7 +22,7 @@ __all__ = ["check_model", "check_grid", "check_steps", "grid_for", "check_tensor
            "check_seed", "check_seed_or_none", "draw_seed", "check_data", "check_channels",
            "check_data_tensor", "check_shape", "check_cond", "cond_names",
            "check_encode_options", "check_loss_uses", "check_gradient_call", "check_save_path",
-           "check_float_dtype", "MAX_ELEMENTS"]
+           "check_float_dtype", "MAX_ELEMENTS", "Picture"]
 
 #: Seeds are non-negative integers below this bound (torch generators take 64 bits).
 SEED_BOUND = 2**63
@@ -335,20 +335,69 @@ def draw_seed(seed: int | None = None) -> int:
     return check_seed(seed)
 
 
-def check_data(model: DiffusionModel, x: torch.Tensor, name: str = "x0") -> torch.Tensor:
+class Picture(torch.Tensor):
+    """A picture read from its file: a tensor in [-1, 1] whose type says how it was mapped.
+
+    :func:`revsde.app.images.load_picture` returns one.  Its values come from the file's
+    bit depth (an 8-bit pixel ``v`` is ``v/127.5 - 1``), so a bright picture (snow, a
+    scanned page: every pixel >= 128) has no negative value and is still right: the
+    range check (:func:`check_data`) takes the type's :attr:`data_range` instead of
+    guessing from the values.  Only the object ``load_picture`` returned carries it: the
+    result of any operation on it (``x * 2``, ``x[:, :1]``, ``torch.cat``, a ``.to`` that
+    converts) is a plain tensor, checked as any other data, so a picture that was changed
+    afterwards is never vouched for by how it was read.  (In-place edits keep the type:
+    ``x.mul_(0.5)`` is the caller's own statement about the range.)
+    """
+
+    #: the range the file's values were mapped into (what the shipped models take)
+    data_range = (-1.0, 1.0)
+    # operations return plain tensors (the type describes this object only)
+    __torch_function__ = torch._C._disabled_torch_function_impl  # type: ignore[assignment]
+
+
+def check_data(model: DiffusionModel, x: torch.Tensor, name: str = "x0", *,
+               read_range: tuple[float, float] | None = None) -> torch.Tensor:
     """``x`` if it fits what ``model`` declares it takes, else a ValueError saying what to pass.
 
     A model may declare ``channels`` (an int: the size of dimension 1) and
     ``data_range`` (``(lo, hi)``, e.g. ``(-1, 1)``), as the shipped models do.
     Refused: another channel count; values outside the range (pictures in
-    [0, 255]); and, for a range symmetric about 0, data with no negative value at
-    all, which is what pictures in [0, 1] look like (pass ``check_range=False``
-    to the caller to skip this one guess).
+    [0, 255]); data read from a file into another range than the model's
+    (``read_range``, or a :class:`Picture`'s); and, for data whose reading is not
+    known and a range symmetric about 0, data with no negative value at all, which
+    is what pictures in [0, 1] look like (pass ``check_range=False`` to the caller to
+    skip this one guess, or read the picture with ``load_picture``, whose bit-depth
+    mapping is taken instead of the guess).
     """
     check_channels(model, x, name)
+    if read_range is None and isinstance(x, Picture):
+        read_range = Picture.data_range
     rng = getattr(model, "data_range", None)
     if rng is None or x.numel() == 0:
         return x
+    lo, hi = float(rng[0]), float(rng[1])
+    xmin, xmax = float(x.min()), float(x.max())
+    tol = 1e-6 * (hi - lo)
+    scale = ("map a [0, 255] picture with x/127.5 - 1 and a [0, 1] one with 2x - 1"
+             if (lo, hi) == (-1.0, 1.0) else f"rescale it to [{lo:g}, {hi:g}]")
+    if read_range is not None and (float(read_range[0]), float(read_range[1])) != (lo, hi):
+        raise ValueError(
+            f"{name} was read from its file into [{read_range[0]:g}, {read_range[1]:g}], but "
+            f"the model takes [{lo:g}, {hi:g}]: rescale it to [{lo:g}, {hi:g}]"
+        )
+    if xmin < lo - tol or xmax > hi + tol:
+        raise ValueError(
+            f"{name} has values in [{xmin:.4g}, {xmax:.4g}], outside the model's data range "
+            f"[{lo:g}, {hi:g}]: {scale}"
+        )
+    if read_range is None and lo < 0.0 < hi and lo == -hi and xmin >= 0.0 and x.numel() > 1:
+        raise ValueError(
+            f"{name} has no negative value (range [{xmin:.4g}, {xmax:.4g}]), as pictures in "
+            f"[0, 1] do, but the model takes [{lo:g}, {hi:g}]: {scale}; if this really is "
+            "your data (a bright picture), read it with revsde.app.images.load_picture, "
+            "which maps it by its file's bit depth, or pass check_range=False"
+        )
+    return x
     lo, hi = float(rng[0]), float(rng[1])
     xmin, xmax = float(x.min()), float(x.max())
     tol = 1e-6 * (hi - lo)

@@ -59,6 +59,7 @@ import torch
 from ...brownian import Seeds, check_keys
 from ...solvers.compensated import SPLITTERS
 from ..checks import (
+    Picture,
     check_channels,
     check_cond,
     check_data,
@@ -286,7 +287,10 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = DEFAULT_STEPS,
         data_range: bound on ``|x0|`` used to pick the exact-mode quantum.
         check_range: refuse data outside the model's declared ``data_range``
             (pictures in [0, 255] or [0, 1] for a [-1, 1] model) and another
-            channel count (:func:`revsde.diffusion.checks.check_data`).
+            channel count (:func:`revsde.diffusion.checks.check_data`).  A picture from
+            :func:`revsde.app.images.load_picture` (a :class:`~revsde.diffusion.checks.
+            Picture`) is checked by how it was read, its file's bit depth, not by a
+            guess from its values: a bright picture is accepted.
         keys: one integer key per sample (default ``0 .. batch-1``): an SDE sampler's
             sample ``i`` follows the Brownian path of ``(seed, keys[i])``, so a sample
             encoded with the same key gives the same latent alone, in any batch, at any
@@ -305,6 +309,9 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = DEFAULT_STEPS,
             (``ddim``, ``edict``, ``bdia``, ``obelm``) takes the baseline's options.
     """
     model = check_model(model)
+    # how the picture was read (its file's bit depth), taken before any conversion makes
+    # it a plain tensor: the range check then does not guess from the values
+    read_range = x0.data_range if isinstance(x0, Picture) else None
     data_range = check_encode_options(exact=exact, verify=verify, check_range=check_range,
                                       data_range=data_range)
     if sampler is None:
@@ -337,7 +344,7 @@ def encode(model: DiffusionModel, x0: torch.Tensor, steps: int = DEFAULT_STEPS,
         x0 = x0.to(dtype)
     x0 = _check_input(model, x0, "x0")
     if check_range and codec is None:
-        check_data(model, x0, "x0")
+        check_data(model, x0, "x0", read_range=read_range)
     ts = _grid(model, steps, grid)
     if (not exact and isinstance(sampler, str) and "compensated" not in options
             and "compensated" in probe.options and x0.dtype in SPLITTERS):
