@@ -21,7 +21,6 @@ the inversion stays exact (the guided model is a deterministic function of the s
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any, NamedTuple
 
@@ -42,11 +41,13 @@ from ..models import DiffusionModel
 from ..samplers import Sampler, get_encoder
 from ..schedules import time_grid
 from .encode import (
+    DEFAULT_GRID,
+    DEFAULT_SAMPLER,
+    DEFAULT_STEPS,
     _check_input,
     _decode,
     _encode_state,
     decode,
-    encode,
     latents_of,
     model_fingerprint,
     state_dtype,
@@ -58,8 +59,8 @@ __all__ = ["edit", "regenerate", "EditResult", "EditError", "EDIT_DEFAULTS",
            "ENCODE_DEFAULTS"]
 
 #: encode's defaults of the knobs an edit shares with it (read from its signature)
-ENCODE_DEFAULTS = {k: p.default for k, p in inspect.signature(encode).parameters.items()
-                   if k in ("steps", "sampler", "grid")}
+ENCODE_DEFAULTS: dict[str, Any] = {"steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER,
+                                   "grid": DEFAULT_GRID}
 #: edit's own defaults, chosen by ``benchmarks/bench_editing.py`` (docs/howto-edit.md):
 #: at equal network evaluations the data-prediction reversible Heun edits stably and
 #: reaches the target; a noise-prediction lifted case blows up on large edits, and a
