@@ -58,7 +58,8 @@ LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",
           "backprop": "backprop (exact, O(N))"}
 COLORS = {"greedy": "tab:gray", "adjointdeis-1": "tab:orange", "adjointdeis-2m": "tab:red",
           "adjointdeis-vp1": "tab:olive", "adjointdeis-vp2m": "tab:purple",
-          "adjointdeis-lin1": "tab:cyan", "adjointdeis-lin2m": "tab:brown", "reversible": "tab:blue", "backprop": "tab:green"}
+          "adjointdeis-lin1": "tab:cyan", "adjointdeis-lin2m": "tab:brown",
+          "reversible": "tab:blue", "backprop": "tab:green"}
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PAGE = ROOT / "docs" / "guided-generation.md"
 DOCS_DATA = ROOT / "docs" / "data" / "guided_generation.json"
