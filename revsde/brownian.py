@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -169,7 +170,9 @@ class KeyedNormal:
     from its own generator seeded by ``(seed, keys[i], n)``, drawn on the CPU.
 
     ``keys=None``: one generator per step for the whole batch.  Indexing
-    (``noise[n]``) draws step ``n`` (the same bits in any order).
+    (``noise[n]``) draws step ``n`` (the same bits in any order).  The draws of one thread
+    reuse one generator object, reseeded for each (``manual_seed`` resets its whole
+    state): making one costs about a quarter of a small draw.
     """
 
     def __init__(self, seed: int, keys: Sequence[int] | None, size: Sequence[int], *,
@@ -179,17 +182,25 @@ class KeyedNormal:
         self.keys = None if keys is None else check_keys(keys, self.size[0])
         self.dtype = dtype
         self.device = torch.device("cpu") if device is None else torch.device(device)
+        self._local = threading.local()  # each thread's generator (:meth:`__getitem__`)
 
     def __getitem__(self, n: int) -> torch.Tensor:
-        if self.keys is None:
-            gen = torch.Generator().manual_seed(_seed(self.seed, n, 2))
+        keys = self.keys
+        gen = getattr(self._local, "gen", None)
+        if gen is None:
+            gen = self._local.gen = torch.Generator()
+        if keys is None or len(keys) == 1:
+            # the whole batch from one generator; a batch of one drawn with its own shape:
+            # the numbers, in the same order, of its one sample's shape drawn into it
+            gen.manual_seed(
+                _seed(self.seed, n, 2) if keys is None else _seed(self.seed, keys[0], n, 2))
             z = torch.randn(self.size, generator=gen, dtype=self.dtype)
         else:
             z = torch.empty(self.size, dtype=self.dtype)
-            for i, key in enumerate(self.keys):
-                gen = torch.Generator().manual_seed(_seed(self.seed, key, n, 2))
+            for i, key in enumerate(keys):
+                gen.manual_seed(_seed(self.seed, key, n, 2))
                 torch.randn(self.size[1:], generator=gen, dtype=self.dtype, out=z[i])
-        return z.to(self.device)
+        return z if self.device.type == "cpu" else z.to(self.device)
 
 
 class BrownianGrid:
@@ -299,9 +310,14 @@ class BrownianGrid:
                                device=self.device)
         # sample by sample, each from its own generator and with one sample's shape (the
         # bits a CPU generator gives depend on the shape drawn), batch dimension first
+        if len(self.keys) == 1:  # (cells, 1, ...): the numbers of (cells, ...), in order
+            gen = torch.Generator().manual_seed(_seed(self.entropy, self.keys[0], k, part))
+            z = torch.randn((cells, *self.size), generator=gen, dtype=self.dtype)
+            return z if self.device.type == "cpu" else z.to(self.device)
         z = torch.empty((self.size[0], cells, *self.size[1:]), dtype=self.dtype)
+        gen = torch.Generator()  # seeded anew for each sample: its whole state reset
         for i, key in enumerate(self.keys):
-            gen = torch.Generator().manual_seed(_seed(self.entropy, key, k, part))
+            gen.manual_seed(_seed(self.entropy, key, k, part))
             torch.randn((cells, *self.size[1:]), generator=gen, dtype=self.dtype, out=z[i])
         return z.transpose(0, 1).contiguous().to(self.device)
 

@@ -194,8 +194,11 @@ def call_unmodified(fn: Any, t: torch.Tensor, y: torch.Tensor, name: str,
     """
     before = y.detach().clone()
     out = fn(t, y)
-    same = (y == before) | (torch.isnan(y) & torch.isnan(before))
-    if not bool(same.all()):
+    # torch.equal first: one operation (~2 us on a small state, where the NaN-aware
+    # comparison's seven take ~30 us, twice per solve); it is false on NaN, so the
+    # NaN-aware comparison decides whenever it is not true
+    if not torch.equal(y, before) and not bool(
+            ((y == before) | (torch.isnan(y) & torch.isnan(before))).all()):
         with torch.no_grad():
             y.copy_(before)
         raise error(

@@ -61,6 +61,12 @@ def _explicit(ts: list[float], steps: list[float]) -> tuple[list[float], list[in
     return list(steps), out
 
 
+#: a :class:`Point` or :class:`Step` made from all its fields: ``tuple.__new__`` itself, half
+#: the cost of the NamedTuple constructor's argument handling (the loop makes both at
+#: every step)
+_made = tuple.__new__
+
+
 class Point(NamedTuple):
     """Where an equation is evaluated: ``t_n + c·h_n``, or ``t_{n+1} - c·h_n`` when ``back``
     (the backward half-step of docs/mathematics.md (McCallum–Foster)); ``c = 0`` and not
@@ -96,18 +102,18 @@ class Step(NamedTuple):
     @property
     def start(self) -> Point:
         """The point ``t_n``."""
-        return Point(self.n, 0.0, False, self.eq)
+        return _made(Point, (self.n, 0.0, False, self.eq))
 
     @property
     def end(self) -> Point:
         """The point ``t_{n+1}``."""
-        return Point(self.n + 1, 0.0, False, self.eq)
+        return _made(Point, (self.n + 1, 0.0, False, self.eq))
 
     def at(self, c: float, back: bool = False) -> Point:
         """The point ``t_n + c·h_n`` (``back``: ``t_{n+1} - c·h_n``)."""
         if c == 0.0:
             return self.end if back else self.start
-        return Point(self.n, c, back, self.eq)
+        return _made(Point, (self.n, c, back, self.eq))
 
 
 #: the step times are made as 0-d views this many at a time (:meth:`Grid.t`)
@@ -197,4 +203,4 @@ class Grid:
 
     def step(self, n: int, data: Any = None, eq: Any = None) -> Step:
         """Step ``n``, with the solver's and the equation's per-grid data."""
-        return Step(n, self.t(n), self.t(n + 1), self.h(n), data, eq)
+        return _made(Step, (n, self.t(n), self.t(n + 1), self.h(n), data, eq))

@@ -203,7 +203,7 @@ class SDEAdapter:
                                   SDEOutputError)
             self._first("f", out, y)
             return out
-        return self.base_f(t, y, at)
+        return self._f(t, y, at) if self.keyed else self._f(t, y)  # base_f, without its call
 
     def _unit(self, y: torch.Tensor) -> torch.Tensor:
         """Ones of ``y``'s shape, dtype, device and layout: one tensor while they stay the same
@@ -240,7 +240,7 @@ class SDEAdapter:
                                     SDEOutputError)
                 self._first("f", f, y)
                 return f, self._unit(y)
-            return self.base_f(t, y, at), self._unit(y)
+            return (self._f(t, y, at) if self.keyed else self._f(t, y)), self._unit(y)
         first = self.f_shape is None or self.g_shape is None  # checked: see f and g
         if self._f_and_g is not None:
             fg = self._f_and_g

@@ -19,11 +19,17 @@ reflected, coupled and divided.  Three arithmetics:
 
 An increment (:class:`Delta`) is an object with ``c`` (the scale, e.g. ``±1``, ``±½``), ``tensor()``
 (the unscaled increment ``R`` as one tensor: rounded to the grid, or added to a pair)
-and ``added_to(x)`` (``x + c·R`` in the plain arithmetic's fused operations).
+and ``added_to(x)`` (``x + c·R`` in the plain arithmetic's fused operations).  A method
+whose step adds an increment of its own kind at every step asks instead, once, for the
+arithmetic's :meth:`Plain.adder` of the increment's two functions: the step then passes
+the increment's parts as arguments and allocates no :class:`Delta` (the plain arithmetic's
+adder is the fused function itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 import torch
@@ -109,6 +115,16 @@ class Plain:
         """``x + c·R``."""
         return d.added_to(x)
 
+    def adder(self, fused: Callable[..., torch.Tensor],
+              tensor: Callable[..., torch.Tensor]) -> Callable[..., Any]:
+        """The function ``add(x, c, *parts) = x + c·R`` of an increment given by its parts:
+        ``fused(x, c, *parts)`` adds it in the plain arithmetic's fused operations and
+        ``tensor(*parts)`` is ``R`` as one tensor (the :class:`Delta` protocol, unbundled).
+        A solver picks it once (its ``__init__``), so that a step allocates no
+        :class:`Delta`: the plain arithmetic's is ``fused`` itself, the same operations as
+        :meth:`add` of a :class:`Delta` whose ``added_to`` is ``fused``."""
+        return fused
+
     def mirror(self, x: Any, m: Any) -> Any:
         """``2m - x``, the reflection of Reversible Heun (docs/mathematics.md (Reversible
         Heun)), in one ``lerp``: ``lerp(x, m, 2) = m + (m - x)``, the bits of the two-op
@@ -156,7 +172,16 @@ class OnGrid(Plain):
         return quantize(y, self.quantum)
 
     def add(self, x: torch.Tensor, d: Delta) -> torch.Tensor:
-        return x + _scaled(quantize(d.tensor(), self.quantum), d.c)
+        return self._add(d.tensor, x, d.c)
+
+    def adder(self, fused: Callable[..., torch.Tensor],
+              tensor: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        return partial(self._add, tensor)
+
+    def _add(self, tensor: Callable[..., torch.Tensor], x: torch.Tensor, c: float,
+             *parts: Any) -> torch.Tensor:
+        """``x + c·q(R)``, ``R = tensor(*parts)`` (:meth:`add`, :meth:`adder`)."""
+        return x + _scaled(quantize(tensor(*parts), self.quantum), c)
 
 
 class Compensated(Plain):
@@ -180,7 +205,17 @@ class Compensated(Plain):
         return cw.unpack(state)
 
     def add(self, x: cw.Pair, d: Delta) -> cw.Pair:
-        return cw.add(x, _scaled(d.tensor(), d.c))
+        return self._add(d.tensor, x, d.c)
+
+    def adder(self, fused: Callable[..., torch.Tensor],
+              tensor: Callable[..., torch.Tensor]) -> Callable[..., cw.Pair]:
+        return partial(self._add, tensor)
+
+    @staticmethod
+    def _add(tensor: Callable[..., torch.Tensor], x: cw.Pair, c: float,
+             *parts: Any) -> cw.Pair:
+        """``x + c·R`` on the pair, ``R = tensor(*parts)`` (:meth:`add`, :meth:`adder`)."""
+        return cw.add(x, _scaled(tensor(*parts), c))
 
     def mirror(self, x: cw.Pair, m: cw.Pair) -> cw.Pair:
         return cw.sub_pair((m[0] * 2.0, m[1] * 2.0), x)

@@ -143,34 +143,27 @@ def weight_rows(s0: torch.Tensor, hs: list[float]) -> list[Weights]:
     return [Weights(row, cols, k) for k, row in enumerate(zip(*torch.stack(cols).tolist()))]
 
 
-class Part(NamedTuple):
-    """The half-update ``c (w f + (w/h) g·W)`` of ``y`` with the weight ``w = w_i``
-    (``i = 0, 1``) of one cache; ``c = 1`` forward, ``-1`` undone (module docstring)."""
+def part_tensor(sde: SDEAdapter, cache: State, dw: tuple | None, weights: Weights,
+                i: int) -> torch.Tensor:
+    """``w f + (w/h) g·W`` of one cache with the weight ``w = w_i`` (``i = 0, 1``), the
+    weights as 0-d float64 tensors."""
+    r = cache[0] * weights.tensor_at(i)
+    if dw is not None:
+        r = r + sde.prod(cache[1], dw[0]) * weights.tensor_at(4 + i)
+    return r
 
-    sde: SDEAdapter
-    cache: State
-    dw: tuple | None
-    weights: Weights
-    i: int
-    c: float
 
-    def tensor(self) -> torch.Tensor:
-        """``w f + (w/h) g·W`` with the weights as 0-d float64 tensors."""
-        r = self.cache[0] * self.weights.tensor_at(self.i)
-        if self.dw is not None:
-            r = r + self.sde.prod(self.cache[1], self.dw[0]) * self.weights.tensor_at(4 + self.i)
-        return r
-
-    def added_to(self, y: torch.Tensor) -> torch.Tensor:
-        """``y + w f + (w/h) g·W`` in fused sums; undone (``c = -1``) in reverse order."""
-        w, wh = self.weights.floats[self.i], self.weights.floats[4 + self.i]
-        if self.c == 1.0:
-            out = torch.add(y, self.cache[0], alpha=w)
-            return out if self.dw is None else out.add_(self.sde.prod(self.cache[1], self.dw[0]),
-                                                         alpha=wh)
-        if self.dw is not None:
-            y = torch.add(y, self.sde.prod(self.cache[1], self.dw[0]), alpha=-wh)
-        return torch.add(y, self.cache[0], alpha=-w)
+def part_added(y: torch.Tensor, c: float, sde: SDEAdapter, cache: State, dw: tuple | None,
+               weights: Weights, i: int) -> torch.Tensor:
+    """``y + c (w f + (w/h) g·W)`` (``w = w_i``; ``c = 1`` forward, ``-1`` undone) in fused
+    sums; undone in reverse order."""
+    w, wh = weights.floats[i], weights.floats[4 + i]
+    if c == 1.0:
+        out = torch.add(y, cache[0], alpha=w)
+        return out if dw is None else out.add_(sde.prod(cache[1], dw[0]), alpha=wh)
+    if dw is not None:
+        y = torch.add(y, sde.prod(cache[1], dw[0]), alpha=-wh)
+    return torch.add(y, cache[0], alpha=-w)
 
 
 def grid_weight_rows(grid: Grid, lo: int, hi: int) -> list:
@@ -210,6 +203,9 @@ class ExponentialReversibleHeun(Solver):
     def __init__(self, compensated: bool = False):
         self.compensated = check_compensated(compensated, None)
         self.arith = arithmetic(None, self.compensated)
+        #: ``y + c (w f + (w/h) g·W)`` of one cache in the arithmetic (module docstring):
+        #: ``part(y, c, sde, cache, dw, weights, i)``
+        self.part = self.arith.adder(part_added, part_tensor)
 
     def options(self) -> dict:
         return {"compensated": self.compensated}
@@ -255,19 +251,19 @@ class ExponentialReversibleHeun(Solver):
     def step(self, sde: SDEAdapter, step: Step, state: State, dw: tuple | None) -> State:
         """``m = y0 + w0 f0 (+ (w0/h) g W)``, ``ŷ1 = m + (w1/w0)(m - ŷ0)``,
         ``y1 = m + w1 f1 (+ (w1/h) g W)`` (module docstring)."""
-        ar, w = self.arith, self.weights(step)
+        ar, part, w = self.arith, self.part, self.weights(step)
         y0, yhat0, cache0 = ar.unpack(state)
-        m = ar.add(y0, Part(sde, cache0, dw, w, 0, 1.0))
+        m = part(y0, 1.0, sde, cache0, dw, w, 0)
         yhat1 = ar.stretch(yhat0, m, w)
         cache1 = self.evaluate(sde, step.t1, ar.hi(yhat1), step.end)
-        return ar.pack(ar.add(m, Part(sde, cache1, dw, w, 1, 1.0)), yhat1, cache1)
+        return ar.pack(part(m, 1.0, sde, cache1, dw, w, 1), yhat1, cache1)
 
     def inverse(self, sde: SDEAdapter, step: Step, state: State, dw: tuple | None) -> State:
         """``m = y1 - w1 f1 (- (w1/h) g W)``, ``ŷ0 = m - (w0/w1)(ŷ1 - m)``,
         ``y0 = m - w0 f0 (- (w0/h) g W)`` (module docstring)."""
-        ar, w = self.arith, self.weights(step)
+        ar, part, w = self.arith, self.part, self.weights(step)
         y1, yhat1, cache1 = ar.unpack(state)
-        m = ar.add(y1, Part(sde, cache1, dw, w, 1, -1.0))
+        m = part(y1, -1.0, sde, cache1, dw, w, 1)
         yhat0 = ar.unstretch(yhat1, m, w)
         cache0 = self.evaluate(sde, step.t0, ar.hi(yhat0), step.start)
-        return ar.pack(ar.add(m, Part(sde, cache0, dw, w, 0, -1.0)), yhat0, cache0)
+        return ar.pack(part(m, -1.0, sde, cache0, dw, w, 0), yhat0, cache0)

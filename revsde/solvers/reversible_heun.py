@@ -17,8 +17,31 @@ from .arithmetic import arithmetic
 from .base import Solver, State, cache_at, cached_state_names, check_compensated, check_quantum
 
 
+def half_tensor(sde: SDEAdapter, cache: State, h: float,
+                dw: Increment | tuple | None) -> torch.Tensor:
+    """``R = f h + g·W`` of one cache ``(f, g)``, as one tensor."""
+    if dw is None:
+        return cache[0] * h
+    return torch.add(sde.prod(cache[1], dw[0]), cache[0], alpha=h)
+
+
+def half_added(x: torch.Tensor, c: float, sde: SDEAdapter, cache: State, h: float,
+               dw: Increment | tuple | None) -> torch.Tensor:
+    """``x + c R``, ``R = f h + g·W`` of one cache ``(f, g)`` (``c = ±½``), in two fused
+    operations."""
+    out = torch.add(x, cache[0], alpha=c * h)
+    if dw is None:
+        return out
+    if sde.elementwise:
+        return out.addcmul_(cache[1], dw[0], value=c)
+    return out.add_(sde.prod(cache[1], dw[0]), alpha=c)
+
+
 class Half(NamedTuple):
-    """The increment ``c·R``, ``R = f h + g·W``, of one cache ``(f, g)`` (``c = ±½``)."""
+    """The increment ``c·R``, ``R = f h + g·W``, of one cache ``(f, g)`` (``c = ±½``), as a
+    :class:`~revsde.solvers.arithmetic.Delta` (the step itself adds it through its
+    arithmetic's :meth:`~revsde.solvers.arithmetic.Plain.adder` of :func:`half_added` and
+    :func:`half_tensor`: the same operations, and no object per step)."""
 
     sde: SDEAdapter
     cache: State
@@ -28,18 +51,11 @@ class Half(NamedTuple):
 
     def tensor(self) -> torch.Tensor:
         """``R = f h + g·W`` as one tensor."""
-        if self.dw is None:
-            return self.cache[0] * self.h
-        return torch.add(self.sde.prod(self.cache[1], self.dw[0]), self.cache[0], alpha=self.h)
+        return half_tensor(self.sde, self.cache, self.h, self.dw)
 
     def added_to(self, x: torch.Tensor) -> torch.Tensor:
         """``x + c R`` in two fused operations."""
-        out = torch.add(x, self.cache[0], alpha=self.c * self.h)
-        if self.dw is None:
-            return out
-        if self.sde.elementwise:
-            return out.addcmul_(self.cache[1], self.dw[0], value=self.c)
-        return out.add_(self.sde.prod(self.cache[1], self.dw[0]), alpha=self.c)
+        return half_added(x, self.c, self.sde, self.cache, self.h, self.dw)
 
 
 class ReversibleHeun(Solver):
@@ -80,6 +96,8 @@ class ReversibleHeun(Solver):
         self.quantum = check_quantum(quantum)
         self.compensated = check_compensated(compensated, self.quantum)
         self.arith = arithmetic(self.quantum, self.compensated)
+        #: ``x + c R`` of one cache in the arithmetic: ``half(x, c, sde, cache, h, dw)``
+        self.half = self.arith.adder(half_added, half_tensor)
 
     def options(self) -> dict[str, Any]:
         return {"quantum": self.quantum, "compensated": self.compensated}
@@ -112,12 +130,12 @@ class ReversibleHeun(Solver):
         """A forward (``c = ½``, to ``t = t1``) or inverse (``c = -½``, to ``t = t0``) step:
         the two are the same walk ``m = y + c R(start)``, ``ŷ' = 2m - ŷ``,
         ``y' = m + c R(end)``."""
-        ar = self.arith
+        ar, half = self.arith, self.half
         y, yhat, cache = ar.unpack(state)
-        m = ar.add(y, Half(sde, cache, h, dw, c))
+        m = half(y, c, sde, cache, h, dw)
         yhat1 = ar.mirror(yhat, m)
         cache1 = self.evaluate(sde, t, ar.hi(yhat1), at)
-        return ar.pack(ar.add(m, Half(sde, cache1, h, dw, c)), yhat1, cache1)
+        return ar.pack(half(m, c, sde, cache1, h, dw), yhat1, cache1)
 
     # -- error-controlled steps (docs/mathematics.md §11) ----------------------------------
     def step_with_error(self, sde: SDEAdapter, step: Step, state: State, dw: Increment | None

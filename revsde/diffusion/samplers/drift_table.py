@@ -68,6 +68,8 @@ class DriftTable:
         n = clocks.numel()
         self._grid = _rows(coefficients(clocks, clocks), n, batch)
         self.times = clocks.tolist()  # once per table: the steps as the driver loop has them
+        #: clock value -> its index (a solve's grid times are matched by value: :class:`GridDrift`)
+        self.where = {t: k for k, t in enumerate(self.times)}
         self._steps = [b - a for a, b in zip(self.times[:-1], self.times[1:])]
         #: (c, forward) -> (stage clocks as 0-d views, their rows)
         self._stages: dict[tuple[float, bool], tuple[tuple, list]] = {}
@@ -119,7 +121,7 @@ class GridDrift:
 
     def __init__(self, table: DriftTable) -> None:
         self.table = table
-        self._where = {t: k for k, t in enumerate(table.times)}
+        self._where = table.where
         self.index: list[int | None] = []
 
     def extend(self, grid: Grid) -> GridDrift:
@@ -152,7 +154,7 @@ class GridDrift:
             return None
         if at.c == 0.0:
             k = self.index[at.n]
-            return None if k is None else table.row(k)
+            return None if k is None else table._grid[k]  # table.row(k), without its call
         hit = self._stage(at)
         return None if hit is None else hit[1]
 
