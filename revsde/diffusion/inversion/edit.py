@@ -58,13 +58,14 @@ from .reproducible import Evaluation, evaluated, evaluating, evaluation_of, for_
 __all__ = ["edit", "regenerate", "EditResult", "EditError", "EDIT_DEFAULTS",
            "ENCODE_DEFAULTS"]
 
-#: encode's defaults of the knobs an edit shares with it (read from its signature)
+#: encode's defaults of the knobs an edit shares with it
 ENCODE_DEFAULTS: dict[str, Any] = {"steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER,
                                    "grid": DEFAULT_GRID}
 #: edit's own defaults, chosen by ``benchmarks/bench_editing.py`` (docs/howto-edit.md):
 #: at equal network evaluations the data-prediction reversible Heun edits stably and
-#: reaches the target; a noise-prediction lifted case blows up on large edits, and a
-#: high-order sampler has too few steps to find the picture's own noise
+#: reaches the target (as encode's rev_heun_exp does, whose float64 round-off shows as one
+#: float32 rounding in the source's reconstruction); a noise-prediction lifted case blows
+#: up on large edits, and a high-order sampler has too few steps to find the picture's noise
 EDIT_DEFAULTS: dict[str, Any] = {"steps": 24, "sampler": "rev_heun", "grid": "uniform_lambda"}
 
 
