@@ -124,9 +124,13 @@ def steps_at_budget(method: str, budget: int, case: str | None = None,
 
 
 def fidelity_methods() -> list[tuple[str, str | None]]:
-    """Every reversible sampler in every lifted case it takes, then the baselines."""
+    """Every reversible sampler on a fixed grid in every lifted case it takes, then the
+    baselines (an adaptive sampler picks its own steps, so it has no place at a budget:
+    ``benchmarks/bench_adaptive.py`` compares it at equal error)."""
     out: list[tuple[str, str | None]] = []
     for name in reversible_names():
+        if SAMPLERS.get(name).adaptive:
+            continue
         out += [(name, c) for c in SAMPLERS.get(name).info()["cases"]]
     return out + [(b, None) for b in BASELINE_METHODS]
 

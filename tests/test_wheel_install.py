@@ -45,6 +45,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 from PIL import Image
 
+from revsde.app.demo import DEFAULT_SAMPLER  # the checkout's default: the wheel's too
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -476,7 +478,7 @@ def test_invert_shows_progress_on_a_terminal(wheel):
     done = wheel["done"]["progress"]
     out = _ok(done)
     assert "invert" in done.stderr and "NFE" in done.stderr and "%|" in done.stderr, done.stderr
-    assert "rex_euler" in out and "%|" not in out  # the table on stdout, no bar in it
+    assert DEFAULT_SAMPLER in out and "%|" not in out  # the table on stdout, no bar in it
 
 
 def test_refusals_before_anything_runs(wheel):
