@@ -156,9 +156,9 @@ def figure(path: Path, results: dict, tasks: dict, start: torch.Tensor, methods)
 
     names = list(tasks)
     n = start.shape[0]
-    fig = plt.figure(figsize=(17, 4.6 * len(names)), dpi=70)
+    fig = plt.figure(figsize=(17, 5.6 * len(names)), dpi=70)
     outer = fig.add_gridspec(len(names), 3, width_ratios=[1.35, 1, 1], wspace=0.28,
-                             hspace=0.38)
+                             hspace=0.75)  # room for the legend under each row
     for row, name in enumerate(names):
         task, res = tasks[name], results[name]
         rows = [("start", start)] + ([("target (4x4)", task["show"])]
@@ -198,7 +198,9 @@ def figure(path: Path, results: dict, tasks: dict, start: torch.Tensor, methods)
         ax_it.set_ylabel("loss per sample")
         ax_it.set_title(f"{task['title']}: loss vs iterations", fontsize=11)
         start_hit = 100 * res[methods[0]]["history"]["success"][0]
-        ax_it.legend(fontsize=8.5, loc="upper right", title_fontsize=8.5,
+        # below the plot, so that it covers no curve
+        ax_it.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                     title_fontsize=7.5,
                      title=f"success: classifier / judge (start: {start_hit:.0f}%), "
                            "peak memory per call")
         ax_nfe.set_xlabel("network evaluations spent")
