@@ -1,15 +1,16 @@
 """revsde.diffusion.gradient: methods registry, exactness, AdjointDEIS orders, errors."""
 
-import math
+import sys
+from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from revsde.diffusion import DiffusionModel, VPLinear, get_sampler, pretrained, time_grid
+from revsde.diffusion import get_sampler, pretrained, time_grid
 from revsde.diffusion.gradients import GradientError, gradient, list_gradient_methods
-from revsde.diffusion.models import per_sample
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "scripts"))
+import gen_gradient_numbers as G  # noqa: E402  (the Gaussian problem, shared with the docs)
 
 F64 = torch.float64
 METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
@@ -20,54 +21,15 @@ def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
-# -- a Gaussian model with a differentiable mean (cond) and scale (param), docs/mathematics.md §9
-SCH = VPLinear(t_max=0.5)
-
-
-class GaussianEps(nn.Module):
-    """ε* of data N(μ, s² I): σ (x - α μ)/(α² s² + σ²), μ passed as cond, log s a parameter."""
-
-    def __init__(self, s: float = 0.5):
-        super().__init__()
-        self.log_s = nn.Parameter(torch.tensor(math.log(s), dtype=F64))
-
-    def forward(self, x, t, mu):
-        a, sg = per_sample(SCH.alpha(t), x), per_sample(SCH.sigma(t), x)
-        return sg * (x - a * mu) / (a * a * torch.exp(2 * self.log_s) + sg * sg)
-
-
-def exact_gaussian(net, x_T, mu, w, ts, sde: bool):
-    """Exact gradients of L = Σ w·x0 through the exact flow (docs/mathematics.md §9).
-
-    With v_t = α_t² s² + σ_t², the PF-ODE maps x_T to
-    x0 = α_0 μ + R (x_T - α_T μ), R = sqrt(v_0/v_T); along any path of the diffusion SDE
-    ∂x0/∂x_T = R' = (v_0 α_T)/(v_T α_0) and ∂x0/∂μ = α_0 - R' α_T (the adjoint ODE
-    d(δx)/dt = (f + g²/v) δx is linear and path-free).  Returns (x_T, μ[, log s]) grads.
-    """
-    T, t0 = ts[0], ts[-1]
-    v = lambda t: SCH.alpha(t) ** 2 * torch.exp(2 * net.log_s) + SCH.sigma(t) ** 2  # noqa: E731
-    if sde:
-        R = v(t0) * SCH.alpha(T) / (v(T) * SCH.alpha(t0))
-    else:
-        R = torch.sqrt(v(t0) / v(T))
-    x0 = SCH.alpha(t0) * mu + R * (x_T - SCH.alpha(T) * mu)
-    g_s = torch.autograd.grad((w * x0).sum(), net.log_s)[0]
-    return (R * w).detach(), ((SCH.alpha(t0) - R * SCH.alpha(T)) * w).detach(), g_s
+# -- a Gaussian model with a differentiable mean (cond) and scale (param), docs/mathematics.md §9:
+# the same problem and error measure as the order table of docs/guided-generation.md
+SCH = G.SCH
+GaussianEps, exact_gaussian, _fit = G.GaussianEps, G.exact_gaussian, G.fit_order
 
 
 @pytest.fixture(scope="module")
 def gaussian():
-    torch.manual_seed(0)
-    net = GaussianEps()
-    shape = (4, 3)
-    x_T = torch.randn(shape, dtype=F64)
-    mu = 0.5 * torch.randn(shape, dtype=F64)
-    w = torch.randn(shape, dtype=F64)
-    return DiffusionModel(net, SCH, "eps"), net, x_T, mu, w
-
-
-def _fit(steps, errs):
-    return -np.polyfit(np.log(steps), np.log(errs), 1)[0]
+    return G.gaussian_problem(SCH)
 
 
 ORDER_CASES = [
@@ -89,19 +51,12 @@ ORDER_CASES = [
 @pytest.mark.parametrize("sampler,sde,method,order,steps", ORDER_CASES)
 def test_adjoint_deis_order_on_gaussian(gaussian, sampler, sde, method, order, steps):
     """Fitted order of the gradient error against the exact gradient of the exact flow."""
-    model, net, x_T, mu, w = gaussian
-    errs = {"x_T": [], "mu": [], "log_s": []}
-    for n in steps:
-        r = gradient(lambda x0: (w * x0).sum(), model, x_T, cond={"mu": mu},
-                     params=[net.log_s], steps=n, sampler=sampler, seed=7, method=method)
-        gx, gmu, gs = exact_gaussian(net, x_T, mu, w, time_grid(SCH, n, "uniform_lambda"), sde)
-        errs["x_T"].append(rel(r.grad_x_T, gx))
-        errs["mu"].append(rel(r.grad_cond["mu"], gmu))
-        errs["log_s"].append(float(abs(r.grad_params[0] - gs) / abs(gs)))
+    errs = G.gaussian_errors(gaussian, sampler, sde, method, steps)
     tol = 0.2 if order == 1.0 else 0.3
-    keys = ("x_T", "mu") if sde else ("x_T", "mu", "log_s")  # the SDE's ∂/∂s depends on the path
-    for k in keys:
-        assert abs(_fit(steps, errs[k]) - order) < tol, (k, errs[k])
+    # the SDE's ∂/∂s depends on the path: gaussian_errors leaves it out
+    assert set(errs) == ({"x_T", "mu"} if sde else {"x_T", "mu", "log_s"})
+    for k, e in errs.items():
+        assert abs(_fit(steps, e) - order) < tol, (k, e)
 
 
 def test_vp2m_cond_and_param_gradients_on_gaussian(gaussian):
