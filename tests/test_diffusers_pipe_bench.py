@@ -27,6 +27,11 @@ def test_quick_run_prints_one_document_with_exact_revsde_rows():
     assert sorted(naive) == [2, 4] and all(r["nfe_round_trip"] == 2 * n
                                            for n, r in naive.items())
     assert all(r["max_abs"] > 1e-3 for r in naive.values())  # the naive inversion drifts
+    # ... at first order, as the docs' reading of the full run says (and checks here)
+    G = _gen()
+    for key in ("max_abs", "rms"):
+        lo, hi = G.FIRST_ORDER_BAND
+        assert lo < G.per_doubling(naive[2], naive[4], key) < hi, (key, naive)
     ours = [r for r in doc["rows"] if r["method"] != "naive_euler"]
     assert {r["method"] for r in ours} >= {"rex_euler", "rev_heun"}
     for r in ours:  # exact, at no more network evaluations than the naive round trip
@@ -35,18 +40,30 @@ def test_quick_run_prints_one_document_with_exact_revsde_rows():
         assert r["seconds_round_trip"] > 0
 
 
-def test_committed_bench_table_is_the_render_of_the_saved_data():
+def _gen():
     sys.path.insert(0, str(ROOT / "docs" / "scripts"))
     try:
         import gen_flow_bench_table as G
     finally:
         sys.path.pop(0)
+    return G
+
+
+def test_committed_bench_table_is_the_render_of_the_saved_data():
+    G = _gen()
     doc = json.loads(G.DATA.read_text())
     assert doc["benchmark"] == "flow_inversion" and doc["quick"] is False
     assert doc["transformer"]["parameters"] > 2e8  # a realistic width
     page = G.PAGE.read_text()
     table = page.split(G.BEGIN)[1].split(G.END)[0]
     assert table.strip() == G.render(doc).strip()
+    # the saved naive rows are first order too (what the rendered reading says)
+    naive = sorted((r for r in doc["rows"] if r["method"] == "naive_euler"),
+                   key=lambda r: r["steps"])
+    assert len(naive) >= 2
+    for key in ("max_abs", "rms"):
+        assert G.FIRST_ORDER_BAND[0] < G.per_doubling(naive[0], naive[-1], key) \
+            < G.FIRST_ORDER_BAND[1]
 
 
 @pytest.mark.parametrize("budget,per_step,fixed,expected", [(8, 2, 2, 3), (16, 2, 1, 7),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ DOCS = Path(__file__).resolve().parents[1]
 DATA = DOCS / "data" / "flow_inversion.json"
 PAGE = DOCS / "howto-diffusers.md"
 BEGIN, END = "<!-- flow-bench:begin -->", "<!-- flow-bench:end -->"
+#: the naive inversion's error ratio per doubling of the steps that counts as first order
+#: (exactly 2 in the limit; checked on the quick run by tests/test_diffusers_pipe_bench.py)
+FIRST_ORDER_BAND = (1.5, 3.0)
 
 
 def measure(threads: int = 2) -> dict:
@@ -34,6 +38,12 @@ def _err(r: dict) -> str:
     if r["bit_exact"]:
         return "0 (bit for bit)"
     return f"{r['max_abs']:.2g} / {r['rms']:.2g}"
+
+
+def per_doubling(a: dict, b: dict, key: str) -> float:
+    """The factor by which the error ``key`` falls per doubling of the steps from row
+    ``a`` to row ``b`` (2 for a first-order error)."""
+    return (a[key] / b[key]) ** (1 / math.log2(b["steps"] / a["steps"]))
 
 
 def render(doc: dict) -> str:
@@ -55,7 +65,21 @@ def render(doc: dict) -> str:
             f"revsde `{r['method']}`"
         lines.append(f"| {name} | {r['steps']} | {r['nfe_round_trip']} | {_err(r)} | "
                      f"{r['seconds_round_trip']:.1f} |")
-    lines += ["", f"RF-Inversion: {doc['rf_inversion']}."]
+    naive = sorted((r for r in doc["rows"] if r["method"] == "naive_euler"),
+                   key=lambda r: r["steps"])
+    lines += ["", f"RF-Inversion: {doc['rf_inversion']}.", ""]
+    reading = ""
+    if len(naive) >= 2:
+        a, b = naive[0], naive[-1]
+        reading = (
+            f"The naive inversion's error is first order in the step: from {a['steps']} to "
+            f"{b['steps']} steps its max abs error falls {per_doubling(a, b, 'max_abs'):.2f}× "
+            f"per doubling of the steps, its RMS error {per_doubling(a, b, 'rms'):.2f}× "
+            f"(`tests/test_diffusers_pipe_bench.py` checks a ratio between "
+            f"{FIRST_ORDER_BAND[0]:g} and {FIRST_ORDER_BAND[1]:g} on the `--quick` run). ")
+    lines.append(reading + f"The saved run took {doc['total_seconds'] / 60:.0f} minutes on "
+                 f"{machine['threads']} CPU threads shared with other runs, so its times are "
+                 "rough.")
     return "\n".join(lines) + "\n"
 
 
