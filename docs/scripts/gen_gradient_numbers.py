@@ -229,7 +229,8 @@ def exactness(samplers=EXACT_SAMPLERS) -> dict:
 
 def measure() -> dict:
     return {"orders": orders_table(), "full_schedule": full_schedule(),
-            "exactness": exactness()}
+            "exactness": exactness(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
 
 
 # -- rendering ---------------------------------------------------------------------------------
