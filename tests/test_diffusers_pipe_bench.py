@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from revsde.docblocks import read_block
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_flow_inversion.py"
 
@@ -44,9 +46,8 @@ def test_committed_bench_table_is_the_render_of_the_saved_data():
     doc = json.loads(G.DATA.read_text())
     assert doc["benchmark"] == "flow_inversion" and doc["quick"] is False
     assert doc["transformer"]["parameters"] > 2e8  # a realistic width
-    page = G.PAGE.read_text()
-    table = page.split(G.BEGIN)[1].split(G.END)[0]
-    assert table.strip() == G.render(doc).strip()
+    assert read_block(G.PAGE, G.BLOCK, end=G.END) == G.render(doc), (
+        "run `python docs/scripts/gen_flow_bench_table.py --render`")
 
 
 @pytest.mark.parametrize("budget,per_step,fixed,expected", [(8, 2, 2, 3), (16, 2, 1, 7),

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from revsde.docblocks import read_block
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "guided_generation.py"
 
 pytest.importorskip("sklearn")
@@ -41,7 +43,7 @@ def test_guided_generation_tiny(tmp_path, mod):
 
 def test_docs_tables_are_rendered_from_the_saved_full_run(mod):
     data = json.loads(mod.DOCS_DATA.read_text())
-    assert mod.quoted() == mod.render(data), (
+    assert read_block(mod.DOCS_PAGE, mod.BLOCK) == mod.render(data), (
         "run `python examples/guided_generation.py --render` (or --write-docs to re-measure)")
     # the saved run is the example's defaults, with every registered gradient method
     defaults = {"iters": 25, "steps": 20, "batch": 8, "sampler": "rev_heun", "seed": 0}
@@ -58,7 +60,7 @@ def test_memory_table_is_rendered_from_the_saved_benchmark():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     data = json.loads(bench.DOCS_DATA.read_text())
-    assert bench.quoted() == bench.render(data), (
+    assert read_block(bench.DOCS_PAGE, bench.BLOCK) == bench.render(data), (
         "run `python benchmarks/bench_gradients.py --render` (or --write-docs to re-measure)")
     assert not data["quick"] and {r["method"] for r in data["results"]} == set(bench.METHODS)
     # the claim the page makes in words: the O(1) methods' memory is flat in the steps and

@@ -17,10 +17,14 @@ import json
 import sys
 from pathlib import Path
 
+from revsde.docblocks import write_block
+
 DOCS = Path(__file__).resolve().parents[1]
 DATA = DOCS / "data" / "flow_inversion.json"
 PAGE = DOCS / "howto-diffusers.md"
-BEGIN, END = "<!-- flow-bench:begin -->", "<!-- flow-bench:end -->"
+#: the generated block of PAGE that :func:`render` writes: from a line <!-- BLOCK --> to a
+#: line <!-- END -->
+BLOCK, END = "flow-bench:begin", "flow-bench:end"
 
 
 def measure(threads: int = 2) -> dict:
@@ -56,13 +60,7 @@ def render(doc: dict) -> str:
         lines.append(f"| {name} | {r['steps']} | {r['nfe_round_trip']} | {_err(r)} | "
                      f"{r['seconds_round_trip']:.1f} |")
     lines += ["", f"RF-Inversion: {doc['rf_inversion']}."]
-    return "\n".join(lines) + "\n"
-
-
-def write_page(table: str) -> None:
-    text = PAGE.read_text()
-    a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
-    PAGE.write_text(text[:a] + "\n" + table + text[b:])
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -75,7 +73,7 @@ def main() -> None:
         DATA.parent.mkdir(parents=True, exist_ok=True)
         DATA.write_text(json.dumps(measure(args.threads), indent=1) + "\n")
     if args.measure or args.render:
-        write_page(render(json.loads(DATA.read_text())))
+        write_block(PAGE, BLOCK, render(json.loads(DATA.read_text())), end=END)
     else:
         ap.print_help()
 
