@@ -1,13 +1,13 @@
 """benchmarks/bench_editing.py: a --quick smoke run (one JSON document, sane numbers), and
 docs/howto-edit.md's table is what the script renders from docs/data/editing.json."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from script_util import load_script
 
 from revsde.docblocks import read_block
 
@@ -20,10 +20,7 @@ SCRIPT = ROOT / "benchmarks" / "bench_editing.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_editing", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(SCRIPT)
 
 
 def test_quick_run_prints_one_sane_document():

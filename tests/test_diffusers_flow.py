@@ -18,6 +18,7 @@ import pytest
 import test_diffusers_flow_cases as C
 import torch
 from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
+from script_util import load_script
 
 import revsde.diffusion as D
 from revsde.diffusion.adapters import (
@@ -320,13 +321,8 @@ def test_wrong_latent_shape(family):
 
 
 def test_committed_table_is_rendered_from_the_saved_measurements():
-    import importlib.util
-
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("gen_flow_table",
-                                                  root / "docs" / "scripts" / "gen_flow_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(root / "docs" / "scripts" / "gen_flow_table.py")
     data = json.loads(mod.DATA.read_text())
     assert read_block(mod.PAGE, mod.BLOCK, end=mod.END) == mod.render(data), (
         "run `python docs/scripts/gen_flow_table.py --render`")

@@ -1,11 +1,11 @@
 """examples/guided_generation.py runs end to end in a tiny configuration, and the tables of
 docs/guided-generation.md are what it renders from its saved full run."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from script_util import load_script
 
 from revsde.docblocks import read_block
 
@@ -16,10 +16,7 @@ pytest.importorskip("sklearn")
 
 @pytest.fixture(scope="module")
 def mod():
-    spec = importlib.util.spec_from_file_location("guided_generation", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(EXAMPLE)
 
 
 @pytest.mark.slow
@@ -55,10 +52,7 @@ def test_docs_tables_are_rendered_from_the_saved_full_run(mod):
 
 
 def test_memory_table_is_rendered_from_the_saved_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "bench_gradients", EXAMPLE.parents[1] / "benchmarks" / "bench_gradients.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script(EXAMPLE.parents[1] / "benchmarks" / "bench_gradients.py")
     data = json.loads(bench.DOCS_DATA.read_text())
     assert read_block(bench.DOCS_PAGE, bench.BLOCK) == bench.render(data), (
         "run `python benchmarks/bench_gradients.py --render` (or --write-docs to re-measure)")
