@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import time
 from pathlib import Path
 
@@ -53,12 +52,14 @@ from revsde.diffusion.inversion.edit import EDIT_DEFAULTS, ENCODE_DEFAULTS
 from revsde.diffusion.pretrained.digits import digit_classifier, digits_data
 from revsde.diffusion.pretrained.judge import digit_judge
 from revsde.diffusion.samplers import get_encoder
+from revsde.docblocks import write_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PAGE = ROOT / "docs" / "howto-edit.md"
 DOCS_DATA = ROOT / "docs" / "data" / "editing.json"
 DOCS_IMG = ROOT / "docs" / "img" / "edits.png"
-MARK = re.compile(r"(<!-- editing-table -->\n)(.*?)(\n<!-- /editing-table -->)", re.S)
+#: the generated block of DOCS_PAGE that :func:`render` writes
+BLOCK = "editing-table"
 #: the main guidance scale, and the sweeps around the main setting (strength 1)
 MAIN_GUIDANCE = 2.0
 STRENGTHS = (1.0, 0.75, 0.5)
@@ -254,18 +255,7 @@ def render(data: dict) -> str:
 
 
 def write_page(data: dict) -> None:
-    text = DOCS_PAGE.read_text()
-    if MARK.search(text) is None:
-        raise ValueError(f"{DOCS_PAGE} has no <!-- editing-table --> block")
-    DOCS_PAGE.write_text(MARK.sub(lambda m: m.group(1) + render(data) + m.group(3), text))
-
-
-def quoted() -> str:
-    """The table docs/howto-edit.md shows now."""
-    m = MARK.search(DOCS_PAGE.read_text())
-    if m is None:
-        raise ValueError(f"{DOCS_PAGE} has no <!-- editing-table --> block")
-    return m.group(2)
+    write_block(DOCS_PAGE, BLOCK, render(data))
 
 
 def draw(path: Path, n: int = 4, targets=(0, 3, 8)) -> None:

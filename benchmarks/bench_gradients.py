@@ -35,7 +35,6 @@ import argparse
 import json
 import platform
 import random
-import re
 import statistics
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ from torch.nn import functional as F
 
 from revsde.diffusion import gradient, list_gradient_methods, pretrained
 from revsde.diffusion.pretrained.digits import digit_classifier
+from revsde.docblocks import write_block
 from revsde.memory import peak_tensor_bytes
 
 #: every registered gradient method, in the registry's order
@@ -55,8 +55,8 @@ BATCH = 8
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PAGE = ROOT / "docs" / "guided-generation.md"
 DOCS_DATA = ROOT / "docs" / "data" / "gradients.json"
-MARK = re.compile(r"(<!-- gradient-memory-table -->\n)(.*?)(\n<!-- /gradient-memory-table -->)",
-                  re.S)
+#: the generated block of DOCS_PAGE that :func:`render` writes
+BLOCK = "gradient-memory-table"
 
 
 def _g(v: float) -> str:
@@ -94,18 +94,7 @@ def render(data: dict) -> str:
 
 
 def write_page(data: dict) -> None:
-    text = DOCS_PAGE.read_text()
-    if MARK.search(text) is None:
-        raise ValueError(f"{DOCS_PAGE} has no <!-- gradient-memory-table --> block")
-    DOCS_PAGE.write_text(MARK.sub(lambda m: m.group(1) + render(data) + m.group(3), text))
-
-
-def quoted() -> str:
-    """The table the page shows now."""
-    m = MARK.search(DOCS_PAGE.read_text())
-    if m is None:
-        raise ValueError(f"{DOCS_PAGE} has no <!-- gradient-memory-table --> block")
-    return m.group(2)
+    write_block(DOCS_PAGE, BLOCK, render(data))
 
 
 def peak_tensor_mb(fn) -> float:

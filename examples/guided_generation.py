@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import sys
 import time
 import warnings
@@ -47,6 +46,7 @@ from revsde.diffusion import gradient, list_gradient_methods, pretrained, sample
 from revsde.diffusion.gradients import GradientAccuracyWarning
 from revsde.diffusion.pretrained.digits import digit_classifier, digits_data
 from revsde.diffusion.pretrained.judge import digit_judge
+from revsde.docblocks import write_block
 from revsde.memory import peak_tensor_bytes
 
 #: every registered gradient method, in the registry's order
@@ -64,8 +64,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS_PAGE = ROOT / "docs" / "guided-generation.md"
 DOCS_DATA = ROOT / "docs" / "data" / "guided_generation.json"
 DOCS_IMG = ROOT / "docs" / "img" / "guided_generation.png"
-MARK = re.compile(r"(<!-- guided-generation-tables -->\n)(.*?)"
-                  r"(\n<!-- /guided-generation-tables -->)", re.S)
+#: the generated block of DOCS_PAGE that :func:`render` writes
+BLOCK = "guided-generation-tables"
 
 
 def method_label(m: str) -> str:
@@ -391,19 +391,8 @@ def render(data: dict) -> str:
     return "\n".join(out)
 
 
-def quoted() -> str:
-    """The tables docs/guided-generation.md shows now."""
-    m = MARK.search(DOCS_PAGE.read_text())
-    if m is None:
-        raise ValueError(f"{DOCS_PAGE} has no <!-- guided-generation-tables --> block")
-    return m.group(2)
-
-
 def write_page(data: dict) -> None:
-    text = DOCS_PAGE.read_text()
-    if MARK.search(text) is None:
-        raise ValueError(f"{DOCS_PAGE} has no <!-- guided-generation-tables --> block")
-    DOCS_PAGE.write_text(MARK.sub(lambda m: m.group(1) + render(data) + m.group(3), text))
+    write_block(DOCS_PAGE, BLOCK, render(data))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ The fixtures built from them (``images``, ``model``) are in ``conftest.py``.
 import numpy as np
 import torch
 
-from revsde.diffusion import GaussianMixtureOracle, VPLinear
+import revsde
+from revsde.diffusion import GaussianMixtureOracle, LiftedProblem, VPLinear, time_grid
 
 F64, F32 = torch.float64, torch.float32
 SCH = VPLinear()
@@ -20,6 +21,19 @@ def mixture(d=2, prediction="eps"):
     g = torch.Generator().manual_seed(3)
     means = torch.randn((3, d), generator=g, dtype=F64)
     return GaussianMixtureOracle([0.2, 0.5, 0.3], means, [0.6, 0.5, 0.8], SCH, prediction)
+
+
+def pf_ode_reference(steps):
+    """The PF-ODE reference of the samplers' order tests: the mixture's model, 64 samples
+    ``x_T`` of it at ``t_max`` and their ``x0`` by RK4 on the lifted data-prediction ODE over
+    a uniform-λ grid of ``steps`` steps, as ``(model, x_T, x0)``."""
+    orc = mixture()
+    model = orc.model()
+    x_T = orc.sample(64, torch.Generator().manual_seed(0), t=SCH.t_max)
+    ts = time_grid(SCH, steps, "uniform_lambda")
+    pb = LiftedProblem(model, "ode_x0", ts)
+    sol = revsde.sdeint(pb.sde, pb.to_lifted(x_T, ts[0]), pb.clocks, method="rk4")
+    return model, x_T, pb.from_lifted(sol.ys[-1], ts[-1])
 
 
 def fit_order(steps, errs):

@@ -13,13 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from pty_util import run_on_a_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -52,34 +52,8 @@ def _one_line_error(done, *parts):
 
 def _on_a_terminal(*args, cwd):
     """Run with stderr on a pseudo-terminal; ``(returncode, stdout, what the terminal got)``."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
-    proc = subprocess.Popen([sys.executable, "-m", "revsde", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=slave, env=ENV, cwd=cwd)
-    os.close(slave)
-    chunks: list[bytes] = []
-
-    def read():
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # the other end is closed
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    out, _ = proc.communicate(timeout=300)
-    reader.join(10)
-    os.close(master)
-    return proc.returncode, out.decode(), b"".join(chunks).decode(errors="replace")
+    done = run_on_a_terminal([sys.executable, "-m", "revsde", *map(str, args)], env=ENV, cwd=cwd)
+    return done.returncode, done.stdout, done.stderr
 
 
 def _bright_jpeg(path, h=24, w=40):

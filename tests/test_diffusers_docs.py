@@ -10,12 +10,9 @@ import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler
 from diffusers_cases import sd_scheduler, tiny_cond_unet, tiny_unet, tiny_vae
+from page_code import blocks, run_blocks
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "howto-diffusers.md"
-
-
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", PAGE.read_text(), flags=re.S)
 
 
 @pytest.fixture()
@@ -41,11 +38,8 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_page_code_runs(workdir, capsys):
-    blocks = _blocks("python")
-    assert len(blocks) >= 3
-    ns: dict = {}
-    for code in blocks:
-        exec(compile(code, str(PAGE), "exec"), ns)
+    assert len(blocks(PAGE, "python")) >= 3
+    ns = run_blocks(PAGE, "python")
     out = capsys.readouterr().out
     errors = [float(v) for v in re.findall(r"round-trip error ([0-9.e+-]+)", out)]
     assert len(errors) == 2 and max(errors) <= 1e-6, out  # pixel model; latent model
@@ -54,6 +48,6 @@ def test_page_code_runs(workdir, capsys):
 
 
 def test_page_names_the_command_and_the_vae_caveat():
-    bash = "\n".join(_blocks("bash"))
+    bash = "\n".join(blocks(PAGE, "bash"))
     assert "revsde invert photo.png --model my-ddpm" in bash
     assert "The VAE is not invertible" in PAGE.read_text()

@@ -18,6 +18,7 @@ import pytest
 import test_diffusers_flow_cases as C
 import torch
 from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
+from script_util import load_script
 
 import revsde.diffusion as D
 from revsde.diffusion.adapters import (
@@ -30,6 +31,7 @@ from revsde.diffusion.adapters import (
     unpack_2x2,
 )
 from revsde.diffusion.schedules import FlowMatching, schedule_from_dict
+from revsde.docblocks import read_block
 
 # (adaptive samplers choose their own grid: on a random-weight network they take many
 # steps; their round trips on the shipped models are in tests/test_adaptive.py)
@@ -319,14 +321,9 @@ def test_wrong_latent_shape(family):
 
 
 def test_committed_table_is_rendered_from_the_saved_measurements():
-    import importlib.util
-
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("gen_flow_table",
-                                                  root / "docs" / "scripts" / "gen_flow_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(root / "docs" / "scripts" / "gen_flow_table.py")
     data = json.loads(mod.DATA.read_text())
-    page = mod.PAGE.read_text()
-    assert mod.render(data) in page, "run `python docs/scripts/gen_flow_table.py --render`"
+    assert read_block(mod.PAGE, mod.BLOCK, end=mod.END) == mod.render(data), (
+        "run `python docs/scripts/gen_flow_table.py --render`")
     assert {r["sampler"] for r in data["results"]} == set(REVERSIBLE)

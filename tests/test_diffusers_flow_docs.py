@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 import test_diffusers_flow_cases as C
 import torch
+from page_code import blocks, run_blocks
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "howto-diffusers.md"
 FOLDERS = {"sd3": "stable-diffusion-3.5-medium", "flux": "FLUX.1-dev", "flux2": "FLUX.2-dev",
            "lumina2": "Lumina-Image-2.0"}
-
-
-def _py_blocks() -> list[str]:
-    return re.findall(r"^```py\n(.*?)^```", PAGE.read_text(), flags=re.S | re.M)
 
 
 @pytest.fixture()
@@ -29,11 +26,8 @@ def checkpoints(tmp_path, monkeypatch):
 
 
 def test_flow_section_runs_and_round_trips_exactly(checkpoints, capsys):
-    blocks = _py_blocks()
-    assert len(blocks) == 4
-    ns: dict = {"__name__": "__docs__"}
-    for i, code in enumerate(blocks):
-        exec(compile(code, f"{PAGE.name}[py block {i + 1}]", "exec"), ns)
+    assert len(blocks(PAGE, "py")) == 4
+    ns = run_blocks(PAGE, "py")
     out = capsys.readouterr().out
     errors = dict(re.findall(r"^(.*) round-trip error ([0-9.e+-]+)$", out, flags=re.M))
     assert set(errors) == {"SD3", "FLUX.1", "FLUX.2", "Lumina 2"}, out

@@ -13,6 +13,7 @@ import torch
 pytest.importorskip("transformers")
 
 import test_diffusers_pipe_cases as C  # noqa: E402
+from page_code import blocks, run_blocks  # noqa: E402
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "howto-diffusers.md"
 FOLDERS = {"sd": "stable-diffusion-v1-5", "sdxl": "stable-diffusion-xl-base-1.0",
@@ -34,11 +35,8 @@ def checkpoints(tmp_path, monkeypatch):
 
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 def test_pipeline_section_runs_and_round_trips_exactly(checkpoints, capsys):
-    blocks = re.findall(r"^```python3\n(.*?)^```", PAGE.read_text(), flags=re.S | re.M)
-    assert len(blocks) == 3
-    ns: dict = {"__name__": "__docs__"}
-    for i, code in enumerate(blocks):
-        exec(compile(code, f"{PAGE.name}[python3 block {i + 1}]", "exec"), ns)
+    assert len(blocks(PAGE, "python3")) == 3
+    run_blocks(PAGE, "python3")
     out = capsys.readouterr().out
     errors = dict(re.findall(r"^(\S+) latent round-trip error ([0-9.e+-]+)$", out, flags=re.M))
     assert set(errors) == {"SD", "SDXL", "SD3", "FLUX.1"}, out

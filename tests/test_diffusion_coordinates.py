@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from script_util import load_script
 
 from revsde.diffusion.schedules import VE, FlowMatching, VPCosine, VPDiscrete, VPLinear
 from revsde.diffusion.schedules import coordinates as co
@@ -61,18 +62,12 @@ def test_bench_samplers_quick_prints_json():
 def test_hand_sde_loop_of_the_benchmark_is_sde_dpmpp_1():
     """The benchmark's hand-written SDE loop is the library's SDE-DPM-Solver++(1), given
     the same normal draws (so the SDE samplers' context figure times the right thing)."""
-    import importlib.util
-
     import torch
 
     from revsde.diffusion import DiffusionModel, VPLinear, time_grid
     from revsde.diffusion.samplers.reference import sample_sde_dpmpp_1
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("bench_samplers",
-                                                  root / "benchmarks" / "bench_samplers.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script(Path(__file__).resolve().parents[1] / "benchmarks" / "bench_samplers.py")
 
     class Lin(torch.nn.Module):
         def forward(self, x, t):

@@ -12,17 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from page_code import blocks, run_blocks
+from script_util import load_script
 
 from revsde.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md")) + [ROOT / "README.md"]
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-
-
-def blocks(path: Path, lang: str) -> list[str]:
-    return [body for kind, body in FENCE.findall(path.read_text()) if kind == lang]
 
 
 #: A page may run its blocks in a test of its own, with fixtures (e.g. model folders):
@@ -48,12 +45,7 @@ def test_python_blocks_run(page, tmp_path, monkeypatch):
     """The blocks of one page run in order in one namespace, in an empty folder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    ns: dict = {"__name__": "__docs__"}
-    for i, code in enumerate(blocks(page, "python")):
-        try:
-            exec(compile(code, f"{_id(page)}[block {i + 1}]", "exec"), ns)
-        except Exception as err:  # noqa: BLE001 - report which block failed
-            raise AssertionError(f"{_id(page)} block {i + 1} failed: {err!r}\n{code}") from err
+    run_blocks(page, "python", _id(page))
 
 
 def test_delegated_pages_have_their_test():
@@ -114,12 +106,7 @@ def test_readme_links_to_the_docs():
 
 def test_solver_table_matches_the_registry():
     """docs/solver-table.md is what the generator renders from today's registry."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gen_solver_table",
-                                                  DOCS / "scripts" / "gen_solver_table.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = load_script(DOCS / "scripts" / "gen_solver_table.py")
     assert (DOCS / "solver-table.md").read_text() == gen.render(gen.load_measured()), (
         "the registry changed: run `python docs/scripts/gen_solver_table.py --render`")
     measured = gen.load_measured()

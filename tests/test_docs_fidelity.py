@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from revsde.docblocks import read_block
+
 pytest.importorskip("skimage")  # the bench's photographs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -31,7 +33,7 @@ def data():
 
 def test_the_docs_blocks_are_the_saved_measurement(data):
     for page, name, render in gen.BLOCKS:
-        assert gen.block(page, name) == render(data), f"{page.name} <!-- {name} --> is stale"
+        assert read_block(page, name) == render(data), f"{page.name} <!-- {name} --> is stale"
 
 
 def test_the_defaults_are_the_measured_ones_and_meet_the_acceptance(data):

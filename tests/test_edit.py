@@ -174,14 +174,12 @@ def test_judge_refuses_other_shapes(judge, bad):
 
 
 def test_the_editing_example_runs(tmp_path, capsys):
-    import importlib.util
     import json
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "edit_digits.py"
-    spec = importlib.util.spec_from_file_location("edit_digits", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from script_util import load_script
+
+    mod = load_script(Path(__file__).resolve().parents[1] / "examples" / "edit_digits.py")
     assert mod.main(["--digits", "2", "--steps", "6", "--out", str(tmp_path)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["reconstruction_error"] < 1e-6 and len(doc["judge_reads"]) == 2

@@ -1,11 +1,13 @@
 """examples/guided_generation.py runs end to end in a tiny configuration, and the tables of
 docs/guided-generation.md are what it renders from its saved full run."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from script_util import load_script
+
+from revsde.docblocks import read_block
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "guided_generation.py"
 
@@ -14,10 +16,7 @@ pytest.importorskip("sklearn")
 
 @pytest.fixture(scope="module")
 def mod():
-    spec = importlib.util.spec_from_file_location("guided_generation", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(EXAMPLE)
 
 
 @pytest.mark.slow
@@ -41,7 +40,7 @@ def test_guided_generation_tiny(tmp_path, mod):
 
 def test_docs_tables_are_rendered_from_the_saved_full_run(mod):
     data = json.loads(mod.DOCS_DATA.read_text())
-    assert mod.quoted() == mod.render(data), (
+    assert read_block(mod.DOCS_PAGE, mod.BLOCK) == mod.render(data), (
         "run `python examples/guided_generation.py --render` (or --write-docs to re-measure)")
     # the saved run is the example's defaults, with every registered gradient method
     defaults = {"iters": 25, "steps": 20, "batch": 8, "sampler": "rev_heun", "seed": 0}
@@ -53,12 +52,9 @@ def test_docs_tables_are_rendered_from_the_saved_full_run(mod):
 
 
 def test_memory_table_is_rendered_from_the_saved_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "bench_gradients", EXAMPLE.parents[1] / "benchmarks" / "bench_gradients.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script(EXAMPLE.parents[1] / "benchmarks" / "bench_gradients.py")
     data = json.loads(bench.DOCS_DATA.read_text())
-    assert bench.quoted() == bench.render(data), (
+    assert read_block(bench.DOCS_PAGE, bench.BLOCK) == bench.render(data), (
         "run `python benchmarks/bench_gradients.py --render` (or --write-docs to re-measure)")
     assert not data["quick"] and {r["method"] for r in data["results"]} == set(bench.METHODS)
     # the claim the page makes in words: the O(1) methods' memory is flat in the steps and

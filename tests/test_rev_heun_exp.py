@@ -13,7 +13,7 @@ from decimal import Decimal, localcontext
 
 import pytest
 import torch
-from diffusion_cases import F32, F64, SCH, TOL
+from diffusion_cases import F32, F64, SCH, TOL, pf_ode_reference
 from diffusion_cases import fit_order as _fit
 from diffusion_cases import max_err as _err
 from diffusion_cases import mixture as _mixture
@@ -195,13 +195,7 @@ def test_sampling_differs_from_rev_heun(model, images):
 # -- orders ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ode_problem():
-    orc = _mixture()
-    model = orc.model()
-    x_T = orc.sample(64, torch.Generator().manual_seed(0), t=SCH.t_max)
-    ts = time_grid(SCH, 1024, "uniform_lambda")
-    pb = LiftedProblem(model, "ode_x0", ts)
-    sol = revsde.sdeint(pb.sde, pb.to_lifted(x_T, ts[0]), pb.clocks, method="rk4")
-    return model, x_T, pb.from_lifted(sol.ys[-1], ts[-1])
+    return pf_ode_reference(1024)
 
 
 @pytest.mark.parametrize("case", ["ode_x0", "ode_eps"])

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 import torch
-from diffusion_cases import F64, SCH
+from diffusion_cases import F64, SCH, pf_ode_reference
 from diffusion_cases import fit_order as _fit
 from diffusion_cases import mixture as _mixture
 from diffusion_cases import rms as _rms
@@ -34,13 +34,7 @@ from revsde.solvers import tableaus as tb
 # -- PF-ODE orders ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ode_problem():
-    orc = _mixture()
-    model = orc.model()
-    x_T = orc.sample(64, torch.Generator().manual_seed(0), t=SCH.t_max)
-    ts = time_grid(SCH, 2048, "uniform_lambda")
-    pb = LiftedProblem(model, "ode_x0", ts)
-    sol = revsde.sdeint(pb.sde, pb.to_lifted(x_T, ts[0]), pb.clocks, method="rk4")
-    return model, x_T, pb.from_lifted(sol.ys[-1], ts[-1])
+    return pf_ode_reference(2048)
 
 
 # (sampler, case, declared order, step counts).  In the noise-prediction case the

@@ -31,7 +31,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
@@ -44,6 +43,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 from PIL import Image
+from pty_util import run_on_a_terminal
 
 from revsde.app.demo import DEFAULT_SAMPLER  # the checkout's default: the wheel's too
 
@@ -160,35 +160,8 @@ class Venv:
 
     def run_on_a_terminal(self, *args, cwd: Path, timeout=300) -> subprocess.CompletedProcess:
         """``revsde ARGS`` with stderr on a pseudo-terminal (what the terminal got)."""
-        import fcntl
-        import pty
-        import struct
-        import termios
-
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-        proc = subprocess.Popen([str(self.dir / "bin" / "revsde"), *map(str, args)],
-                                stdout=subprocess.PIPE, stderr=slave, env=self.env, cwd=cwd)
-        os.close(slave)
-        chunks: list[bytes] = []
-
-        def read():
-            while True:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:  # the other end is closed
-                    return
-                if not data:
-                    return
-                chunks.append(data)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        out, _ = proc.communicate(timeout=timeout)
-        reader.join(10)
-        os.close(master)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(),
-                                           b"".join(chunks).decode(errors="replace"))
+        return run_on_a_terminal([str(self.dir / "bin" / "revsde"), *map(str, args)],
+                                 env=self.env, cwd=cwd, timeout=timeout)
 
     def python_run(self, *args, cwd: Path, timeout=300) -> subprocess.CompletedProcess:
         return subprocess.run([str(self.python), *map(str, args)], capture_output=True,

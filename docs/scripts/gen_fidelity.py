@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
+
+from revsde.docblocks import write_block
 
 DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -66,7 +67,6 @@ LATENT_ROWS = (("rex_rk4", 10, "ode_eps"), ("rex_rk4", 10, "ode_x0"),
 LATENT_PICTURES = ("astronaut", "coffee", "chelsea", "rocket")
 LATENT_SIZE = 32
 LATENT_REFERENCE_STEPS = 500
-BLOCK = r"(<!-- {0} -->\n)(.*?)(\n<!-- /{0} -->)"
 
 
 # -- measuring ----------------------------------------------------------------------
@@ -255,21 +255,9 @@ BLOCKS = ((HOWTO, "fidelity-summary", render_summary), (HOWTO, "fidelity-table",
           (DIFFUSION, "latent-table", render_latent_table))
 
 
-def block(page: Path, name: str) -> str:
-    m = re.search(BLOCK.format(name), page.read_text(), re.S)
-    if m is None:
-        raise ValueError(f"{page} has no <!-- {name} --> block")
-    return m.group(2)
-
-
 def write_blocks(data: dict) -> None:
     for page, name, render in BLOCKS:
-        text = page.read_text()
-        pat = re.compile(BLOCK.format(name), re.S)
-        if pat.search(text) is None:
-            raise ValueError(f"{page} has no <!-- {name} --> block")
-        text = pat.sub(lambda m, r=render: m.group(1) + r(data) + m.group(3), text)
-        page.write_text(text)
+        write_block(page, name, render(data))
 
 
 def load() -> dict:

@@ -18,13 +18,17 @@ import math
 import sys
 from pathlib import Path
 
+from revsde.docblocks import write_block
+
 DOCS = Path(__file__).resolve().parents[1]
 DATA = DOCS / "data" / "flow_inversion.json"
 PAGE = DOCS / "howto-diffusers.md"
-BEGIN, END = "<!-- flow-bench:begin -->", "<!-- flow-bench:end -->"
 #: the naive inversion's error ratio per doubling of the steps that counts as first order
 #: (exactly 2 in the limit; checked on the quick run by tests/test_diffusers_pipe_bench.py)
 FIRST_ORDER_BAND = (1.5, 3.0)
+#: the generated block of PAGE that :func:`render` writes: from a line <!-- BLOCK --> to a
+#: line <!-- END -->
+BLOCK, END = "flow-bench:begin", "flow-bench:end"
 
 
 def measure(threads: int = 2) -> dict:
@@ -80,13 +84,7 @@ def render(doc: dict) -> str:
     lines.append(reading + f"The saved run took {doc['total_seconds'] / 60:.0f} minutes on "
                  f"{machine['threads']} CPU threads shared with other runs, so its times are "
                  "rough.")
-    return "\n".join(lines) + "\n"
-
-
-def write_page(table: str) -> None:
-    text = PAGE.read_text()
-    a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
-    PAGE.write_text(text[:a] + "\n" + table + text[b:])
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -99,7 +97,7 @@ def main() -> None:
         DATA.parent.mkdir(parents=True, exist_ok=True)
         DATA.write_text(json.dumps(measure(args.threads), indent=1) + "\n")
     if args.measure or args.render:
-        write_page(render(json.loads(DATA.read_text())))
+        write_block(PAGE, BLOCK, render(json.loads(DATA.read_text())), end=END)
     else:
         ap.print_help()
 

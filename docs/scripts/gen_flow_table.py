@@ -24,10 +24,14 @@ import sys
 import time
 from pathlib import Path
 
+from revsde.docblocks import write_block
+
 DOCS = Path(__file__).resolve().parents[1]
 DATA = DOCS / "data" / "flow_roundtrip.json"
 PAGE = DOCS / "howto-diffusers.md"
-BEGIN, END = "<!-- flow-table:begin -->", "<!-- flow-table:end -->"
+#: the generated block of PAGE that :func:`render` writes: from a line <!-- BLOCK --> to a
+#: line <!-- END -->
+BLOCK, END = "flow-table:begin", "flow-table:end"
 LABELS = {"sd3": "SD3 (`SD3Transformer2DModel`)", "flux": "FLUX.1 (`FluxTransformer2DModel`)",
           "flux2": "FLUX.2 (`Flux2Transformer2DModel`)",
           "lumina2": "Lumina 2 (`Lumina2Transformer2DModel`)"}
@@ -89,13 +93,7 @@ def render(data: dict) -> str:
     for (family, dtype, guidance), by_steps in rows.items():
         cells = [_cell(by_steps[n]) if n in by_steps else "–" for n in steps_seen]
         lines.append(f"| {LABELS[family]} | {dtype} | {guidance} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_page(table: str) -> None:
-    text = PAGE.read_text()
-    a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
-    PAGE.write_text(text[:a] + "\n" + table + text[b:])
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -107,7 +105,7 @@ def main() -> None:
         DATA.parent.mkdir(parents=True, exist_ok=True)
         DATA.write_text(json.dumps(measure(), indent=1) + "\n")
     if args.measure or args.render:
-        write_page(render(json.loads(DATA.read_text())))
+        write_block(PAGE, BLOCK, render(json.loads(DATA.read_text())), end=END)
     else:
         ap.print_help()
 

@@ -398,20 +398,3 @@ def check_data(model: DiffusionModel, x: torch.Tensor, name: str = "x0", *,
             "which maps it by its file's bit depth, or pass check_range=False"
         )
     return x
-    lo, hi = float(rng[0]), float(rng[1])
-    xmin, xmax = float(x.min()), float(x.max())
-    tol = 1e-6 * (hi - lo)
-    scale = ("map a [0, 255] picture with x/127.5 - 1 and a [0, 1] one with 2x - 1"
-             if (lo, hi) == (-1.0, 1.0) else f"rescale it to [{lo:g}, {hi:g}]")
-    if xmin < lo - tol or xmax > hi + tol:
-        raise ValueError(
-            f"{name} has values in [{xmin:.4g}, {xmax:.4g}], outside the model's data range "
-            f"[{lo:g}, {hi:g}]: {scale}"
-        )
-    if lo < 0.0 < hi and lo == -hi and xmin >= 0.0 and x.numel() > 1:
-        raise ValueError(
-            f"{name} has no negative value (range [{xmin:.4g}, {xmax:.4g}]), as pictures in "
-            f"[0, 1] do, but the model takes [{lo:g}, {hi:g}]: {scale}; if this really is "
-            "your data, pass check_range=False"
-        )
-    return x

@@ -88,8 +88,7 @@ class DigitsUNet(TinyUNet):
                 f"DigitsUNet needs x of shape (batch, C, H, W) with H, W divisible by {div}; "
                 f"got {tuple(x.shape)}"
             )
-        t = t.to(device=x.device, dtype=x.dtype).reshape(-1).expand(x.shape[0])
-        e = self.emb_mlp(self.time_features(t))
+        e = self._embedding(x, t)
         if label is not None:
             if label.shape != (x.shape[0], self.num_classes) and label.shape != (
                     1, self.num_classes):
@@ -99,19 +98,7 @@ class DigitsUNet(TinyUNet):
                     f"got {tuple(label.shape)}"
                 )
             e = e + self.label_emb(label.to(dtype=x.dtype))
-        h = self.inp(x)
-        skips = []
-        for i, block in enumerate(self.down):
-            h = block(h, e)
-            skips.append(h)
-            if i < self.levels - 1:
-                h = self.pool[i](h)
-        h = self.mid2(self.mid1(h, e), e)
-        for i, block in enumerate(self.up):
-            if i > 0:
-                h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = block(torch.cat([h, skips.pop()], dim=1), e)
-        return self.out(F.silu(self.out_norm(h)))
+        return self._trunk(x, e)
 
 
 class DigitClassifier(nn.Module):

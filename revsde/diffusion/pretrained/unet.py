@@ -122,8 +122,15 @@ class TinyUNet(nn.Module):
         return self._forward(x, t)
 
     def _forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self._trunk(x, self._embedding(x, t))
+
+    def _embedding(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The time embedding ``MLP(features(t))`` of each row of ``x``, in ``x``'s dtype."""
         t = t.to(device=x.device, dtype=x.dtype).reshape(-1).expand(x.shape[0])
-        e = self.emb_mlp(self.time_features(t))
+        return self.emb_mlp(self.time_features(t))
+
+    def _trunk(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """The UNet proper on ``x`` (H, W multiples of :attr:`multiple`), embedding ``e``."""
         h = self.inp(x)
         skips = []
         for i, block in enumerate(self.down):
