@@ -36,16 +36,29 @@ and, for the diffusion model, ``revsde.diffusion.encode``/``decode`` with ``rex_
 has no inverse).  ``batch``: the diffusion encode's accepted steps for the batch and for
 each sample alone (one controller serves the batch).
 
-    python benchmarks/bench_adaptive.py [--quick]
+``--rex-official PATH`` (a checkout of https://github.com/zblasingame/Rex-solver; imported
+from PATH at run time, nothing of it is part of revsde): the official ``RexTorchdynWrapper``
+runs the diffusion round trip its own way, ``backward_solve`` from the pictures to
+``t = 1`` (encode) and ``forward_solve`` back (decode), each direction with its own
+controller, through a thin adapter (:func:`official_roundtrips`), in float32 and float64,
+beside revsde's ``rex_adaptive`` encode/decode (replayed grid) and the own-controller
+decode in the same dtype.  Its fixed-step mode on the same problem is the control: there
+the two directions share the grid and the round trip comes back.  (The official solver
+is built for diffusion schedules, so the invented ODE and SDE have no official row.)
+
+    python benchmarks/bench_adaptive.py [--quick] [--rex-official PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torchsde
@@ -154,9 +167,27 @@ def roundtrips(f, y0, ts, methods, rtol, atol, bm=None, **options) -> list[dict]
     return out
 
 
+def vdp_start() -> torch.Tensor:
+    """The ODE problem's batch of 8 starts."""
+    return torch.stack([torch.linspace(1.5, 2.5, 8, dtype=F64), torch.zeros(8, dtype=F64)], 1)
+
+
+def ode_roundtrip_problem():
+    """The ODE round trips' problem: the non-stiff oscillator (``μ = 1``) over ``[0, 3]``
+    from the starts shifted off zero (a compensated zero is ±tiny)."""
+    y0 = vdp_start() + torch.tensor([0.0, 0.1], dtype=F64)
+    return VanDerPol(1.0), y0, torch.tensor([0.0, 3.0], dtype=F64)
+
+
+#: the ODE round trips: (methods, rtol, atol, options)
+ODE_ROUNDTRIPS = ((("mcf_bs3", "mcf_tsit5"), 1e-6, 1e-8, {}),
+                  (("mcf_bs3", "mcf_tsit5"), 1e-6, 1e-8, {"compensated": True}),
+                  (("mcf_tsit5",), 1e-6, 1e-8, {"zeta": 0.5}))
+
+
 def ode_problem(quick: bool) -> dict:
     f = VanDerPol(5.0)
-    y0 = torch.stack([torch.linspace(1.5, 2.5, 8, dtype=F64), torch.zeros(8, dtype=F64)], 1)
+    y0 = vdp_start()
     ts = torch.tensor([0.0, 3.0 if quick else 12.0], dtype=F64)
     ref = revsde.sdeint(f, y0, ts, method="dopri5", adaptive=True, rtol=1e-12,
                         atol=1e-12).ys[-1]
@@ -190,12 +221,10 @@ def ode_problem(quick: bool) -> dict:
     # zeta = 0.999 on the non-stiff oscillator (mu = 1), where that coupling is stable.
     # (over [0, 3]: on longer spans the coupling's parasitic mode grows on the dissipative
     # arcs even at mu = 1, and the round-trip defect holds the steps small)
-    mild, short = VanDerPol(1.0), torch.tensor([0.0, 3.0], dtype=F64)
-    y0 = y0 + torch.tensor([0.0, 0.1], dtype=F64)  # no zero entry (a compensated zero is ±tiny)
-    trips = roundtrips(mild, y0, short, ["mcf_bs3", "mcf_tsit5"], 1e-6, 1e-8)
-    trips += roundtrips(mild, y0, short, ["mcf_bs3", "mcf_tsit5"], 1e-6, 1e-8,
-                        compensated=True)
-    trips += roundtrips(mild, y0, short, ["mcf_tsit5"], 1e-6, 1e-8, zeta=0.5)
+    mild, y0, short = ode_roundtrip_problem()
+    trips = []
+    for methods, rtol, atol, options in ODE_ROUNDTRIPS:
+        trips += roundtrips(mild, y0, short, list(methods), rtol, atol, **options)
     if not quick:
         trips += roundtrips(mild, y0, short, ["reversible_heun"], 1e-3, 1e-3)
     return {"points": wp.to_dict()["points"], "equal_error": equal_error(wp, pairs),
@@ -246,7 +275,7 @@ def sde_problem(quick: bool) -> dict:
             "roundtrip": roundtrips(sde, y0, ts, methods, 1e-2, 1e-2, bm=bm)}
 
 
-def diffusion_problem(quick: bool) -> dict:
+def diffusion_problem(quick: bool, official: str | None = None) -> dict:
     from revsde.diffusion import decode, encode, get_sampler, pretrained, time_grid
 
     model = pretrained("small-unet", dtype=F64)
@@ -312,11 +341,136 @@ def diffusion_problem(quick: bool) -> dict:
     s = get_sampler("rex_adaptive", rtol=tol, atol=tol)
     together = s.encode_state(model, x0, ts).grid.numel() - 1
     alone = [s.encode_state(model, x0[i:i + 1], ts).grid.numel() - 1 for i in range(batch)]
-    return {"points": wp.to_dict()["points"],
-            "equal_error": equal_error(wp, {"rex (bs3 / heun, rk4)": ("rex_rk4", "rex_adaptive"),
-                                            "rev_heun": ("rev_heun", "rev_heun_adaptive")}),
-            "roundtrip": trips,
-            "batch": {"accepted_steps_batch": together, "accepted_steps_alone": alone}}
+    out = {"points": wp.to_dict()["points"],
+           "equal_error": equal_error(wp, {"rex (bs3 / heun, rk4)": ("rex_rk4", "rex_adaptive"),
+                                           "rev_heun": ("rev_heun", "rev_heun_adaptive")}),
+           "roundtrip": trips,
+           "batch": {"accepted_steps_batch": together, "accepted_steps_alone": alone}}
+    if official is not None:
+        out["rex_official"] = official_roundtrips(official, x0, tol, quick)
+    return out
+
+
+# -- the official Rex code (github.com/zblasingame/Rex-solver), run from the user's checkout --
+#: the official wrapper's settings: (tableau, adaptive, rtol = atol (None: the bench's
+#: tolerance), n_steps): its two embedded pairs closest to rex_adaptive (bs3) and its
+#: adaptive default (dopri5) at the bench's tolerance, dopri5 at the official defaults
+#: (1e-5), and the fixed-step control on 20 steps (n_steps also sets the adaptive first
+#: step: span / n_steps)
+OFFICIAL_RUNS = (("bogacki_shampine", True, None, 20), ("dopri5", True, None, 20),
+                 ("dopri5", True, 1e-5, 20), ("bogacki_shampine", False, None, 20))
+
+
+def load_official(path: str):
+    """``samplers.rex`` of an official Rex checkout at ``path`` (its root or its
+    ``image-experiments`` folder), and the checkout's commit (None if not a git checkout)."""
+    root = Path(path).expanduser().resolve()
+    pkg = root / "image-experiments" if (root / "image-experiments").is_dir() else root
+    if not (pkg / "samplers" / "rex.py").is_file():
+        raise SystemExit(f"--rex-official {path}: no image-experiments/samplers/rex.py there; "
+                         "pass a checkout of https://github.com/zblasingame/Rex-solver")
+    for name in [m for m in sys.modules if m == "samplers" or m.startswith("samplers.")]:
+        del sys.modules[name]  # a "samplers" imported before, from elsewhere
+    sys.path.insert(0, str(pkg))
+    try:
+        rex = importlib.import_module("samplers.rex")
+    finally:
+        sys.path.remove(str(pkg))
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return rex, commit
+
+
+class _OfficialScheduler:
+    """What the official wrapper reads of a diffusers scheduler: ``betas`` (it derives the
+    continuous linear-VP ``α(t)`` from the first and last), from the model's
+    ``alphas_cumprod``, in the solve's dtype."""
+
+    def __init__(self, schedule, dtype):
+        acp = torch.as_tensor(schedule.alphas_cumprod, dtype=dtype)
+        self.betas = torch.cat([1 - acp[:1], 1 - acp[1:] / acp[:-1]])
+
+
+class _OfficialNet:
+    """The official wrapper's ``model(t, x) -> ε`` (``model_type="noise"``), ``t`` a
+    one-element tensor in its clock ``[eps, 1]``, which is revsde's ``t`` of the same
+    ``alphas_cumprod`` (``t = (timestep + 1) / N``); counts its evaluations."""
+
+    def __init__(self, model):
+        self.model, self.nfe = model, 0
+
+    def __call__(self, t, x):
+        self.nfe += 1
+        return self.model.eps(x, t.reshape(()).to(x.dtype).expand(x.shape[0]))
+
+
+def official_roundtrips(path: str, x0: torch.Tensor, tol: float, quick: bool) -> dict:
+    """The official adaptive Rex round trip on the shipped small-unet's probability-flow ODE:
+    encode (``backward_solve`` from ``t_min`` to 1) then decode (``forward_solve`` back),
+    float32 and float64, against revsde's ``rex_adaptive`` encode/decode (replayed grid)
+    and its own-controller decode on the same pictures and dtype."""
+    from revsde.diffusion import decode, encode, get_sampler, pretrained
+
+    rex, commit = load_official(path)
+    runs = OFFICIAL_RUNS[:2] + OFFICIAL_RUNS[3:] if quick else OFFICIAL_RUNS
+    rows = []
+    for dtype in (torch.float32, torch.float64):
+        model = pretrained("small-unet", dtype=dtype)
+        sched = model.schedule
+        x = x0.to(dtype)
+        t_min, t_max = float(sched.t_min), float(sched.t_max)
+        for tableau, adaptive, rt, n_steps in runs:
+            r = tol if rt is None else rt
+            net = _OfficialNet(model)
+            solver = rex.create_rex_solver(net, tableau=tableau, n_steps=n_steps,
+                                           prediction_type="data", adaptive=adaptive,
+                                           atol=r, rtol=r, eps=t_min,
+                                           scheduler=_OfficialScheduler(sched, dtype),
+                                           sched_type="linear")
+            start = time.perf_counter()
+            # float32 t_spans, as the official scripts make them (torch.tensor([eps, T]))
+            with torch.no_grad():
+                x_T, x_hat_T = solver.backward_solve(x.clone(), x.clone(),
+                                                     torch.tensor([t_min, t_max]))
+                enc_nfe = net.nfe
+                back, _ = solver.forward_solve(x_T, x_hat_T, torch.tensor([t_max, t_min]))
+            rows.append({"code": "official", "dtype": str(dtype).replace("torch.", ""),
+                         "tableau": tableau, "adaptive": adaptive, "rtol": r, "atol": r,
+                         "n_steps": n_steps, "encode_nfe": enc_nfe,
+                         "decode_nfe": net.nfe - enc_nfe,
+                         "roundtrip_error": float((back - x).abs().max()),
+                         "seconds": time.perf_counter() - start})
+        # revsde on the same pictures and dtype: the decode replays Latents.accepted; the
+        # own-controller decode is a fresh adaptive sample from the latent
+        calls = _count(model)
+        start = time.perf_counter()
+        lat = encode(model, x, steps=2, sampler="rex_adaptive", rtol=tol, atol=tol,
+                     reproducible=False)
+        enc_nfe = calls()
+        calls = _count(model)
+        back = decode(model, lat)
+        row = {"dtype": str(dtype).replace("torch.", ""), "tableau": "bogacki_shampine",
+               "adaptive": True, "rtol": tol, "atol": tol, "encode_nfe": enc_nfe,
+               "accepted": lat.accepted.numel() - 1}
+        rows.append({"code": "revsde replay", **row, "decode_nfe": calls(),
+                     "roundtrip_error": float((back - x).abs().max()),
+                     "bit_for_bit": bool(torch.equal(back, x)),
+                     "seconds": time.perf_counter() - start})
+        calls = _count(model)
+        start = time.perf_counter()
+        own = get_sampler("rex_adaptive", rtol=tol, atol=tol).sample(model, lat.noise, lat.ts)
+        rows.append({"code": "revsde own controller", **row, "decode_nfe": calls(),
+                     "roundtrip_error": float((own - x).abs().max()),
+                     "seconds": time.perf_counter() - start})
+    return {"repository": "https://github.com/zblasingame/Rex-solver", "commit": commit,
+            "class": "samplers.rex.RexTorchdynWrapper (create_rex_solver)",
+            "schedule": "linear VP from the model's betas (sched_type='linear'), "
+                        "prediction_type='data', model_type='noise', zeta=0.999, "
+                        "step_domain='t'",
+            "pictures": list(x0.shape), "rows": rows}
 
 
 def _count(model):
@@ -337,15 +491,22 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="small settings (a smoke run)")
     ap.add_argument("--only", choices=["ode", "sde", "diffusion"], nargs="*",
                     help="run these problems only")
+    ap.add_argument("--rex-official", metavar="PATH",
+                    help="a checkout of github.com/zblasingame/Rex-solver: also run its "
+                         "adaptive round trip on the diffusion problem")
     args = ap.parse_args(argv)
+    if args.rex_official is not None:
+        load_official(args.rex_official)  # a bad path fails before the long runs
     torch.set_num_threads(1)
     todo = args.only or ["ode", "sde", "diffusion"]
     doc: dict = {"benchmark": "adaptive", "quick": args.quick, "torch": torch.__version__,
                  "revsde": revsde.__version__, "problems": {}}
     for name in todo:
         start = time.perf_counter()
-        doc["problems"][name] = {"ode": ode_problem, "sde": sde_problem,
-                                 "diffusion": diffusion_problem}[name](args.quick)
+        if name == "diffusion":
+            doc["problems"][name] = diffusion_problem(args.quick, args.rex_official)
+        else:
+            doc["problems"][name] = {"ode": ode_problem, "sde": sde_problem}[name](args.quick)
         doc["problems"][name]["seconds"] = time.perf_counter() - start
     json.dump(doc, sys.stdout, indent=1, allow_nan=True,
               default=lambda x: None if isinstance(x, float) and math.isnan(x) else x)
