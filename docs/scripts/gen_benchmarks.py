@@ -1,8 +1,10 @@
 """Regenerate the performance figures of docs/benchmarks.md, and check them against a fresh run.
 
     python docs/scripts/gen_benchmarks.py                 # run the three benchmarks with
-                                                          # the arguments of ARGS (a few
-                                                          # minutes in all, one thread), save
+                                                          # the arguments of ARGS (~12 min
+                                                          # on a loaded 2-core machine:
+                                                          # forward ~40 s, memory ~11 min,
+                                                          # samplers ~15 s), save
                                                           # docs/data/bench_*.json and rewrite
                                                           # the marked blocks of the page
     python docs/scripts/gen_benchmarks.py --only memory   # the same for one benchmark
@@ -117,6 +119,10 @@ def _row(rows: list[dict], steps: int) -> dict:
     return next(r for r in rows if r["steps"] == steps)
 
 
+TRAILER = ("Rendered by `docs/scripts/gen_benchmarks.py`, checked by "
+           "`tests/test_docs_benchmarks.py`.")
+
+
 def forward_setting(d: dict) -> str:
     a = d["arguments"]
     return (f"Reversible Heun, diagonal noise, batch {d['batch']}, state {d['state']}, MLP "
@@ -127,7 +133,7 @@ def forward_setting(d: dict) -> str:
             f"Written by `{command('forward')}` to `docs/data/bench_forward.json` "
             f"(torch {d['torch']}, torchsde {d['torchsde']}); a fresh run "
             f"(`{' '.join(CHECK_ARGS['forward'])}`) must give every ratio to torchsde and "
-            f"the profile's shares within a factor of {TIME_FACTOR:g} either way.")
+            f"the profile's shares within a factor of {TIME_FACTOR:g} either way. {TRAILER}")
 
 
 def forward_table(d: dict) -> str:
@@ -192,7 +198,7 @@ def memory_setting(d: dict) -> str:
             f"{d['env']['torch']}, torchsde {d['env']['torchsde']}); a fresh run must give "
             f"the tensor memory (deterministic) within {MEM_REL:.0%} and the paired time "
             f"ratios, over {CHECK_TIME[1]} rounds, within a factor of {TIME_FACTOR:g} either "
-            "way.")
+            f"way. {TRAILER}")
 
 
 def memory_table(d: dict) -> str:
@@ -268,7 +274,7 @@ def samplers_setting(d: dict) -> str:
             f"Written by `{command('samplers')}` to `docs/data/bench_samplers.json` (torch "
             f"{d['torch']}); a fresh run (`{' '.join(CHECK_ARGS['samplers'])}`) must count "
             f"the same evaluations and give every ratio to a hand loop within a factor of "
-            f"{TIME_FACTOR:g} either way.")
+            f"{TIME_FACTOR:g} either way. {TRAILER}")
 
 
 def samplers_table(d: dict) -> str:
