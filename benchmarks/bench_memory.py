@@ -30,7 +30,10 @@ Measurements, per (method, steps), in a fresh process with one thread:
 * ``peak_tensor_mb``: peak of the live bytes of torch CPU allocations during
   one forward+backward, above the level at its start (``torch.profiler``
   allocation events; deterministic, counts tensors only);
-* ``time_s``: median wall time of forward+backward over ``--rounds`` rounds,
+* ``time_s``: median time of forward+backward over ``--rounds`` rounds, on the
+  worker's CPU time (``--clock cpu``, the default: with one thread, the time the
+  code ran, without the time other processes held the core; ``--clock wall``:
+  wall time),
   each with a fresh Brownian motion built outside the timer (revsde's default
   grid noise is built by ``sdeint``, inside it).  Timing runs in one
   persistent process per method; a round asks each process, in a shuffled
@@ -44,7 +47,7 @@ Both memory figures include the Brownian motion's own caches (a bounded LRU
 in ``BrownianInterval``; chunks of cells in ``BrownianGrid``), which is why
 ``peak(100)`` and ``peak(1000)`` are compared as well as ``peak(10)``.
 
-    python benchmarks/bench_memory.py [--quick] [--rounds 15] [--steps 10 100 1000]
+    python benchmarks/bench_memory.py [--quick] [--rounds 15] [--steps 10 100 1000] [--clock cpu]
 """
 
 from __future__ import annotations
@@ -180,11 +183,11 @@ def _memory(method, steps):
     }
 
 
-def _time(prepare):
+def _time(prepare, clock=time.perf_counter):
     run = prepare()
-    t = time.perf_counter()
+    t = clock()
     run()
-    return time.perf_counter() - t
+    return clock() - t
 
 
 def worker(methods, steps_list):
@@ -200,9 +203,13 @@ def worker(methods, steps_list):
     return rows
 
 
-def serve(method, steps_list):
-    """Timing process: answer each line ``STEPS`` of stdin with one timed run's seconds."""
+def serve(method, steps_list, clock="cpu"):
+    """Timing process: answer each line ``STEPS`` of stdin with one timed run's seconds on
+    ``clock`` (``benchmarks/common.py``'s ``CLOCKS``)."""
     import torch
+
+    sys.path.insert(0, str(HERE))
+    from common import CLOCKS
 
     torch.set_num_threads(1)
     cases = {n: _case(method, n) for n in steps_list}
@@ -212,7 +219,7 @@ def serve(method, steps_list):
     print("ready", flush=True)
     for line in sys.stdin:
         n = int(line)
-        print(_time(cases[n]), flush=True)
+        print(_time(cases[n], CLOCKS[clock]), flush=True)
 
 
 # -- driver side -------------------------------------------------------------------------
@@ -225,15 +232,16 @@ def _spawn(methods, steps_list):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def time_rounds(methods, steps_list, rounds, seed=0):
+def time_rounds(methods, steps_list, rounds, seed=0, clock="cpu"):
     """One persistent process per method; each round times every (method, steps) once,
-    the methods in a shuffled order.  Returns rows ``{method, steps, round, time_s}``."""
+    the methods in a shuffled order, on ``clock`` (``"cpu"``: the worker's CPU time;
+    ``"wall"``).  Returns rows ``{method, steps, round, time_s}``."""
     procs = {}
     try:
         for m in methods:
             procs[m] = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--worker", "time", m,
-                 "--steps", *map(str, steps_list)],
+                 "--steps", *map(str, steps_list), "--clock", clock],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True)
         for m, p in procs.items():
@@ -361,6 +369,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, nargs="+", default=None)
     ap.add_argument("--rounds", type=int, default=None,
                     help="timed runs per (method, steps), interleaved across methods")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="cpu: each worker's CPU time (default; with one thread, without the "
+                         "time other processes held the core); wall: wall time")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "METHODS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     steps_list = args.steps or ([4, 8, 16] if args.quick else [10, 100, 1000])
@@ -372,7 +383,7 @@ def main(argv=None):
         if kind not in ("memory", "time") or unknown or (kind == "time" and len(methods) != 1):
             ap.error(f"--worker memory METHODS | --worker time METHOD, from {list(METHODS)}")
         if kind == "time":
-            serve(methods[0], steps_list)
+            serve(methods[0], steps_list, args.clock)
         else:
             print(json.dumps(worker(methods, steps_list)))
         return
@@ -385,7 +396,7 @@ def main(argv=None):
         mem = _spawn(METHODS, steps_list)
     else:
         mem = [row for n in steps_list for m in METHODS for row in _spawn([m], [n])]
-    times = time_rounds(METHODS, steps_list, rounds)
+    times = time_rounds(METHODS, steps_list, rounds, clock=args.clock)
     rows = []
     for m in METHODS:
         for n in steps_list:
@@ -399,6 +410,8 @@ def main(argv=None):
     doc = {
         "benchmark": "bench_memory",
         "quick": bool(args.quick),
+        "arguments": {"quick": bool(args.quick), "steps": steps_list, "rounds": rounds,
+                      "clock": args.clock},
         "setting": {
             "sde": "diagonal noise, Stratonovich, MLP drift and diffusion "
                    "Linear(32,128)-Tanh-Linear(128,32) (+Sigmoid on the diffusion)",
@@ -410,10 +423,12 @@ def main(argv=None):
             "loss": "mean(y(1)^2), gradients w.r.t. y0 and all parameters",
             "steps": steps_list, "threads": 1,
             "timing": f"{rounds} rounds; one persistent process per method; each round "
-                      "times every (method, steps) once, methods in a shuffled order",
+                      "times every (method, steps) once, methods in a shuffled order; "
+                      f"clock: {args.clock}",
         },
         "metrics": {
-            "time_s": "median wall time of forward+backward over the rounds (a torchsde "
+            "time_s": "median time (on the clock of setting.timing: the worker's CPU time "
+                      "or wall time) of forward+backward over the rounds (a torchsde "
                       "BrownianInterval is built outside the timer; revsde's default grid "
                       "noise is built by sdeint, inside it); time_s_min: the fastest",
             "peak_rss_mb": "VmHWM - VmRSS around one forward+backward (peak reset through "

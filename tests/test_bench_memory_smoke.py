@@ -22,6 +22,7 @@ def test_bench_memory_quick():
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     doc = json.loads(out.stdout)
+    assert doc["arguments"] == {"quick": True, "steps": [8, 32], "rounds": 1, "clock": "cpu"}
     methods = {r["method"] for r in doc["results"]}
     assert methods == {"revsde_adjoint", "revsde_backprop", "torchsde_adjoint",
                        "torchsde_backprop", "revsde_adjoint_interval",

@@ -55,6 +55,7 @@ def test_bench_forward_quick(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["benchmark"] == "forward"
     assert {r["steps"] for r in doc["rows"]} == {10, 50}
+    assert doc["arguments"] == {"quick": True, "repeats": 1, "steps": [10, 50], "clock": "cpu"}
     for row in doc["rows"]:
         assert row["ratio_vs_torchsde"]["torchsde_reversible_heun"] == 1.0
         assert all(v > 0 for v in row["seconds"].values())

@@ -57,6 +57,17 @@ def test_bench_samplers_quick_prints_json():
         loop = doc["hand_sde_dpmpp_1_ms_per_eval" if k in stochastic else "hand_ddim_ms_per_eval"]
         assert r == pytest.approx(doc["ms_per_eval"][k] / loop)
     assert doc["target_met"] == (doc["max_ratio_to_comparator"] <= 2.0)
+    # the evaluations are counted: the grid's for a fixed-grid sampler, the controller's
+    # for an adaptive one (outside the target)
+    adaptive = {i["name"] for i in list_samplers() if i.get("adaptive")}
+    assert set(doc["adaptive"]) == adaptive
+    assert set(doc["target_samplers"]) == set(doc["ms_per_eval"]) - adaptive
+    for i in list_samplers():
+        if i["name"] not in adaptive:
+            assert doc["evals"][i["name"]] == doc["steps"] * i["nfe_per_step"] + i["init_nfe"]
+    assert doc["max_ratio_to_comparator"] == max(doc["ratio_to_comparator"][k]
+                                                 for k in doc["target_samplers"])
+    assert doc["arguments"] == {"quick": True, "steps": 5, "rounds": 2, "clock": "cpu"}
 
 
 def test_hand_sde_loop_of_the_benchmark_is_sde_dpmpp_1():
