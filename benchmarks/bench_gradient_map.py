@@ -29,10 +29,10 @@ variant should meet.  The ``splits`` section measures the other splits of the Ad
 methods at more step counts (``ORDER_STEPS``; ``rex_rk4`` states for the PF-ODE,
 ``rex_shark`` for the SDE), from which ``orders`` fits their orders over ``WINDOWS``;
 ``cancellation`` the second-order methods' local errors (2M and the single-step 2S) on
-``DIAGNOSE_CASE``, each carried to x_T exactly (docs/mathematics.md §8.5); ``memory`` the peak tensor memory at 16 and 128 steps
-(``rev_heun``, the first ODE case).
+``DIAGNOSE_CASE``, each carried to x_T exactly (docs/mathematics.md §8.5); ``memory`` the
+peak tensor memory at 16 and 128 steps (``rev_heun``, the first ODE case).
 
-    python benchmarks/bench_gradient_map.py [--out DIR] [--quick]
+    python benchmarks/bench_gradient_map.py [--out DIR] [--quick] [--jobs N]
         [--write-accuracy]  # revsde/diffusion/gradients/accuracy.py
         [--write-docs]      # docs/gradient-map.md and docs/data/gradient_map.json
         [--render]          # docs/gradient-map.md from docs/data/gradient_map.json only
@@ -607,8 +607,9 @@ def render(data: dict) -> str:
         "Each cell is the largest error over the cases of its kind. *first-order exact* is "
         "the exact gradient of the first-order sampler (`rex_euler`, `rex_em`) at the "
         "same steps. AdjointDEIS variants: [§8](mathematics.md#s8) (paper) and "
-        "[§8.2](mathematics.md#s8.2)–[§8.3](mathematics.md#s8.3) (exact VP weight, `vp`) and "
-        "[§8.4](mathematics.md#s8.4) (exact linear part, `lin`).",
+        "[§8.2](mathematics.md#s8.2)–[§8.3](mathematics.md#s8.3) (exact VP weight, `vp`), "
+        "[§8.4](mathematics.md#s8.4) (exact linear part, `lin`; `1` first order, `2m` "
+        "multistep) and [§8.6](mathematics.md#s8.6) (its single second-order step, `lin2s`).",
         "",
         "![gradient map](img/gradient_map.png)",
         "",
@@ -747,9 +748,10 @@ RECOMMENDATION = """\
   `{first}` is the first-order fallback (from {first_ode} steps). On the PF-ODE from 16
   steps on, `adjointdeis-vp2m`'s largest errors are {vp_lo:.2g}-{vp_hi:.2g} times those of
   `{best}`; on the SDE it blows up at few steps.
-- `{alt}` ({alt_what}): on the PF-ODE from 16 steps on its largest errors are
-  {alt_lo:.2g}-{alt_hi:.2g} times those of `{best}`, at {alt_time:.2g}x its time per call
-  (median, `rex_rk4` states, 128 steps); at 10 steps {alt_10:.2g} against {best_10:.2g}.
+- `{alt}` ({alt_what}):
+  from 16 steps on its largest PF-ODE errors are {alt_lo:.2g}-{alt_hi:.2g} times those of
+  `{best}`, at {alt_time:.2g}x its time per call (median, `rex_rk4` states, 128 steps); at
+  10 steps {alt_10:.2g} against {best_10:.2g}.
 - On the diffusion SDE only the `lin` variants stay bounded at few steps: on the Gaussian
   at 10 steps `{best}` is off by {lin_g10:.2g}, `adjointdeis-vp2m` by {vp_g10:.0e}
   ([§8.4](mathematics.md#s8.4)). On the mixtures, along one Brownian path and with
@@ -888,9 +890,37 @@ def quick_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return ([make_case(k, s) for k in ("mix3d", "mix2d") for s in SCHEDULES]
-            + [make_case(k, s, "sde") for k in ("mix3d", "mix2d") for s in SCHEDULES]
-            + [make_case("gauss3d", s) for s in SCHEDULES])
+    return [make_case(*spec) for spec in _ALL_SPECS]
+
+
+#: ``make_case`` arguments of the full map's cases, in their order
+_ALL_SPECS = ([(k, s, "ode") for k in ("mix3d", "mix2d") for s in SCHEDULES]
+              + [(k, s, "sde") for k in ("mix3d", "mix2d") for s in SCHEDULES]
+              + [("gauss3d", s, "sde") for s in SCHEDULES])
+
+
+def _measure_spec(index: int) -> dict:
+    """The full map's measurement of its case ``index`` alone (the memory rows with the
+    first case, as :func:`measure` takes them)."""
+    torch.set_num_threads(1)
+    return measure([make_case(*_ALL_SPECS[index])], memory=index == 0)
+
+
+def measure_all(jobs: int = 1) -> dict:
+    """:func:`measure` of :func:`all_cases`, one case per process over ``jobs`` processes
+    (the same rows in the same order as one serial run; only the timings differ)."""
+    if jobs <= 1:
+        return measure(all_cases())
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        parts = list(ex.map(_measure_spec, range(len(_ALL_SPECS))))
+    data = parts[0]
+    for part in parts[1:]:
+        for k in ("cases", "results", "first_order_exact", "splits", "order_runs", "memory",
+                  "cancellation"):
+            data[k] = data[k] + part[k]
+    return data
 
 
 def main(argv=None) -> int:
@@ -904,6 +934,8 @@ def main(argv=None) -> int:
     ap.add_argument("--write-docs", action="store_true",
                     help="write docs/gradient-map.md, docs/data/gradient_map.json and "
                          "docs/img/gradient_map.png")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="measure the cases in this many processes (same rows, faster)")
     ap.add_argument("--render", action="store_true",
                     help="no measurement: render docs/gradient-map.md (and, with "
                          "--write-accuracy, the accuracy module) from "
@@ -921,7 +953,7 @@ def main(argv=None) -> int:
         data = measure(quick_cases(), steps=(10, 20), methods=("reversible", *DEIS), splits=(),
                        memory=False, order_steps={"ode": (), "sde": ()}, diagnose=False)
     else:
-        data = measure(all_cases())
+        data = measure_all(args.jobs)
     data["seconds"] = time.perf_counter() - t0
     if not args.quick:
         data["summary"] = {"accuracy": accuracy_table(data), "acceptance": acceptance(data),
