@@ -28,11 +28,11 @@ variant should meet.  The ``splits`` section measures the other splits of the Ad
 (docs/mathematics.md §8.2) with ``rex_rk4`` states; ``order_runs`` the AdjointDEIS
 methods at more step counts (``ORDER_STEPS``; ``rex_rk4`` states for the PF-ODE,
 ``rex_shark`` for the SDE), from which ``orders`` fits their orders over ``WINDOWS``;
-``cancellation`` the 2M methods' local errors on ``DIAGNOSE_CASE``, each carried to x_T
-exactly (docs/mathematics.md §8.5); ``memory`` the peak tensor memory at 16 and 128 steps
-(``rev_heun``, the first ODE case).
+``cancellation`` the second-order methods' local errors (2M and the single-step 2S) on
+``DIAGNOSE_CASE``, each carried to x_T exactly (docs/mathematics.md §8.5); ``memory`` the
+peak tensor memory at 16 and 128 steps (``rev_heun``, the first ODE case).
 
-    python benchmarks/bench_gradient_map.py [--out DIR] [--quick]
+    python benchmarks/bench_gradient_map.py [--out DIR] [--quick] [--jobs N]
         [--write-accuracy]  # revsde/diffusion/gradients/accuracy.py
         [--write-docs]      # docs/gradient-map.md and docs/data/gradient_map.json
         [--render]          # docs/gradient-map.md from docs/data/gradient_map.json only
@@ -72,11 +72,16 @@ ACCURACY = ROOT / "revsde" / "diffusion" / "gradients" / "accuracy.py"
 F64 = torch.float64
 STEPS = (8, 10, 16, 20, 32, 64, 128)
 METHODS = ("reversible", "backprop", "greedy", "adjointdeis-1", "adjointdeis-2m",
-           "adjointdeis-vp1", "adjointdeis-vp2m", "adjointdeis-lin1", "adjointdeis-lin2m")
+           "adjointdeis-vp1", "adjointdeis-vp2m", "adjointdeis-lin1", "adjointdeis-lin2m",
+           "adjointdeis-lin2s")
 DEIS = ("adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
-        "adjointdeis-lin1", "adjointdeis-lin2m")
+        "adjointdeis-lin1", "adjointdeis-lin2m", "adjointdeis-lin2s")
 #: the variants with exact weights, from which acceptance() picks the best
-VARIANTS = ("adjointdeis-vp1", "adjointdeis-vp2m", "adjointdeis-lin1", "adjointdeis-lin2m")
+VARIANTS = ("adjointdeis-vp1", "adjointdeis-vp2m", "adjointdeis-lin1", "adjointdeis-lin2m",
+            "adjointdeis-lin2s")
+#: the second-order variants with exact weights (multistep 2M, single-step 2S), whose fitted
+#: orders the claims list
+SECOND_ORDER = ("adjointdeis-vp2m", "adjointdeis-lin2m", "adjointdeis-lin2s")
 #: extra step counts of the AdjointDEIS methods (the order sampler's states only), for the
 #: fitted orders and the step-to-step orders
 ORDER_STEPS = {"ode": (24, 48, 96, 256), "sde": (40, 80, 160, 256)}
@@ -339,12 +344,13 @@ def _exact_paths(case: Case):
     return coef, vjp, bw.sol, carry, lam0
 
 
-def cancellation(case: Case, methods=("adjointdeis-vp2m", "adjointdeis-lin2m"),
+def cancellation(case: Case, methods=("adjointdeis-vp2m", "adjointdeis-lin2m",
+                                      "adjointdeis-lin2s"),
                  steps=(16, 32, 64)) -> list[dict]:
-    """For each 2M method and number of steps: the local error of every step (one step from
-    the exact adjoint, with the exact previous point), carried exactly to x_T; ``sum_of_norms``
-    and ``norm_of_sum`` of those over ``‖g*‖``, and the method's error with the exact states
-    (``error``)."""
+    """For each second-order method and number of steps: the local error of every step (one
+    step from the exact adjoint, with the exact previous point for 2M), carried exactly to
+    x_T; ``sum_of_norms`` and ``norm_of_sum`` of those over ``‖g*‖``, and the method's error
+    with the exact states (``error``)."""
     coef, vjp, a_y, carry, lam_T = _exact_paths(case)
     shape, out = case.x_T.shape, []
     ref = float(case.reference.norm())
@@ -372,7 +378,10 @@ def cancellation(case: Case, methods=("adjointdeis-vp2m", "adjointdeis-lin2m"),
                     q_t = qs[t] if exact_start else q(t, approx)
                     q_r = (qs[t + 1] if exact_start else prev) if t < n_steps else None
                     inc = w0[n] * q_t
-                    if q_r is not None:
+                    if m.endswith("2s"):  # Heun: q at s from the first-order prediction (§8.6)
+                        pred = (a_t + inc) if weight == "linear" else (al[t] * a_t + inc) / al[n]
+                        inc = inc + (w1[n] / (lam[n] - lam[t])) * (q(n, pred) - q_t)
+                    elif q_r is not None:
                         inc = inc + (w1[n] / (lam[t] - lam[t + 1])) * (q_t - q_r)
                     b = (a_t + inc) if weight == "linear" else (al[t] * a_t + inc) / al[n]
                     if exact_start:
@@ -453,19 +462,25 @@ def best_variant(data: dict, sampler: str = "rex_rk4") -> str:
         if r["steps"] in (10, 20)))
 
 
+def ratios(data: dict, method: str, sampler: str = "rex_rk4") -> dict:
+    """Per case, ``method``'s error at 10 and 20 steps over the first-order sampler's exact
+    gradient at the same steps (``"case@steps"``)."""
+    out = {}
+    for c in data["cases"]:
+        for n in (10, 20):
+            bar = _by(data["first_order_exact"], case=c["name"], steps=n)
+            row = _by(data["results"], method=method, case=c["name"], sampler=sampler, steps=n)
+            if bar and row:
+                out[f"{c['name']}@{n}"] = row[0]["rel_err"] / bar[0]["rel_err"]
+    return out
+
+
 def acceptance(data: dict, sampler: str = "rex_rk4") -> dict:
     """Issue 25: per ODE case, the best variant's error at 10 and 20 steps over the
     first-order sampler's exact gradient (want ≤ 3); and the fitted orders."""
     best = best_variant(data, sampler)
-    ratios = {}
-    for c in data["cases"]:
-        for n in (10, 20):
-            bar = _by(data["first_order_exact"], case=c["name"], steps=n)
-            row = _by(data["results"], method=best, case=c["name"], sampler=sampler, steps=n)
-            if bar and row:
-                ratios[f"{c['name']}@{n}"] = row[0]["rel_err"] / bar[0]["rel_err"]
-    return {"best": best, "sampler": sampler, "ratio_to_first_order_exact": ratios,
-            "orders": orders(data)}
+    return {"best": best, "sampler": sampler,
+            "ratio_to_first_order_exact": ratios(data, best, sampler), "orders": orders(data)}
 
 
 # -- outputs -------------------------------------------------------------------------------
@@ -536,12 +551,13 @@ SECTIONS = (
 
 def _pair(best: str) -> tuple[str, ...]:
     """The best variant and its sibling of the other order (``-lin1`` with ``-lin2m``)."""
-    first, second = (best[:-2] + "1", best) if best.endswith("2m") else (best, best[:-1] + "2m")
+    first, second = ((best[:-2] + "1", best) if _order(best) == 2.0
+                     else (best, best[:-1] + "2m"))
     return first, second
 
 
 def _order(method: str) -> float:
-    return 2.0 if method.endswith("2m") else 1.0
+    return 2.0 if method.endswith(("2m", "2s")) else 1.0
 
 
 def _section(case: str) -> str:
@@ -591,8 +607,9 @@ def render(data: dict) -> str:
         "Each cell is the largest error over the cases of its kind. *first-order exact* is "
         "the exact gradient of the first-order sampler (`rex_euler`, `rex_em`) at the "
         "same steps. AdjointDEIS variants: [§8](mathematics.md#s8) (paper) and "
-        "[§8.2](mathematics.md#s8.2)–[§8.3](mathematics.md#s8.3) (exact VP weight, `vp`) and "
-        "[§8.4](mathematics.md#s8.4) (exact linear part, `lin`).",
+        "[§8.2](mathematics.md#s8.2)–[§8.3](mathematics.md#s8.3) (exact VP weight, `vp`), "
+        "[§8.4](mathematics.md#s8.4) (exact linear part, `lin`; `1` first order, `2m` "
+        "multistep) and [§8.6](mathematics.md#s8.6) (its single second-order step, `lin2s`).",
         "",
         "![gradient map](img/gradient_map.png)",
         "",
@@ -657,7 +674,8 @@ def render(data: dict) -> str:
                         for k, v in data["order_steps"].items())
             + "), and the order between consecutive step counts, for the AdjointDEIS "
             "methods with `rex_rk4` states (PF-ODE) and `rex_shark` states (SDE). Why the "
-            "2-D mixture's second-order fits start low: [§8.5](mathematics.md#s8.5).", ""]
+            "2-D mixture's second-order fits depart from 2 (below it for the multistep "
+            "steps, above it for the single step): [§8.5](mathematics.md#s8.5).", ""]
     ords = acc["orders"]
     for mode in ("ode", "sde"):
         per_case = [(m, c, v) for m, per in ords.items() for c, v in per.items()
@@ -679,7 +697,8 @@ def render(data: dict) -> str:
     if cancel:
         out += ["", f"Why (on {cancel[0]['case']}, [§8.5](mathematics.md#s8.5)): the local "
                 "error of every step (one step from the exact adjoint and states, with the "
-                "exact previous point), carried to `x_T` exactly (DOP853); relative to "
+                "exact previous point for 2M, from its own prediction for 2S), carried to "
+                "`x_T` exactly (DOP853); relative to "
                 "`‖g*‖`, the sum of their norms, the norm of their sum, and the method's error "
                 "with exact states:", "",
                 "| method | steps | Σ ‖local‖ | ‖Σ local‖ | error |", "|---|---|---|---|---|"]
@@ -692,6 +711,11 @@ def render(data: dict) -> str:
             "first-order sampler at the same steps, per case: "
             + ", ".join(f"{k} {v:.2f}" for k, v in acc["ratio_to_first_order_exact"].items())
             + ".",
+            "- The second-order variants' largest error over it at 10 / 20 steps (over the "
+            "PF-ODE cases, `rex_rk4` states): " + ", ".join(
+                f"`{m}` " + " / ".join(
+                    f"{max(v for k, v in ratios(data, m).items() if k.endswith(f'@{n}')):.2f}"
+                    for n in (10, 20)) for m in SECOND_ORDER) + ".",
             "- Fitted orders on the PF-ODE mixtures (table above), windows 16-128 / 16-256, "
             "marked where not within 0.2 of 1 or 2:"
             + "".join(
@@ -702,7 +726,7 @@ def render(data: dict) -> str:
                     + ("" if all(abs(v["fit"].get(w, 0.0) - _order(m)) <= 0.2
                                  for w in ("16-128", "16-256")) else " (not within 0.2)")
                     for c, v in ords.get(m, {}).items() if c.endswith("/ode")) + ";"
-                for m in _pair(acc["best"]))[:-1] + ".",
+                for m in dict.fromkeys((*_pair(acc["best"]), *SECOND_ORDER)))[:-1] + ".",
             "- Valid ranges, in steps (largest error ≤ "
             f"{data['tolerance']:g} from there on, up to {max(steps)}; stored in "
             "`revsde/diffusion/gradients/accuracy.py`; a guarded call below warns), PF-ODE / "
@@ -724,6 +748,10 @@ RECOMMENDATION = """\
   `{first}` is the first-order fallback (from {first_ode} steps). On the PF-ODE from 16
   steps on, `adjointdeis-vp2m`'s largest errors are {vp_lo:.2g}-{vp_hi:.2g} times those of
   `{best}`; on the SDE it blows up at few steps.
+- `{alt}` ({alt_what}):
+  from 16 steps on its largest PF-ODE errors are {alt_lo:.2g}-{alt_hi:.2g} times those of
+  `{best}`, at {alt_time:.2g}x its time per call (median, `rex_rk4` states, 128 steps); at
+  10 steps {alt_10:.2g} against {best_10:.2g}.
 - On the diffusion SDE only the `lin` variants stay bounded at few steps: on the Gaussian
   at 10 steps `{best}` is off by {lin_g10:.2g}, `adjointdeis-vp2m` by {vp_g10:.0e}
   ([§8.4](mathematics.md#s8.4)). On the mixtures, along one Brownian path and with
@@ -740,7 +768,7 @@ def recommendation(data: dict) -> str:
     """The recommendation, its numbers read from the measurement."""
     acc, table = acceptance(data), accuracy_table(data)
     best = acc["best"]
-    first = best.replace("2m", "1") if best.endswith("2m") else best
+    first = _pair(best)[0]
 
     def worst(methods, steps, section, sampler=None, mode=None):
         return max(r["rel_err"] for r in data["results"]
@@ -754,6 +782,13 @@ def recommendation(data: dict) -> str:
     few = [n for n in data["steps"] if n <= 20]
     vp_ratio = [worst(("adjointdeis-vp2m",), (n,), "ode", "rex_rk4")
                 / worst((best,), (n,), "ode", "rex_rk4") for n in data["steps"] if n >= 16]
+    alt = "adjointdeis-lin2m" if best == "adjointdeis-lin2s" else "adjointdeis-lin2s"
+    alt_ratio = [worst((alt,), (n,), "ode", "rex_rk4") / worst((best,), (n,), "ode", "rex_rk4")
+                 for n in data["steps"] if n >= 16]
+
+    def ms(m):
+        return statistics.median(r["time_s"] for r in _by(
+            data["results"], mode="ode", method=m, sampler="rex_rk4", steps=128))
     lo = table[best]["sde"]["valid_min_steps"]
     sde_guard = (f"A call of `{best}` with an SDE sampler warns below {lo} steps (its\n  "
                  f"largest error over both SDE samplers is within {data['tolerance']:g} from "
@@ -764,7 +799,13 @@ def recommendation(data: dict) -> str:
     return RECOMMENDATION.format(
         best=best, ratio=max(acc["ratio_to_first_order_exact"].values()),
         tol=data["tolerance"], best_ode=valid(best, "ode"), first=first,
-        vp_lo=min(vp_ratio), vp_hi=max(vp_ratio),
+        vp_lo=min(vp_ratio), vp_hi=max(vp_ratio), alt=alt,
+        alt_what=("the single-step Heun form, two VJPs a step, [§8.6](mathematics.md#s8.6)"
+                  if alt.endswith("2s") else "the multistep form, one VJP a step, "
+                  "[§8.4](mathematics.md#s8.4)"),
+        alt_lo=min(alt_ratio), alt_hi=max(alt_ratio), alt_time=ms(alt) / ms(best),
+        alt_10=worst((alt,), (10,), "ode", "rex_rk4"),
+        best_10=worst((best,), (10,), "ode", "rex_rk4"),
         first_ode=valid(first, "ode"),
         lin_g10=worst((best,), (10,), "sde-gauss"),
         vp_g10=worst(("adjointdeis-vp2m",), (10,), "sde-gauss"),
@@ -849,9 +890,37 @@ def quick_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return ([make_case(k, s) for k in ("mix3d", "mix2d") for s in SCHEDULES]
-            + [make_case(k, s, "sde") for k in ("mix3d", "mix2d") for s in SCHEDULES]
-            + [make_case("gauss3d", s) for s in SCHEDULES])
+    return [make_case(*spec) for spec in _ALL_SPECS]
+
+
+#: ``make_case`` arguments of the full map's cases, in their order
+_ALL_SPECS = ([(k, s, "ode") for k in ("mix3d", "mix2d") for s in SCHEDULES]
+              + [(k, s, "sde") for k in ("mix3d", "mix2d") for s in SCHEDULES]
+              + [("gauss3d", s, "sde") for s in SCHEDULES])
+
+
+def _measure_spec(index: int) -> dict:
+    """The full map's measurement of its case ``index`` alone (the memory rows with the
+    first case, as :func:`measure` takes them)."""
+    torch.set_num_threads(1)
+    return measure([make_case(*_ALL_SPECS[index])], memory=index == 0)
+
+
+def measure_all(jobs: int = 1) -> dict:
+    """:func:`measure` of :func:`all_cases`, one case per process over ``jobs`` processes
+    (the same rows in the same order as one serial run; only the timings differ)."""
+    if jobs <= 1:
+        return measure(all_cases())
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        parts = list(ex.map(_measure_spec, range(len(_ALL_SPECS))))
+    data = parts[0]
+    for part in parts[1:]:
+        for k in ("cases", "results", "first_order_exact", "splits", "order_runs", "memory",
+                  "cancellation"):
+            data[k] = data[k] + part[k]
+    return data
 
 
 def main(argv=None) -> int:
@@ -865,6 +934,8 @@ def main(argv=None) -> int:
     ap.add_argument("--write-docs", action="store_true",
                     help="write docs/gradient-map.md, docs/data/gradient_map.json and "
                          "docs/img/gradient_map.png")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="measure the cases in this many processes (same rows, faster)")
     ap.add_argument("--render", action="store_true",
                     help="no measurement: render docs/gradient-map.md (and, with "
                          "--write-accuracy, the accuracy module) from "
@@ -882,7 +953,7 @@ def main(argv=None) -> int:
         data = measure(quick_cases(), steps=(10, 20), methods=("reversible", *DEIS), splits=(),
                        memory=False, order_steps={"ode": (), "sde": ()}, diagnose=False)
     else:
-        data = measure(all_cases())
+        data = measure_all(args.jobs)
     data["seconds"] = time.perf_counter() - t0
     if not args.quick:
         data["summary"] = {"accuracy": accuracy_table(data), "acceptance": acceptance(data),

@@ -14,7 +14,7 @@ import gen_gradient_numbers as G  # noqa: E402  (the Gaussian problem, shared wi
 
 F64 = torch.float64
 METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
-           "adjointdeis-lin1", "adjointdeis-lin2m", "backprop", "greedy")
+           "adjointdeis-lin1", "adjointdeis-lin2m", "adjointdeis-lin2s", "backprop", "greedy")
 
 
 def rel(a, b):
@@ -45,6 +45,9 @@ ORDER_CASES = [
     # steps: tests/test_gradients_vp.py; μ's error, far smaller than vp2m's, settles later)
     ("rev_heun", False, "adjointdeis-lin1", 1.0, (16, 32, 64)),
     ("rev_heun_sde", True, "adjointdeis-lin2m", 2.0, (64, 128, 256)),
+    # its single-step Heun form (docs/mathematics.md §8.6)
+    ("rev_heun", False, "adjointdeis-lin2s", 2.0, (16, 32, 64)),
+    ("rev_heun_sde", True, "adjointdeis-lin2s", 2.0, (32, 64, 128)),
 ]
 
 

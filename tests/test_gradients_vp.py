@@ -1,6 +1,6 @@
-"""AdjointDEIS with exact VP weights (docs/mathematics.md §8.2, §8.3): weights, accuracy at
-10 and 20 steps against the exact gradient of the first-order sampler, fitted orders, the
-accuracy guard and GradientError."""
+"""AdjointDEIS with exact VP weights (docs/mathematics.md §8.2, §8.3), the linear part exact
+(§8.4) and its single step (§8.6): weights, accuracy at 10 and 20 steps against the exact
+gradient of the first-order sampler, fitted orders, the accuracy guard and GradientError."""
 
 import math
 import warnings
@@ -10,14 +10,19 @@ import pytest
 import torch
 from scipy.integrate import quad
 
-from revsde.diffusion import VPCosine, VPLinear, get_sampler
+from revsde.diffusion import VPCosine, VPLinear, get_sampler, time_grid
 from revsde.diffusion.gradients import (
     GradientAccuracyWarning,
     GradientError,
     get_gradient_method,
     gradient,
 )
-from revsde.diffusion.gradients.adjoint_deis import ADJOINT_DEIS_WEIGHTS, step_moments
+from revsde.diffusion.gradients.adjoint_deis import (
+    ADJOINT_DEIS_WEIGHTS,
+    adjoint_deis_gradient,
+    step_moments,
+    weight_moments,
+)
 from revsde.diffusion.oracles import GaussianMixtureOracle, GaussianOracle
 
 F64 = torch.float64
@@ -82,15 +87,16 @@ def mixture(request):
     return model, x_T, loss, ref
 
 
-def test_2m_variants_within_3x_of_the_first_order_exact_gradient(mixture):
-    """At 10 and 20 steps adjointdeis-vp2m and -lin2m (rex_rk4 states) are within 3x of the
-    exact gradient of rex_euler; the paper's 2M is not (it is off by orders of magnitude)."""
+def test_second_order_variants_within_3x_of_the_first_order_exact_gradient(mixture):
+    """At 10 and 20 steps adjointdeis-vp2m, -lin2m and -lin2s (rex_rk4 states) are within 3x
+    of the exact gradient of rex_euler; the paper's 2M is not (it is off by orders of
+    magnitude)."""
     model, x_T, loss, ref = mixture
     for n in (10, 20):
         bar = rel(gradient(loss, model, x_T, steps=n, sampler="rex_euler").grad_x_T, ref)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GradientAccuracyWarning)
-            for m in ("adjointdeis-vp2m", "adjointdeis-lin2m"):
+            for m in ("adjointdeis-vp2m", "adjointdeis-lin2m", "adjointdeis-lin2s"):
                 g = gradient(loss, model, x_T, steps=n, sampler="rex_rk4", method=m).grad_x_T
                 assert rel(g, ref) <= 3 * bar, (m, n, rel(g, ref), bar)
             paper = gradient(loss, model, x_T, steps=n, sampler="rex_rk4",
@@ -99,7 +105,8 @@ def test_2m_variants_within_3x_of_the_first_order_exact_gradient(mixture):
 
 
 @pytest.mark.parametrize("method,order", [("adjointdeis-vp2m", 2.0), ("adjointdeis-lin1", 1.0),
-                                          ("adjointdeis-lin2m", 2.0)])
+                                          ("adjointdeis-lin2m", 2.0),
+                                          ("adjointdeis-lin2s", 2.0)])
 def test_fitted_orders_from_16_steps(mixture, method, order):
     model, x_T, loss, ref = mixture
     steps = (16, 32, 64, 128)
@@ -115,7 +122,8 @@ def test_fitted_orders_from_16_steps(mixture, method, order):
 def test_lin_split_makes_the_sde_adjoint_usable_at_few_steps():
     """Diffusion SDE of N(μ, s² I) on the full cosine schedule: the pathwise gradient of
     Σ w·x0 is R' w on every path (docs/mathematics.md §9). adjointdeis-lin2m is within 0.6 at
-    10 steps and converges at order 2 from 16 steps, -lin1 at order 1; adjointdeis-vp2m,
+    10 steps and converges at order 2 from 16 steps, -lin1 at order 1, -lin2s at order 2 from
+    32 steps and ten times closer than -lin2m at 10 steps; adjointdeis-vp2m,
     which extrapolates the adjoint's growth near the noise end, is off by more than 100x at
     10 steps."""
     sch, sd = VPCosine(), 0.5
@@ -138,11 +146,78 @@ def test_lin_split_makes_the_sde_adjoint_usable_at_few_steps():
 
     lin10 = err("adjointdeis-lin2m", 10)
     assert lin10 < 0.6 and err("adjointdeis-vp2m", 10) > 100 * lin10
-    steps = (16, 32, 64)
-    for method, order in (("adjointdeis-lin1", 1.0), ("adjointdeis-lin2m", 2.0)):
+    # the single step (§8.6) has no extrapolated slope: ten times closer at 10 steps, order 2
+    # from 32 steps (16 -> 32 is still below 2 there)
+    assert err("adjointdeis-lin2s", 10) < 0.1 * lin10
+    for method, order, steps in (("adjointdeis-lin1", 1.0, (16, 32, 64)),
+                                 ("adjointdeis-lin2m", 2.0, (16, 32, 64)),
+                                 ("adjointdeis-lin2s", 2.0, (32, 64, 128))):
         errs = [err(method, n) for n in steps]
         fitted = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
         assert abs(fitted - order) <= 0.2, (method, fitted, errs)
+
+
+# -- the single step (docs/mathematics.md §8.6) ------------------------------------------------
+def test_lin2s_one_step_is_the_heun_step_of_the_maths():
+    """One step of adjointdeis-lin2s (PF-ODE, c = 1, b = a_x) is §8.6's predictor-corrector,
+    written out here from the oracle's ε and the moments W, W¹ of the weight σ."""
+    sch = VPCosine()
+    model, x_T, loss = _mixture(sch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientAccuracyWarning)
+        r = gradient(loss, model, x_T, steps=1, sampler="rex_rk4", method="adjointdeis-lin2s")
+    ts = time_grid(sch, 1, "uniform_lambda")  # [t_max, t_min]
+    lam, sig = sch.lambda_(ts).tolist(), sch.sigma(ts).tolist()
+
+    def q(x, t, sg, b):  # bᵀ(∂ε/∂x - σ I) at (x, t)
+        x = x.detach().requires_grad_()
+        with torch.enable_grad():
+            (v,) = torch.autograd.grad(model.eps(x, t), [x], grad_outputs=b)
+        return v - sg * b
+
+    x0 = r.sample.detach().requires_grad_()
+    with torch.enable_grad():
+        (b_t,) = torch.autograd.grad(loss(x0), [x0])
+    w0, w1 = weight_moments("linear", "x", lam[1], lam[0])
+    q_t = q(x0, float(ts[1]), sig[1], b_t)
+    pred = b_t + w0 * q_t
+    q_s = q(x_T, float(ts[0]), sig[0], pred)
+    want = b_t + w0 * q_t + w1 / (lam[0] - lam[1]) * (q_s - q_t)
+    assert rel(r.grad_x_T, want) <= 1e-12
+    # and it is not the first-order step (the correction matters)
+    assert rel(b_t + w0 * q_t, want) > 1e-3
+
+
+def test_lin2s_is_exact_for_standard_normal_data():
+    """For N(0, I) data ε* = σ x: q = 0 and the step of §8.6 is exact at any number of
+    steps, for the PF-ODE (∂x0/∂x_T = I) and along any path of the SDE (α_T/α_0 I)."""
+    sch = VPLinear()
+    model = GaussianOracle(0.0, 1.0, sch).model()
+    x_T = torch.randn(3, 2, generator=torch.Generator().manual_seed(4), dtype=F64)
+    w = torch.randn(3, 2, generator=torch.Generator().manual_seed(5), dtype=F64)
+    a = sch.alpha(torch.tensor([sch.t_max, sch.t_min], dtype=F64))
+    for sampler, factor in (("rex_rk4", 1.0), ("rex_shark", float(a[0] / a[1]))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GradientAccuracyWarning)
+            r = gradient(lambda x0: (w * x0).sum(), model, x_T, steps=3, sampler=sampler,
+                         seed=0, method="adjointdeis-lin2s")
+        assert rel(r.grad_x_T, factor * w) <= 1e-12, sampler
+
+
+def test_lin2s_metadata_and_bad_input(gauss):
+    m = get_gradient_method("adjointdeis-lin2s")
+    info = m.info()
+    assert info["order"] == 2.0 and not info["exact"] and info["memory"] == "O(1)"
+    assert "2 VJPs" in info["nfe_per_step"] and m.guarded and m.options == {"prediction": "eps"}
+    assert set(info["accuracy"]) == {"ode", "sde"} and {10, 20} <= set(info["accuracy"]["ode"])
+    for kw, match in [({"order": 1, "weight": "linear", "scheme": "heun"}, "order=2"),
+                      ({"order": 2, "weight": "paper", "scheme": "heun"}, "other than 'paper'"),
+                      ({"order": 2, "weight": "linear", "scheme": "rk"}, "scheme must be")]:
+        with pytest.raises(GradientError, match=match):
+            adjoint_deis_gradient(None, **kw)
+    model, x_T, loss = gauss
+    with pytest.raises(GradientError, match="prediction"):
+        gradient(loss, model, x_T, steps=20, method="adjointdeis-lin2s", prediction="x0")
 
 
 # -- the guard and the errors --------------------------------------------------------------

@@ -4,7 +4,8 @@
 * the methods registry (:mod:`.methods`): ``"reversible"`` (:mod:`.exact`),
   ``"adjointdeis-1"`` / ``"adjointdeis-2m"`` (the paper's scheme) and
   ``"adjointdeis-vp1"`` / ``"adjointdeis-vp2m"`` (exact VP weights) and
-  ``"adjointdeis-lin1"`` / ``"adjointdeis-lin2m"`` (exact linear part) (:mod:`.adjoint_deis`),
+  ``"adjointdeis-lin1"`` / ``"adjointdeis-lin2m"`` / ``"adjointdeis-lin2s"`` (exact linear
+  part; 2S the single-step Heun form) (:mod:`.adjoint_deis`),
   ``"backprop"`` (:mod:`.exact`) and ``"greedy"`` (:mod:`.greedy`);
 * :class:`GradientError`, raised for a call that cannot be carried out as asked;
 * :class:`GradientAccuracyWarning`, for a call outside a method's measured valid range

@@ -29,11 +29,16 @@ weight of the ``x`` part is listed, the ``z`` part's has one factor ``α`` less)
 * ``"hessian"``: ``w = α σ²``, ``q = a_xᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2).
 
 ``"paper"``, ``"vp"`` and ``"linear"`` are registered (``adjointdeis-1``/``-2m``,
-``adjointdeis-vp1``/``-vp2m`` and ``adjointdeis-lin1``/``-lin2m``); the gradient map
-(docs/gradient-map.md) measures the others, which are less accurate.
+``adjointdeis-vp1``/``-vp2m`` and ``adjointdeis-lin1``/``-lin2m``/``-lin2s``); the gradient
+map (docs/gradient-map.md) measures the others, which are less accurate.
+
+The second order is multistep (2M, ``scheme="multistep"``: ``q`` linear through the previous
+point, docs/mathematics.md §8.3) or single-step (2S, ``scheme="heun"``: ``q`` linear between
+``t`` and its value at ``s`` from a first-order prediction, docs/mathematics.md §8.6; two VJPs
+a step, the graph of ``ε_θ`` at ``x_s`` kept for both).
 
 Each step takes one vector–Jacobian product of ``ε_θ`` at ``x_t`` (``a_x``, ``a_z``
-and ``a_θ`` together).  The states ``x_t`` at the adjoint's time points are
+and ``a_θ`` together; 2S one more at ``x_s``).  The states ``x_t`` at the adjoint's time points are
 rebuilt one step at a time by the reversible sampler's inverse on the same
 Brownian path, from the final state of the forward solve: nothing is stored.
 """
@@ -50,14 +55,18 @@ from .errors import GradientError
 from .exact import check_reversible
 from .problem import GradientProblem, scalar_loss
 
-__all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS", "ADJOINT_DEIS_WEIGHTS",
-           "step_moments", "weight_moments"]
+__all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS", "ADJOINT_DEIS_SCHEMES",
+           "ADJOINT_DEIS_WEIGHTS", "step_moments", "weight_moments"]
 
 #: the parameterisations whose AdjointDEIS update is derived and order-tested
 ADJOINT_DEIS_PREDICTIONS = ("eps",)
 
 #: the splits of the adjoint's integrand into an exact weight and an approximated part
 ADJOINT_DEIS_WEIGHTS = ("paper", "vp", "linear", "lifted", "score", "hessian")
+
+#: the second-order schemes: multistep (2M, docs/mathematics.md §8.3) and single-step Heun
+#: (2S, docs/mathematics.md §8.6)
+ADJOINT_DEIS_SCHEMES = ("multistep", "heun")
 
 #: Gauss–Legendre nodes per panel, and the longest panel in λ, for the first moments
 _GL_NODES = 12
@@ -184,14 +193,27 @@ def _prefactor(kind: str, a: float, s: float) -> tuple[float, float]:
 
 
 def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str = "eps",
-                          weight: str = "paper", name: str | None = None):
-    """AdjointDEIS of ``order`` 1 or 2 (multistep) with the ``weight`` split of the
-    integrand (:data:`ADJOINT_DEIS_WEIGHTS`): ``(sample, loss, grads)``."""
+                          weight: str = "paper", name: str | None = None,
+                          scheme: str = "multistep"):
+    """AdjointDEIS of ``order`` 1 or 2 with the ``weight`` split of the integrand
+    (:data:`ADJOINT_DEIS_WEIGHTS`): ``(sample, loss, grads)``.  The second order is
+    ``scheme="multistep"`` (2M: ``q`` linear through the previous point) or ``"heun"``
+    (single step: ``q`` linear between ``t`` and a first-order prediction at ``s``,
+    docs/mathematics.md §8.6; not for the ``"paper"`` split)."""
     if order not in (1, 2):
-        raise GradientError(f"AdjointDEIS has orders 1 and 2 (2M); got order={order!r}")
+        raise GradientError(f"AdjointDEIS has orders 1 and 2 (2M or 2S); got order={order!r}")
     if weight not in ADJOINT_DEIS_WEIGHTS:
         raise GradientError(
             f"AdjointDEIS weight must be one of {list(ADJOINT_DEIS_WEIGHTS)}; got {weight!r}")
+    if scheme not in ADJOINT_DEIS_SCHEMES:
+        raise GradientError(
+            f"AdjointDEIS scheme must be one of {list(ADJOINT_DEIS_SCHEMES)}; got {scheme!r}")
+    heun = scheme == "heun"
+    if heun and (order != 2 or weight == "paper"):
+        raise GradientError(
+            "scheme='heun' is the second-order single step of an exact-weight split "
+            f"(docs/mathematics.md §8.6): use order=2 and a weight other than 'paper'; got "
+            f"order={order!r}, weight={weight!r}")
     method = name or ("adjointdeis-1" if order == 1 else "adjointdeis-2m")
     s = check_adjoint_deis(pb, method, prediction)
     model, ts = pb.model, pb.ts
@@ -213,12 +235,43 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
         zpart = ("z1" if c == 1.0 else "z2") if weight == "linear" else "z"
         mx = step_moments(weight, "x", lam_np[1:], lam_np[:-1])  # step n: λ_{n+1} -> λ_n
         mz = step_moments(weight, zpart, lam_np[1:], lam_np[:-1])
+
+    def point(k: int):
+        """``(x, ε_θ(x))`` at grid point ``k`` of the current state, with its graph."""
+        x = run.unlift(state[0], k).detach().requires_grad_()
+        with torch.enable_grad():
+            return x, model.eps(x, float(ts[k]), **pb.cond)
+
+    def vjp(x, eps, vec, keep: bool):
+        with torch.enable_grad():
+            return torch.autograd.grad(eps, [x, *others], grad_outputs=vec, allow_unused=True,
+                                       retain_graph=keep)
+
+    def remainder(vj, vec, k: int) -> list:
+        """``q = p · vecᵀ ∂ε/∂(x, z)`` of the split at grid point ``k`` (docs/mathematics.md
+        §8.2, §8.4), from the VJP ``vj`` of ``ε`` with ``vec``."""
+        a_k, s_k = float(alpha[k]), float(sigma[k])
+        if weight == "linear":
+            # docs/mathematics.md §8.4: the state b = a_x α^{1-c}, q = bᵀ(∂ε/∂x - σ I)
+            p_x = p_z = a_k ** (1.0 - c)
+            V = [(vj[0] - s_k * vec) * p_x]
+        else:
+            p_x, p_z = _prefactor(weight, a_k, s_k)
+            V = [vj[0] * p_x]
+        return V + [torch.zeros_like(o) if g is None else g * p_z for g, o in zip(vj[1:], others)]
+
+    def advance(a_x, a_t: float, a_s: float, inc_x):
+        """``a_x(s)`` from ``a_x(t)`` and the integral ``inc_x`` of ``w q_x`` over the step."""
+        if weight == "linear":  # b(s) = b(t) + c inc, a_x = α^{c-1} b (§8.4)
+            return (a_x * a_t ** (1.0 - c) + c * inc_x) * a_s ** (c - 1.0)
+        return (a_t * a_x + c * inc_x) / a_s  # α_s a_x(s) = α_t a_x(t) + c inc (§8.2)
+
+    here = None  # (x, ε) at the current point, kept from the previous Heun step
     for n in range(len(ts) - 2, -1, -1):
         t_idx = n + 1  # current point t (nearer the data); the step goes to s = ts[n]
-        x_t = run.unlift(state[0], t_idx).detach().requires_grad_()
-        with torch.enable_grad():
-            eps = model.eps(x_t, float(ts[t_idx]), **pb.cond)
-            vj = torch.autograd.grad(eps, [x_t, *others], grad_outputs=a_x, allow_unused=True)
+        x_t, eps = here if here is not None else point(t_idx)
+        vj = vjp(x_t, eps, a_x, False)
+        here = eps = None
         a_t = float(alpha[t_idx])
         a_s, s_s = float(alpha[n]), float(sigma[n])
         if weight == "paper":
@@ -236,32 +289,31 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
             prev = V
         else:
             # docs/mathematics.md §8.2: a_Y(s) = a_Y(t) + c (W0 q(t) + W1 q'(t)), q' the slope
-            # in λ through the previous point (order 2), and likewise for a_z with its weight
-            s_t = float(sigma[t_idx])
-            if weight == "linear":
-                # docs/mathematics.md §8.4: the state b = a_x α^{1-c}, q = bᵀ(∂ε/∂x - σ I)
-                p_x = p_z = a_t ** (1.0 - c)
-                V = [(vj[0] - s_t * a_x) * p_x]
-            else:
-                p_x, p_z = _prefactor(weight, a_t, s_t)
-                V = [vj[0] * p_x]
-            V += [torch.zeros_like(o) if g is None else g * p_z for g, o in zip(vj[1:], others)]
-            lt = float(lam[t_idx])
+            # in λ through the previous point (2M, §8.3) or through a first-order prediction
+            # at s (2S, §8.6), and likewise for a_z with its weight
+            V = remainder(vj, a_x, t_idx)
             w0x, w1x, w0z, w1z = (float(mx[0][n]), float(mx[1][n]), float(mz[0][n]),
                                   float(mz[1][n]))
+            w1 = [w1x] + [w1z] * len(others)
             inc = [w0x * V[0]] + [w0z * v for v in V[1:]]
-            if order == 2 and prev is not None:
-                dl = lt - float(lam[t_idx + 1])  # λ_t - λ_r < 0
-                inc = [i + (w1 / dl) * (v - p)
-                       for i, w1, v, p in zip(inc, [w1x] + [w1z] * len(others), V, prev)]
-            if weight == "linear":
-                a_x = (a_x * a_t ** (1.0 - c) + c * inc[0]) * a_s ** (c - 1.0)
-            else:
-                a_x = (a_t * a_x + c * inc[0]) / a_s
-            a_o = [ao + c * i for ao, i in zip(a_o, inc[1:])]
+            if order == 2 and not heun and prev is not None:
+                dl = float(lam[t_idx] - lam[t_idx + 1])  # λ_t - λ_r < 0
+                inc = [i + (w / dl) * (v - p) for i, w, v, p in zip(inc, w1, V, prev)]
+            a_new = advance(a_x, a_t, a_s, inc[0])
             prev = V
         with torch.no_grad():
             # One inverse step on the sub-grid [ς_n, ς_{n+1}] of the same path; a plain
             # tuple, since the state's own record names the whole grid.
             state = tuple(run.solve(tuple(state), inverse=True, span=(n, n + 2)).state)
+        if weight != "paper":
+            if heun:
+                # docs/mathematics.md §8.6: q at s from the predicted a_x(s), one VJP at the
+                # grid state x_s (its graph kept for the next step's VJP there)
+                x_s, eps_s = here = point(n)
+                Vs = remainder(vjp(x_s, eps_s, a_new, True), a_new, n)
+                h = float(lam[n] - lam[t_idx])
+                inc = [i + (w / h) * (vs - v) for i, w, vs, v in zip(inc, w1, Vs, V)]
+                a_new = advance(a_x, a_t, a_s, inc[0])
+            a_x = a_new
+            a_o = [ao + c * i for ao, i in zip(a_o, inc[1:])]
     return x0.detach(), loss.detach(), [a_x, *a_o]

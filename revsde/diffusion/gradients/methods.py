@@ -139,11 +139,15 @@ _BEST_DEIS = "adjointdeis-lin2m"
 _DEIS_NFE = "inverse step (sampler's NFE/step) + 1 VJP of eps"
 
 
+_DEIS_NFE_2S = "inverse step (sampler's NFE/step) + 1 eval and 2 VJPs of eps"
+
+
 def _deis(name: str, order: int, weight: str, description: str,
-          prediction: str) -> GradientMethod:
-    fn = partial(adjoint_deis_gradient, order=order, weight=weight, name=name)
+          prediction: str, scheme: str = "multistep") -> GradientMethod:
+    fn = partial(adjoint_deis_gradient, order=order, weight=weight, name=name, scheme=scheme)
+    nfe = _DEIS_NFE_2S if scheme == "heun" else _DEIS_NFE
     return _with_accuracy(GradientMethod(
-        name, fn, False, float(order), "O(1)", _DEIS_NFE, True, description,
+        name, fn, False, float(order), "O(1)", nfe, True, description,
         {"prediction": prediction}), True)
 
 
@@ -189,6 +193,14 @@ def _adjointdeis_lin2m(prediction: str = "eps") -> GradientMethod:
                  prediction)
 
 
+def _adjointdeis_lin2s(prediction: str = "eps") -> GradientMethod:
+    return _deis("adjointdeis-lin2s", 2, "linear",
+                 "AdjointDEIS with the linear part sigma*I of deps/dx integrated exactly and "
+                 "b^T (deps/dx - sigma I) linear in lambda between t and a first-order "
+                 "prediction at s (single-step Heun, 2 VJPs a step); PF-ODE and diffusion SDE "
+                 "(docs/mathematics.md §8.6)", prediction, scheme="heun")
+
+
 def _backprop() -> GradientMethod:
     return _with_accuracy(GradientMethod(
         "backprop", backprop_gradient, True, None, "O(N)",
@@ -213,7 +225,8 @@ for _name, _build in (("reversible", _reversible), ("adjointdeis-1", _adjointdei
                       ("adjointdeis-vp1", _adjointdeis_vp1),
                       ("adjointdeis-vp2m", _adjointdeis_vp2m),
                       ("adjointdeis-lin1", _adjointdeis_lin1),
-                      ("adjointdeis-lin2m", _adjointdeis_lin2m), ("backprop", _backprop),
+                      ("adjointdeis-lin2m", _adjointdeis_lin2m),
+                      ("adjointdeis-lin2s", _adjointdeis_lin2s), ("backprop", _backprop),
                       ("greedy", _greedy)):
     GRADIENT_METHODS.register(_name, _build)
 del _name, _build
