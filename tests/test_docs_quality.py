@@ -95,10 +95,10 @@ def test_a_fresh_sample_quality_subset_agrees():
     name = next(iter(saved["problems"]))
     t = saved["problems"][name]["target"][str(gen_quality.SQ_CHECK_NFE)]
     stale = copy.deepcopy(saved)
-    for r in stale["problems"][name]["results"]:
+    for r in stale["problems"][name]["summary"]:
         if (r["sampler"], r["grid"], r["nfe_budget"]) == (
                 t["best_reversible"], t["best_reversible_grid"], gen_quality.SQ_CHECK_NFE):
-            r["sw2"] *= 1.02
+            r["sw2_per_seed"][0] *= 1.02
     assert len(gen_quality.sample_quality_differences(stale, fresh)) == 1
     stale = copy.deepcopy(saved)
     stale["problems"][name]["floor_sw2"] *= 1.02

@@ -353,6 +353,7 @@ def clean_sample_quality(doc: dict) -> dict:
     doc["args"] = list(SAMPLE_QUALITY_ARGS)
     for p in doc["problems"].values():
         p.pop("seconds", None)
+        p.pop("results", None)  # every run: its SW2 is in the summary's sw2_per_seed
     return doc
 
 
@@ -556,16 +557,17 @@ def sample_quality_differences(doc: dict, fresh: dict) -> list[str]:
         if abs(f["floor_sw2"] - p["floor_sw2"]) > SQ_REL * p["floor_sw2"]:
             out.append(f"{name}: saved noise floor {p['floor_sw2']:.4g}, measured "
                        f"{f['floor_sw2']:.4g} {regen}")
-        saved = {(r["sampler"], r["nfe_budget"], r["grid"], r["seed"]): r
-                 for r in p["results"] if r["seed"] == seed}
+        at = doc["seeds"].index(seed)
+        saved = {(r["sampler"], r["nfe_budget"], r["grid"]): r for r in p["summary"]}
         for r in f["rows"]:
-            key = (r["sampler"], r["nfe_budget"], r["grid"], r["seed"])
+            key = (r["sampler"], r["nfe_budget"], r["grid"])
             s = saved.get(key)
-            if s is None or s["sw2"] is None or r["sw2"] is None or s["steps"] != r["steps"]:
-                out.append(f"{name} {key}: saved {s and s['sw2']}, measured {r['sw2']} {regen}")
-            elif abs(r["sw2"] - s["sw2"]) > SQ_REL * s["sw2"]:
-                out.append(f"{name} {key}: saved SW2 {s['sw2']:.4g}, measured {r['sw2']:.4g} "
-                           f"{regen}")
+            v = None if s is None else s["sw2_per_seed"][at]
+            if v is None or r["sw2"] is None or s["steps"] != r["steps"]:
+                out.append(f"{name} {key} seed {seed}: saved {v}, measured {r['sw2']} {regen}")
+            elif abs(r["sw2"] - v) > SQ_REL * v:
+                out.append(f"{name} {key} seed {seed}: saved SW2 {v:.4g}, measured "
+                           f"{r['sw2']:.4g} {regen}")
     return out
 
 
