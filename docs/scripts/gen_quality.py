@@ -5,7 +5,7 @@
                                                          # block below from the saved JSON
     python docs/scripts/gen_quality.py --sample-quality  # also rerun
                                                          # benchmarks/bench_sample_quality.py
-                                                         # with SAMPLE_QUALITY_ARGS (~10-15
+                                                         # with SAMPLE_QUALITY_ARGS (~15-20
                                                          # min of one core)
     python docs/scripts/gen_quality.py --inversion       # also rerun the inversion sweep
                                                          # (~20 min of one core)
@@ -323,12 +323,9 @@ def lifted_differences(saved: dict, fresh: dict) -> list[str]:
 
 
 # -- docs/benchmarks.md: sample quality (benchmarks/bench_sample_quality.py) -------------------
-#: the arguments of the saved run: the benchmark's defaults (256 projections, NFE 10/20/50,
-#: every grid and fixed-step sampler, one thread) but one seed of 5,000 samples instead of
-#: three of 10,000 (the defaults take over an hour of one core: ~0.1 s per network
-#: evaluation of the 16-D mixture at 10,000 samples); the noise floor, which the page
-#: states, grows as 1/sqrt(samples)
-SAMPLE_QUALITY_ARGS: tuple[str, ...] = ("--seeds", "0", "--samples", "5000")
+#: the arguments of the saved run: the benchmark's defaults (10,000 samples, 256
+#: projections, NFE 10/20/50, seeds 0-2, every grid and fixed-step sampler, one thread)
+SAMPLE_QUALITY_ARGS: tuple[str, ...] = ()
 #: a fresh per-seed SW2 (or noise floor) agrees with the saved one within this (see above)
 SQ_REL = 0.01
 #: the fresh check: per problem, at this NFE, the first seed, DPM-Solver++(2M) and the best
@@ -341,7 +338,7 @@ GRID_NAMES = {"uniform_lambda": "uniform λ", "uniform_t": "uniform t", "karras"
 
 
 def run_sample_quality() -> dict:
-    """``benchmarks/bench_sample_quality.py`` with :data:`SAMPLE_QUALITY_ARGS` (~10-15 min of
+    """``benchmarks/bench_sample_quality.py`` with :data:`SAMPLE_QUALITY_ARGS` (~15-20 min of
     one core), without the per-problem run times."""
     script = ROOT / "benchmarks" / "bench_sample_quality.py"
     done = subprocess.run([sys.executable, str(script), *SAMPLE_QUALITY_ARGS], check=True,
@@ -682,7 +679,7 @@ def _dump(path: Path, doc: dict) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sample-quality", action="store_true",
-                   help="rerun benchmarks/bench_sample_quality.py (~10-15 min of one core)")
+                   help="rerun benchmarks/bench_sample_quality.py (~15-20 min of one core)")
     p.add_argument("--inversion", action="store_true",
                    help="rerun the inversion sweep (~20 min of one core)")
     p.add_argument("--render", action="store_true", help="only rewrite the blocks")
