@@ -2,8 +2,9 @@
 
 Prints one JSON document.  For a 2-D and a 16-D Gaussian mixture
 (:class:`revsde.diffusion.GaussianMixtureOracle`, VPLinear schedule, float64,
-noise-prediction oracle) every sampler of :func:`revsde.diffusion.list_samplers`
-(default options; plus the noise-prediction case of the Rex ODE samplers)
+noise-prediction oracle) every fixed-step sampler of :func:`revsde.diffusion.list_samplers`
+(default options; plus the noise-prediction case of the Rex ODE samplers; an adaptive
+sampler picks its own steps, so it has no place at equal NFE)
 starts from the *same* exact samples of the noised marginal at ``t_max`` and
 runs to ``t_min`` on each time grid (uniform in λ, uniform in t, Karras).  The
 metric is the sliced Wasserstein-2 distance to independent exact samples of the
@@ -91,11 +92,17 @@ def sliced_w2(a: torch.Tensor, b: torch.Tensor, dirs: torch.Tensor) -> float:
 
 
 def configurations(only=None):
-    """(label, registry name, options) for every sampler, default options first."""
+    """(label, registry name, options) for every fixed-step sampler, default options first.
+
+    An adaptive sampler picks its own steps (its NFE is not the budget's: ~20x at 10 NFE),
+    so it has no place at equal NFE: ``benchmarks/bench_adaptive.py`` compares it at
+    equal error.
+    """
+    fixed = [e for e in list_samplers() if not e.get("adaptive")]
     out = []
-    for e in list_samplers():
+    for e in fixed:
         out.append((e["name"], e["name"], {}))
-    for e in list_samplers():
+    for e in fixed:
         if e["reversible"] and not e["stochastic"] and e["case"] != "ode_eps":
             out.append((f"{e['name']}[ode_eps]", e["name"], {"case": "ode_eps"}))
     if only:

@@ -39,3 +39,19 @@ def test_quick_run_prints_one_json_document():
             assert len(t["ratio_per_seed"]) == 2
             assert set(t["same_grid"]) == {"uniform_lambda", "uniform_t"}
             assert any(k.startswith("rev_heun ") for k in t["rev_heun"])
+
+
+def test_every_sampler_runs_within_the_nfe_budget():
+    """The configurations are the fixed-step samplers: an adaptive one picks its own steps
+    (about 20x the budget at 10 NFE), which would win an equal-NFE comparison unfairly."""
+    import importlib.util
+
+    from revsde.diffusion import list_samplers
+
+    spec = importlib.util.spec_from_file_location("bench_sample_quality", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    adaptive = {e["name"] for e in list_samplers() if e.get("adaptive")}
+    names = {name for _, name, _ in bench.configurations()}
+    assert adaptive and not adaptive & names
+    assert {e["name"] for e in list_samplers()} - adaptive <= names
