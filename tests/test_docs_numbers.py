@@ -22,16 +22,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: the pages scanned.  Not yet here: docs/benchmarks.md, docs/diffusion.md,
-#: docs/howto-adaptive.md, docs/gradient-map.md and docs/mathematics.md (being reworked by
-#: other branches; to be added once merged); docs/solver-table.md is generated whole by
-#: docs/scripts/gen_solver_table.py (tests/test_docs.py compares it with the render).
+#: the pages scanned: every page of the site and the README, except two generated whole:
+#: docs/solver-table.md (docs/scripts/gen_solver_table.py; tests/test_docs.py compares it
+#: with the render) and docs/gradient-map.md (benchmarks/bench_gradient_map.py --render;
+#: tests/test_gradient_map.py compares it with the render and re-measures a case).
 PAGES = ("README.md", "docs/index.md", "docs/getting-started.md", "docs/concepts.md",
          "docs/solvers.md", "docs/howto-choose.md", "docs/howto-sde.md", "docs/adjoint.md",
          "docs/convergence.md", "docs/baselines.md", "docs/pretrained.md",
          "docs/howto-invert.md", "docs/howto-edit.md", "docs/howto-diffusers.md",
          "docs/guided-generation.md", "docs/internals.md", "docs/api.md",
-         "docs/api-convergence.md", "docs/api-diffusion.md")
+         "docs/api-convergence.md", "docs/api-diffusion.md", "docs/benchmarks.md",
+         "docs/diffusion.md", "docs/howto-adaptive.md", "docs/mathematics.md")
 
 _NUM = r"(?<![\w.,])\d+(?:[.,]\d+)*"
 #: what a measured number looks like: scientific notation (1.4e-9), a power of ten
@@ -58,6 +59,21 @@ SETTING_CONTEXT = re.compile(
 #: (page, text around the number, why it is not a measurement).  The text must occur on
 #: the line; every number inside it is allowed there.
 ALLOWED: tuple[tuple[str, str, str], ...] = (
+    # -- diffusion.md and mathematics.md: settings, tested bounds, derivations, names
+    ("docs/diffusion.md", "(component stds 0.1–0.2)", "the test mixtures' settings"),
+    ("docs/diffusion.md", "reference to 2e-15 (tested)", "the bound the weights' test checks"),
+    ("docs/diffusion.md", "tested to 1e-12", "the bound the identity test checks"),
+    ("docs/diffusion.md", "|x| ≤ 1: 1.1e-16 in", "half a unit in the last place: arithmetic"),
+    ("docs/diffusion.md", "float64, 6e-8 in float32", "half a unit in the last place: arithmetic"),
+    ("docs/diffusion.md", "within 10% of DPM-Solver++(2M)'s", "bench_sample_quality's target"),
+    ("docs/diffusion.md", "pay 2× their base's NFE", "two base steps per wrapped step"),
+    ("docs/mathematics.md", "0.5 for general noise", "a theoretical strong order"),
+    ("docs/mathematics.md", "(typically 0.93)", "BDIA/EDICT's coupling setting"),
+    ("docs/mathematics.md", "Stable Diffusion 1.5", "a model's name"),
+    ("docs/mathematics.md", "| 2 | 1.5 | 1 | 1 |", "orders of the error estimates"),
+    ("docs/mathematics.md", "| 1.5 (Euler difference) |", "orders of the error estimates"),
+    ("docs/mathematics.md", "eq. (4.11)", "an equation number of the cited book"),
+    ("docs/mathematics.md", "within 1% of an output time", "the grid's snapping setting"),
     # -- derivations (mathematics, not measurement)
     ("docs/concepts.md", "0.9^-200 ≈ 1e9", "ζ^-N at ζ = 0.9, N = 200"),
     ("docs/concepts.md", "0.9 costs", "the coupling ζ = 0.9, a setting"),
@@ -128,6 +144,7 @@ _STRIP = (
     re.compile(r"§\s?\d+(?:\.\d+)*"),  # section references
     re.compile(r"\b\d+\.\d+\.\d+\S*"),  # versions (0.42.1, 2.13.0+cpu)
     re.compile(r"<!--.*?-->", re.S),  # comments
+    re.compile(r"^#+ [\d.]+", re.M),  # the numbers of section headings
 )
 
 
