@@ -1,4 +1,4 @@
-"""No hand-kept measured number in the docs (issue #21, acceptance 3).
+"""No hand-kept measured number in the docs: every measured figure generated and checked.
 
 Every measured figure of a page lives in a generated block (``<!-- name -->`` ...
 ``<!-- /name -->`` or ``<!-- name:begin -->`` ... ``<!-- name:end -->``) that a script
