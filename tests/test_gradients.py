@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from revsde.diffusion import get_sampler, pretrained, time_grid
+from revsde.diffusion import get_sampler, time_grid
 from revsde.diffusion.gradients import GradientError, gradient, list_gradient_methods
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "scripts"))
@@ -84,17 +84,9 @@ def test_vp2m_cond_and_param_gradients_on_gaussian(gaussian):
 # -- exactness on the trained digits model -------------------------------------------------
 @pytest.fixture(scope="module")
 def digits():
-    model = pretrained("digits-unet", dtype=F64)
-    params = [model.net.net.label_emb.weight, model.net.net.out.weight, model.net.net.out.bias]
-    for p in params:
-        p.requires_grad_(True)
-    g = torch.Generator().manual_seed(0)
-    x_T = torch.randn((2, 1, 16, 16), generator=g, dtype=F64)
-    label = torch.nn.functional.one_hot(torch.tensor([3, 7]), 10).to(F64)
-    target = torch.randn((2, 1, 16, 16), generator=g, dtype=F64)
-    yield model, params, x_T, label, target
-    for p in params:
-        p.requires_grad_(False)
+    case = G.digits_case()  # the case the docs' exactness figures are measured on
+    yield case
+    G.release(case)
 
 
 @pytest.mark.parametrize("sampler", ["rev_heun_sde", "rex_em", "rex_shark"])

@@ -33,10 +33,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from revsde.docblocks import read_block, write_block
 
 DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -58,7 +59,6 @@ CHECK_ODE_POINT = ("mcf_tsit5 (zeta=0.5) adaptive", 1e-5)
 #: solve), and "does not" above NOT_BACK times it
 CAME_BACK = {"float32": 1e-4, "float64": 1e-10}
 NOT_BACK = 100.0
-BLOCK = r"(<!-- {0} -->\n)(.*?)(\n<!-- /{0} -->)"
 PROBLEMS = {"ode": "Van der Pol, μ = 5 (float64)", "sde": "neural SDE (float64)",
             "diffusion": "small-unet probability-flow ODE"}
 
@@ -260,20 +260,12 @@ BLOCKS = ((HOWTO, "adaptive-summary", render_summary),
 
 
 def block(page: Path, name: str) -> str:
-    m = re.search(BLOCK.format(name), page.read_text(), re.S)
-    if m is None:
-        raise ValueError(f"{page} has no <!-- {name} --> block")
-    return m.group(2)
+    return read_block(page, name)
 
 
 def write_blocks(data: dict) -> None:
     for page, name, render in BLOCKS:
-        text = page.read_text()
-        pat = re.compile(BLOCK.format(name), re.S)
-        if pat.search(text) is None:
-            raise ValueError(f"{page} has no <!-- {name} --> block")
-        text = pat.sub(lambda m, r=render: m.group(1) + r(data) + m.group(3), text)
-        page.write_text(text)
+        write_block(page, name, render(data))
 
 
 def load() -> dict:

@@ -38,11 +38,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from revsde.docblocks import read_block, write_block
 
 DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -71,7 +72,6 @@ CHECK_TIME = (("revsde_adjoint", "torchsde_adjoint", "revsde_backprop"), 3)
 QUOTED_PAIRS = (("revsde_adjoint", "torchsde_adjoint"), ("revsde_adjoint", "revsde_backprop"),
                 ("revsde_adjoint_interval", "torchsde_adjoint"),
                 ("revsde_adjoint_interval", "revsde_backprop_interval"))
-BLOCK = r"(<!-- bench:{0} -->\n)(.*?)(\n<!-- /bench:{0} -->)"
 
 
 def data_path(name: str) -> Path:
@@ -321,11 +321,9 @@ BLOCKS = (("forward-setting", "forward", forward_setting),
           ("samplers-targets", "samplers", samplers_targets))
 
 
-def block(name: str, text: str | None = None) -> str:
-    m = re.search(BLOCK.format(name), PAGE.read_text() if text is None else text, re.S)
-    if m is None:
-        raise ValueError(f"{PAGE} has no <!-- bench:{name} --> block")
-    return m.group(2)
+def block(name: str) -> str:
+    """The page's generated block ``<!-- bench:NAME -->`` as it stands."""
+    return read_block(PAGE, f"bench:{name}")
 
 
 def rendered(data: dict) -> dict[str, str]:
@@ -333,13 +331,8 @@ def rendered(data: dict) -> dict[str, str]:
 
 
 def write_blocks(data: dict) -> None:
-    text = PAGE.read_text()
     for name, body in rendered(data).items():
-        pat = re.compile(BLOCK.format(name), re.S)
-        if pat.search(text) is None:
-            raise ValueError(f"{PAGE} has no <!-- bench:{name} --> block")
-        text = pat.sub(lambda m, b=body: m.group(1) + b + m.group(3), text)
-    PAGE.write_text(text)
+        write_block(PAGE, f"bench:{name}", body)
 
 
 # -- checking -----------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -44,11 +43,11 @@ from torch import nn
 from revsde.diffusion import DiffusionModel, VPLinear, gradient, time_grid
 from revsde.diffusion.gradients import GradientAccuracyWarning
 from revsde.diffusion.models import per_sample
+from revsde.docblocks import read_block, write_block
 
 DOCS = Path(__file__).resolve().parents[1]
 DATA = DOCS / "data" / "gradient_numbers.json"
 PAGE = DOCS / "guided-generation.md"
-BLOCK = r"(<!-- {0} -->\n)(.*?)(\n<!-- /{0} -->)"
 F64 = torch.float64
 
 #: a fresh Gaussian error agrees with the saved one within this relative difference
@@ -304,20 +303,12 @@ BLOCKS = (("gradient-orders", render_orders), ("gradient-exactness", render_exac
 
 
 def block(name: str, page: Path = PAGE) -> str:
-    m = re.search(BLOCK.format(name), page.read_text(), re.S)
-    if m is None:
-        raise ValueError(f"{page} has no <!-- {name} --> block")
-    return m.group(2)
+    return read_block(page, name)
 
 
 def write_blocks(data: dict) -> None:
-    text = PAGE.read_text()
     for name, render in BLOCKS:
-        pat = re.compile(BLOCK.format(name), re.S)
-        if pat.search(text) is None:
-            raise ValueError(f"{PAGE} has no <!-- {name} --> block")
-        text = pat.sub(lambda m, r=render: m.group(1) + r(data) + m.group(3), text)
-    PAGE.write_text(text)
+        write_block(PAGE, name, render(data))
 
 
 def load() -> dict:

@@ -53,11 +53,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import re
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+
+from revsde.docblocks import read_block, write_block
 
 DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -110,23 +111,9 @@ def _v(v: float) -> str:
     return f"{v:.2g}" if v >= 1e-3 else _e(v)
 
 
-def _block(tag: str) -> re.Pattern:
-    return re.compile(rf"(<!-- {tag} -->\n)(.*?)\n?(<!-- /{tag} -->)", re.S)
-
-
 def quoted(page: Path, tag: str) -> str:
     """The generated block ``tag`` of ``page`` as it stands."""
-    m = _block(tag).search(page.read_text())
-    if m is None:
-        raise ValueError(f"{page} has no <!-- {tag} --> block")
-    return m.group(2)
-
-
-def write_block(page: Path, tag: str, body: str) -> None:
-    text = page.read_text()
-    if _block(tag).search(text) is None:
-        raise ValueError(f"{page} has no <!-- {tag} --> block")
-    page.write_text(_block(tag).sub(lambda m: m.group(1) + body + "\n" + m.group(3), text))
+    return read_block(page, tag)
 
 
 # -- the inversion sweep: every reversible sampler on the shipped model ------------------------
