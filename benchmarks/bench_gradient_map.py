@@ -824,7 +824,7 @@ def draw(data: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(11.4, 3.4), dpi=90)
+    fig, axes = plt.subplots(1, 3, figsize=(11.4, 4.0), dpi=90)
     ylims = {"ode": (1e-7, 1e4), "sde-mix": (1e-3, 1e9), "sde-gauss": (1e-16, 1e9)}
     titles = {"ode": "PF-ODE, mixtures", "sde-mix": "SDE, mixtures (one path)",
               "sde-gauss": "SDE, Gaussian"}
@@ -847,8 +847,12 @@ def draw(data: dict, path: Path) -> None:
         ax.set_title(f"{titles[key]} ({s} states)", fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("relative error of dloss/dx_T")
-    axes[2].legend(fontsize=6, loc="lower left")
-    fig.tight_layout()
+    # one legend under the three panels (inside one, it covered the curves)
+    handles, labels = axes[2].get_legend_handles_labels()
+    labels = [f"exact {' / '.join(FIRST_ORDER.values())} (first-order sampler)"
+              if lab.startswith("exact ") else lab for lab in labels]
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=6, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
@@ -937,7 +941,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1,
                     help="measure the cases in this many processes (same rows, faster)")
     ap.add_argument("--render", action="store_true",
-                    help="no measurement: render docs/gradient-map.md (and, with "
+                    help="no measurement: render docs/gradient-map.md and its figure (and, with "
                          "--write-accuracy, the accuracy module) from "
                          "docs/data/gradient_map.json")
     args = ap.parse_args(argv)
@@ -945,6 +949,7 @@ def main(argv=None) -> int:
     if args.render:
         saved = json.loads(DOCS_DATA.read_text())
         DOCS_PAGE.write_text(render(saved))
+        draw(saved, DOCS_IMG)
         if args.write_accuracy:
             write_accuracy(saved)
         return 0
