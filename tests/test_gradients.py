@@ -14,7 +14,8 @@ import gen_gradient_numbers as G  # noqa: E402  (the Gaussian problem, shared wi
 
 F64 = torch.float64
 METHODS = ("reversible", "adjointdeis-1", "adjointdeis-2m", "adjointdeis-vp1", "adjointdeis-vp2m",
-           "adjointdeis-lin1", "adjointdeis-lin2m", "adjointdeis-lin2s", "backprop", "greedy")
+           "adjointdeis-lin1", "adjointdeis-lin2m", "adjointdeis-lin2s", "adjointdeis-linvp1",
+           "adjointdeis-linvp2s", "backprop", "greedy")
 
 
 def rel(a, b):
@@ -48,6 +49,10 @@ ORDER_CASES = [
     # its single-step Heun form (docs/mathematics.md §8.6)
     ("rev_heun", False, "adjointdeis-lin2s", 2.0, (16, 32, 64)),
     ("rev_heun_sde", True, "adjointdeis-lin2s", 2.0, (32, 64, 128)),
+    # the VP factor in the weight (docs/mathematics.md §8.7); x_T's error, 20x below -lin1's
+    # at 16 steps, reaches order 1 from 32 (the rev_heun states' own error shows before)
+    ("rev_heun", False, "adjointdeis-linvp1", 1.0, (32, 64, 128)),
+    ("rev_heun_sde", True, "adjointdeis-linvp2s", 2.0, (32, 64, 128)),
 ]
 
 

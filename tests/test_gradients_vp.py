@@ -1,6 +1,7 @@
 """AdjointDEIS with exact VP weights (docs/mathematics.md §8.2, §8.3), the linear part exact
-(§8.4) and its single step (§8.6): weights, accuracy at 10 and 20 steps against the exact
-gradient of the first-order sampler, fitted orders, the accuracy guard and GradientError."""
+(§8.4), its single step (§8.6) and the VP factor in the weight (§8.7): weights, accuracy
+at 10 and 20 steps against the exact gradient of the first-order sampler, fitted orders, the
+accuracy guard and GradientError."""
 
 import math
 import warnings
@@ -41,11 +42,12 @@ def _w(kind, part, lam):
             ("lifted", "z"): math.exp(-lam), ("score", "x"): s * s,
             ("score", "z"): s * math.exp(-lam), ("hessian", "x"): a * s * s,
             ("hessian", "z"): s * s, ("linear", "x"): s, ("linear", "z1"): s,
-            ("linear", "z2"): a * s}[(kind, part)]
+            ("linear", "z2"): a * s, ("linvp", "x"): s * a2, ("linvp", "z1"): s * a,
+            ("linvp", "z2"): s * a2}[(kind, part)]
 
 
 def _parts(kind):
-    return ("x", "z1", "z2") if kind == "linear" else ("x", "z")
+    return ("x", "z1", "z2") if kind in ("linear", "linvp") else ("x", "z")
 
 
 @pytest.mark.parametrize("kind", ADJOINT_DEIS_WEIGHTS)
@@ -88,7 +90,8 @@ def mixture(request):
 
 
 def test_second_order_variants_within_3x_of_the_first_order_exact_gradient(mixture):
-    """At 10 and 20 steps adjointdeis-vp2m, -lin2m and -lin2s (rex_rk4 states) are within 3x
+    """At 10 and 20 steps adjointdeis-vp2m, -lin2m, -lin2s and -linvp2s (rex_rk4 states) are
+    within 3x
     of the exact gradient of rex_euler; the paper's 2M is not (it is off by orders of
     magnitude)."""
     model, x_T, loss, ref = mixture
@@ -96,7 +99,8 @@ def test_second_order_variants_within_3x_of_the_first_order_exact_gradient(mixtu
         bar = rel(gradient(loss, model, x_T, steps=n, sampler="rex_euler").grad_x_T, ref)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GradientAccuracyWarning)
-            for m in ("adjointdeis-vp2m", "adjointdeis-lin2m", "adjointdeis-lin2s"):
+            for m in ("adjointdeis-vp2m", "adjointdeis-lin2m", "adjointdeis-lin2s",
+                      "adjointdeis-linvp2s"):
                 g = gradient(loss, model, x_T, steps=n, sampler="rex_rk4", method=m).grad_x_T
                 assert rel(g, ref) <= 3 * bar, (m, n, rel(g, ref), bar)
             paper = gradient(loss, model, x_T, steps=n, sampler="rex_rk4",
@@ -106,7 +110,9 @@ def test_second_order_variants_within_3x_of_the_first_order_exact_gradient(mixtu
 
 @pytest.mark.parametrize("method,order", [("adjointdeis-vp2m", 2.0), ("adjointdeis-lin1", 1.0),
                                           ("adjointdeis-lin2m", 2.0),
-                                          ("adjointdeis-lin2s", 2.0)])
+                                          ("adjointdeis-lin2s", 2.0),
+                                          ("adjointdeis-linvp1", 1.0),
+                                          ("adjointdeis-linvp2s", 2.0)])
 def test_fitted_orders_from_16_steps(mixture, method, order):
     model, x_T, loss, ref = mixture
     steps = (16, 32, 64, 128)
@@ -188,9 +194,12 @@ def test_lin2s_one_step_is_the_heun_step_of_the_maths():
     assert rel(b_t + w0 * q_t, want) > 1e-3
 
 
-def test_lin2s_is_exact_for_standard_normal_data():
-    """For N(0, I) data ε* = σ x: q = 0 and the step of §8.6 is exact at any number of
-    steps, for the PF-ODE (∂x0/∂x_T = I) and along any path of the SDE (α_T/α_0 I)."""
+@pytest.mark.parametrize("method", ["adjointdeis-lin2s", "adjointdeis-linvp1",
+                                    "adjointdeis-linvp2s"])
+def test_linear_part_steps_are_exact_for_standard_normal_data(method):
+    """For N(0, I) data ε* = σ x: q = 0 and the steps of §8.6 and §8.7 are exact at any
+    number of steps, for the PF-ODE (∂x0/∂x_T = I) and along any path of the SDE
+    (α_T/α_0 I)."""
     sch = VPLinear()
     model = GaussianOracle(0.0, 1.0, sch).model()
     x_T = torch.randn(3, 2, generator=torch.Generator().manual_seed(4), dtype=F64)
@@ -200,8 +209,71 @@ def test_lin2s_is_exact_for_standard_normal_data():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GradientAccuracyWarning)
             r = gradient(lambda x0: (w * x0).sum(), model, x_T, steps=3, sampler=sampler,
-                         seed=0, method="adjointdeis-lin2s")
+                         seed=0, method=method)
         assert rel(r.grad_x_T, factor * w) <= 1e-12, sampler
+
+
+def test_linvp2s_one_step_is_the_heun_step_of_the_maths():
+    """One step of adjointdeis-linvp2s (PF-ODE, c = 1, b = a_x) is §8.6's predictor-corrector
+    on §8.7's split: q = bᵀ(∂ε/∂x - σ I)/α², with the moments of the weight σ α²; and it is
+    not the step of adjointdeis-lin2s."""
+    sch = VPCosine()
+    model, x_T, loss = _mixture(sch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientAccuracyWarning)
+        r, lin = (gradient(loss, model, x_T, steps=1, sampler="rex_rk4", method=m)
+                  for m in ("adjointdeis-linvp2s", "adjointdeis-lin2s"))
+    ts = time_grid(sch, 1, "uniform_lambda")  # [t_max, t_min]
+    lam, sig, al = sch.lambda_(ts).tolist(), sch.sigma(ts).tolist(), sch.alpha(ts).tolist()
+
+    def q(x, k, b):  # bᵀ(∂ε/∂x - σ I)/α² at grid point k
+        x = x.detach().requires_grad_()
+        with torch.enable_grad():
+            (v,) = torch.autograd.grad(model.eps(x, float(ts[k])), [x], grad_outputs=b)
+        return (v - sig[k] * b) / al[k] ** 2
+
+    x0 = r.sample.detach().requires_grad_()
+    with torch.enable_grad():
+        (b_t,) = torch.autograd.grad(loss(x0), [x0])
+    # W0 = σ_t - σ_s in closed form (§8.7)
+    w0, w1 = weight_moments("linvp", "x", lam[1], lam[0])
+    assert abs(w0 - (sig[1] - sig[0])) <= 1e-14
+    q_t = q(x0, 1, b_t)
+    q_s = q(x_T, 0, b_t + w0 * q_t)
+    want = b_t + w0 * q_t + w1 / (lam[0] - lam[1]) * (q_s - q_t)
+    # near the noise end q is O(α²) against b: ∂ε/∂x b - σ b cancels about 4 digits there, so
+    # one rounding of another order of operations shows at 1e-12
+    assert rel(r.grad_x_T, want) <= 1e-11
+    assert rel(lin.grad_x_T, want) > 1e-3
+
+
+def test_linvp_sde_adjoint_on_the_gaussian():
+    """Diffusion SDE of N(μ, s² I) (the pathwise gradient R' w, docs/mathematics.md §9):
+    adjointdeis-linvp1 and -linvp2s converge at orders 1 and 2, and -linvp2s is within 0.1
+    at 10 steps."""
+    sch, sd = VPCosine(), 0.5
+    model = GaussianOracle(torch.tensor([0.3, -0.8, 0.5], dtype=F64), sd, sch).model()
+    g = torch.Generator().manual_seed(11)
+    x_T = torch.randn(5, 3, generator=g, dtype=F64)
+    w = torch.randn(5, 3, generator=g, dtype=F64)
+    ts = torch.tensor([sch.t_max, sch.t_min], dtype=F64)
+    a, s = sch.alpha(ts), sch.sigma(ts)
+    v = a * a * sd * sd + s * s
+    exact = (v[1] * a[0] / (v[0] * a[1])) * w
+
+    def err(method, n):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GradientAccuracyWarning)
+            r = gradient(lambda x0: (w * x0).sum(), model, x_T, steps=n, sampler="rex_shark",
+                         seed=3, method=method)
+        return rel(r.grad_x_T, exact)
+
+    assert err("adjointdeis-linvp2s", 10) < 0.1
+    for method, order, steps in (("adjointdeis-linvp1", 1.0, (16, 32, 64)),
+                                 ("adjointdeis-linvp2s", 2.0, (32, 64, 128))):
+        errs = [err(method, n) for n in steps]
+        fitted = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
+        assert abs(fitted - order) <= 0.2, (method, fitted, errs)
 
 
 def test_lin2s_metadata_and_bad_input(gauss):
@@ -233,7 +305,7 @@ def test_guard_warns_with_the_measured_error(gauss):
     m = get_gradient_method("adjointdeis-2m")
     assert m.guarded and m.accuracy and m.expected_error(8) > 10
     with pytest.warns(GradientAccuracyWarning,
-                      match=r"measured relative error .* about \d.*'adjointdeis-lin2m'"):
+                      match=r"measured relative error .* about \d.*'adjointdeis-linvp2s'"):
         gradient(loss, model, x_T, steps=8, method="adjointdeis-2m")
     # the SDE metadata shows the exact linear part's fix (docs/mathematics.md §8.4)
     lin = get_gradient_method("adjointdeis-lin2m")

@@ -5,7 +5,9 @@
   ``"adjointdeis-1"`` / ``"adjointdeis-2m"`` (the paper's scheme) and
   ``"adjointdeis-vp1"`` / ``"adjointdeis-vp2m"`` (exact VP weights) and
   ``"adjointdeis-lin1"`` / ``"adjointdeis-lin2m"`` / ``"adjointdeis-lin2s"`` (exact linear
-  part; 2S the single-step Heun form) (:mod:`.adjoint_deis`),
+  part; 2S the single-step Heun form) and ``"adjointdeis-linvp1"`` /
+  ``"adjointdeis-linvp2s"`` (the same with the VP factor α² in the weight)
+  (:mod:`.adjoint_deis`),
   ``"backprop"`` (:mod:`.exact`) and ``"greedy"`` (:mod:`.greedy`);
 * :class:`GradientError`, raised for a call that cannot be carried out as asked;
 * :class:`GradientAccuracyWarning`, for a call outside a method's measured valid range

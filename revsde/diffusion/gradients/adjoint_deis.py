@@ -24,12 +24,16 @@ weight of the ``x`` part is listed, the ``z`` part's has one factor ``α`` less)
   ``α^{-c}``: the state ``b = α^{1-c} a_x`` obeys ``db/dλ = c σ bᵀ(∂ε/∂x - σ I)``, weight
   ``σ``, ``q = bᵀ(∂ε/∂x - σ I)``; the ``z`` part has weight ``σ α^{c-1}`` and
   ``q = bᵀ ∂ε/∂z`` (docs/mathematics.md §8.4; exact for ``N(0, I)`` data);
+* ``"linvp"``: the same state ``b`` with the VP factor ``α²`` of ``∂ε/∂x - σ I`` moved into the
+  weight: ``w = σ α²``, ``q = bᵀ(∂ε/∂x - σ I)/α²``; the ``z`` part ``w = σ α^c``,
+  ``q = bᵀ ∂ε/∂z / α`` (docs/mathematics.md §8.7);
 * ``"lifted"``: ``w = α e^{-λ}``, ``q = a_Yᵀ ∂ε/∂x`` (docs/mathematics.md §8.2);
 * ``"score"``: ``w = α σ e^{-λ} = σ²``, ``q = a_Yᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2);
 * ``"hessian"``: ``w = α σ²``, ``q = a_xᵀ ∂ε/∂x / σ`` (docs/mathematics.md §8.2).
 
-``"paper"``, ``"vp"`` and ``"linear"`` are registered (``adjointdeis-1``/``-2m``,
-``adjointdeis-vp1``/``-vp2m`` and ``adjointdeis-lin1``/``-lin2m``/``-lin2s``); the gradient
+``"paper"``, ``"vp"``, ``"linear"`` and ``"linvp"`` are registered (``adjointdeis-1``/``-2m``,
+``adjointdeis-vp1``/``-vp2m``, ``adjointdeis-lin1``/``-lin2m``/``-lin2s`` and
+``adjointdeis-linvp1``/``-linvp2s``); the gradient
 map (docs/gradient-map.md) measures the others, which are less accurate.
 
 The second order is multistep (2M, ``scheme="multistep"``: ``q`` linear through the previous
@@ -62,7 +66,11 @@ __all__ = ["adjoint_deis_gradient", "ADJOINT_DEIS_PREDICTIONS", "ADJOINT_DEIS_SC
 ADJOINT_DEIS_PREDICTIONS = ("eps",)
 
 #: the splits of the adjoint's integrand into an exact weight and an approximated part
-ADJOINT_DEIS_WEIGHTS = ("paper", "vp", "linear", "lifted", "score", "hessian")
+ADJOINT_DEIS_WEIGHTS = ("paper", "vp", "linear", "linvp", "lifted", "score", "hessian")
+
+#: the splits that integrate the linear part ``σ I`` exactly, with the state ``b = α^{1-c} a_x``
+#: (docs/mathematics.md §8.4, §8.7)
+_LINEAR_PART = ("linear", "linvp")
 
 #: the second-order schemes: multistep (2M, docs/mathematics.md §8.3) and single-step Heun
 #: (2S, docs/mathematics.md §8.6)
@@ -119,6 +127,9 @@ def _weight(kind: str, part: str, lam: np.ndarray) -> np.ndarray:
         # "linear": b = a_x α^{1-c}, b' = c σ bᵀ(∂ε/∂x - σ I) (docs/mathematics.md §8.4); the
         # z part's weight σ α^{c-1}: σ (ODE, "z1") and α σ (SDE, "z2")
         ("linear", "x"): ls, ("linear", "z1"): ls, ("linear", "z2"): la + ls,
+        # "linvp": the factor α² of ∂ε/∂x - σ I in the weight (docs/mathematics.md §8.7):
+        # σ α² for x, σ α^c for z
+        ("linvp", "x"): 2.0 * la + ls, ("linvp", "z1"): la + ls, ("linvp", "z2"): 2.0 * la + ls,
         ("lifted", "x"): ls, ("lifted", "z"): -lam,
         ("score", "x"): 2.0 * ls, ("score", "z"): ls - lam,
         ("hessian", "x"): la + 2.0 * ls, ("hessian", "z"): 2.0 * ls,
@@ -130,7 +141,7 @@ def _w0_closed(kind: str, part: str, lam_t: np.ndarray, lam_s: np.ndarray) -> np
     """``∫_{λ_t}^{λ_s} w(λ) dλ`` in closed form, without cancellation (docs/mathematics.md §8.2).
 
     ``h = λ_s - λ_t``; with ``e^{-λ}``, ``asinh(e^{-λ})``, ``atan(e^λ)``, ``α`` and
-    ``log α`` the antiderivatives, each difference is rewritten as a function of ``h``
+    ``log α``, ``-σ`` the antiderivatives, each difference is rewritten as a function of ``h``
     (``expm1``, ``log1p``, ``sinh``) so that a short step loses no digits.
     """
     h = lam_s - lam_t
@@ -141,7 +152,9 @@ def _w0_closed(kind: str, part: str, lam_t: np.ndarray, lam_s: np.ndarray) -> np
         return np.exp(-lam_s) * np.expm1(h)  # ∫ e^{-λ} = e^{-λ_s} (e^h - 1)
     if key in (("vp", "z"), ("lifted", "x"), ("linear", "x"), ("linear", "z1")):
         return np.arcsinh(2.0 * s_t * s_s * np.sinh(h) / (s_t + s_s))  # ∫ σ dλ
-    if key in (("vp", "x"), ("linear", "z2")):  # ∫ α σ dλ = atan(e^λ_s) - atan(e^λ_t)
+    if key in (("linvp", "x"), ("linvp", "z2")):  # ∫ σ α² dλ = σ_t - σ_s (§8.7)
+        return 2.0 * a_t * a_s * s_t * s_s * np.sinh(h) / (s_t + s_s)
+    if key in (("vp", "x"), ("linear", "z2"), ("linvp", "z1")):  # ∫ α σ = atan(e^λ) + const
         return np.arctan(np.sinh(0.5 * h) / np.cosh(0.5 * (lam_s + lam_t)))
     if key == ("hessian", "x"):
         return 2.0 * a_t * a_s * s_t * s_s * np.sinh(h) / (a_t + a_s)  # ∫ α σ² = α_s - α_t
@@ -232,7 +245,7 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
     prev = None
     if weight != "paper":
         lam_np = lam.numpy()
-        zpart = ("z1" if c == 1.0 else "z2") if weight == "linear" else "z"
+        zpart = ("z1" if c == 1.0 else "z2") if weight in _LINEAR_PART else "z"
         mx = step_moments(weight, "x", lam_np[1:], lam_np[:-1])  # step n: λ_{n+1} -> λ_n
         mz = step_moments(weight, zpart, lam_np[1:], lam_np[:-1])
 
@@ -251,9 +264,12 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
         """``q = p · vecᵀ ∂ε/∂(x, z)`` of the split at grid point ``k`` (docs/mathematics.md
         §8.2, §8.4), from the VJP ``vj`` of ``ε`` with ``vec``."""
         a_k, s_k = float(alpha[k]), float(sigma[k])
-        if weight == "linear":
-            # docs/mathematics.md §8.4: the state b = a_x α^{1-c}, q = bᵀ(∂ε/∂x - σ I)
+        if weight in _LINEAR_PART:
+            # docs/mathematics.md §8.4: the state b = a_x α^{1-c}, q = bᵀ(∂ε/∂x - σ I);
+            # §8.7: divided by α² (x) and α (z), the factors moved into the weights
             p_x = p_z = a_k ** (1.0 - c)
+            if weight == "linvp":
+                p_x, p_z = p_x / (a_k * a_k), p_z / a_k
             V = [(vj[0] - s_k * vec) * p_x]
         else:
             p_x, p_z = _prefactor(weight, a_k, s_k)
@@ -262,7 +278,7 @@ def adjoint_deis_gradient(pb: GradientProblem, order: int = 1, prediction: str =
 
     def advance(a_x, a_t: float, a_s: float, inc_x):
         """``a_x(s)`` from ``a_x(t)`` and the integral ``inc_x`` of ``w q_x`` over the step."""
-        if weight == "linear":  # b(s) = b(t) + c inc, a_x = α^{c-1} b (§8.4)
+        if weight in _LINEAR_PART:  # b(s) = b(t) + c inc, a_x = α^{c-1} b (§8.4)
             return (a_x * a_t ** (1.0 - c) + c * inc_x) * a_s ** (c - 1.0)
         return (a_t * a_x + c * inc_x) / a_s  # α_s a_x(s) = α_t a_x(t) + c inc (§8.2)
 

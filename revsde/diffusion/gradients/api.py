@@ -135,7 +135,8 @@ def gradient(loss_fn: Callable, model: DiffusionModel, x_T: torch.Tensor, *,
         seed: the Brownian path of a stochastic sampler (required for those).
         method: ``"reversible"``, ``"adjointdeis-1"``, ``"adjointdeis-2m"``,
             ``"adjointdeis-vp1"``, ``"adjointdeis-vp2m"``, ``"adjointdeis-lin1"``,
-            ``"adjointdeis-lin2m"``, ``"adjointdeis-lin2s"``, ``"backprop"`` or ``"greedy"``
+            ``"adjointdeis-lin2m"``, ``"adjointdeis-lin2s"``, ``"adjointdeis-linvp1"``,
+            ``"adjointdeis-linvp2s"``, ``"backprop"`` or ``"greedy"``
             (:func:`list_gradient_methods`; their measured errors: docs/gradient-map.md).
             An AdjointDEIS method called with fewer steps than its measured valid range
             warns (:class:`~revsde.diffusion.gradients.GradientAccuracyWarning`).

@@ -133,8 +133,8 @@ def _reversible() -> GradientMethod:
 
 
 #: the AdjointDEIS method a guard's warning suggests (the most accurate one measured at
-#: 10-20 steps, docs/gradient-map.md)
-_BEST_DEIS = "adjointdeis-lin2m"
+#: 10-20 steps, docs/gradient-map.md; generated with the measurement)
+_BEST_DEIS = _accuracy.BEST
 
 _DEIS_NFE = "inverse step (sampler's NFE/step) + 1 VJP of eps"
 
@@ -201,6 +201,22 @@ def _adjointdeis_lin2s(prediction: str = "eps") -> GradientMethod:
                  "(docs/mathematics.md §8.6)", prediction, scheme="heun")
 
 
+def _adjointdeis_linvp1(prediction: str = "eps") -> GradientMethod:
+    return _deis("adjointdeis-linvp1", 1, "linvp",
+                 "AdjointDEIS with the linear part sigma*I of deps/dx integrated exactly and the "
+                 "VP factor alpha^2 of deps/dx - sigma I in the weight sigma*alpha^2, only "
+                 "b^T (deps/dx - sigma I)/alpha^2 frozen over a step; PF-ODE and diffusion SDE "
+                 "(docs/mathematics.md §8.7)", prediction)
+
+
+def _adjointdeis_linvp2s(prediction: str = "eps") -> GradientMethod:
+    return _deis("adjointdeis-linvp2s", 2, "linvp",
+                 "AdjointDEIS with the split of adjointdeis-linvp1 and b^T (deps/dx - sigma "
+                 "I)/alpha^2 linear in lambda between t and a first-order prediction at s "
+                 "(single-step Heun, 2 VJPs a step); PF-ODE and diffusion SDE "
+                 "(docs/mathematics.md §8.7)", prediction, scheme="heun")
+
+
 def _backprop() -> GradientMethod:
     return _with_accuracy(GradientMethod(
         "backprop", backprop_gradient, True, None, "O(N)",
@@ -226,7 +242,9 @@ for _name, _build in (("reversible", _reversible), ("adjointdeis-1", _adjointdei
                       ("adjointdeis-vp2m", _adjointdeis_vp2m),
                       ("adjointdeis-lin1", _adjointdeis_lin1),
                       ("adjointdeis-lin2m", _adjointdeis_lin2m),
-                      ("adjointdeis-lin2s", _adjointdeis_lin2s), ("backprop", _backprop),
+                      ("adjointdeis-lin2s", _adjointdeis_lin2s),
+                      ("adjointdeis-linvp1", _adjointdeis_linvp1),
+                      ("adjointdeis-linvp2s", _adjointdeis_linvp2s), ("backprop", _backprop),
                       ("greedy", _greedy)):
     GRADIENT_METHODS.register(_name, _build)
 del _name, _build
