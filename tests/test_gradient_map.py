@@ -41,6 +41,7 @@ def test_docs_page_is_rendered_from_the_saved_data(bench, saved):
 def test_registry_accuracy_is_the_saved_measurement(bench, saved):
     table = bench.accuracy_table(saved)
     assert accuracy.TOLERANCE == saved["tolerance"]
+    assert accuracy.BEST == bench.best_variant(saved)
     info = {m["name"]: m for m in list_gradient_methods()}
     assert set(table) == set(accuracy.MEASURED)
     for name, kinds in table.items():
@@ -86,3 +87,24 @@ def test_sde_mixture_cases_follow_one_brownian_path(bench):
         return float((x[0] - x[1]).norm() / x[1].norm())
 
     assert gap(fine) < 0.05 < 0.5 < gap(get_sampler("rex_shark"))
+
+
+def test_a_random_mixture_of_the_map_is_reproduced(bench, saved):
+    """One of the random mixtures ("Other mixtures"), re-measured at 10 and 20 steps with
+    the same reference, reproduces the saved errors and the exact first-order gradient's."""
+    old = next(r for r in saved["robustness"] if r["seed"] == 6)
+    fresh = bench.robustness(6, methods=("adjointdeis-linvp2s", "adjointdeis-lin2m"),
+                             steps=(10, 20))
+    assert fresh["case"] == old["case"] and fresh["dim"] == old["dim"]
+    assert abs(fresh["reference_change"] - old["reference_change"]) <= (
+        1e-3 * old["reference_change"])
+    for n in ("10", "20"):
+        assert abs(fresh["first_order_exact"][n] - old["first_order_exact"][n]) <= (
+            1e-5 * old["first_order_exact"][n])
+        for m, errs in fresh["errors"].items():
+            assert abs(errs[n] - old["errors"][m][n]) <= 1e-5 * old["errors"][m][n], (m, n)
+    # and the page's claims per split are read from the saved data
+    checks = bench.family_checks(saved)
+    assert set(checks) == {m for _, ms in bench.FAMILIES.values() for m in ms}
+    for m, v in checks.items():
+        assert v["ratio"] == max(bench.ratios(saved, m).values())
