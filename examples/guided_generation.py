@@ -55,12 +55,14 @@ LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",
           "adjointdeis-2m": "AdjointDEIS-2M", "adjointdeis-vp1": "AdjointDEIS-VP1",
           "adjointdeis-vp2m": "AdjointDEIS-VP2M", "adjointdeis-lin1": "AdjointDEIS-Lin1",
           "adjointdeis-lin2m": "AdjointDEIS-Lin2M", "adjointdeis-lin2s": "AdjointDEIS-Lin2S",
+          "adjointdeis-linvp1": "AdjointDEIS-LinVP1", "adjointdeis-linvp2s": "AdjointDEIS-LinVP2S",
           "reversible": "reversible (exact, O(1))",
           "backprop": "backprop (exact, O(N))"}
 COLORS = {"greedy": "tab:gray", "adjointdeis-1": "tab:orange", "adjointdeis-2m": "tab:red",
           "adjointdeis-vp1": "tab:olive", "adjointdeis-vp2m": "tab:purple",
           "adjointdeis-lin1": "tab:cyan", "adjointdeis-lin2m": "tab:brown",
-          "adjointdeis-lin2s": "tab:pink",
+          "adjointdeis-lin2s": "tab:pink", "adjointdeis-linvp1": "lightseagreen",
+          "adjointdeis-linvp2s": "deeppink",
           "reversible": "tab:blue", "backprop": "tab:green"}
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PAGE = ROOT / "docs" / "guided-generation.md"
