@@ -61,7 +61,7 @@ LABELS = {"greedy": "greedy (Tweedie)", "adjointdeis-1": "AdjointDEIS-1",
 COLORS = {"greedy": "tab:gray", "adjointdeis-1": "tab:orange", "adjointdeis-2m": "tab:red",
           "adjointdeis-vp1": "tab:olive", "adjointdeis-vp2m": "tab:purple",
           "adjointdeis-lin1": "tab:cyan", "adjointdeis-lin2m": "tab:brown",
-          "adjointdeis-lin2s": "tab:pink", "adjointdeis-linvp1": "lightseagreen",
+          "adjointdeis-lin2s": "tab:pink", "adjointdeis-linvp1": "goldenrod",
           "adjointdeis-linvp2s": "deeppink",
           "reversible": "tab:blue", "backprop": "tab:green"}
 ROOT = Path(__file__).resolve().parents[1]
