@@ -125,16 +125,13 @@ def test_fitted_orders_from_16_steps(mixture, method, order):
 
 
 # -- the diffusion SDE: the linear part exact (docs/mathematics.md §8.4) ------------------------
-def test_lin_split_makes_the_sde_adjoint_usable_at_few_steps():
-    """Diffusion SDE of N(μ, s² I) on the full cosine schedule: the pathwise gradient of
-    Σ w·x0 is R' w on every path (docs/mathematics.md §9). adjointdeis-lin2m is within 0.6 at
-    10 steps and converges at order 2 from 16 steps, -lin1 at order 1, -lin2s at order 2 from
-    32 steps and ten times closer than -lin2m at 10 steps; adjointdeis-vp2m,
-    which extrapolates the adjoint's growth near the noise end, is off by more than 100x at
-    10 steps."""
+@pytest.fixture(scope="module")
+def sde_gaussian_error():
+    """``err(method, steps)``: the relative error of dloss/dx_T on the diffusion SDE of
+    N(μ, s² I) (full cosine schedule, ``rex_shark`` states, one path) against its pathwise
+    gradient R' w, the same on every path (docs/mathematics.md §9)."""
     sch, sd = VPCosine(), 0.5
-    mu = torch.tensor([0.3, -0.8, 0.5], dtype=F64)
-    model = GaussianOracle(mu, sd, sch).model()
+    model = GaussianOracle(torch.tensor([0.3, -0.8, 0.5], dtype=F64), sd, sch).model()
     g = torch.Generator().manual_seed(11)
     x_T = torch.randn(5, 3, generator=g, dtype=F64)
     w = torch.randn(5, 3, generator=g, dtype=F64)
@@ -150,6 +147,17 @@ def test_lin_split_makes_the_sde_adjoint_usable_at_few_steps():
                          seed=3, method=method)
         return rel(r.grad_x_T, exact)
 
+    return err
+
+
+def test_lin_split_makes_the_sde_adjoint_usable_at_few_steps(sde_gaussian_error):
+    """Diffusion SDE of N(μ, s² I) on the full cosine schedule: the pathwise gradient of
+    Σ w·x0 is R' w on every path (docs/mathematics.md §9). adjointdeis-lin2m is within 0.6 at
+    10 steps and converges at order 2 from 16 steps, -lin1 at order 1, -lin2s at order 2 from
+    32 steps and ten times closer than -lin2m at 10 steps; adjointdeis-vp2m,
+    which extrapolates the adjoint's growth near the noise end, is off by more than 100x at
+    10 steps."""
+    err = sde_gaussian_error
     lin10 = err("adjointdeis-lin2m", 10)
     assert lin10 < 0.6 and err("adjointdeis-vp2m", 10) > 100 * lin10
     # the single step (§8.6) has no extrapolated slope: ten times closer at 10 steps, order 2
@@ -247,27 +255,11 @@ def test_linvp2s_one_step_is_the_heun_step_of_the_maths():
     assert rel(lin.grad_x_T, want) > 1e-3
 
 
-def test_linvp_sde_adjoint_on_the_gaussian():
+def test_linvp_sde_adjoint_on_the_gaussian(sde_gaussian_error):
     """Diffusion SDE of N(μ, s² I) (the pathwise gradient R' w, docs/mathematics.md §9):
     adjointdeis-linvp1 and -linvp2s converge at orders 1 and 2, and -linvp2s is within 0.1
     at 10 steps."""
-    sch, sd = VPCosine(), 0.5
-    model = GaussianOracle(torch.tensor([0.3, -0.8, 0.5], dtype=F64), sd, sch).model()
-    g = torch.Generator().manual_seed(11)
-    x_T = torch.randn(5, 3, generator=g, dtype=F64)
-    w = torch.randn(5, 3, generator=g, dtype=F64)
-    ts = torch.tensor([sch.t_max, sch.t_min], dtype=F64)
-    a, s = sch.alpha(ts), sch.sigma(ts)
-    v = a * a * sd * sd + s * s
-    exact = (v[1] * a[0] / (v[0] * a[1])) * w
-
-    def err(method, n):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", GradientAccuracyWarning)
-            r = gradient(lambda x0: (w * x0).sum(), model, x_T, steps=n, sampler="rex_shark",
-                         seed=3, method=method)
-        return rel(r.grad_x_T, exact)
-
+    err = sde_gaussian_error
     assert err("adjointdeis-linvp2s", 10) < 0.1
     for method, order, steps in (("adjointdeis-linvp1", 1.0, (16, 32, 64)),
                                  ("adjointdeis-linvp2s", 2.0, (32, 64, 128))):
