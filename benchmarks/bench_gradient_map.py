@@ -946,7 +946,8 @@ def recommendation(data: dict) -> str:
     def span(m, sampler):
         r = [worst((m,), (n,), "ode", sampler) / worst((best,), (n,), "ode", sampler)
              for n in data["steps"] if n >= 16]
-        return f"{min(r):.2g}-{max(r):.2g}"
+        lo, hi = f"{min(r):.2g}", f"{max(r):.2g}"
+        return lo if lo == hi else f"{lo}-{hi}"
     few = [n for n in data["steps"] if n <= 20]
     late = [n for n in data["steps"] if n >= 16]
     top_rk4 = min(VARIANTS, key=lambda m: max(
