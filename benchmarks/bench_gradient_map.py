@@ -332,9 +332,8 @@ def random_mixture(seed: int) -> dict:
             "w": torch.randn(8, d, generator=g, dtype=F64)}
 
 
-def random_case(seed: int) -> Case:
-    """The PF-ODE case of :func:`random_mixture` ``(seed)``."""
-    mix = random_mixture(seed)
+def random_case(seed: int, mix: dict) -> Case:
+    """The PF-ODE case of the mixture ``mix = random_mixture(seed)``."""
     orc = GaussianMixtureOracle(mix["weights"], mix["means"], mix["stds"],
                                 SCHEDULES[mix["schedule"]]())
     return Case(f"random{seed}/{mix['schedule']}/ode", "random", "ode", mix["schedule"],
@@ -346,7 +345,8 @@ def robustness(seed: int, methods=ROBUST_METHODS, steps=ROBUST_STEPS,
     """The exact-weight variants on :func:`random_case` ``(seed)``: errors at ``steps``
     (``rex_rk4`` states) against the continuous gradient, and the exact gradient of
     ``rex_euler`` at 10 and 20 steps."""
-    mix, case = random_mixture(seed), random_case(seed)
+    mix = random_mixture(seed)
+    case = random_case(seed, mix)
     set_reference(case, reference_steps)
     return {
         "case": case.name, "seed": seed, "dim": mix["dim"], "components": mix["components"],
@@ -584,6 +584,11 @@ def _robust_fit(r: dict, m: str) -> float:
     return fit_order(*zip(*pts))
 
 
+def _robust_kept(rows: list, m: str, tol: float) -> int:
+    """How many of the random mixtures ``rows`` keep ``m``'s fitted order within ``tol``."""
+    return sum(abs(_robust_fit(r, m) - _order(m)) <= tol for r in rows)
+
+
 def _robust_ratio(r: dict, m: str) -> float:
     return max(r["errors"][m][n] / r["first_order_exact"][n] for n in ("10", "20"))
 
@@ -612,11 +617,11 @@ def robust_section(rows: list, tol: float) -> list[str]:
     out += ["", "Mixtures where each method's fitted order is within "
             f"{tol:g} of its order / where it is within 3x of the exact first-order gradient "
             "at 10 and 20 steps: " + ", ".join(
-                f"`{m}` {sum(abs(_robust_fit(r, m) - _order(m)) <= tol for r in rows)} / "
+                f"`{m}` {_robust_kept(rows, m, tol)} / "
                 f"{sum(_robust_ratio(r, m) <= 3.0 for r in rows)}" for m in methods)
             + f" (of {len(rows)}); on the {len(resolved)} where the exact first-order "
             f"gradient is within {RESOLVED:g} at 20 steps, the fitted orders within {tol:g}: "
-            + ", ".join(f"`{m}` {sum(abs(_robust_fit(r, m) - _order(m)) <= tol for r in resolved)}"
+            + ", ".join(f"`{m}` {_robust_kept(resolved, m, tol)}"
                         for m in methods) + ".", ""]
     return out
 
@@ -962,9 +967,8 @@ def recommendation(data: dict) -> str:
                    "Its fitted orders depart on the PF-ODE cases ("
                    + ", ".join(fam["misses"] if fam else ["not measured"]) + ")")
     rows = data.get("robustness") or []
-    robust_max = max((sum(abs(_robust_fit(r, m) - _order(m)) <= data["tolerance"]
-                          for r in rows) for m in (rows[0]["errors"] if rows else ())),
-                     default=0)
+    robust_max = max((_robust_kept(rows, m, data["tolerance"])
+                      for m in (rows[0]["errors"] if rows else ())), default=0)
     lo = table[best]["sde"]["valid_min_steps"]
     sde_guard = (f"A call of `{best}` with an SDE sampler warns below {lo} steps (its\n  "
                  f"largest error over both SDE samplers is within {data['tolerance']:g} from "
